@@ -1,0 +1,438 @@
+"""Numbered experiments: the single source of truth.
+
+One file per experiment, `experiments/NNNN_<slug>.py`, declaring
+
+    from molremote.experiments import experiment, derive
+    EXPERIMENT = experiment(task="belka", model={"name": "cnn1d"}, training={"epochs": 3})
+    EXPERIMENT = derive(610, model={"num_layers": 7}, description="fat GCN")
+
+The id comes from the file name. Resolution merges a child's overrides into its parent's resolved form and
+validates the result (unknown keys, unknown tasks or models, wrong types fail naming file and field). The
+resolved, frozen `Experiment` has a JSON form and a content hash; that JSON is what travels to remote
+machines, manifests and W&B. This module imports no torch.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import importlib.util
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from .errors import ExperimentError
+
+FILE_RE = re.compile(r"^(\d{4})_([a-z0-9][a-z0-9_]*)\.py$")
+# Sections whose content is part of the run identity (hash). Description, tags and backend defaults
+# change where or how a run is launched, not what it computes.
+HASHED_SECTIONS = ("task", "model", "training", "folds", "data")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Training(_Strict):
+    epochs: int = 10
+    batch_size: int = 256
+    eval_batch_size: int | None = None  # None: 2 x batch_size (no grads, twice the room)
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    scheduler: Literal["none", "step", "cosine", "plateau"] = "none"
+    milestones: list[int] = []  # step scheduler: epochs at which lr *= gamma (BELKA 5th: 1e-3/1e-4/1e-5)
+    gamma: float = 0.1
+    plateau_patience: int = 1
+    warmup_steps: int = 0
+    grad_clip: float | None = None
+    amp: Literal["none", "bf16", "fp16"] = "none"  # only applied on CUDA; CPU runs in fp32
+    seed: int = 42
+    checkpoint_every_s: float = 300.0  # a few minutes: bounded loss on preemption, little I/O
+    checkpoint_every_steps: int | None = None  # mainly for tests and very slow steps
+    early_stopping_patience: int | None = None  # epochs without improvement of the validation metric
+    max_steps_per_epoch: int | None = None
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    log_every_steps: int = 10
+
+    @field_validator("epochs", "batch_size")
+    @classmethod
+    def _positive(cls, v: int) -> int:
+        if v <= 0:
+            raise ValueError("must be > 0")
+        return v
+
+
+class Folds(_Strict):
+    n_folds: int = 5
+    scheme: str = "random"  # task-defined: e.g. belka also has "building_block" (out-of-domain holdout)
+    seed: int = 0
+    run: list[int] | None = None  # folds trained by --all-folds (None: all n_folds)
+    default: int = 0
+
+
+class Data(_Strict):
+    root: str | None = None  # None: the demo data shipped with the package
+    kaggle_datasets: list[str] = []  # "owner/slug" prepared datasets a kernel mounts
+
+
+class KaggleDefaults(_Strict):
+    accelerator: str = "NvidiaTeslaT4"
+    internet: bool = True
+    session_hours: float = 12.0  # Kaggle GPU session limit
+    margin_minutes: float = 30.0  # stop, checkpoint and sync this long before the limit
+    max_sessions: int = 5
+
+
+class SlurmDefaults(_Strict):
+    partition: str | None = None
+    account: str | None = None
+    time: str = "01:00:00"
+    gpus: int = 0
+    cpus: int = 4
+    mem: str = "16G"
+    signal_margin_s: int = 300
+    max_restarts: int = 5
+
+
+class SshDefaults(_Strict):
+    gpus: int = 0
+
+
+class Backend(_Strict):
+    kaggle: KaggleDefaults = KaggleDefaults()
+    slurm: SlurmDefaults = SlurmDefaults()
+    ssh: SshDefaults = SshDefaults()
+
+
+class Section(_Strict):
+    """A named component (task or model) and its validated parameters."""
+
+    name: str
+    params: dict[str, Any] = {}
+
+    def flat(self) -> dict[str, Any]:
+        return {"name": self.name, **self.params}
+
+
+class Experiment(_Strict):
+    id: int
+    slug: str
+    parent: int | None = None
+    description: str = ""
+    tags: list[str] = []
+    task: Section
+    model: Section
+    training: Training = Training()
+    folds: Folds = Folds()
+    data: Data = Data()
+    backend: Backend = Backend()
+    file: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.model_dump(mode="json", exclude={"file"})
+        d["task"], d["model"] = self.task.flat(), self.model.flat()
+        return d
+
+    @cached_property
+    def config_hash(self) -> str:
+        d = self.to_dict()
+        payload = json.dumps({k: d[k] for k in HASHED_SECTIONS}, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+    def to_json(self) -> dict[str, Any]:
+        """The portable form: what travels to remote machines, manifests and W&B config."""
+        return {**self.to_dict(), "config_hash": self.config_hash}
+
+    @property
+    def name(self) -> str:
+        return f"{self.id:04d}_{self.slug}"
+
+    def fold_list(self) -> list[int]:
+        return list(self.folds.run) if self.folds.run is not None else list(range(self.folds.n_folds))
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "Experiment":
+        """Rebuild from the portable form (remote machines never import experiments/*.py)."""
+        d = {k: v for k, v in d.items() if k != "config_hash"}
+        exp = validate(d, file=None)
+        if "config_hash" in d and d["config_hash"] != exp.config_hash:  # pragma: no cover - defensive
+            raise ExperimentError("config_hash does not match content", field="config_hash")
+        return exp
+
+
+# --------------------------------------------------------------------------------------------- declaring
+@dataclass(frozen=True)
+class Spec:
+    """What an experiment file declares: an optional parent and overrides (unresolved)."""
+
+    parent: int | None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+
+
+def _norm_section(v: Any) -> Any:
+    return {"name": v} if isinstance(v, str) else v
+
+
+def experiment(*, id: int | None = None, **fields: Any) -> Spec:
+    """A root experiment (no parent). `task` and `model` may be a name or a dict with `name`."""
+    return Spec(parent=None, overrides=_normalise(fields), id=id)
+
+
+def derive(parent: int, *, id: int | None = None, **overrides: Any) -> Spec:
+    """An experiment that inherits everything from `parent` and overrides parts of it."""
+    if not isinstance(parent, int):
+        raise ExperimentError(f"derive() needs a parent experiment id (int), got {parent!r}", field="parent")
+    return Spec(parent=parent, overrides=_normalise(overrides), id=id)
+
+
+def _normalise(d: dict[str, Any]) -> dict[str, Any]:
+    d = dict(d)
+    for k in ("task", "model"):
+        if k in d:
+            d[k] = _norm_section(d[k])
+    return d
+
+
+# ------------------------------------------------------------------------------------------- validation
+def _field_path(loc: tuple) -> str:
+    return ".".join(str(x) for x in loc)
+
+
+def _validate_section(kind: str, raw: Any, file: str | None) -> Section:
+    from .models import MODELS
+    from .tasks import TASKS
+
+    registry = TASKS if kind == "task" else MODELS
+    if not isinstance(raw, dict) or "name" not in raw:
+        raise ExperimentError(f"{kind} needs a 'name' (one of {sorted(registry)})", file=file, field=kind)
+    raw = dict(raw)
+    name = raw.pop("name")
+    raw.pop("params", None) if isinstance(raw.get("params"), dict) and not raw["params"] else None
+    if name not in registry:
+        near = difflib.get_close_matches(str(name), registry, n=3)
+        hint = f"; did you mean {', '.join(near)}?" if near else f"; known: {', '.join(sorted(registry))}"
+        raise ExperimentError(f"unknown {kind} '{name}'{hint}", file=file, field=f"{kind}.name")
+    params_cls = registry[name].params_class()
+    try:
+        params = params_cls(**raw)
+    except ValidationError as e:
+        err = e.errors()[0]
+        path = f"{kind}.{_field_path(err['loc'])}"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            near = difflib.get_close_matches(str(err["loc"][-1]), params_cls.model_fields, n=3)
+            msg = f"unknown key for {kind} '{name}'" + (f"; did you mean {', '.join(near)}?" if near else "")
+        raise ExperimentError(f"{msg} (value {err.get('input')!r})" if err["type"] != "extra_forbidden" else msg,
+                              file=file, field=path) from None
+    return Section(name=name, params=params.model_dump(mode="json"))
+
+
+def validate(d: dict[str, Any], *, file: str | None) -> Experiment:
+    d = dict(d)
+    for k in ("task", "model"):
+        if k not in d:
+            raise ExperimentError(f"missing '{k}'", file=file, field=k)
+        d[k] = _validate_section(k, _norm_section(d[k]), file)
+    try:
+        return Experiment(**d, file=file)
+    except ValidationError as e:
+        err = e.errors()[0]
+        path = _field_path(err["loc"])
+        if err["type"] == "extra_forbidden":
+            known = _known_keys(path.rsplit(".", 1)[0] if "." in path else "")
+            near = difflib.get_close_matches(path.rsplit(".", 1)[-1], known, n=3)
+            raise ExperimentError("unknown key" + (f"; did you mean {', '.join(near)}?" if near else ""),
+                                  file=file, field=path) from None
+        raise ExperimentError(f"{err['msg']} (value {err.get('input')!r})", file=file, field=path) from None
+
+
+def _known_keys(section: str) -> list[str]:
+    cls: type[BaseModel] = Experiment
+    for part in filter(None, section.split(".")):
+        f = cls.model_fields.get(part)
+        if f is None or not (isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel)):
+            return []
+        cls = f.annotation
+    return list(cls.model_fields)
+
+
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge `over` into a copy of `base`. A task/model section whose name changes is replaced whole."""
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if k in ("task", "model") and isinstance(v, dict) and isinstance(out.get(k), dict):
+            if "name" in v and v["name"] != out[k].get("name"):
+                out[k] = copy.deepcopy(v)
+                continue
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+# ------------------------------------------------------------------------------------------- overrides
+def parse_set(expr: str) -> tuple[str, Any]:
+    """`key.path=value`; the value is JSON when it parses as JSON (numbers, booleans, lists), else a string."""
+    if "=" not in expr:
+        raise ExperimentError(f"--set expects key.path=value, got {expr!r}", field=expr)
+    key, raw = expr.split("=", 1)
+    key = key.strip()
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key, value
+
+
+def apply_overrides(exp: Experiment, sets: list[str]) -> Experiment:
+    """Apply `--set` overrides to a resolved experiment; unknown keys and wrong types are refused."""
+    if not sets:
+        return exp
+    d = exp.to_dict()
+    for expr in sets:
+        key, value = parse_set(expr)
+        parts = key.split(".")
+        node = d
+        for i, p in enumerate(parts[:-1]):
+            if not isinstance(node.get(p), dict):
+                known = list(node) if isinstance(node, dict) else []
+                near = difflib.get_close_matches(p, known, n=3)
+                raise ExperimentError("unknown key" + (f"; did you mean {', '.join(near)}?" if near else ""),
+                                      field=".".join(parts[: i + 1]))
+            node = node[p]
+        if parts[-1] not in node:
+            near = difflib.get_close_matches(parts[-1], list(node), n=3)
+            raise ExperimentError(f"unknown key in --set {expr!r}" + (f"; did you mean {', '.join(near)}?" if near else ""),
+                                  field=key)
+        node[parts[-1]] = value
+    try:
+        return validate(d, file=f"--set {' '.join(sets)}")
+    except ExperimentError as e:
+        raise ExperimentError(str(e).split(": ", 1)[-1], file="--set", field=e.field) from None
+
+
+def diff(a: Experiment, b: Experiment) -> list[tuple[str, Any, Any]]:
+    """Flattened key paths whose values differ between two resolved experiments."""
+    fa, fb = _flatten(a.to_dict()), _flatten(b.to_dict())
+    skip = {"id", "slug", "parent"}
+    return [(k, fa.get(k), fb.get(k)) for k in sorted(set(fa) | set(fb)) if k not in skip and fa.get(k) != fb.get(k)]
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+# --------------------------------------------------------------------------------------------- registry
+class Registry:
+    """The experiments of one folder: discovery, loading and resolution."""
+
+    def __init__(self, directory: Path | None = None):
+        from .project import experiments_dir
+
+        self.dir = Path(directory) if directory else experiments_dir()
+        self._files: dict[int, Path] | None = None
+        self._specs: dict[int, Spec] = {}
+        self._resolved: dict[int, Experiment] = {}
+
+    @property
+    def files(self) -> dict[int, Path]:
+        if self._files is None:
+            files: dict[int, Path] = {}
+            if self.dir.is_dir():
+                for p in sorted(self.dir.glob("*.py")):
+                    if p.name.startswith("_"):
+                        continue
+                    m = FILE_RE.match(p.name)
+                    if not m:
+                        raise ExperimentError("experiment files must be named NNNN_<slug>.py "
+                                              "(4-digit id, lowercase slug)", file=str(p))
+                    i = int(m.group(1))
+                    if i in files:
+                        raise ExperimentError(f"duplicate experiment id {i}: also in {files[i].name}", file=str(p))
+                    files[i] = p
+            self._files = files
+        return self._files
+
+    def ids(self) -> list[int]:
+        return sorted(self.files)
+
+    def _missing(self, i: int, what: str = "experiment") -> ExperimentError:
+        near = sorted(self.files, key=lambda j: abs(j - i))[:3]
+        hint = f"; nearest ids: {', '.join(map(str, near))}" if near else f"; no experiments in {self.dir}"
+        return ExperimentError(f"unknown {what} id {i}{hint}")
+
+    def spec(self, i: int) -> Spec:
+        if i in self._specs:
+            return self._specs[i]
+        if i not in self.files:
+            raise self._missing(i)
+        path = self.files[i]
+        mod_name = f"_molremote_experiment_{i:04d}"
+        try:
+            spec = importlib.util.spec_from_file_location(mod_name, path)
+            module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+            sys.modules[mod_name] = module
+            spec.loader.exec_module(module)  # type: ignore[union-attr]
+        except ExperimentError as e:
+            raise ExperimentError(str(e), file=str(path)) from None
+        except Exception as e:  # a malformed file: syntax error, bad import, ...
+            raise ExperimentError(f"cannot load: {type(e).__name__}: {e}", file=str(path)) from None
+        finally:
+            sys.modules.pop(mod_name, None)
+        s = getattr(module, "EXPERIMENT", None)
+        if not isinstance(s, Spec):
+            raise ExperimentError("must define EXPERIMENT = experiment(...) or derive(parent_id, ...)",
+                                  file=str(path), field="EXPERIMENT")
+        if s.id is not None and s.id != i:
+            raise ExperimentError(f"declares id {s.id} but the file name says {i}", file=str(path), field="id")
+        self._specs[i] = s
+        return s
+
+    def resolve(self, i: int, _stack: tuple[int, ...] = ()) -> Experiment:
+        if i in self._resolved:
+            return self._resolved[i]
+        if i in _stack:
+            chain = " -> ".join(map(str, (*_stack, i)))
+            raise ExperimentError(f"parent cycle: {chain}", file=str(self.files[_stack[-1]]), field="parent")
+        s = self.spec(i)
+        file = str(self.files[i])
+        base: dict[str, Any] = {}
+        if s.parent is not None:
+            if s.parent not in self.files:
+                e = self._missing(s.parent, "parent")
+                raise ExperimentError(str(e), file=file, field="parent")
+            base = self.resolve(s.parent, (*_stack, i)).to_dict()
+            base.pop("description", None)
+        for forbidden in ("id", "slug", "parent", "file"):
+            if forbidden in s.overrides:
+                raise ExperimentError(f"'{forbidden}' comes from the file name / derive(), not a field",
+                                      file=file, field=forbidden)
+        d = merge(base, s.overrides)
+        slug = FILE_RE.match(self.files[i].name).group(2)  # type: ignore[union-attr]
+        d.update(id=i, slug=slug, parent=s.parent)
+        exp = validate(d, file=file)
+        self._resolved[i] = exp
+        return exp
+
+    def all(self) -> list[Experiment]:
+        return [self.resolve(i) for i in self.ids()]
+
+
+def load(i: int, sets: list[str] | None = None, directory: Path | None = None) -> Experiment:
+    return apply_overrides(Registry(directory).resolve(i), sets or [])
