@@ -43,3 +43,9 @@ class SubmissionError(MolremoteError):
     """A submission or prediction file fails the format check: names the file and what is wrong."""
 
     exit_code = 7
+
+
+class ConfigError(MolremoteError):
+    """molremote.toml or an environment override is wrong: names the file (or variable) and the key."""
+
+    exit_code = 8
