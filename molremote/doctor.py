@@ -37,19 +37,20 @@ class Check:
     required: bool = True  # False: informative (e.g. no GPU here is fine when training remotely)
 
 
-# Store URL forms for the Hub, following HfFileSystem's `hf://` paths.
-_HF_URL = re.compile(r"^hf://(?:(?P<type>datasets|models|spaces)/)?(?P<id>[^/@]+/[^/@]+?)/?$")
+# Store URL forms for the Hub, as molremote.store.open_store reads them: hf://owner/repo (model repo),
+# hf://datasets/owner/repo, hf://models/owner/repo, hf://repo (a repo of the token's user).
+_HF_URL = re.compile(r"^hf://(?:(?P<type>datasets|models)/)?(?P<id>[^/@]+(?:/[^/@]+)?)/?$")
 
 
 def hub_repo_from_url(url: str | None) -> tuple[str, str] | None:
-    """`hf://datasets/me/runs` -> ("dataset", "me/runs"); `hf://me/runs` -> ("model", "me/runs"); else None."""
-    m = _HF_URL.match(url or "")
+    """`hf://datasets/me/runs` -> ("dataset", "me/runs"); `hf://me/runs` -> ("model", "me/runs");
+    `hf://runs` -> ("model", "runs") (owner: the token's user); a non-Hub URL -> None."""
+    m = _HF_URL.match((url or "").strip())
     if not m:
         return None
     return (m.group("type") or "models")[:-1], m.group("id")
 
 
-# ---------------------------------------------------------------------------------------------- checks
 def check_hub(settings: Settings) -> Check:
     name = "Hugging Face Hub"
     repo = hub_repo_from_url(settings.store.url)
@@ -77,11 +78,17 @@ def check_hub(settings: Settings) -> Check:
         return Check(name, False, f"{endpoint} unreachable: {type(e).__name__}: {e}",
                      "check the network or HF_ENDPOINT")
     user = who.get("name", "?")
+    if "/" not in repo_id:
+        repo_id = f"{user}/{repo_id}"
     try:
         api.repo_info(repo_id, repo_type=repo_type, timeout=CHECK_TIMEOUT_S / 2)
     except RepositoryNotFoundError:
-        return Check(name, False, f"logged in as {user}, but {repo_type} repo {repo_id} not found or not accessible",
-                     f"create it: `hf repo create {repo_id} --repo-type {repo_type} --private`, or fix [store] url")
+        # The store creates its repo (private) on the first push, so a missing repo is not fatal; the Hub
+        # answers the same for a repo that exists but this token cannot see.
+        return Check(name, False, f"logged in as {user}; {repo_type} repo {repo_id} not found or not accessible "
+                     "(the first push creates it, private)",
+                     f"if it should exist, check [store] url and the token's access; or create it now: "
+                     f"`hf repo create {repo_id} --repo-type {repo_type} --private`", required=False)
     except Exception as e:  # noqa: BLE001
         return Check(name, False, f"logged in as {user}; {repo_type} repo {repo_id}: {type(e).__name__}: {e}",
                      "check the network, HF_ENDPOINT and the token's access to the repo")

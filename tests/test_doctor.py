@@ -29,7 +29,9 @@ def test_hub_repo_from_url():
     assert hub_repo_from_url("hf://datasets/me/runs") == ("dataset", "me/runs")
     assert hub_repo_from_url("hf://me/runs") == ("model", "me/runs")
     assert hub_repo_from_url("hf://models/me/runs/") == ("model", "me/runs")
+    assert hub_repo_from_url("hf://runs") == ("model", "runs")  # the token's user owns it
     assert hub_repo_from_url("/data/store") is None and hub_repo_from_url(None) is None
+    assert hub_repo_from_url("hf://a/b/c") is None
 
 
 def test_hub_not_used_with_local_store(proj):
@@ -56,6 +58,7 @@ def test_hub_token_and_repo_against_loopback_hub(proj, monkeypatch, tmp_path):
         monkeypatch.setenv("HF_TOKEN", GOOD)
         c = check_hub(s)
         assert not c.ok and "logged in as tester" in c.detail and "tester/runs not found" in c.detail
+        assert "first push creates it" in c.detail and c.required is False
         assert "hf repo create tester/runs --repo-type dataset" in c.fix
 
         hub.state.create("datasets", "tester/runs", private=True)
@@ -67,7 +70,7 @@ def test_hub_token_and_repo_against_loopback_hub(proj, monkeypatch, tmp_path):
 
 
 def test_hub_token_from_token_file(proj, monkeypatch, tmp_path):
-    s = settings_from(proj, "[store]\nurl = 'hf://tester/runs'\n")
+    s = settings_from(proj, "[store]\nurl = 'hf://runs'\n")  # owner: the token's user
     token_file = tmp_path / "hf-home" / "token"
     token_file.parent.mkdir()
     token_file.write_text(GOOD + "\n")
@@ -76,7 +79,7 @@ def test_hub_token_from_token_file(proj, monkeypatch, tmp_path):
         monkeypatch.setenv("HF_ENDPOINT", hub.url)
         hub.state.create("models", "tester/runs", private=True)
         c = check_hub(s)
-    assert c.ok and f"token from file {token_file}" in c.detail
+    assert c.ok and f"token from file {token_file}" in c.detail and "model repo tester/runs reachable" in c.detail
 
 
 def test_wandb_check(proj, monkeypatch):
