@@ -1,0 +1,84 @@
+"""`molremote train`: the only command that imports torch (when it runs, not at start-up)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import ExperimentError
+from ._app import app, err_console
+
+
+def resolve_cli_experiment(exp_id: Optional[int], experiment_json: Optional[Path], sets: list[str]):
+    from ..experiments import Experiment, Registry, apply_overrides
+
+    if (exp_id is None) == (experiment_json is None):
+        raise ExperimentError("give exactly one of -e ID or --experiment-json FILE")
+    if experiment_json is not None:
+        try:
+            data = json.loads(Path(experiment_json).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise ExperimentError(f"cannot read resolved experiment JSON: {e}", file=str(experiment_json)) from None
+        exp = Experiment.from_json(data)
+    else:
+        exp = Registry().resolve(exp_id)
+    return apply_overrides(exp, sets)
+
+
+@app.command()
+def train(
+    exp_id: Optional[int] = typer.Option(None, "-e", "--experiment", help="Experiment id."),
+    fold: Optional[int] = typer.Option(None, "--fold", "-f", help="Fold to train (default: the experiment's)."),
+    all_folds: bool = typer.Option(False, "--all-folds", help="Train every fold listed by the experiment."),
+    max_time: Optional[str] = typer.Option(None, "--max-time", help="Wall-clock limit, e.g. 11h30m: checkpoint and exit 75."),
+    sets: list[str] = typer.Option([], "--set", help="key.path=value override (recorded in the manifest)."),
+    restart: bool = typer.Option(False, "--restart", help="Train a finished run again (the old one is kept aside)."),
+    experiment_json: Optional[Path] = typer.Option(None, "--experiment-json", help="Resolved experiment JSON (remote machines)."),
+    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: when a terminal)."),
+) -> None:
+    """Train one fold (or all folds) of an experiment here. Prints the run folder as its last line."""
+    from ..timefmt import parse_duration
+
+    exp = resolve_cli_experiment(exp_id, experiment_json, sets)
+    try:
+        max_time_s = parse_duration(max_time) if max_time else None
+    except ValueError as e:
+        raise ExperimentError(str(e), field="--max-time") from None
+    folds = exp.fold_list() if all_folds else [exp.folds.default if fold is None else fold]
+    for f in folds:
+        if not 0 <= f < exp.folds.n_folds:
+            raise ExperimentError(f"fold {f} out of range 0..{exp.folds.n_folds - 1}", field="--fold")
+    store, settings = _store_and_settings()
+    from ..training.launch import train_fold  # imports torch
+
+    code, last = 0, None
+    for f in folds:
+        err_console.print(f"[bold]{exp.name}[/] fold {f}  hash {exp.config_hash}")
+        res = train_fold(exp, f, sets=sets, max_time_s=max_time_s, restart=restart, progress=progress,
+                         store=store, settings=settings)
+        last = res.run_dir
+        if res.exit_code:
+            code = res.exit_code
+            break
+    print(last)
+    sys.stdout.flush()
+    raise typer.Exit(code)
+
+
+def _store_and_settings():
+    """The configured store and settings, or (None, None) while those modules are absent."""
+    try:
+        from ..settings import load_settings
+    except ImportError:
+        return None, None
+    settings = load_settings()
+    store = None
+    url = getattr(getattr(settings, "store", None), "url", None)
+    if url:
+        from ..store import open_store
+
+        store = open_store(url)
+    return store, settings

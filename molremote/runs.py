@@ -1,0 +1,181 @@
+"""Runs: one (experiment, fold, config hash) execution and its folder.
+
+A run folder has one layout everywhere (locally, in the store, on the Hub, in /kaggle/working):
+    manifest.json  config.json  metrics.jsonl  checkpoints/{last,best}.pt  predictions/  submission.csv  logs/
+The run key `<NNNN_slug>/fold<k>-<confighash>` names it in every store; a changed config is a new run and
+the old one is kept. torch-free.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+from .project import project_root, runs_dir
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .experiments import Experiment
+
+STATUS_COMPLETE, STATUS_INCOMPLETE, STATUS_RUNNING, STATUS_FAILED = "complete", "incomplete", "running", "failed"
+EXIT_INCOMPLETE = 75  # EX_TEMPFAIL: stopped at a deadline or signal, resumable; backends chain/requeue on it
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write via a temp file in the same folder + fsync + rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    write_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(Path(path).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def run_key(exp: "Experiment", fold: int) -> str:
+    return f"{exp.name}/fold{fold}-{exp.config_hash}"
+
+
+def run_path(exp: "Experiment", fold: int, root: Path | None = None) -> Path:
+    return (root or runs_dir()) / run_key(exp, fold)
+
+
+def code_info(root: Path | None = None) -> dict[str, Any]:
+    """Commit, dirty flag and bundle hash: from the shipped bundle on a remote machine, else from git."""
+    info_file = os.environ.get("MOLREMOTE_BUNDLE_INFO")
+    if info_file and Path(info_file).is_file():
+        b = read_json(Path(info_file)) or {}
+        return {"commit": b.get("commit"), "dirty": b.get("dirty"), "bundle_hash": b.get("sha256") or b.get("content_hash")}
+    root = root or project_root()
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                                timeout=10).stdout.strip() or None
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                    capture_output=True, text=True, timeout=10).stdout.strip()) if commit else None
+    except (OSError, subprocess.TimeoutExpired):
+        commit, dirty = None, None
+    return {"commit": commit, "dirty": dirty, "bundle_hash": None}
+
+
+def machine_info() -> dict[str, Any]:
+    info: dict[str, Any] = {"hostname": socket.gethostname(), "platform": platform.platform(),
+                            "python": sys.version.split()[0], "cpus": os.cpu_count(),
+                            "backend": os.environ.get("MOLREMOTE_BACKEND", "local")}
+    torch = sys.modules.get("torch")  # only report torch when the caller already imported it
+    if torch is not None:
+        info["torch"] = torch.__version__
+        if torch.cuda.is_available():
+            info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    for k in ("SLURM_JOB_ID", "KAGGLE_KERNEL_RUN_TYPE"):
+        if k in os.environ:
+            info[k.lower()] = os.environ[k]
+    return info
+
+
+class Run:
+    """A run folder and its manifest."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    manifest_path = property(lambda self: self.path / "manifest.json")
+    checkpoints = property(lambda self: self.path / "checkpoints")
+    predictions = property(lambda self: self.path / "predictions")
+    logs = property(lambda self: self.path / "logs")
+    metrics_path = property(lambda self: self.path / "metrics.jsonl")
+
+    def manifest(self) -> dict[str, Any] | None:
+        return read_json(self.manifest_path)
+
+    def exists(self) -> bool:
+        return self.manifest_path.is_file()
+
+    @classmethod
+    def create_or_open(cls, exp: "Experiment", fold: int, *, sets: list[str] | None = None,
+                       root: Path | None = None) -> "Run":
+        run = cls(run_path(exp, fold, root))
+        m = run.manifest()
+        for d in (run.path, run.checkpoints, run.predictions, run.logs):
+            d.mkdir(parents=True, exist_ok=True)
+        if m is None:
+            m = {"experiment": exp.id, "name": exp.name, "fold": fold, "config_hash": exp.config_hash,
+                 "run_key": run_key(exp, fold), "run_uid": uuid.uuid4().hex, "overrides": list(sets or []),
+                 "created_at": now_iso(), "status": "created", "sessions": [], "best": None}
+            write_json(run.path / "config.json", exp.to_json())
+        run.save(m)
+        return run
+
+    def save(self, m: dict[str, Any]) -> None:
+        m["updated_at"] = now_iso()
+        write_json(self.manifest_path, m)
+
+    def update(self, **fields: Any) -> dict[str, Any]:
+        m = self.manifest() or {}
+        m.update(fields)
+        self.save(m)
+        return m
+
+    def start_session(self) -> dict[str, Any]:
+        m = self.manifest() or {}
+        m["code"] = code_info()
+        m["machine"] = machine_info()
+        m.setdefault("started_at", now_iso())
+        m["status"] = STATUS_RUNNING
+        m["ended_at"] = None
+        m.setdefault("sessions", []).append({"started_at": now_iso(), "host": m["machine"]["hostname"],
+                                             "backend": m["machine"]["backend"], "code": m["code"]})
+        self.save(m)
+        return m
+
+    def end_session(self, status: str, **fields: Any) -> dict[str, Any]:
+        m = self.manifest() or {}
+        m.update(fields)
+        m["status"] = status
+        if m.get("sessions"):
+            m["sessions"][-1].update(ended_at=now_iso(), status=status)
+        if status == STATUS_COMPLETE:
+            m["ended_at"] = now_iso()
+        self.save(m)
+        return m
+
+
+def iter_local_runs(root: Path | None = None, experiment: int | None = None) -> Iterator[tuple[Path, dict]]:
+    """(run folder, manifest) for every local run, newest-updated last."""
+    base = root or runs_dir()
+    if not base.is_dir():
+        return iter(())
+    pattern = f"{experiment:04d}_*/fold*/manifest.json" if experiment is not None else "*/fold*/manifest.json"
+    found = []
+    for p in base.glob(pattern):
+        m = read_json(p)
+        if m is not None:
+            found.append((p.parent, m))
+    found.sort(key=lambda t: t[1].get("updated_at") or "")
+    return iter(found)

@@ -1,0 +1,1 @@
+"""The training loop (imports torch; only `train` and friends import this package)."""

@@ -1,0 +1,73 @@
+"""Start or resume the run of one (experiment, fold): the folder, the finished-run rule, tracking, logs."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..experiments import Experiment
+from ..runs import STATUS_COMPLETE, Run, run_key, run_path
+from .trainer import TrainResult, train_run
+
+
+def _echo_to(run: Run):
+    log_file = run.logs / "train.log"
+
+    def echo(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+        with open(log_file, "a") as f:
+            f.write(f"{dt.datetime.now().isoformat(timespec='seconds')} {msg}\n")
+
+    return echo
+
+
+def train_fold(exp: Experiment, fold: int, *, sets: list[str] | None = None, max_time_s: float | None = None,
+               restart: bool = False, progress: bool | None = None, root: Path | None = None,
+               store: Any = None, settings: Any = None) -> TrainResult:
+    """Train one fold; resume an unfinished run; leave a finished one alone unless `restart`."""
+    path = run_path(exp, fold, root)
+    existing = Run(path).manifest()
+    if existing and existing.get("status") == STATUS_COMPLETE and not restart:
+        best = existing.get("best") or {}
+        print(f"run {path} is already complete (best {best.get('metric')} {best.get('value')}); "
+              "use --restart to train it again", file=sys.stderr)
+        return TrainResult(STATUS_COMPLETE, path, 0, existing.get("best"))
+    if existing and restart:
+        stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
+        aside = path.with_name(f"{path.name}.replaced-{stamp}")
+        os.replace(path, aside)  # nothing is lost: the old run stays next to the new one
+        print(f"moved the previous run to {aside}", file=sys.stderr)
+    if existing is None and store is not None:
+        from ..store.ops import restore_for_resume  # pragma: no cover - wired when a store is configured
+
+        restore_for_resume(store, run_key(exp, fold), path)
+    run = Run.create_or_open(exp, fold, sets=sets, root=root)
+    manifest = run.start_session()
+    echo = _echo_to(run)
+    tracker = None
+    if settings is not None:
+        try:
+            from ..tracking import open_tracker
+        except ImportError:  # pragma: no cover - while tracking is being written
+            open_tracker = None
+        if open_tracker is not None:
+            tracker = open_tracker(run.path, exp.to_json(), manifest, fold, settings)
+    sync = None
+    if store is not None:
+        from ..store.sync import BackgroundSync
+
+        sync = BackgroundSync(store, run.path, run_key(exp, fold))
+    try:
+        result = train_run(exp, fold, run, max_time_s=max_time_s, progress=progress, tracker=tracker,
+                           on_checkpoint=(sync.request if sync else None), echo=echo)
+    finally:
+        if tracker is not None:
+            tracker.finish((run.manifest() or {}).get("status", "failed"))
+        if sync is not None:
+            ok = sync.flush(timeout=600)
+            if not ok:
+                echo(f"warning: the final push to the store did not complete; the local run folder {run.path} "
+                     "is intact: `molremote push` it later")
+    return result
