@@ -95,15 +95,28 @@ class FileInfo:
     git_sha1: str  # git blob id: what the Hub reports as `oid` for regular (non-LFS) files
 
 
+# (path, inode, size, mtime_ns) -> FileInfo. A background sync re-scans the run folder every few minutes;
+# checkpoints (often GBs) are only re-read once they were rewritten. The trainer replaces files by rename,
+# which gives a new inode and mtime.
+_HASH_CACHE: dict[tuple, FileInfo] = {}
+
+
 def hash_file(path: Path) -> FileInfo:
+    st = os.stat(path)
+    ck = (str(Path(path).absolute()), st.st_ino, st.st_size, st.st_mtime_ns)
+    if ck in _HASH_CACHE:
+        return _HASH_CACHE[ck]
     h256 = hashlib.sha256()
-    size = path.stat().st_size
-    h1 = hashlib.sha1(b"blob %d\0" % size)
+    h1 = hashlib.sha1(b"blob %d\0" % st.st_size)
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
             h256.update(chunk)
             h1.update(chunk)
-    return FileInfo(size, h256.hexdigest(), h1.hexdigest())
+    info = FileInfo(st.st_size, h256.hexdigest(), h1.hexdigest())
+    if len(_HASH_CACHE) > 10_000:
+        _HASH_CACHE.clear()
+    _HASH_CACHE[ck] = info
+    return info
 
 
 def scan_run_dir(run_dir: Path) -> dict[str, FileInfo]:

@@ -15,8 +15,8 @@ from typing import Any
 
 from ..errors import StoreError
 from ..project import runs_dir
-from .base import (MANIFEST, Store, StoreConflictError, describe, keys_from_manifest_paths, local_manifest,
-                   match_experiment, read_json_file, validate_key)
+from .base import (MANIFEST, Store, StoreConflictError, describe, keys_from_manifest_paths, match_experiment,
+                   read_json_file, validate_key)
 
 log = logging.getLogger(__name__)
 
@@ -136,5 +136,4 @@ def list_runs(experiment: int | str | None = None, *, store: Store | str | None 
     return [rows[k] for k in sorted(rows)]
 
 
-__all__ = ["push_run", "pull_run", "pull_experiment", "select_runs", "list_runs", "local_runs", "run_key_of",
-           "local_manifest"]
+__all__ = ["push_run", "pull_run", "pull_experiment", "select_runs", "list_runs", "local_runs", "run_key_of"]
