@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -521,17 +520,12 @@ def describe_member(m: MemberLike, i: int = 0) -> dict[str, Any]:
     return d
 
 
-def code_version(root: Path | None = None) -> dict[str, Any]:
-    """{commit, dirty} of the git checkout holding `root` (default: this package); nulls outside git."""
-    root = Path(root) if root else Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                                timeout=10, check=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                                    capture_output=True, text=True, timeout=10, check=True).stdout.strip())
-        return {"commit": commit, "dirty": dirty}
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
+def code_version() -> dict[str, Any]:
+    """{commit, dirty, bundle_hash} of the code building the ensemble (runs.code_info: the shipped bundle on a
+    remote machine, else git in the project root)."""
+    from .runs import code_info
+
+    return code_info()
 
 
 def _write_json_atomic(path: Path, obj: Any) -> Path:
