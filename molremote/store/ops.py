@@ -66,6 +66,21 @@ def pull_run(key: str, *, store: Store | str | None = None, only: list[str] | No
     return st.pull(key, dest, only)
 
 
+def restore_for_resume(store: Store | str | None, key: str, dest: Path) -> dict | None:
+    """Before training a run that has no local folder: bring the stored copy (if any) into `dest`, so the
+    trainer resumes from its last checkpoint under the same run_uid (its later pushes then don't conflict).
+    Returns the restored manifest, None if the store has no such run. `dest` must not hold a run."""
+    key, st = validate_key(key), _store(store)
+    if (Path(dest) / MANIFEST).exists():
+        raise StoreError(f"{dest} already holds a run; not restoring {key} from {st.url} over it")
+    stored = st.read_manifest(key)
+    if stored is None:
+        return None
+    log.info("restoring %s from %s into %s (status %s)", key, st.url, dest, stored.get("status"))
+    st.pull(key, Path(dest))
+    return stored
+
+
 def select_runs(experiment: int | str, *, fold: int | None = None, config_hash: str | None = None,
                 store: Store | str | None = None) -> list[dict[str, Any]]:
     """Stored runs of an experiment, optionally one fold / config hash ([{key, manifest}])."""
@@ -136,4 +151,4 @@ def list_runs(experiment: int | str | None = None, *, store: Store | str | None 
     return [rows[k] for k in sorted(rows)]
 
 
-__all__ = ["push_run", "pull_run", "pull_experiment", "select_runs", "list_runs", "local_runs", "run_key_of"]
+__all__ = ["push_run", "pull_run", "restore_for_resume", "pull_experiment", "select_runs", "list_runs", "local_runs", "run_key_of"]

@@ -52,12 +52,19 @@ class BackgroundSync:
         self.fatal: str | None = None  # a conflict: retrying cannot help, pushes stop
 
     def start(self) -> "BackgroundSync":
-        self._thread.start()
+        """Start the thread (idempotent; request() and flush() start it if needed)."""
+        with self._cond:
+            if not self._thread.is_alive() and not self._stopping:
+                self._thread.start()
         return self
 
     def request(self) -> None:
         """Ask for a push; returns at once. Pushes coalesce: several requests within the interval make one."""
         with self._cond:
+            if self._stopping:
+                return
+            if not self._thread.is_alive():
+                self._thread.start()
             self._pending = True
             self._cond.notify_all()
 

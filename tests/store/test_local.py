@@ -215,3 +215,15 @@ def test_ops_push_pull_and_merged_listing(tmp_path, store):
     assert not (paths[0] / "checkpoints").exists() and (paths[0] / "metrics.jsonl").is_file()
     with pytest.raises(StoreError, match="no run of experiment 620 fold 7"):
         pull_experiment(620, fold=7, store=store, runs_root=runs)
+
+
+def test_restore_for_resume(tmp_path, store):
+    from molremote.store.ops import restore_for_resume
+    run = make_run(tmp_path / "a", run_uid="u-1")
+    store.push(run, KEY)
+    dest = tmp_path / "runs" / KEY
+    assert restore_for_resume(store, "0620_text2mol_fatgcn/fold4-abc123", dest) is None and not dest.exists()
+    assert restore_for_resume(store, KEY, dest)["run_uid"] == "u-1"
+    assert tree_bytes(dest) == tree_bytes(run)
+    with pytest.raises(StoreError, match="already holds a run"):
+        restore_for_resume(store, KEY, dest)

@@ -96,3 +96,14 @@ def test_hub_failures_are_retried_with_backoff_and_request_never_blocks(tmp_path
     assert hub.state.calls["info"] >= 4
     assert all(f"failed ({i} in a row)" in caplog.text for i in (1, 2, 3))
     assert tree_bytes(hub.state.folder("models", "tester/proj-runs") / "runs" / KEY) == tree_bytes(run)
+
+
+def test_request_starts_the_thread_and_stop_is_final(tmp_path):
+    store = LocalStore(tmp_path / "store")
+    run = make_run(tmp_path / "runs")
+    sync = BackgroundSync(store, run, KEY)  # not started: request() starts it
+    sync.request()
+    assert sync.flush(timeout=10) is True and store.exists(KEY)
+    sync.stop()
+    sync.request()  # ignored after stop, never raises
+    assert sync.flush(timeout=1) is False
