@@ -1,0 +1,153 @@
+"""The one backend protocol (submitit / SkyPilot style), shared by local, kaggle, ssh and slurm.
+
+    render(job)  -> {relative path: text}   pure: what `--dry-run` prints; golden-file tested
+    launch(job)  -> JobRecord               ships the bundle + rendered files, starts, saves the record
+    status(rec)  -> JobStatus               pending|running|complete|incomplete|failed|cancelled (+ log tail)
+    logs(rec, follow) -> iterator of str     log text chunks; with follow, until the job ends
+    fetch(rec, dest)  -> Path                run folders copied into `dest` (the local runs dir)
+    cancel(rec)                               stop it; status then reads cancelled
+
+Each backend reaches its external system through one narrow function (`Shell.run` for ssh and slurm), so
+tests run it against the real thing on loopback. torch-free.
+"""
+from __future__ import annotations
+
+import string
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterator
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ..bundle import BundleInfo
+from ..errors import BackendError
+from ..jobs import JobRecord
+
+EXIT_INCOMPLETE = 75  # the trainer's "stopped early, resumable" exit code (EX_TEMPFAIL)
+
+
+@dataclass(frozen=True)
+class Job:
+    """What to run: a resolved experiment, which folds, on how many GPUs, with which code."""
+
+    job_id: str
+    experiment: dict[str, Any]  # Experiment.to_json(): remote machines never import experiments/*.py
+    folds: list[int]
+    bundle: BundleInfo
+    gpus: int = 0
+    options: dict[str, Any] = field(default_factory=dict)  # per-job overrides of backend options
+    # extra arguments for `molremote train` (e.g. ["--max-time", "11h"]); shell-quoted when rendered
+    train_args: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{int(self.experiment['id']):04d}_{self.experiment['slug']}"
+
+    def new_record(self, backend: str, handle: dict[str, Any], options: dict[str, Any]) -> JobRecord:
+        return JobRecord(job_id=self.job_id, backend=backend, experiment=self.name,
+                         experiment_id=int(self.experiment["id"]), config_hash=self.experiment.get("config_hash", ""),
+                         folds=list(self.folds), bundle_sha256=self.bundle.sha256, commit=self.bundle.commit,
+                         dirty=self.bundle.dirty, handle=handle, options=options)
+
+
+@dataclass
+class JobStatus:
+    state: str  # pending | running | complete | incomplete | failed | cancelled
+    detail: str = ""
+    log_tail: str = ""
+    tasks: dict[int, str] = field(default_factory=dict)  # per fold, where the backend knows
+
+
+class Options(BaseModel):
+    """Backend settings; unknown keys fail naming the key (pydantic extra=forbid)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Backend(ABC):
+    name: ClassVar[str]
+    Options: ClassVar[type[Options]]
+
+    def __init__(self, **options: Any):
+        self.options = self._parse(options)
+
+    @classmethod
+    def _parse(cls, options: dict[str, Any]) -> Options:
+        try:
+            return cls.Options(**{k: v for k, v in options.items() if v is not None})
+        except ValidationError as e:
+            err = e.errors()[0]
+            loc = ".".join(str(x) for x in err["loc"])
+            raise BackendError(f"{cls.name} backend option '{loc}': {err['msg']}") from None
+
+    def job_options(self, job: Job) -> Options:
+        """Backend options with the job's per-job overrides applied."""
+        if not job.options:
+            return self.options
+        return self._parse({**self.options.model_dump(), **job.options})
+
+    @abstractmethod
+    def render(self, job: Job) -> dict[str, str]: ...
+
+    @abstractmethod
+    def launch(self, job: Job) -> JobRecord: ...
+
+    @abstractmethod
+    def status(self, record: JobRecord) -> JobStatus: ...
+
+    @abstractmethod
+    def logs(self, record: JobRecord, follow: bool = False) -> Iterator[str]: ...
+
+    @abstractmethod
+    def fetch(self, record: JobRecord, dest: Path) -> Path: ...
+
+    @abstractmethod
+    def cancel(self, record: JobRecord) -> None: ...
+
+
+# ------------------------------------------------------------------------------------------- templates
+class _Template(string.Template):
+    """`@{name}` placeholders only: shell scripts are full of `$` and `${...}` that must pass through."""
+
+    delimiter = "@"
+    pattern = r"@(?:(?P<escaped>@)|\{(?P<braced>[a-z_][a-z0-9_]*)\}|(?P<named>(?!))|(?P<invalid>(?!)))"
+
+
+def templates_dir() -> Path:
+    """`kernels_templates/` at the project (repository) root; the package keeps a copy for wheels."""
+    here = Path(__file__).resolve()
+    for d in (here.parents[2] / "kernels_templates", here.parents[1] / "templates"):
+        if d.is_dir():
+            return d
+    raise BackendError(f"templates folder not found (looked in {here.parents[2] / 'kernels_templates'})")
+
+
+def render_template(name: str, **values: Any) -> str:
+    path = templates_dir() / name
+    try:
+        return _Template(path.read_text()).substitute({k: str(v) for k, v in values.items()})
+    except KeyError as e:
+        raise BackendError(f"template {path}: no value for placeholder @{{{e.args[0]}}}") from None
+
+
+# ------------------------------------------------------------------------------------------- helpers
+def follow_text(read_from: Callable[[int], bytes], done: Callable[[], bool], follow: bool,
+                poll_s: float = 2.0) -> Iterator[str]:
+    """Yield a growing log: read from byte offset, and with `follow` poll until `done()` (then a last read)."""
+    offset = 0
+    while True:
+        finished = done() if follow else True
+        chunk = read_from(offset)
+        if chunk:
+            offset += len(chunk)
+            yield chunk.decode(errors="replace")
+        if finished:
+            return
+        if not chunk:
+            time.sleep(poll_s)
+
+
+def tail(text: str, lines: int = 20) -> str:
+    return "\n".join(text.rstrip("\n").splitlines()[-lines:])

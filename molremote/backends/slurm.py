@@ -1,0 +1,221 @@
+"""SLURM backend: one array job per launch, one array task per fold (task id = fold number).
+
+`sbatch --parsable` runs here or over ssh on a login host (`host=`). The rendered script
+(kernels_templates/slurm.sbatch) unpacks the bundle, sets up the venv, runs the trainer, forwards the
+USR1 that `--signal=B:USR1@<margin>` sends before the time limit, and requeues the task on exit 75 while
+SLURM_RESTART_COUNT < max_restarts; the requeued task resumes from the checkpoint.
+
+status: squeue for live tasks, then the exit files each task leaves (state/fold<k>.exit), then sacct;
+clusters with accounting disabled (sacct fails) are handled, `accounting=False` skips sacct entirely.
+"""
+from __future__ import annotations
+
+import re
+import shlex
+import time
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import BackendError
+from ..jobs import JobRecord
+from . import _remote
+from .base import EXIT_INCOMPLETE, Backend, Job, JobStatus, render_template
+from .shell import Shell
+
+PENDING = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD", "RESV_DEL_HOLD", "RESIZING",
+           "SPECIAL_EXIT"}
+RUNNING = {"RUNNING", "COMPLETING", "SUSPENDED", "STOPPED", "SIGNALING", "STAGE_OUT"}
+INCOMPLETE = {"TIMEOUT", "PREEMPTED"}  # killed at the limit / preempted: resumable from the last checkpoint
+TIME_RE = re.compile(r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$")
+
+
+class SlurmOptions(_remote.RemoteOptions):
+    # None: the experiment's backend.slurm defaults
+    partition: str | None = None
+    account: str | None = None
+    time: str | None = None  # [D-]HH:MM:SS
+    cpus: int | None = None
+    mem: str | None = None
+    gpus: int | None = None
+    signal_margin_s: int | None = None
+    max_restarts: int | None = None
+    sbatch_extra: list[str] = []  # extra "#SBATCH" arguments, e.g. ["--qos=long", "--constraint=a100"]
+    accounting: bool = True  # False on clusters where sacct is disabled
+
+
+def _resolved(job: Job, o: SlurmOptions) -> dict:
+    d = dict(job.experiment.get("backend", {}).get("slurm", {}))
+    for k in ("partition", "account", "time", "cpus", "mem", "gpus", "signal_margin_s", "max_restarts"):
+        if getattr(o, k) is not None:
+            d[k] = getattr(o, k)
+    if job.gpus:
+        d["gpus"] = job.gpus
+    d.setdefault("time", "01:00:00")
+    if not TIME_RE.match(str(d["time"])):
+        raise BackendError(f"slurm time '{d['time']}' is not [D-]HH:MM:SS")
+    return d
+
+
+def _state(slurm_state: str, exit_code: int | None = None) -> str:
+    s = slurm_state.split()[0].rstrip("+")
+    if s in PENDING:
+        return "pending"
+    if s in RUNNING:
+        return "running"
+    if s == "COMPLETED":
+        return "complete"
+    if s == "CANCELLED":
+        return "cancelled"
+    if s in INCOMPLETE or (s == "FAILED" and exit_code == EXIT_INCOMPLETE):
+        return "incomplete"
+    return "failed"
+
+
+def _overall(tasks: dict[int, str]) -> str:
+    states = set(tasks.values())
+    for s in ("running", "pending", "failed", "cancelled", "incomplete"):
+        if s in states:
+            return s
+    return "complete"
+
+
+class SlurmBackend(Backend):
+    name = "slurm"
+    Options = SlurmOptions
+
+    def _shell(self, o: SlurmOptions) -> Shell:
+        return Shell(host=o.host, ssh_config=o.ssh_config)
+
+    def render(self, job: Job) -> dict[str, str]:
+        o = self.job_options(job)
+        r = _resolved(job, o)
+        common, files = _remote.render_common(job, o, self.name)
+        d = [f"--job-name=mr-{job.name}"]
+        d += [f"--partition={r['partition']}"] if r.get("partition") else []
+        d += [f"--account={r['account']}"] if r.get("account") else []
+        d += [f"--time={r['time']}", "--nodes=1", "--ntasks=1", f"--cpus-per-task={r.get('cpus', 4)}"]
+        d += [f"--mem={r['mem']}"] if r.get("mem") else []
+        d += [f"--gres=gpu:{r['gpus']}"] if r.get("gpus") else []
+        # B: the signal goes to the batch shell (which forwards it); without B: only srun steps get it
+        d += [f"--signal=B:USR1@{r.get('signal_margin_s', 300)}", "--requeue", "--open-mode=append",
+              "--output=slurm-%A_%a.out", f"--array={','.join(str(f) for f in job.folds)}"]
+        d += list(o.sbatch_extra)
+        directives = "\n".join(f"#SBATCH {x}" for x in d)
+        script = render_template("slurm.sbatch", directives=directives, job_id=job.job_id, experiment=job.name,
+                                 max_restarts=int(r.get("max_restarts", 5)), common=common,
+                                 train_cmd=_remote.train_cmd(job, o))
+        return {"job.sbatch": script, **files}
+
+    def launch(self, job: Job) -> JobRecord:
+        from .. import jobs
+
+        o = self.job_options(job)
+        shell = self._shell(o)
+        jd = _remote.ship(shell, job, o, self.render(job))
+        cp = shell.run(f"cd {shlex.quote(shell.path(jd))} && sbatch --parsable job.sbatch", what="sbatch")
+        sid = cp.stdout.strip().splitlines()[-1].split(";")[0]
+        if not sid.isdigit():
+            raise BackendError(f"sbatch answered '{cp.stdout.strip()}', expected a job id")
+        rec = job.new_record(self.name, {"host": o.host, "job_dir": jd, "slurm_job_id": sid},
+                             _remote.options_for_record(o))
+        rec.state, rec.detail = "pending", f"slurm job {sid}" + (f" on {o.host}" if o.host else "")
+        jobs.save(rec)
+        return rec
+
+    # ----------------------------------------------------------------------------------------- follow
+    def _for(self, record: JobRecord) -> tuple[SlurmOptions, Shell, str, str]:
+        o = self._parse(record.options)
+        shell = self._shell(o)
+        return o, shell, shlex.quote(shell.path(record.handle["job_dir"])), record.handle["slurm_job_id"]
+
+    def status(self, record: JobRecord) -> JobStatus:
+        o, shell, jd, sid = self._for(record)
+        sacct = (f"sacct -n -P -X -j {sid} -o JobID,State,ExitCode 2>&1 || echo SACCT_FAILED"
+                 if o.accounting else "echo SACCT_OFF")
+        # one round trip: live queue, task exit files, accounting, cancel marker, log tails
+        script = (f"cd {jd} || exit 3; echo '== squeue'; squeue -h -r -j {sid} -o '%i|%T|%r' 2>/dev/null; "
+                  f"echo '== exits'; for f in state/fold*.exit; do [ -f \"$f\" ] && echo \"$f $(cat $f)\"; done; "
+                  f"echo '== sacct'; {sacct}; echo '== cancelled'; [ -f cancelled ] && echo yes; "
+                  f"echo '== log'; for f in slurm-{sid}_*.out; do [ -f \"$f\" ] && "
+                  f"{{ echo \"==> $f <==\"; tail -n {o.tail_lines} \"$f\"; }}; done; true")
+        cp = shell.run(script, check=False, what="reading job status")
+        if cp.returncode == 3:
+            return JobStatus("failed", f"job folder {record.handle['job_dir']} not found")
+        sec: dict[str, list[str]] = {}
+        cur = None
+        for line in cp.stdout.splitlines():
+            if line.startswith("== ") and line[3:] in ("squeue", "exits", "sacct", "cancelled", "log"):
+                cur = line[3:]
+                sec[cur] = []
+            elif cur:
+                sec[cur].append(line)
+        cancelled = "yes" in sec.get("cancelled", [])
+        tasks: dict[int, str] = {}
+        reasons: dict[int, str] = {}
+        for line in sec.get("squeue", []):
+            parts = line.split("|")
+            if len(parts) == 3 and "_" in parts[0] and parts[0].split("_")[1].isdigit():
+                f = int(parts[0].split("_")[1])
+                tasks[f] = _state(parts[1])
+                reasons[f] = parts[1] + (f" ({parts[2]})" if parts[2] not in ("", "None") else "")
+        for line in sec.get("exits", []):
+            m = re.match(r"state/fold(\d+)\.exit (-?\d+)$", line)
+            if m and int(m[1]) not in tasks:
+                code = int(m[2])
+                f = int(m[1])
+                tasks[f] = "complete" if code == 0 else "incomplete" if code == EXIT_INCOMPLETE else "failed"
+                reasons[f] = f"exit {code}"
+        sacct_lines = sec.get("sacct", [])
+        sacct_ok = not any(x in ("SACCT_FAILED", "SACCT_OFF") for x in sacct_lines)
+        if sacct_ok:
+            for line in sacct_lines:
+                parts = line.split("|")
+                if len(parts) == 3 and parts[0].startswith(f"{sid}_") and parts[0].split("_")[1].isdigit():
+                    f = int(parts[0].split("_")[1])
+                    if f not in tasks:
+                        code = int(parts[2].split(":")[0]) if parts[2].split(":")[0].isdigit() else None
+                        tasks[f] = _state(parts[1], code)
+                        reasons[f] = f"{parts[1]} exit {parts[2]}"
+        for f in record.folds:
+            if f not in tasks:
+                tasks[f] = "cancelled" if cancelled else "failed"
+                reasons[f] = "cancelled" if cancelled else (
+                    "not in the queue and left no exit file" + ("" if sacct_ok else " (sacct unavailable)"))
+        if cancelled:
+            tasks = {f: ("cancelled" if s in ("pending", "running", "failed") else s) for f, s in tasks.items()}
+        detail = f"slurm job {sid}: " + ", ".join(f"fold {f} {reasons[f]}" for f in sorted(tasks))
+        return JobStatus(_overall(tasks), detail, "\n".join(sec.get("log", [])), tasks)
+
+    def logs(self, record: JobRecord, follow: bool = False, fold: int | None = None,
+             poll_s: float = 2.0) -> Iterator[str]:
+        o, shell, jd, sid = self._for(record)
+        folds = [fold] if fold is not None else list(record.folds)
+        offsets = {f: 0 for f in folds}
+        while True:
+            finished = (self.status(record).state not in ("pending", "running")) if follow else True
+            # one round trip for all folds: a NUL-separated chunk per fold
+            script = "; ".join(f"tail -c +{offsets[f] + 1} {jd}/slurm-{sid}_{f}.out 2>/dev/null; printf '\\0'"
+                               for f in folds)
+            out = shell.run(script, check=False, what="reading logs").stdout.split("\0")
+            got = False
+            for f, chunk in zip(folds, out):
+                if chunk:
+                    got = True
+                    offsets[f] += len(chunk.encode())
+                    yield (f"==> fold {f} <==\n" if len(folds) > 1 else "") + chunk
+            if finished:
+                return
+            if not got:
+                time.sleep(poll_s)
+
+    def fetch(self, record: JobRecord, dest: Path) -> Path:
+        o, shell, jd, _ = self._for(record)
+        has = shell.run(f"test -d {jd}/runs && echo yes || true", what="checking runs")
+        if has.stdout.strip() != "yes":
+            raise BackendError(f"job {record.job_id} has no run folders yet")
+        shell.get(f"{record.handle['job_dir']}/runs", Path(dest), what=f"fetching runs of {record.job_id}")
+        return Path(dest)
+
+    def cancel(self, record: JobRecord) -> None:
+        o, shell, jd, sid = self._for(record)
+        shell.run(f"touch {jd}/cancelled; scancel {sid}", what="scancel")
