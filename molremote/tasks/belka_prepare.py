@@ -1,0 +1,526 @@
+"""Prepare BELKA's full long parquet (~295M rows) as fixed-width arrays for training: streaming, resumable.
+
+    prepare("train.parquet", "data/belka/train", split="train")
+    prepare("test.parquet",  "data/belka/test",  split="test", base_vocab="data/belka/train")
+    prepare_dir("raw/", "data/belka")      # both, plus data/belka/meta.json (what BelkaTask looks for)
+    python -m molremote.tasks.belka_prepare raw/ data/belka
+
+The parquet is read in record batches (pyarrow), never whole. Rows of one molecule are adjacent in the
+real files (molecule-major; BRD4, HSA, sEH); this is checked within every batch and across each batch
+boundary (a molecule seen again after other molecules is refused, naming both row ids; one recurring
+several batches later would need a global index of 98M SMILES and is not looked for), and a molecule whose
+rows straddle a batch boundary is held back and finished with the next batch. Output folder (raw little-endian matrices, `np.memmap`-able):
+
+    tokens.u8   (n, max_length) uint8   character tokens (belka_tokens), PAD 0
+    labels.u8   (n, 3) uint8            binds per protein; 255 = no label (no such row; every cell of test)
+    ids.i64     (n, 3) int64            the row `id` of each (molecule, protein); -1 = no such row. Test:
+                                        the submission's row-id -> (molecule, protein) mapping
+    bb.i32      (n, 3) int32            building blocks 1..3 as ids into bb_vocab.json (one shared vocabulary)
+    bb_vocab.json                       building-block SMILES, index = id
+    meta.json                           written last: its presence means the folder is complete
+
+Resumable: `progress.json` records the rows consumed, molecules written, the vocabulary and counts, and is
+rewritten (after an fdatasync of the arrays) every `checkpoint_s` seconds and at the end; a rerun with the
+same input and parameters continues from it (it re-reads from the row group holding the first row not yet
+consumed). Arrays are preallocated from the parquet metadata row count (an upper bound on molecules; the
+files are sparse until written) and truncated to the molecule count at the end.
+
+Writes go through `os.pwrite`, not a writable memmap: pages written through a shared mapping stay in the
+process's resident set, and this must run in flat memory over a 14 GB output.
+
+Unknown characters: refused with the row id and character (policy "error"), or dropped to PAD (policy
+"skip", the task's `unknown_chars`; the count of affected molecules is recorded in meta.json).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import DataError
+from . import belka_tokens
+
+FORMAT = "molremote-belka-prepared"
+VERSION = 1
+PROTEINS = ("BRD4", "HSA", "sEH")
+ABSENT = 255
+BB_COLUMNS = ("buildingblock1_smiles", "buildingblock2_smiles", "buildingblock3_smiles")
+# Default record batch: ~1M rows (~330k molecules) keeps the working set of one batch ~0.5 GB and the
+# per-batch Python overhead negligible.
+BATCH_ROWS = 1 << 20
+
+
+class PrepareError(DataError):
+    """Bad input row: names the file, the row id and the offending value."""
+
+    def __init__(self, message: str, *, row_id: int | None = None, char: str | None = None):
+        self.row_id, self.char = row_id, char
+        super().__init__(message)
+
+
+# ------------------------------------------------------------------------------------------ file layout
+def array_specs(split: str, n: int, n_rows: int, max_length: int) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """name -> (numpy dtype, shape) of the arrays in a prepared folder."""
+    return {"tokens.u8": ("uint8", (n, max_length)), "labels.u8": ("uint8", (n, 3)), "ids.i64": ("int64", (n, 3)),
+            "bb.i32": ("int32", (n, 3))}
+
+
+def _atomic_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1))
+    os.replace(tmp, path)
+
+
+def _source_info(path: Path, pf) -> dict[str, Any]:
+    md = pf.metadata
+    return {"path": str(path.resolve()), "size": path.stat().st_size, "num_rows": md.num_rows,
+            "num_row_groups": md.num_row_groups, "columns": pf.schema_arrow.names}
+
+
+# ------------------------------------------------------------------------------------------ state
+@dataclass
+class _Pending:
+    """The last molecule of a batch, whose rows may continue in the next batch."""
+
+    smiles: str
+    row_start: int  # absolute file row of its first row
+    tokens: np.ndarray  # (max_length,)
+    bb: np.ndarray  # (3,)
+    labels: np.ndarray  # (3,)
+    ids: np.ndarray  # (3,)
+    proteins: np.ndarray  # proteins already seen
+
+
+@dataclass
+class _State:
+    rows_done: int = 0  # file rows consumed: every row before this belongs to a written molecule
+    n: int = 0  # molecules written
+    batches: int = 0
+    vocab: list[str] = field(default_factory=list)
+    positives: list[int] = field(default_factory=lambda: [0, 0, 0])
+    pairs: list[int] = field(default_factory=lambda: [0, 0, 0])
+    skipped_chars: int = 0  # molecules with characters dropped under on_unknown="skip"
+
+
+class _Writer:
+    """Fixed-width rows written at their offsets with os.pwrite into preallocated (sparse) files."""
+
+    def __init__(self, out: Path, specs: dict[str, tuple[str, tuple[int, ...]]], fresh: bool):
+        self.fds: dict[str, int] = {}
+        self.row_bytes: dict[str, int] = {}
+        for name, (dtype, shape) in specs.items():
+            path = out / name
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | (os.O_TRUNC if fresh else 0), 0o644)
+            size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+            if fresh or os.fstat(fd).st_size != size:
+                os.ftruncate(fd, size)  # sparse: no blocks used until written
+            self.fds[name] = fd
+            self.row_bytes[name] = int(np.prod(shape[1:], dtype=np.int64)) * np.dtype(dtype).itemsize
+
+    def write(self, name: str, row: int, arr: np.ndarray) -> None:
+        buf = memoryview(np.ascontiguousarray(arr)).cast("B")
+        off = row * self.row_bytes[name]
+        while buf:
+            k = os.pwrite(self.fds[name], buf, off)
+            buf, off = buf[k:], off + k
+
+    def sync(self) -> None:
+        for fd in self.fds.values():
+            os.fdatasync(fd)
+
+    def truncate(self, sizes: dict[str, int]) -> None:
+        for name, rows in sizes.items():
+            os.ftruncate(self.fds[name], rows * self.row_bytes[name])
+
+    def close(self) -> None:
+        for fd in self.fds.values():
+            os.close(fd)
+        self.fds = {}
+
+
+# ------------------------------------------------------------------------------------------ prepare
+def prepare(input_parquet: str | Path, out_dir: str | Path, split: str = "train", *,
+            batch_rows: int = BATCH_ROWS, max_length: int = 142, proteins: Sequence[str] = PROTEINS,
+            on_unknown: str = "error", base_vocab: str | Path | Sequence[str] | None = None,
+            progress: bool = True, checkpoint_s: float = 10.0, max_batches: int | None = None,
+            restart: bool = False) -> dict[str, Any]:
+    """Prepare one split. Returns meta.json's content; with `max_batches` (a time box, and how the tests
+    interrupt it) it may return early with {"status": "incomplete", ...}: call again to continue.
+
+    `base_vocab`: building-block vocabulary to extend (a prepared folder or a list of SMILES), so that test
+    building blocks get the same ids as in train and unseen ones are recognisable (id >= len(base)).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    if split not in ("train", "test"):
+        raise DataError(f"split must be 'train' or 'test', got {split!r}")
+    if on_unknown not in ("error", "skip"):
+        raise DataError(f"on_unknown must be 'error' or 'skip', got {on_unknown!r}")
+    src, out = Path(input_parquet), Path(out_dir)
+    if not src.is_file():
+        raise DataError(f"BELKA parquet {src} not found: download it with "
+                        "`kaggle competitions download -c leash-BELKA` and unzip it")
+    try:
+        pf = pq.ParquetFile(src)
+    except Exception as e:
+        raise DataError(f"{src}: not a readable parquet file ({e})") from None
+    proteins = list(proteins)
+    if len(proteins) != 3:
+        raise DataError(f"BELKA has 3 proteins, got {proteins!r}")
+    required = ["id", *BB_COLUMNS, "molecule_smiles", "protein_name"] + (["binds"] if split == "train" else [])
+    missing = [c for c in required if c not in pf.schema_arrow.names]
+    if missing:
+        raise DataError(f"{src}: missing column(s) {', '.join(missing)} for split {split!r} "
+                        f"(columns: {', '.join(pf.schema_arrow.names)})")
+    # Building blocks and protein names repeat a few thousand values: read them as dictionaries (no
+    # per-row strings are materialised); molecule_smiles is read as plain strings.
+    pf = pq.ParquetFile(src, read_dictionary=[*BB_COLUMNS, "protein_name"])
+    source = _source_info(src, pf)
+    params = {"split": split, "max_length": max_length, "proteins": proteins, "on_unknown": on_unknown}
+    out.mkdir(parents=True, exist_ok=True)
+    meta_path, prog_path = out / "meta.json", out / "progress.json"
+
+    if meta_path.exists() and not restart:
+        meta = json.loads(meta_path.read_text())
+        if meta.get("source", {}).get("size") == source["size"] and meta.get("params") == params:
+            return meta  # already complete
+        raise DataError(f"{out} already holds a prepared BELKA {meta.get('split')!r} split from "
+                        f"{meta.get('source', {}).get('path')} with other parameters; use another folder or restart=True")
+
+    state, fresh = _State(), True
+    if prog_path.exists() and not restart:
+        prog = json.loads(prog_path.read_text())
+        if prog.get("source", {}).get("size") != source["size"] or prog.get("source", {}).get("num_rows") != \
+                source["num_rows"] or prog.get("params") != params:
+            raise DataError(f"{prog_path} belongs to another input or parameters "
+                            f"({prog.get('source', {}).get('path')}, {prog.get('params')}); use restart=True")
+        state, fresh = _State(**prog["state"]), False
+    elif base_vocab is not None:
+        state.vocab = _load_vocab(base_vocab)
+    n_base_vocab = len(_load_vocab(base_vocab)) if base_vocab is not None else 0
+    if restart:
+        meta_path.unlink(missing_ok=True)
+
+    n_rows = source["num_rows"]
+    specs = array_specs(split, n_rows, n_rows, max_length)  # capacity: at most one molecule per row
+    writer = _Writer(out, specs, fresh)
+    vocab_index = {s: i for i, s in enumerate(state.vocab)}
+
+    def save_progress() -> None:
+        writer.sync()
+        _atomic_json(prog_path, {"format": FORMAT, "version": VERSION, "source": source, "params": params,
+                                 "n_base_vocab": n_base_vocab, "state": state.__dict__})
+
+    prot_set = pa.array(proteins)
+    pending: _Pending | None = None
+    batch_row0 = state.rows_done  # absolute row of the current batch's first row
+    t_last = time.monotonic()
+    columns = required
+    bar = _progress_bar(progress, n_rows, state.rows_done, f"prepare {split}")
+
+    def emit(row: int, tokens: np.ndarray, bb: np.ndarray, labels: np.ndarray, row_ids: np.ndarray) -> None:
+        writer.write("tokens.u8", row, tokens)
+        writer.write("labels.u8", row, labels)
+        writer.write("ids.i64", row, row_ids)
+        writer.write("bb.i32", row, bb)
+        state.pairs = [a + int(b) for a, b in zip(state.pairs, (row_ids >= 0).sum(0))]
+        state.positives = [a + int(b) for a, b in zip(state.positives, (labels == 1).sum(0))]
+
+    def bb_ids(cols: list) -> np.ndarray:
+        """(n_runs, 3) global vocabulary ids of the building blocks of each run. Each column is
+        dictionary-encoded (per batch); new SMILES get ids in order of first appearance, molecule-major
+        then column 1..3, so ids do not depend on where batches (or an interrupted run) were cut."""
+        locals_, indices, cands = [], [], []
+        for c, col in enumerate(cols):
+            if not pa.types.is_dictionary(col.type):
+                col = pc.dictionary_encode(col)
+            if col.null_count:
+                raise PrepareError(f"{src}: missing {BB_COLUMNS[c]}")
+            local = col.dictionary.to_pylist()
+            idx = col.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+            first = np.full(len(local), -1, dtype=np.int64)
+            first[idx[::-1]] = np.arange(len(idx) - 1, -1, -1)  # smallest run index per entry
+            for j, s_ in enumerate(local):
+                if first[j] >= 0 and s_ not in vocab_index:
+                    cands.append((int(first[j]), c, s_))
+            locals_.append(local)
+            indices.append(idx)
+        for _, _, s_ in sorted(cands):
+            if s_ not in vocab_index:
+                vocab_index[s_] = len(state.vocab)
+                state.vocab.append(s_)
+        out = np.empty((len(indices[0]), 3), dtype=np.int32)
+        for c in range(3):
+            mapping = np.array([vocab_index.get(s_, -1) for s_ in locals_[c]], dtype=np.int32)
+            out[:, c] = mapping[indices[c]]
+        return out
+
+    try:
+        for batch in _iter_batches(pf, columns, batch_rows, state.rows_done):
+            if max_batches is not None and state.batches >= max_batches:
+                break
+            n_b = batch.num_rows
+            smiles = batch.column("molecule_smiles")
+            if pa.types.is_dictionary(smiles.type):
+                smiles = smiles.cast(pa.string())
+            ids = batch.column("id").to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+            if smiles.null_count:
+                r = int(np.flatnonzero(smiles.is_null().to_numpy(zero_copy_only=False))[0])
+                raise PrepareError(f"{src}: row id {ids[r]}: missing molecule_smiles", row_id=int(ids[r]))
+            pcol = batch.column("protein_name")
+            prot_idx = pc.index_in(pcol, value_set=prot_set)
+            if prot_idx.null_count:
+                r = int(np.flatnonzero(prot_idx.is_null().to_numpy(zero_copy_only=False))[0])
+                raise PrepareError(f"{src}: row id {ids[r]}: unknown protein_name {pcol[r].as_py()!r} "
+                                   f"(expected one of {proteins})", row_id=int(ids[r]))
+            prot = prot_idx.to_numpy(zero_copy_only=False).astype(np.int64)
+            if split == "train":
+                bcol = batch.column("binds")
+                if bcol.null_count:
+                    r = int(np.flatnonzero(bcol.is_null().to_numpy(zero_copy_only=False))[0])
+                    raise PrepareError(f"{src}: row id {ids[r]}: missing binds", row_id=int(ids[r]))
+                binds = bcol.to_numpy(zero_copy_only=False)
+                bad = np.flatnonzero((binds != 0) & (binds != 1))
+                if bad.size:
+                    r = int(bad[0])
+                    raise PrepareError(f"{src}: row id {ids[r]}: binds must be 0 or 1, got {binds[r]!r}",
+                                       row_id=int(ids[r]))
+                binds = binds.astype(np.uint8)
+
+            # runs of equal molecule_smiles = molecules
+            new_run = np.ones(n_b, dtype=bool)
+            if n_b > 1:
+                new_run[1:] = pc.not_equal(smiles.slice(1), smiles.slice(0, n_b - 1)).to_numpy(zero_copy_only=False)
+            continues = pending is not None and smiles[0].as_py() == pending.smiles
+            starts = np.flatnonzero(new_run)
+            n_runs = len(starts)
+            firsts = smiles.take(pa.array(starts))
+            if pc.count_distinct(firsts).as_py() != n_runs:
+                _raise_not_adjacent(src, firsts, starts, ids)
+            if pending is not None and not continues and n_runs and pc.any(pc.equal(firsts, pending.smiles)).as_py():
+                r = int(starts[int(np.flatnonzero(pc.equal(firsts, pending.smiles).to_numpy(zero_copy_only=False))[0])])
+                raise PrepareError(f"{src}: row id {ids[r]}: molecule {pending.smiles!r} appears again after other "
+                                   f"molecules (first at row id {pending.ids.max()}); rows of one molecule must be "
+                                   "adjacent", row_id=int(ids[r]))
+            run_of_row = np.cumsum(new_run) - 1
+
+            # per-run arrays
+            try:
+                tokens = belka_tokens.encode(firsts, max_length, on_unknown=on_unknown)
+            except belka_tokens.TokenizeError as e:
+                r = int(starts[e.row])
+                raise PrepareError(f"{src}: row id {ids[r]} (file row {batch_row0 + r}): {str(e).split(': ', 1)[1]}"
+                                   + ("; set on_unknown='skip' (task.unknown_chars) to drop unknown characters"
+                                      if "unknown" in str(e) else ""), row_id=int(ids[r]), char=e.char) from None
+            if on_unknown == "skip":
+                state.skipped_chars += _count_unknown(firsts)
+            take = pa.array(starts)
+            bb = bb_ids([batch.column(c).take(take) for c in BB_COLUMNS])
+            key = run_of_row * 3 + prot
+            counts = np.bincount(key, minlength=n_runs * 3)
+            if counts.max(initial=0) > 1:
+                k = int(np.flatnonzero(counts > 1)[0])
+                r = int(np.flatnonzero(key == k)[1])
+                raise PrepareError(f"{src}: row id {ids[r]}: molecule {smiles[r].as_py()!r} has a second row for "
+                                   f"protein {proteins[k % 3]}", row_id=int(ids[r]))
+            labels = np.full((n_runs, 3), ABSENT, dtype=np.uint8)
+            if split == "train":
+                labels.reshape(-1)[key] = binds
+            row_ids = np.full((n_runs, 3), -1, dtype=np.int64)
+            row_ids.reshape(-1)[key] = ids
+
+            # the pending molecule from the previous batch: merged into run 0, or written on its own
+            base = state.n
+            if pending is not None:
+                if continues:
+                    both = np.intersect1d(pending.proteins, prot[run_of_row == 0])
+                    if both.size:
+                        r = int(np.flatnonzero((run_of_row == 0) & (prot == both[0]))[0])
+                        raise PrepareError(f"{src}: row id {ids[r]}: molecule {pending.smiles!r} has a second row "
+                                           f"for protein {proteins[int(both[0])]}", row_id=int(ids[r]))
+                    seen = pending.ids >= 0
+                    labels[0, seen] = pending.labels[seen]
+                    row_ids[0, seen] = pending.ids[seen]
+                    run_start_row = pending.row_start
+                else:
+                    emit(base, pending.tokens[None], pending.bb[None], pending.labels[None], pending.ids[None])
+                    state.n = base = base + 1
+                    run_start_row = batch_row0
+            else:
+                run_start_row = batch_row0
+
+            # hold back the last run: its rows may continue in the next batch
+            last = n_runs - 1
+            pending = _Pending(smiles=firsts[last].as_py(),
+                               row_start=run_start_row if last == 0 else batch_row0 + int(starts[last]),
+                               tokens=tokens[last].copy(), bb=bb[last].copy(), labels=labels[last].copy(),
+                               ids=row_ids[last].copy(), proteins=np.flatnonzero(row_ids[last] >= 0))
+            if last:
+                emit(base, tokens[:last], bb[:last], labels[:last], row_ids[:last])
+                state.n = base + last
+            state.rows_done = pending.row_start
+            batch_row0 += n_b
+            state.batches += 1
+            bar.update(n_b)
+            if time.monotonic() - t_last > checkpoint_s:
+                save_progress()
+                t_last = time.monotonic()
+        else:  # the whole file was read
+            if pending is not None:
+                emit(state.n, pending.tokens[None], pending.bb[None], pending.labels[None], pending.ids[None])
+                state.n += 1
+                state.rows_done = n_rows
+            if state.rows_done != n_rows and n_rows:
+                raise DataError(f"{src}: read {state.rows_done} rows, metadata says {n_rows}")  # pragma: no cover
+            n = state.n
+            writer.truncate({name: n for name in specs})
+            save_progress()
+            meta = _meta(split, n, n_rows, max_length, proteins, source, params, state, n_base_vocab)
+            _atomic_json(out / "bb_vocab.json", state.vocab)
+            _atomic_json(meta_path, meta)
+            prog_path.unlink()
+            return meta
+        save_progress()
+        return {"status": "incomplete", "rows_done": state.rows_done, "molecules": state.n, "batches": state.batches}
+    finally:
+        bar.close()
+        writer.close()
+
+
+def _meta(split, n, n_rows, max_length, proteins, source, params, state: _State, n_base_vocab: int) -> dict:
+    return {
+        "format": FORMAT, "version": VERSION, "status": "complete", "split": split, "n": n, "n_rows": n_rows,
+        "max_length": max_length, "proteins": proteins, "absent": ABSENT, "pad": belka_tokens.PAD,
+        "vocab_size": belka_tokens.VOCAB_SIZE,
+        "arrays": {k: {"dtype": d, "shape": list(s)} for k, (d, s) in array_specs(split, n, n_rows, max_length).items()},
+        "bb_vocab": "bb_vocab.json", "n_bb": len(state.vocab), "n_bb_base": n_base_vocab,
+        "pairs": dict(zip(proteins, state.pairs)),
+        "positives": dict(zip(proteins, state.positives)) if split == "train" else None,
+        "skipped_char_molecules": state.skipped_chars,
+        "source": source, "params": params,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def _iter_batches(pf, columns: list[str], batch_rows: int, skip_rows: int):
+    """Record batches from row `skip_rows` on: starts at the row group holding it and slices the rest."""
+    md = pf.metadata
+    g, start = 0, 0
+    while g < md.num_row_groups and start + md.row_group(g).num_rows <= skip_rows:
+        start += md.row_group(g).num_rows
+        g += 1
+    if g >= md.num_row_groups:
+        return
+    skip = skip_rows - start
+    for batch in pf.iter_batches(batch_size=batch_rows, row_groups=range(g, md.num_row_groups),
+                                 columns=columns, use_threads=True):
+        if skip >= batch.num_rows:
+            skip -= batch.num_rows
+            continue
+        if skip:
+            batch, skip = batch.slice(skip), 0
+        yield batch
+
+
+def _raise_not_adjacent(src: Path, firsts, starts: np.ndarray, ids: np.ndarray):
+    import pyarrow.compute as pc
+
+    vc = pc.value_counts(firsts)
+    dup = vc.field("values").filter(pc.greater(vc.field("counts"), 1))[0].as_py()
+    where = np.flatnonzero(pc.equal(firsts, dup).to_numpy(zero_copy_only=False))
+    r0, r1 = int(starts[where[0]]), int(starts[where[1]])
+    raise PrepareError(f"{src}: molecule {dup!r} at row id {ids[r0]} appears again at row id {ids[r1]} after other "
+                       "molecules; rows of one molecule must be adjacent (as in the competition files)",
+                       row_id=int(ids[r1]))
+
+
+def _count_unknown(firsts) -> int:
+    import pyarrow.compute as pc
+
+    pattern = "[^" + "".join("\\" + c if c in "[]\\^-" else c for c in belka_tokens.SYMBOLS) + "]"
+    return int(pc.sum(pc.match_substring_regex(firsts, pattern)).as_py() or 0)
+
+
+def _load_vocab(base: str | Path | Sequence[str]) -> list[str]:
+    if isinstance(base, (str, Path)):
+        p = Path(base)
+        p = p / "bb_vocab.json" if p.is_dir() else p
+        if not p.exists():
+            raise DataError(f"building-block vocabulary {p} not found (prepare the train split first)")
+        return list(json.loads(p.read_text()))
+    return list(base)
+
+
+class _NoBar:
+    def update(self, n: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _RichBar:
+    def __init__(self, total: int, done: int, label: str):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.p = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                          TextColumn("rows"), TimeRemainingColumn(), transient=False)
+        self.p.start()
+        self.t = self.p.add_task(label, total=total, completed=done)
+
+    def update(self, n: int) -> None:
+        self.p.update(self.t, advance=n)
+
+    def close(self) -> None:
+        self.p.stop()
+
+
+def _progress_bar(enabled: bool, total: int, done: int, label: str):
+    return _RichBar(total, done, label) if enabled else _NoBar()
+
+
+# ------------------------------------------------------------------------------------------ both splits
+def prepare_dir(raw_dir: str | Path, out_root: str | Path, **kw: Any) -> dict[str, Any]:
+    """Prepare `raw_dir/train.parquet` (and `test.parquet` when present, with the train vocabulary) into
+    `out_root/{train,test}/`, then write `out_root/meta.json` listing the splits (the folder a BELKA
+    experiment's `data.root` points at)."""
+    raw, out = Path(raw_dir), Path(out_root)
+    splits: dict[str, Any] = {}
+    for split in ("train", "test"):
+        src = raw / f"{split}.parquet"
+        if split == "test" and not src.exists():
+            continue
+        m = prepare(src, out / split, split, base_vocab=(out / "train") if split == "test" else None, **kw)
+        if m.get("status") != "complete":
+            return m
+        splits[split] = {"dir": split, "n": m["n"], "n_rows": m["n_rows"]}
+    root = {"format": FORMAT, "version": VERSION, "splits": splits}
+    _atomic_json(out / "meta.json", root)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m molremote.tasks.belka_prepare", description=__doc__.split("\n")[0])
+    ap.add_argument("raw_dir", help="folder with train.parquet (and test.parquet)")
+    ap.add_argument("out_dir", help="prepared folder (data.root of a BELKA experiment)")
+    ap.add_argument("--batch-rows", type=int, default=BATCH_ROWS)
+    ap.add_argument("--on-unknown", choices=["error", "skip"], default="error")
+    ap.add_argument("--restart", action="store_true", help="ignore progress.json and start over")
+    a = ap.parse_args(argv)
+    try:
+        m = prepare_dir(a.raw_dir, a.out_dir, batch_rows=a.batch_rows, on_unknown=a.on_unknown, restart=a.restart)
+    except DataError as e:
+        print(f"error: {e}")
+        return DataError.exit_code
+    print(json.dumps({k: v for k, v in m.items()}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
