@@ -11,6 +11,8 @@ if TYPE_CHECKING:  # pragma: no cover
 MODELS: dict[str, Entry] = {
     "cnn1d": Entry("molremote.models.params:Cnn1dParams", "molremote.models.cnn1d:build"),
     "gcn_text": Entry("molremote.models.params:GcnTextParams", "molremote.models.gcn_text:build"),
+    "transformer": Entry("molremote.models.params:TransformerParams", "molremote.models.transformer:build"),
+    "mamba": Entry("molremote.models.params:MambaParams", "molremote.models.mamba:build"),
 }
 
 

@@ -37,3 +37,28 @@ class GcnTextParams(_Params):
     learn_temperature: bool = True
     text_lr: float | None = None  # separate LR for an unfrozen text tower
     pooling: Literal["cls", "mean"] = "cls"
+
+
+class TransformerParams(_Params):
+    """BELKA 5th place transformer: char tokens + conv k=3 embedding, pre-LN encoder, masked mean pool."""
+
+    d_model: int = 192  # write-up range 192-384
+    n_layers: int = 4  # write-up range 4-8
+    n_heads: int = 8  # 192 / 8 = 24-dim heads
+    ff_mult: int = 4  # MLP width = ff_mult * d_model (the usual 4x)
+    dropout: float = 0.1
+    conv_kernel: int = 3  # the write-up's conv embedding over consecutive tokens (bigrams/trigrams)
+    attention: Literal["auto", "sdpa", "flash"] = "auto"  # auto: flash-attn on CUDA when installed, else SDPA
+
+
+class MambaParams(_Params):
+    """BELKA 5th place mamba: char tokens + conv k=3 embedding, pre-norm Mamba blocks, masked mean pool."""
+
+    d_model: int = 128  # write-up range 128-256
+    n_layers: int = 4  # write-up range 4-8
+    d_state: int = 16  # SSM state size (write-up and mamba_ssm default)
+    d_conv: int = 4  # mixer's causal depthwise conv width (write-up and mamba_ssm default)
+    expand: int = 2  # inner width = expand * d_model (write-up and mamba_ssm default)
+    dropout: float = 0.1
+    conv_kernel: int = 3  # token conv embedding, as for the transformer
+    backend: Literal["auto", "mamba_ssm", "torch"] = "auto"  # auto: mamba_ssm on CUDA when installed, else mambapy
