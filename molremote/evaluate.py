@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import DataError, SubmissionError
+from .errors import DataError, MolremoteError, SubmissionError
 from .submission import BELKA, Predictions, SubmissionSpec, sha256_file, text2mol_spec, write_submission_atomic
 
 EVALUATION_NAME = "evaluation.json"
@@ -120,6 +120,22 @@ class Evaluator:
         """(averaged test predictions as the submission table, its format spec, notes for the record)."""
         raise NotImplementedError
 
+    def oof(self, valids: Sequence[Path]) -> "OOF | None":
+        """All folds' validation predictions as one id-sorted vector with labels and the metric, for fitting
+        blend weights; None where pooling folds is not meaningful."""
+        return None
+
+
+@dataclass
+class OOF:
+    """Out-of-fold predictions of one experiment, sorted by id: score(y, pred) is the task metric on them."""
+
+    ids: np.ndarray
+    y: np.ndarray
+    pred: np.ndarray
+    score: Any  # Callable[[np.ndarray, np.ndarray], float]
+    source: str = ""
+
 
 class BelkaEvaluator(Evaluator):
     task, metric = "belka", "belka_ap"
@@ -150,6 +166,37 @@ class BelkaEvaluator(Evaluator):
             raise DataError(f"{len(dup)} validation row id(s) occur in more than one fold ({dup[:5].tolist()}...): "
                             "these runs do not come from one fold split")
         return self._score(pa.concat_tables(tables), "out-of-fold predictions")
+
+    def oof(self, valids: Sequence[Path]) -> OOF:
+        import pyarrow as pa
+
+        from .tasks.belka_metric import belka_ap
+
+        t = pa.concat_tables([self._valid(v).select(list(self.VALID_COLS)) for v in valids])
+        ids = t["id"].to_numpy()
+        order = np.argsort(ids, kind="stable")
+        ids = ids[order]
+        if len(ids) > 1 and (ids[1:] == ids[:-1]).any():
+            raise DataError(f"validation row ids occur in more than one fold of {', '.join(map(str, valids))}")
+        protein = t["protein_name"].to_numpy(zero_copy_only=False)[order].astype(str)
+        group = t["split_group"].to_numpy(zero_copy_only=False)[order].astype(str)
+        # belka_ap's cells, found once: weight fitting scores the blend ~100-200 times, and finding the cells
+        # (string compares over every row) costs as much as the six average precisions themselves.
+        cells = [c for pn in np.unique(protein) for g in np.unique(group)
+                 if len(c := np.flatnonzero((protein == pn) & (group == g)))]
+
+        def score(y: np.ndarray, pred: np.ndarray) -> float:
+            import warnings
+
+            from sklearn.metrics import average_precision_score
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a cell without positives scores 0.0, as in belka_ap
+                return float(np.mean([average_precision_score(y[c], pred[c]) for c in cells])) if cells \
+                    else belka_ap(y, pred, protein, group, what="out-of-fold predictions")
+
+        return OOF(ids, t["binds_true"].to_numpy()[order], t["binds"].to_numpy()[order].astype(np.float64), score,
+                   source=str(Path(valids[0]).parent.parent.parent) if valids else "")
 
     def test_submission(self, runs: Sequence[RunInfo]) -> tuple[Predictions, SubmissionSpec, dict[str, Any]]:
         from .ensemble import average
@@ -286,3 +333,156 @@ def read_evaluation(path: Path | str) -> dict[str, Any]:
         raise DataError(f"{p}: no evaluation record") from None
     except json.JSONDecodeError as e:
         raise DataError(f"{p}: not valid JSON: {e}") from None
+
+
+# ---------------------------------------------------------------------------------------------- experiments
+# What `molremote evaluate -e N` and `molremote ensemble -e N` need: the experiment's run folders for its
+# CURRENT config hash (local, else pulled from the store), and an evaluation folder beside them.
+PULL_SUBSETS = ["predictions", "metrics"]  # evaluating needs no checkpoints
+
+
+def configured_store():  # -> Store | None
+    """The store from the settings (molremote.toml / MOLREMOTE_STORE), else the default local store when it
+    exists, else None (nothing to pull from)."""
+    from .settings import load_settings
+    from .store import default_store_url, open_store
+
+    url = load_settings().store.url
+    if url:
+        return open_store(url)
+    return open_store(None) if Path(default_store_url()).is_dir() else None
+
+
+def _usable(path: Path) -> tuple[bool, str]:
+    from .runs import read_json
+
+    m = read_json(path / "manifest.json")
+    if m is None:
+        return False, f"no run folder {path}"
+    if m.get("status") != "complete":
+        return False, f"{path}: status {m.get('status')!r}, not 'complete'"
+    missing = [s for s in ("valid", "test") if not (path / "predictions" / f"{s}.parquet").is_file()]
+    if missing:
+        return False, f"{path}: no predictions/{' or '.join(f'{s}.parquet' for s in missing)}"
+    return True, ""
+
+
+def runs_for_experiment(exp: Any, folds: Sequence[int] | None = None, *, pull: bool = True, store: Any = None,
+                        runs_root: Path | None = None) -> list[Path]:
+    """The complete run folder of each fold (default: exp.fold_list()) for exp's current config hash.
+
+    A fold missing or unfinished locally is pulled (predictions + metrics only) from `store` (default: the
+    configured one) when the store holds a complete run of it. Raises DataError naming every fold that has no
+    complete run, and why, with the command that makes it."""
+    from .project import runs_dir
+    from .runs import run_path
+
+    root = Path(runs_root or runs_dir())
+    folds = list(folds) if folds is not None else exp.fold_list()
+    for f in folds:
+        if not 0 <= f < exp.folds.n_folds:
+            raise DataError(f"fold {f} out of range 0..{exp.folds.n_folds - 1} for experiment {exp.name}")
+    found: dict[int, Path] = {}
+    why: dict[int, str] = {}
+    for f in folds:
+        p = run_path(exp, f, root)
+        ok, reason = _usable(p)
+        if ok:
+            found[f] = p
+        else:
+            why[f] = reason
+    missing = [f for f in folds if f not in found]
+    if missing and pull:
+        from .store.ops import pull_run, select_runs
+
+        st = store if store is not None else configured_store()
+        for f in missing:
+            if st is None:
+                why[f] += "; no store configured to pull from"
+                continue
+            try:
+                rows = select_runs(exp.id, fold=f, config_hash=exp.config_hash, store=st)
+                done = [r for r in rows if (r.get("manifest") or {}).get("status") == "complete"]
+                if not done:
+                    why[f] += f"; no complete run of it in store {st.url}" + (
+                        f" (stored status {rows[0]['manifest'].get('status')!r})" if rows else "")
+                    continue
+                p = pull_run(done[0]["key"], store=st, only=PULL_SUBSETS, runs_root=root)
+            except MolremoteError as e:
+                why[f] += f"; pulling from {getattr(st, 'url', st)} failed: {e}"
+                continue
+            ok, reason = _usable(p)
+            if ok:
+                found[f] = p
+            else:
+                why[f] += f"; pulled, but {reason}"
+    missing = [f for f in folds if f not in found]
+    if missing:
+        others = sorted({p.parent.name for p in (root / exp.name).glob("fold*-*/manifest.json")
+                         if not p.parent.name.endswith(exp.config_hash)})
+        hint = (f" Runs of other configurations exist ({', '.join(others[:4])}): the experiment changed since; "
+                "its current config hash is " + exp.config_hash + ".") if others else ""
+        lines = "; ".join(f"fold {f}: {why[f]}" for f in missing)
+        cmd = f"molremote train -e {exp.id} " + (f"--fold {missing[0]}" if len(missing) == 1 else "--all-folds")
+        raise DataError(f"experiment {exp.name} (config {exp.config_hash}) has no complete run for fold(s) "
+                        f"{', '.join(map(str, missing))}: {lines}. Train (or resume) with `{cmd}`, or pull finished "
+                        f"runs from the store.{hint}")
+    return [found[f] for f in folds]
+
+
+def evaluation_dir(exp: Any, folds: Sequence[int] | None = None, runs_root: Path | None = None) -> Path:
+    """`runs/<NNNN_slug>/evaluation-<hash>/` (`...-f013` when evaluating other folds than the experiment's)."""
+    from .project import runs_dir
+
+    folds = sorted(folds) if folds is not None else None
+    tag = "" if folds is None or folds == sorted(exp.fold_list()) else "-f" + "".join(map(str, folds))
+    return Path(runs_root or runs_dir()) / exp.name / f"evaluation-{exp.config_hash}{tag}"
+
+
+def _fingerprint(runs: Sequence[dict[str, Any]]) -> list[tuple]:
+    return sorted((r.get("run_key"), r.get("run_uid"), (r.get("test_predictions") or {}).get("sha256"))
+                  for r in runs)
+
+
+def evaluate_experiment(exp: Any, folds: Sequence[int] | None = None, *, overwrite: bool = False,
+                        pull: bool = True, store: Any = None, runs_root: Path | None = None,
+                        allow_incomplete: bool = False) -> tuple[dict[str, Any], bool]:
+    """Evaluate an experiment into evaluation_dir(exp): (the evaluation.json record, reused).
+
+    An existing evaluation of the very same runs (run keys, run uids, test-prediction sha256) is reused as it
+    is; one of other runs is refused unless `overwrite` (the record's Kaggle submissions are carried over)."""
+    if allow_incomplete:  # take whatever folders exist; load_runs says what is wrong with each
+        from .project import runs_dir
+        from .runs import run_path
+
+        root = Path(runs_root or runs_dir())
+        paths = [run_path(exp, f, root) for f in (folds if folds is not None else exp.fold_list())]
+    else:
+        paths = runs_for_experiment(exp, folds, pull=pull, store=store, runs_root=runs_root)
+    out = evaluation_dir(exp, folds, runs_root)
+    old = read_evaluation(out) if (out / EVALUATION_NAME).is_file() else None
+    if old is not None and old.get("submission") and Path(old["submission"]).is_file():
+        current = [{"run_key": r.key, "run_uid": r.manifest.get("run_uid"),
+                    "test_predictions": {"sha256": sha256_file(r.prediction("test"))}}
+                   for r in load_runs(paths, allow_incomplete=allow_incomplete)]
+        same = _fingerprint(current) == _fingerprint(old.get("runs", [])) \
+            and sha256_file(Path(old["submission"])) == old.get("submission_sha256")
+        if same and not overwrite:
+            return old, True
+        if not overwrite:
+            raise SubmissionError(f"{out}: holds an evaluation of other runs (or its submission changed); pass "
+                                  "--overwrite to replace it")
+    ev = evaluate_runs(paths, out_dir=out, overwrite=overwrite, allow_incomplete=allow_incomplete)
+    rec = read_evaluation(out)
+    extra: dict[str, Any] = {"experiment_name": exp.name, "config_hash": exp.config_hash,
+                             "folds": sorted(ev.fold_scores)}
+    baselines = [(r.get("fold"), load_run(p).manifest.get("baseline")) for r, p in zip(ev.runs, paths)]
+    if any(b is not None for _, b in baselines):
+        extra["baseline"] = {str(f): b for f, b in baselines if b is not None}
+    if old is not None and old.get("kaggle_submissions"):
+        extra["kaggle_submissions"] = old["kaggle_submissions"]  # what was sent stays on record
+    from .ensemble import _write_json_atomic
+
+    rec.update(extra)
+    _write_json_atomic(out / EVALUATION_NAME, rec)
+    return rec, False

@@ -13,6 +13,7 @@ from ..errors import MolremoteError
 from ._app import app, console, err_console  # noqa: F401
 from . import experiments as _experiments  # noqa: F401  (registers ls/show/diff)
 from . import train as _train  # noqa: F401  (registers train)
+from . import evaluate as _evaluate  # noqa: F401  (registers evaluate/ensemble/scores)
 
 
 def main() -> None:
