@@ -13,7 +13,9 @@ from ..errors import MolremoteError
 from ._app import app, console, err_console  # noqa: F401
 from . import experiments as _experiments  # noqa: F401  (registers ls/show/diff)
 from . import train as _train  # noqa: F401  (registers train)
+from . import settings as _settings  # noqa: F401  (registers config/doctor/wandb-sync)
 from . import evaluate as _evaluate  # noqa: F401  (registers evaluate/ensemble/scores)
+from . import store as _store  # noqa: F401  (registers push/pull/runs)
 
 
 def main() -> None:

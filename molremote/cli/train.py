@@ -70,10 +70,8 @@ def train(
 
 def _store_and_settings():
     """The configured store and settings, or (None, None) while those modules are absent."""
-    try:
-        from ..settings import load_settings
-    except ImportError:
-        return None, None
+    from ..settings import load_settings
+
     settings = load_settings()
     store = None
     url = getattr(getattr(settings, "store", None), "url", None)

@@ -40,20 +40,21 @@ def train_fold(exp: Experiment, fold: int, *, sets: list[str] | None = None, max
         os.replace(path, aside)  # nothing is lost: the old run stays next to the new one
         print(f"moved the previous run to {aside}", file=sys.stderr)
     if existing is None and store is not None:
-        from ..store.ops import restore_for_resume  # pragma: no cover - wired when a store is configured
+        from ..store.ops import restore_for_resume
 
-        restore_for_resume(store, run_key(exp, fold), path)
+        restored = restore_for_resume(store, run_key(exp, fold), path)
+        if restored is not None:
+            print(f"restored {run_key(exp, fold)} from {store.url} (status {restored.get('status')})", file=sys.stderr)
+            if restored.get("status") == STATUS_COMPLETE and not restart:
+                return TrainResult(STATUS_COMPLETE, path, 0, restored.get("best"))
     run = Run.create_or_open(exp, fold, sets=sets, root=root)
     manifest = run.start_session()
     echo = _echo_to(run)
     tracker = None
     if settings is not None:
-        try:
-            from ..tracking import open_tracker
-        except ImportError:  # pragma: no cover - while tracking is being written
-            open_tracker = None
-        if open_tracker is not None:
-            tracker = open_tracker(run.path, exp.to_json(), manifest, fold, settings)
+        from ..tracking import open_tracker
+
+        tracker = open_tracker(run.path, exp.to_json(), manifest, fold, settings)
     sync = None
     if store is not None:
         from ..store.sync import BackgroundSync
@@ -67,6 +68,7 @@ def train_fold(exp: Experiment, fold: int, *, sets: list[str] | None = None, max
             tracker.finish((run.manifest() or {}).get("status", "failed"))
         if sync is not None:
             ok = sync.flush(timeout=600)
+            sync.stop()
             if not ok:
                 echo(f"warning: the final push to the store did not complete; the local run folder {run.path} "
                      "is intact: `molremote push` it later")

@@ -211,7 +211,7 @@ def train_run(exp: Experiment, fold: int, run: Run, *, max_time_s: float | None 
     t = exp.training
     echo = echo or (lambda msg: print(msg, file=sys.stderr, flush=True))
     start = time.monotonic()
-    stop = StopFlag(start + max_time_s if max_time_s else None).install()
+    stop = StopFlag(start + max_time_s if max_time_s is not None else None).install()
     device = pick_device(t.device)
     autocast = _autocast_factory(exp, device)
     try:
@@ -234,6 +234,8 @@ def train_run(exp: Experiment, fold: int, run: Run, *, max_time_s: float | None 
         epoch, pos, step = 0, 0, 0
         best: dict | None = None
         bad_epochs, train_time = 0, 0.0
+        # running loss sums (epoch, log window) live in the checkpoint so resumed metrics equal uninterrupted ones
+        acc = {"epoch_sum": 0.0, "epoch_n": 0, "win_sum": 0.0, "win_n": 0}
         if state is not None:
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
@@ -242,6 +244,7 @@ def train_run(exp: Experiment, fold: int, run: Run, *, max_time_s: float | None 
             ckpt.set_rng_state(state["rng"])
             epoch, pos, step = state["epoch"], state["pos"], state["step"]
             best, bad_epochs, train_time = state["best"], state["bad_epochs"], state.get("train_time", 0.0)
+            acc = state["loss_acc"]
             metrics.truncate(state["metrics_offset"])
             echo(f"resuming {run.path.name} at epoch {epoch} batch {pos} (step {step})")
         task.setup(model, device)
@@ -251,7 +254,7 @@ def train_run(exp: Experiment, fold: int, run: Run, *, max_time_s: float | None 
             ckpt.save(run.checkpoints / "last.pt", {
                 "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                 "scaler": scaler.state_dict(), "rng": ckpt.rng_state(), "epoch": epoch, "pos": pos, "step": step,
-                "best": best, "bad_epochs": bad_epochs, "metrics_offset": metrics.offset(),
+                "best": best, "bad_epochs": bad_epochs, "metrics_offset": metrics.offset(), "loss_acc": dict(acc),
                 "train_time": train_time + time.monotonic() - session_t0, "config_hash": exp.config_hash,
             })
             if on_checkpoint:
@@ -266,7 +269,7 @@ def train_run(exp: Experiment, fold: int, run: Run, *, max_time_s: float | None 
                 order = _batches(epoch_order(train_idx, t.seed, epoch), bs)[:steps_per_epoch]
                 ptask = bar.add_task(f"fold {fold} epoch {epoch + 1}/{t.epochs}", total=len(order), completed=pos,
                                      rate="-", loss="-")
-                seen, t_epoch, run_loss = 0, time.monotonic(), []
+                seen, t_epoch = 0, time.monotonic()
                 while pos < len(order):
                     sched.at(step, epoch)
                     batch = task.batch("train", order[pos], device)
@@ -282,15 +285,19 @@ def train_run(exp: Experiment, fold: int, run: Run, *, max_time_s: float | None 
                     lv = float(loss.detach())
                     if not math.isfinite(lv):
                         raise FloatingPointError(f"loss became {lv} at epoch {epoch} step {step}")
-                    run_loss.append(lv)
+                    acc["epoch_sum"] += lv
+                    acc["epoch_n"] += 1
+                    acc["win_sum"] += lv
+                    acc["win_n"] += 1
                     pos += 1
                     step += 1
                     seen += len(order[pos - 1])
                     rate = seen / max(1e-9, time.monotonic() - t_epoch)
                     bar.update(ptask, advance=1, rate=f"{rate:,.0f}", loss=f"{lv:.4f}")
                     if step % t.log_every_steps == 0:
-                        metrics.write({"step": step, "epoch": epoch, "train_loss": float(np.mean(run_loss[-t.log_every_steps:])),
+                        metrics.write({"step": step, "epoch": epoch, "train_loss": acc["win_sum"] / max(1, acc["win_n"]),
                                        "lr": opt.param_groups[0]["lr"], "samples_per_s": rate, "time": now_iso()})
+                        acc["win_sum"], acc["win_n"] = 0.0, 0
                     due = (t.checkpoint_every_steps and step % t.checkpoint_every_steps == 0) or \
                           (time.monotonic() - last_ckpt >= t.checkpoint_every_s)
                     if stop or due:
@@ -311,12 +318,14 @@ def train_run(exp: Experiment, fold: int, run: Run, *, max_time_s: float | None 
                     bad_epochs = 0
                 else:
                     bad_epochs += 1
-                row = {"step": step, "epoch": epoch, "epoch_train_loss": float(np.mean(run_loss)) if run_loss else None,
+                row = {"step": step, "epoch": epoch,
+                       "epoch_train_loss": acc["epoch_sum"] / acc["epoch_n"] if acc["epoch_n"] else None,
                        f"valid_{task.metric_name}": score, "lr": opt.param_groups[0]["lr"], "time": now_iso()}
                 metrics.write(row)
                 echo(f"epoch {epoch + 1}/{t.epochs}  valid {task.metric_name} {score:.4f}"
                      f"{'  (best)' if improved else ''}  {seen / max(1e-9, time.monotonic() - t_epoch):,.0f} samples/s")
                 epoch, pos = epoch + 1, 0
+                acc["epoch_sum"], acc["epoch_n"] = 0.0, 0
                 early = t.early_stopping_patience is not None and bad_epochs > t.early_stopping_patience
                 if early:
                     echo(f"early stopping: no improvement in {bad_epochs} epochs")

@@ -1,0 +1,93 @@
+"""push / pull / runs: run folders between this machine and the store. No torch."""
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from ..errors import StoreError
+from ._app import app, console, err_console
+
+ONLY_HELP = "Only part of the run: checkpoints | predictions | metrics (repeatable); manifest and config always come."
+
+
+def _configured_store():
+    from ..settings import load_settings
+    from ..store import open_store
+
+    url = load_settings().store.url
+    return open_store(url) if url else None
+
+
+@app.command()
+def push(exp_id: int = typer.Option(..., "-e", "--experiment"),
+         fold: Optional[int] = typer.Option(None, "--fold", "-f"),
+         force: bool = typer.Option(False, "--force", help="Replace a different run stored under the same key.")) -> None:
+    """Push local run folders of an experiment to the configured store (changed files only)."""
+    from ..store.ops import local_runs, push_run
+
+    store = _configured_store()
+    if store is None:
+        raise StoreError("no store configured: set [store] url in molremote.toml or MOLREMOTE_STORE "
+                         "(a folder, file://..., or hf://owner/repo)")
+    rows = [r for r in local_runs(exp_id) if fold is None or r["key"].split("/")[-1].startswith(f"fold{fold}-")]
+    if not rows:
+        raise StoreError(f"no local run of experiment {exp_id}" + (f" fold {fold}" if fold is not None else ""))
+    for r in rows:
+        s = push_run(r["path"], store=store, key=r["key"], force=force)
+        console.print(f"pushed {s['key']} -> {s['store']}: {len(s['uploaded'])} uploaded, "
+                      f"{len(s['deleted'])} deleted, {len(s['unchanged'])} unchanged")
+
+
+@app.command()
+def pull(exp_id: int = typer.Option(..., "-e", "--experiment"),
+         fold: Optional[int] = typer.Option(None, "--fold", "-f"),
+         only: list[str] = typer.Option([], "--only", help=ONLY_HELP),
+         config_hash: Optional[str] = typer.Option(None, "--hash", help="Only runs with this config hash."),
+         force: bool = typer.Option(False, "--force", help="Overwrite a local folder holding another or newer run.")) -> None:
+    """Bring an experiment's runs here: from the store, or from the backend's output when there is no store."""
+    store = _configured_store()
+    if store is not None:
+        from ..store.ops import pull_experiment
+
+        for p in pull_experiment(exp_id, fold=fold, config_hash=config_hash, only=only or None, force=force, store=store):
+            console.print(f"pulled {p}")
+        return
+    from .. import jobs
+    from ..backends import backend_for
+    from ..project import runs_dir
+
+    records = [r for r in jobs.load_all(experiment=exp_id) if fold is None or fold in (getattr(r, "folds", None) or [fold])]
+    if not records:
+        raise StoreError(f"no store configured and no remote job of experiment {exp_id} recorded here: nothing to pull from")
+    rec = records[-1]
+    dest = backend_for(rec).fetch(rec, runs_dir())
+    console.print(f"fetched {rec.backend} job {rec.id} -> {dest}")
+
+
+@app.command()
+def runs(exp_id: Optional[int] = typer.Option(None, "-e", "--experiment"),
+         local_only: bool = typer.Option(False, "--local", help="Do not ask the store."),
+         as_json: bool = typer.Option(False, "--json")) -> None:
+    """Runs known here and in the store, with status and best score."""
+    from ..store.ops import list_runs
+
+    store = None if local_only else _configured_store()
+    rows = list_runs(exp_id, store=store, include_store=store is not None)
+    if as_json:
+        print(json.dumps([{k: (str(v) if k == "path" and v else v) for k, v in r.items()} for r in rows], default=str))
+        return
+    table = Table(title="runs" + (f" (store {store.url})" if store else " (local)"))
+    for col in ("run", "where", "status", "best", "updated", "host"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        m = r.get("manifest") or {}
+        best = m.get("best") or {}
+        score = f"{best['value']:.4f} {best.get('metric', '')}" if best.get("value") is not None else ""
+        table.add_row(r["key"], r.get("where", "local-only"), m.get("status", ""), score, m.get("updated_at", ""),
+                      (m.get("machine") or {}).get("hostname", ""))
+    console.print(table)
+    if not rows:
+        err_console.print("no runs yet: `molremote train -e N`")

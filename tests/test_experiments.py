@@ -1,0 +1,132 @@
+"""Experiment definitions: resolution, hashing, overrides, and errors that name the file and field."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from molremote.errors import ExperimentError
+from molremote.experiments import Experiment, Registry, apply_overrides, diff
+from tests.conftest import ROOT, write_experiment
+
+BASE = 'EXPERIMENT = experiment(task="belka", model={"name": "cnn1d", "embed_dim": 32}, description="base", training={"epochs": 2})\n'
+
+
+def test_resolve_inherits_and_overrides(project):
+    write_experiment(project, "0010_base.py", BASE)
+    write_experiment(project, "0011_child.py", 'EXPERIMENT = derive(10, training={"lr": 0.01}, model={"dropout": 0.3})\n')
+    reg = Registry()
+    base, child = reg.resolve(10), reg.resolve(11)
+    assert child.parent == 10 and child.slug == "child" and child.name == "0011_child"
+    assert child.training.epochs == 2 and child.training.lr == 0.01
+    assert child.model.params["embed_dim"] == 32 and child.model.params["dropout"] == 0.3
+    assert child.description == ""  # descriptions are not inherited
+    assert base.config_hash != child.config_hash and len(base.config_hash) == 12
+    # the JSON form travels and rebuilds the same experiment (same hash)
+    again = Experiment.from_json(json.loads(json.dumps(child.to_json())))
+    assert again.config_hash == child.config_hash and again == child.model_copy(update={"file": None})
+    assert [k for k, *_ in diff(base, child)] == ["description", "model.dropout", "training.lr"]
+
+
+def test_hash_ignores_description_and_backend(project):
+    write_experiment(project, "0010_base.py", BASE)
+    write_experiment(project, "0012_same.py", 'EXPERIMENT = derive(10, description="other", backend={"kaggle": {"accelerator": "NvidiaL4"}})\n')
+    reg = Registry()
+    assert reg.resolve(10).config_hash == reg.resolve(12).config_hash
+
+
+def test_model_change_replaces_section(project):
+    write_experiment(project, "0010_base.py", BASE)
+    write_experiment(project, "0013_swap.py", 'EXPERIMENT = derive(10, model={"name": "gcn_text"})\n')
+    params = Registry().resolve(13).model.params
+    assert params["embed_dim"] == 256 and "channels" not in params  # parent's params not carried over a swap
+
+
+@pytest.mark.parametrize("name,body,field,words", [
+    ("0020_x.py", 'EXPERIMENT = experiment(task="belka", model="cnn1d", training={"epoch": 3})\n', "training.epoch", "epochs"),
+    ("0020_x.py", 'EXPERIMENT = experiment(task="belk", model="cnn1d")\n', "task.name", "belka"),
+    ("0020_x.py", 'EXPERIMENT = experiment(task="belka", model="cnn2d")\n', "model.name", "cnn1d"),
+    ("0020_x.py", 'EXPERIMENT = experiment(task="belka", model={"name": "cnn1d", "embed": 3})\n', "model.embed", "embed_dim"),
+    ("0020_x.py", 'EXPERIMENT = experiment(task="belka", model="cnn1d", training={"epochs": "many"})\n', "training.epochs", "many"),
+    ("0020_x.py", 'EXPERIMENT = experiment(task="belka", model="cnn1d", training={"epochs": 0})\n', "training.epochs", "> 0"),
+    ("0020_x.py", 'EXPERIMENT = derive(99)\n', "parent", "unknown parent id 99"),
+    ("0020_x.py", 'EXPERIMENT = experiment(id=21, task="belka", model="cnn1d")\n', "id", "file name says 20"),
+    ("0020_x.py", 'EXPERIMENT = experiment(task="belka")\n', "model", "missing"),
+    ("0020_x.py", 'X = 1\n', "EXPERIMENT", "must define"),
+])
+def test_errors_name_file_and_field(project, name, body, field, words):
+    path = write_experiment(project, name, body)
+    with pytest.raises(ExperimentError) as e:
+        Registry().resolve(20)
+    assert e.value.file == str(path) and e.value.field == field
+    assert words in str(e.value) and str(path) in str(e.value)
+
+
+def test_syntax_error_names_file(project):
+    path = write_experiment(project, "0020_x.py", "EXPERIMENT = experiment(task=\n")
+    with pytest.raises(ExperimentError, match="SyntaxError") as e:
+        Registry().resolve(20)
+    assert e.value.file == str(path)
+
+
+def test_cycle_duplicate_and_bad_file_names(project):
+    write_experiment(project, "0030_a.py", "EXPERIMENT = derive(31)\n")
+    write_experiment(project, "0031_b.py", "EXPERIMENT = derive(30)\n")
+    with pytest.raises(ExperimentError, match=r"parent cycle: 30 -> 31 -> 30"):
+        Registry().resolve(30)
+    write_experiment(project, "0030_dup.py", BASE)
+    with pytest.raises(ExperimentError, match="duplicate experiment id 30"):
+        Registry().ids()
+    (project / "experiments" / "0030_dup.py").unlink()
+    write_experiment(project, "my_exp.py", BASE)
+    with pytest.raises(ExperimentError, match="NNNN_<slug>.py"):
+        Registry().ids()
+
+
+def test_unknown_id_suggests_near_ids(project):
+    write_experiment(project, "0010_base.py", BASE)
+    write_experiment(project, "0012_b.py", "EXPERIMENT = derive(10)\n")
+    with pytest.raises(ExperimentError, match="unknown experiment id 11; nearest ids: 10, 12"):
+        Registry().resolve(11)
+
+
+def test_set_overrides(project):
+    write_experiment(project, "0010_base.py", BASE)
+    e = Registry().resolve(10)
+    e2 = apply_overrides(e, ["training.lr=0.5", "model.channels=[8,16]", "folds.scheme=building_block"])
+    assert e2.training.lr == 0.5 and e2.model.params["channels"] == [8, 16] and e2.folds.scheme == "building_block"
+    assert e2.config_hash != e.config_hash
+    with pytest.raises(ExperimentError) as err:
+        apply_overrides(e, ["training.lrr=1"])
+    assert err.value.field == "training.lrr" and "lr" in str(err.value)
+    with pytest.raises(ExperimentError) as err:
+        apply_overrides(e, ["training.epochs=abc"])
+    assert err.value.field == "training.epochs"
+    with pytest.raises(ExperimentError, match="key.path=value"):
+        apply_overrides(e, ["training.epochs"])
+
+
+def test_shipped_experiments_resolve():
+    reg = Registry(ROOT / "experiments")
+    exps = reg.all()
+    assert {1, 2} <= {e.id for e in exps}
+    assert reg.resolve(1).task.name == "belka" and reg.resolve(2).task.name == "text2mol"
+
+
+def test_cli_paths_never_import_torch():
+    code = ("import sys; from molremote.cli import app; from molremote.experiments import Registry; "
+            "import molremote.runs, molremote.settings; "
+            "[Registry().resolve(i) for i in Registry().ids()]; "
+            "bad = [m for m in ('torch', 'kaggle', 'wandb', 'huggingface_hub', 'transformers') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for cmd in (["--help"], ["ls"], ["show", "1"], ["show", "1", "--json"], ["diff", "1", "2"]):
+        code = ("import sys, runpy; sys.argv = ['molremote', *%r]\n"
+                "from molremote.cli import main\n"
+                "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
+                "sys.stderr.write('TORCH' if 'torch' in sys.modules else 'CLEAN'); sys.exit(code)" % (cmd,))
+        r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+        assert r.returncode == 0 and r.stderr.endswith("CLEAN"), (cmd, r.stdout[-500:], r.stderr[-500:])
