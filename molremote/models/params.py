@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 
 class _Params(BaseModel):
@@ -26,17 +26,37 @@ class GcnTextParams(_Params):
     """ALTEGRAD text2mol: GCN molecule tower + BERT-family text tower, shared embedding space."""
 
     num_layers: int = 3  # Base 3, Big 5 (2 residuals), Fat 7
-    hidden: int = 300
-    residual: bool = False
+    hidden: int = 300  # GCN channels; the ALTEGRAD baseline's graph_hidden_channels
+    residual: bool = False  # skip connection around each pair of convs after the first (5 layers -> 2)
+    head_hidden: int = 300  # hidden width of both projection MLPs (baseline nhid=300)
     embed_dim: int = 256
     dropout: float = 0.1
     text_model: str = "minilm"  # "minilm" (packaged all-MiniLM-L6-v2), a local path, or a Hub id
     freeze_text: bool = True  # frozen tower: text embeddings computed once and cached
-    lora_r: int | None = None  # PEFT LoRA rank on the text tower (None: no LoRA)
-    temperature: float = 0.07  # initial value; learnable
+    lora_r: int | None = None  # PEFT LoRA rank on the text tower (None: no LoRA); needs freeze_text=False
+    lora_alpha: int | None = None  # None: 2 * lora_r (the common default scaling of 2)
+    lora_dropout: float = 0.1
+    temperature: float = 0.07  # initial value (CLIP's); learnable
     learn_temperature: bool = True
-    text_lr: float | None = None  # separate LR for an unfrozen text tower
-    pooling: Literal["cls", "mean"] = "cls"
+    # initial value of the learnable logit bias, used by the binary contrastive loss only (softmax losses
+    # ignore a shift). SigLIP's -10: every pair starts as "no match", as B-1 of B pairs in a batch are;
+    # from 0 the bias alone needs thousands of steps to get there and retrieval barely moves meanwhile.
+    logit_bias: float = -10.0
+    text_lr: float | None = None  # separate LR for an unfrozen text tower (see GcnText.param_groups)
+    pooling: Literal["cls", "mean"] = "cls"  # the write-up uses CLS; MiniLM was trained with mean pooling
+
+    @field_validator("num_layers")
+    @classmethod
+    def _layers(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be >= 1")
+        return v
+
+    @model_validator(mode="after")
+    def _lora_needs_trainable(self) -> "GcnTextParams":
+        if self.lora_r is not None and self.freeze_text:
+            raise ValueError("lora_r trains adapters inside the text tower: set freeze_text=False with it")
+        return self
 
 
 class TransformerParams(_Params):
