@@ -49,6 +49,7 @@ setup_venv() {
 # Environment of the trainer: run folders in the job folder, the bundle's identity for the manifest, and
 # secrets (HF_TOKEN, WANDB_API_KEY, ...) from the remote machine's own ~/.config/molremote/env, never the bundle.
 train_env() {
+  export JOB_DIR CODE PY
   export PYTHONPATH="$CODE${PYTHONPATH:+:$PYTHONPATH}"
   export MOLREMOTE_PROJECT="$JOB_DIR" MOLREMOTE_RUNS="$JOB_DIR/runs"
   export MOLREMOTE_BUNDLE_INFO="$CODE/.molremote/bundle.json" MOLREMOTE_BUNDLE_SHA256="$BUNDLE_SHA"

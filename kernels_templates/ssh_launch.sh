@@ -36,6 +36,7 @@ cmd_run() {
   train_env
   local rc=0
   for FOLD in "${FOLDS[@]}"; do
+    export FOLD
     log "fold $FOLD: start"
     @{train_cmd} &
     CHILD=$!

@@ -1,0 +1,179 @@
+"""molremote/backends/slurm.py: rendered sbatch (golden) and real jobs on the loopback SLURM cluster."""
+from __future__ import annotations
+
+import pytest
+
+from molremote import jobs
+from molremote.backends import backend_for, get_backend
+from molremote.backends.base import Job
+from molremote.errors import BackendError
+
+from .conftest import EXPERIMENT, ROOT, check_golden, fixed_bundle, make_job, wait_state
+
+# Stands in for the trainer (same contract: exit 0 complete, 75 incomplete/resumable; USR1/TERM -> checkpoint
+# and exit 75). Behaviour per fold through files in the job folder, so one array exercises several paths.
+FAKE_TRAINER_SH = r'''
+ckpt="runs/ckpt$FOLD"; mkdir -p runs
+echo "attempt restart=${SLURM_RESTART_COUNT:-0} fold=$FOLD resume_from=$(cat $ckpt 2>/dev/null || echo none)"
+case "$(cat mode$FOLD 2>/dev/null)" in
+  deadline_once) [ -f "$ckpt" ] && exit 0; echo step1 > "$ckpt"; exit 75 ;;
+  always_75) exit 75 ;;
+  fail) echo "Traceback: boom" >&2; exit 3 ;;
+  wait_signal)
+    [ -f "$ckpt" ] && { echo "resumed from $(cat $ckpt)"; exit 0; }
+    trap 'echo "got USR1: checkpoint"; echo step7 > "$ckpt"; exit 75' USR1
+    for i in $(seq 600); do sleep 0.2; done; exit 9 ;;
+  *) echo "hello fold $FOLD"; exit 0 ;;
+esac
+'''
+FAKE_TRAINER = 'bash "$CODE/pkg/fake_trainer.sh"'
+
+
+def golden_job(folds, **kw):
+    return Job(job_id="0620_fatgcn-slurm-20261101T120000-abcd", experiment=EXPERIMENT, folds=folds,
+               bundle=fixed_bundle(), **kw)
+
+
+def test_render_golden():
+    be = get_backend("slurm", host="login.cluster", remote_root="~/.molremote", partition="gpu", account="proj42",
+                     time="11:30:00", mem="64G", cpus=8, signal_margin_s=600, max_restarts=3,
+                     sbatch_extra=["--qos=long"])
+    files = be.render(golden_job([0, 1, 2, 3, 4], gpus=1))
+    assert sorted(files) == ["experiment.json", "job.sbatch", "requirements.txt"]
+    check_golden("slurm.sbatch", files["job.sbatch"])
+    s = files["job.sbatch"]
+    for line in ("#SBATCH --array=0,1,2,3,4", "#SBATCH --signal=B:USR1@600", "#SBATCH --requeue",
+                 "#SBATCH --gres=gpu:1", "#SBATCH --partition=gpu", "#SBATCH --account=proj42",
+                 "#SBATCH --time=11:30:00", "MAX_RESTARTS=3"):
+        assert line in s.splitlines()
+    # experiment defaults when options are not given; several GPUs -> torchrun
+    s2 = get_backend("slurm").render(golden_job([2], gpus=4))["job.sbatch"]
+    assert "#SBATCH --time=01:00:00" in s2 and "#SBATCH --mem=16G" in s2 and "#SBATCH --array=2" in s2
+    assert "--partition" not in s2 and "torch.distributed.run --standalone --nproc_per_node=4" in s2
+    with pytest.raises(BackendError, match="slurm time '90 minutes'"):
+        get_backend("slurm", time="90 minutes").render(golden_job([0]))
+
+
+@pytest.fixture
+def small_project(small_project):
+    import subprocess
+
+    (small_project / "pkg" / "fake_trainer.sh").write_text(FAKE_TRAINER_SH)
+    subprocess.run(["git", "add", "."], cwd=small_project, check=True)
+    return small_project
+
+
+@pytest.fixture
+def slurm(cluster, tmp_path):
+    def make(**kw):
+        kw = {"venv": str(ROOT / ".venv"), "time": "00:05:00", "mem": "200M", "cpus": 1, **kw}
+        return get_backend("slurm", remote_root=str(tmp_path / "remote"), **kw)
+    return make
+
+
+def set_modes(rec, modes: dict[int, str]):
+    from pathlib import Path
+
+    jd = Path(rec.handle["job_dir"])
+    for f, m in modes.items():
+        (jd / f"mode{f}").write_text(m)
+
+
+@pytest.mark.integration
+def test_array_complete_failed_and_log_tail(slurm, small_project, tmp_path):
+    be = slurm(train_cmd='"$PY" -m pkg.hello "$FOLD" && [ "$FOLD" != 4 ] || { echo "Traceback: boom" >&2; exit 3; }')
+    rec = be.launch(make_job(small_project, tmp_path / "b", "s-array", folds=[0, 4]))
+    assert rec.handle["slurm_job_id"].isdigit() and jobs.load("s-array").state == "pending"
+    st = wait_state(be, rec, timeout=90)
+    assert st.tasks == {0: "complete", 4: "failed"}, st.detail
+    assert st.state == "failed" and "Traceback: boom" in st.log_tail
+    logs = "".join(be.logs(rec))
+    assert "hello from the bundle, fold 0" in logs and "==> fold 4 <==" in logs
+    assert "hello from the bundle, fold 0" in "".join(be.logs(rec, fold=0))
+    # with accounting disabled (sacct unusable), the exit files the tasks leave give the same answer
+    quiet = backend_for(jobs.load("s-array"))
+    quiet.options.accounting = False
+    assert quiet.status(rec).tasks == {0: "complete", 4: "failed"}
+
+
+@pytest.mark.integration
+def test_exit_75_requeues_until_max_restarts(slurm, small_project, tmp_path):
+    be = slurm(train_cmd=FAKE_TRAINER, max_restarts=1)
+    job = make_job(small_project, tmp_path / "b", "s-requeue", folds=[0, 1])
+    # hold the job until the per-fold modes are written, so no task runs before it knows its mode
+    rec = be.launch(Job(**{**job.__dict__, "options": {"sbatch_extra": ["--hold"]}}))
+    set_modes(rec, {0: "deadline_once", 1: "always_75"})
+    import subprocess
+
+    subprocess.run(["scontrol", "release", rec.handle["slurm_job_id"]], check=True)
+    st = wait_state(be, rec, timeout=150, poll=1)
+    assert st.tasks == {0: "complete", 1: "incomplete"}, st.detail
+    assert st.state == "incomplete"
+    log0 = "".join(be.logs(rec, fold=0))
+    assert "attempt restart=0 fold=0 resume_from=none" in log0
+    assert "incomplete: requeueing (restart 1/1)" in log0
+    assert "attempt restart=1 fold=0 resume_from=step1" in log0
+    log1 = "".join(be.logs(rec, fold=1))
+    assert log1.count("attempt restart=") == 2 and "max_restarts (1) reached: stopping" in log1
+
+
+@pytest.mark.integration
+def test_cancel(slurm, small_project, tmp_path):
+    be = slurm(train_cmd="sleep 300")
+    rec = be.launch(make_job(small_project, tmp_path / "b", "s-cancel", folds=[0, 1]))
+    wait_state(be, rec, states=("running",), timeout=60)
+    be.cancel(rec)
+    st = wait_state(be, rec, timeout=60)
+    assert st.state == "cancelled" and set(st.tasks.values()) == {"cancelled"}
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_time_limit_signal_requeue_resume(slurm, small_project, tmp_path):
+    """--time=1 min, USR1 50 s before: the trainer checkpoints on USR1, exits 75, the task is requeued and
+    the rerun resumes from the checkpoint (SLURM checks time limits every 30 s: this takes 40-90 s)."""
+    be = slurm(train_cmd=FAKE_TRAINER, time="00:01:00", signal_margin_s=50, max_restarts=2)
+    job = make_job(small_project, tmp_path / "b", "s-usr1", folds=[0])
+    rec = be.launch(Job(**{**job.__dict__, "options": {"sbatch_extra": ["--hold"]}}))
+    set_modes(rec, {0: "wait_signal"})
+    import subprocess
+
+    subprocess.run(["scontrol", "release", rec.handle["slurm_job_id"]], check=True)
+    st = wait_state(be, rec, timeout=200, poll=2)
+    log = "".join(be.logs(rec))
+    assert st.state == "complete", log
+    assert "USR1: time limit near" in log and "got USR1: checkpoint" in log
+    assert "trainer exit 75 (signalled: 1)" in log and "incomplete: requeueing (restart 1/2)" in log
+    assert "attempt restart=1 fold=0 resume_from=step7" in log and "resumed from step7" in log
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_real_trainer_stops_requeues_and_resumes(slurm, tmp_path):
+    """The real trainer on the demo experiment: the first attempt stops at its deadline after one step
+    (exit 75), SLURM requeues the task, the second attempt resumes from the checkpoint and completes."""
+    import json
+
+    from molremote.backends import _remote
+    from molremote.bundle import make_bundle
+    from molremote.experiments import Registry
+
+    reg = Registry(ROOT / "experiments")
+    exp = reg.resolve(1 if 1 in reg.ids() else reg.ids()[0])
+    job = Job(job_id="s-real", experiment=exp.to_json(), folds=[0], bundle=make_bundle(ROOT, tmp_path / "b"),
+              train_args=["--set", "training.epochs=2", "--set", "training.max_steps_per_epoch=3"])
+    be = slurm(time="00:10:00", mem="3G", max_restarts=2)
+    # only the first attempt gets a 1 s deadline (checked after each step): it stops after its first step
+    cmd = _remote.train_cmd(job, be.options) + ' $([ "${SLURM_RESTART_COUNT:-0}" = 0 ] && echo --max-time 1s)'
+    be = slurm(time="00:10:00", mem="3G", max_restarts=2, train_cmd=cmd)
+    rec = be.launch(job)
+    st = wait_state(be, rec, timeout=500, poll=3)
+    log = "".join(be.logs(rec))
+    assert st.state == "complete", log[-3000:]
+    assert "trainer exit 75 (signalled: 0)" in log and "incomplete: requeueing (restart 1/2)" in log
+    dest = be.fetch(rec, tmp_path / "runs")
+    (manifest,) = dest.glob(f"{exp.name}/fold0-*/manifest.json")
+    m = json.loads(manifest.read_text())
+    assert m["status"] == "complete"
+    assert [s.get("status") for s in m["sessions"]] == ["incomplete", "complete"], m["sessions"]
+    assert m["machine"].get("slurm_job_id") and m["code"]["commit"] == job.bundle.commit
