@@ -13,6 +13,7 @@ from ..errors import BackendError
 BACKENDS = {
     "ssh": "molremote.backends.ssh:SshBackend",
     "slurm": "molremote.backends.slurm:SlurmBackend",
+    "kaggle": "molremote.backends.kaggle:KaggleBackend",
 }
 
 

@@ -17,6 +17,7 @@ Why a wrapper rather than `import kaggle` where needed:
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import functools
 import io
 import json
@@ -410,9 +411,10 @@ class KaggleClient:
         resp, _ = self._call(f"status of {ref}", lambda api: api.kernels_status(ref))
         return resp.status.name, (resp.failure_message or None)
 
-    def kernel_output(self, ref: str, dest: Path | str) -> KernelOutput:
+    def kernel_output(self, ref: str, dest: Path | str, only: list[str] | None = None) -> KernelOutput:
         """Download every output file of kernel `ref`'s latest version into `dest` (all pages), and its
-        log to `<dest>/<slug>.log`.
+        log to `<dest>/<slug>.log`. `only`: fnmatch patterns of the output names to download (`[]`: the
+        log alone), so a status check need not download checkpoints.
 
         Hand-written over the client's listing call rather than `kernels_output`, which writes an error
         page as the file when a download fails, does not check file names and writes in place."""
@@ -440,6 +442,8 @@ class KaggleClient:
             page = listing(token)
             log_text = log_text or page.log
             for item in page.files or []:
+                if only is not None and not any(fnmatch.fnmatchcase(item.file_name, p) for p in only):
+                    continue
                 target = _safe_join(dest, item.file_name)
                 try:
                     r = requests.get(item.url, timeout=DOWNLOAD_TIMEOUT_S)

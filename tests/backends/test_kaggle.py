@@ -248,9 +248,10 @@ def test_chained_sessions_complete_with_the_result_of_one_uninterrupted_run(kenv
     assert reference["cp"].returncode == 0, reference["cp"].stderr[-2000:]
     push_dataset("belka", data_dir, slug=DATA_SLUG)
     store = tmp_path / "store"
-    # session 1 gets a 6-second session limit: its trainer stops at the deadline (exit 75)
+    # session 1 gets a 1-second session limit: past it before training starts, so the trainer stops at its
+    # deadline after its first step (exit 75), however fast or loaded this machine is
     runtime = KaggleRuntime(kaggle_server, tmp_path / "kaggle", env=clean_env(),
-                            session_env=[{"MOLREMOTE_KAGGLE_SESSION_LIMIT_S": "6"}])
+                            session_env=[{"MOLREMOTE_KAGGLE_SESSION_LIMIT_S": "1"}])
     backend = KaggleBackend(store=f"file://{store}", margin_minutes=0, poll_s=0.2, inline_max_mb=0.01)
     job = Job(job_id="chain", experiment=tiny_experiment().to_json(), folds=[0], bundle=bundle)
     said: list[str] = []
@@ -260,7 +261,7 @@ def test_chained_sessions_complete_with_the_result_of_one_uninterrupted_run(kenv
         runtime.close()
     s1, s2 = runtime.sessions
     assert state == "complete" and len(recs) == 2, "\n".join(said) + s1.output[-3000:]
-    assert "stopped (deadline)" in s1.output and "incomplete (trainer exit 75)" in s1.output
+    assert "stopped (deadline) at epoch 0 batch 1;" in s1.output and "incomplete (trainer exit 75)" in s1.output
     assert "restored 0001_belka_tiny/fold0-" in s2.output and "resuming" in s2.output
     assert any("previous version (COMPLETE)" in m for m in said)  # the stale status right after the 2nd push
     assert [r.state for r in jobs.load_all(experiment=1)] == ["incomplete", "complete"]

@@ -78,6 +78,7 @@ ROOT = Path(os.environ.get("MOLREMOTE_KAGGLE_ROOT") or "/kaggle")
 INPUT, WORKING, TEMP = ROOT / "input", ROOT / "working", ROOT / "temp"
 STATUS_FILE = WORKING / "molremote-status.json"
 EXIT_INCOMPLETE = 75  # the trainer's "stopped at the deadline, resumable" exit code
+MIN_TRAIN_S = 0.01  # see train()
 SEARCH_DEPTH = 5  # how deep under <root>/input to look for datasets and the bundle
 MAIN = "import sys; from molremote.cli import main; sys.argv[0] = 'molremote'; main()"
 
@@ -325,9 +326,13 @@ def session_limit_s():
 
 
 def train(code, project, exp_file, sets, secrets):
-    left = session_limit_s() - CONFIG["margin_s"] - (time.time() - T0)
-    if left <= 0:
-        fail(f"no time left for training: session limit {session_limit_s():.0f} s, margin {CONFIG['margin_s']:.0f} s")
+    limit = session_limit_s()
+    if limit <= CONFIG["margin_s"]:
+        fail(f"the session limit ({limit:.0f} s) is not longer than the margin ({CONFIG['margin_s']:.0f} s): "
+             "check exp.backend.kaggle session_hours and margin_minutes")
+    # The trainer checks its deadline after every step: even with (almost) no time left it makes one step
+    # and a checkpoint, so a chain of sessions always progresses.
+    left = max(limit - CONFIG["margin_s"] - (time.time() - T0), MIN_TRAIN_S)
     env = {**os.environ, **secrets}
     for k in ("MOLREMOTE_STORE", "MOLREMOTE_CONFIG", "MOLREMOTE_EXPERIMENTS", "MOLREMOTE_WANDB_DIR"):
         env.pop(k, None)
@@ -345,7 +350,7 @@ def train(code, project, exp_file, sets, secrets):
     if CONFIG["store"]:
         env["MOLREMOTE_STORE"] = CONFIG["store"]
     cmd = [sys.executable, "-c", MAIN, "train", "--experiment-json", str(exp_file), "--fold", str(CONFIG["fold"]),
-           "--max-time", f"{left:.1f}s", "--no-progress", *CONFIG["train_args"]]
+           "--max-time", f"{left:.2f}s", "--no-progress", *CONFIG["train_args"]]
     for s in sets:
         cmd += ["--set", s]
     log(f"training fold {CONFIG['fold']} with a deadline of {left:.0f} s")
