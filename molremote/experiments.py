@@ -59,6 +59,9 @@ class Training(_Strict):
     early_stopping_patience: int | None = None  # epochs without improvement of the validation metric
     max_steps_per_epoch: int | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # CPU threads for torch (None: torch's default, one per core). Tiny models run faster on 1 thread: their
+    # ops are too small to split, and thread hand-offs dominate (measured on the demo cnn1d, README).
+    threads: int | None = None
     log_every_steps: int = 10
 
     @field_validator("epochs", "batch_size")

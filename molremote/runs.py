@@ -72,7 +72,8 @@ def code_info(root: Path | None = None) -> dict[str, Any]:
     info_file = os.environ.get("MOLREMOTE_BUNDLE_INFO")
     if info_file and Path(info_file).is_file():
         b = read_json(Path(info_file)) or {}
-        return {"commit": b.get("commit"), "dirty": b.get("dirty"), "bundle_hash": b.get("sha256") or b.get("content_hash")}
+        return {"commit": b.get("commit"), "dirty": b.get("dirty"),
+                "bundle_hash": os.environ.get("MOLREMOTE_BUNDLE_SHA256") or b.get("sha256") or b.get("content_hash")}
     root = root or project_root()
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,

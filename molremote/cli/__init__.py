@@ -16,6 +16,8 @@ from . import train as _train  # noqa: F401  (registers train)
 from . import settings as _settings  # noqa: F401  (registers config/doctor/wandb-sync)
 from . import evaluate as _evaluate  # noqa: F401  (registers evaluate/ensemble/scores)
 from . import store as _store  # noqa: F401  (registers push/pull/runs)
+from . import remote as _remote  # noqa: F401  (registers remote, data)
+from . import jobs as _jobs  # noqa: F401  (registers status/logs/cancel/fetch)
 
 
 def main() -> None:

@@ -64,8 +64,27 @@ def remote(
                                                help="Chain at most this many sessions (default: exp.backend.kaggle)."),
     require_clean: bool = typer.Option(False, "--require-clean", help="Refuse to ship uncommitted changes."),
     sets: list[str] = typer.Option([], "--set", help="key.path=value override of the experiment."),
+    ssh: Optional[str] = typer.Option(None, "--ssh", help="Run on HOST over ssh: an ssh destination or a host named in molremote.toml."),
+    slurm: bool = typer.Option(False, "--slurm", help="Submit to SLURM (sbatch here, or on --cluster's login host)."),
+    cluster: Optional[str] = typer.Option(None, "--cluster", help="SLURM cluster named in molremote.toml."),
+    gpus: Optional[int] = typer.Option(None, "--gpus", help="GPUs (processes under torchrun/DDP) per fold."),
+    max_time: Optional[str] = typer.Option(None, "--max-time", help="Trainer deadline on the remote side, e.g. 11h30m."),
+    venv: Optional[str] = typer.Option(None, "--venv", help="Existing venv on the host (nothing installed)."),
+    python: Optional[str] = typer.Option(None, "--python", help="Interpreter on the host that creates the venv."),
+    remote_root: Optional[str] = typer.Option(None, "--remote-root", help="Working folder on the host."),
+    ssh_config: Optional[str] = typer.Option(None, "--ssh-config", help="ssh -F file (default ~/.ssh/config)."),
+    partition: Optional[str] = typer.Option(None, "--partition"),
+    slurm_account: Optional[str] = typer.Option(None, "--slurm-account"),
+    time_limit: Optional[str] = typer.Option(None, "--time", help="SLURM time limit [D-]HH:MM:SS."),
 ) -> None:
-    """Train an experiment elsewhere. Kaggle: renders kernels_templates/kaggle_kernel.py and pushes it."""
+    """Train an experiment elsewhere: a Kaggle kernel (--kaggle), an ssh host (--ssh HOST) or SLURM (--slurm)."""
+    if sum([kaggle, ssh is not None, slurm]) != 1:
+        raise BackendError("choose exactly one place to run: --kaggle, --ssh HOST or --slurm [--cluster NAME]")
+    if not kaggle:
+        return _remote_shell("ssh" if ssh else "slurm", exp_id=exp_id, fold=fold, all_folds=all_folds, sets=sets,
+                             dry_run=dry_run, require_clean=require_clean, host=ssh, cluster=cluster, gpus=gpus,
+                             max_time=max_time, venv=venv, python=python, remote_root=remote_root,
+                             ssh_config=ssh_config, partition=partition, account=slurm_account, time=time_limit)
     from .. import jobs
     from ..backends.base import Job
     from ..backends.kaggle import KaggleBackend, chain as run_chain, kernel_slug
@@ -74,8 +93,6 @@ def remote(
     from ..project import project_root
     from ..settings import load_settings
 
-    if not kaggle:
-        raise BackendError("choose where to run: --kaggle (SSH and SLURM have their own options)")
     exp = apply_overrides(Registry().resolve(exp_id), sets)
     folds = exp.fold_list() if all_folds else [exp.folds.default if fold is None else fold]
     for f in folds:
@@ -114,6 +131,68 @@ def remote(
         console.print(f"pushed {rec.handle['kernel']} version {rec.handle.get('version')}: {rec.handle['url']}\n"
                       f"  job {rec.job_id}; follow with `molremote status -e {exp.id}` and "
                       f"`molremote logs -e {exp.id} -f`", highlight=False)
+
+
+def _remote_shell(kind: str, *, exp_id: int, fold: Optional[int], all_folds: bool, sets: list[str], dry_run: bool,
+                  require_clean: bool, host: Optional[str], cluster: Optional[str], gpus: Optional[int],
+                  max_time: Optional[str], venv: Optional[str], python: Optional[str], remote_root: Optional[str],
+                  ssh_config: Optional[str], partition: Optional[str], account: Optional[str],
+                  time: Optional[str]) -> None:
+    """`remote --ssh HOST` / `remote --slurm`: bundle, render, launch through the ssh or slurm backend."""
+    from .. import jobs
+    from ..backends import get_backend
+    from ..backends.base import Job
+    from ..bundle import make_bundle
+    from ..experiments import Registry, apply_overrides
+    from ..project import project_root
+    from ..settings import load_settings
+    from ..timefmt import parse_duration
+
+    exp = apply_overrides(Registry().resolve(exp_id), sets)
+    folds = exp.fold_list() if all_folds else [exp.folds.default if fold is None else fold]
+    for f in folds:
+        if not 0 <= f < exp.folds.n_folds:
+            raise ExperimentError(f"fold {f} out of range 0..{exp.folds.n_folds - 1}", field="--fold")
+    if max_time:
+        try:
+            parse_duration(max_time)
+        except ValueError as e:
+            raise ExperimentError(str(e), field="--max-time") from None
+    settings = load_settings()
+    opts: dict[str, Any] = {}
+    if kind == "ssh":
+        named = settings.ssh.hosts.get(host or "")
+        opts.update(host=named.destination if named else host)
+        if named:
+            opts.update(remote_root=named.workdir, python=named.python, venv=named.venv)
+            gpus = gpus if gpus is not None else (named.gpus or None)
+        gpus = gpus if gpus is not None else (exp.backend.ssh.gpus or None)
+    else:
+        if cluster is not None and cluster not in settings.slurm.clusters:
+            known = ", ".join(sorted(settings.slurm.clusters)) or "none configured"
+            raise BackendError(f"unknown SLURM cluster {cluster!r} (molremote.toml [slurm.clusters.*]: {known})")
+        c = settings.slurm.clusters.get(cluster or "")
+        if c:
+            opts.update(host=None if c.login == "local" else c.login, remote_root=c.workdir, python=c.python,
+                        partition=c.partition, account=c.account, sbatch_extra=list(c.extra_sbatch))
+        opts.update({k: v for k, v in (("partition", partition), ("account", account), ("time", time)) if v})
+    opts.update({k: v for k, v in (("venv", venv), ("python", python), ("remote_root", remote_root),
+                                   ("ssh_config", ssh_config)) if v})
+    backend = get_backend(kind, **opts)
+    root = project_root()
+    bundle = make_bundle(root, root / ".molremote" / "bundles", require_clean=require_clean)
+    console.print(f"code bundle {bundle.sha256[:16]}: commit {(bundle.commit or '-')[:12]}"
+                  f"{' + uncommitted changes' if bundle.dirty else ''}, {bundle.size / 1e6:.1f} MB")
+    job = Job(job_id=jobs.new_job_id(exp.name, kind), experiment=exp.to_json(), folds=folds, bundle=bundle,
+              gpus=gpus or 0, train_args=["--max-time", max_time] if max_time else [])
+    if dry_run:
+        for name, text in backend.render(job).items():
+            console.print(f"[bold]--- {name}[/] ({len(text):,} bytes)")
+            console.print(text, markup=False, highlight=False, soft_wrap=True)
+        return
+    rec = backend.launch(job)
+    console.print(f"launched {kind} job {rec.job_id}: {rec.detail}\n  follow with `molremote status -e {exp.id}` "
+                  f"and `molremote logs -e {exp.id} -f`; results: `molremote pull -e {exp.id}`", highlight=False)
 
 
 # ------------------------------------------------------------------------------------------------ data

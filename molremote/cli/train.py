@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -38,6 +39,7 @@ def train(
     restart: bool = typer.Option(False, "--restart", help="Train a finished run again (the old one is kept aside)."),
     experiment_json: Optional[Path] = typer.Option(None, "--experiment-json", help="Resolved experiment JSON (remote machines)."),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: when a terminal)."),
+    gpus: int = typer.Option(1, "--gpus", help="Processes (one per GPU) under torchrun with DDP; on a CPU-only machine, gloo processes."),
 ) -> None:
     """Train one fold (or all folds) of an experiment here. Prints the run folder as its last line."""
     from ..timefmt import parse_duration
@@ -51,6 +53,8 @@ def train(
     for f in folds:
         if not 0 <= f < exp.folds.n_folds:
             raise ExperimentError(f"fold {f} out of range 0..{exp.folds.n_folds - 1}", field="--fold")
+    if gpus > 1 and "WORLD_SIZE" not in os.environ:
+        raise typer.Exit(_run_under_torchrun(gpus, exp, folds))
     store, settings = _store_and_settings()
     from ..training.launch import train_fold  # imports torch
 
@@ -66,6 +70,33 @@ def train(
     print(last)
     sys.stdout.flush()
     raise typer.Exit(code)
+
+
+def _run_under_torchrun(gpus: int, exp, folds: list[int]) -> int:
+    """Re-run this same command under torchrun with `gpus` processes, then report like a single process:
+    the exit code comes from the run's manifest (torchrun turns a worker's 75 into a generic failure)."""
+    import subprocess
+
+    from ..runs import EXIT_INCOMPLETE, STATUS_COMPLETE, STATUS_INCOMPLETE, Run, run_path
+
+    # the same entry point as this process: the console script (or any wrapper script) as a script,
+    # `python -m molremote` as a module
+    entry = sys.argv[0]
+    target = ["-m", "molremote"] if entry.endswith("__main__.py") or not os.path.isfile(entry) else [entry]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={gpus}",
+           *target, *sys.argv[1:]]
+    err_console.print(f"[bold]torchrun[/] {gpus} processes: {' '.join(cmd[3:])}")
+    rc = subprocess.call(cmd)
+    last, code = None, rc
+    for f in folds:
+        last = run_path(exp, f)
+        status = (Run(last).manifest() or {}).get("status")
+        code = 0 if status == STATUS_COMPLETE else EXIT_INCOMPLETE if status == STATUS_INCOMPLETE else (rc or 1)
+        if code:
+            break
+    print(last)
+    sys.stdout.flush()
+    return code
 
 
 def _store_and_settings():

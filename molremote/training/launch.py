@@ -26,13 +26,33 @@ def _echo_to(run: Run):
 def train_fold(exp: Experiment, fold: int, *, sets: list[str] | None = None, max_time_s: float | None = None,
                restart: bool = False, progress: bool | None = None, root: Path | None = None,
                store: Any = None, settings: Any = None) -> TrainResult:
-    """Train one fold; resume an unfinished run; leave a finished one alone unless `restart`."""
+    """Train one fold; resume an unfinished run; leave a finished one alone unless `restart`.
+    Under torchrun, rank 0 prepares the run folder and the other ranks wait for it."""
+    from .dist import init_from_env
+
+    dist = init_from_env(prefer_cuda=exp.training.device != "cpu")
+    if not dist.is_main:
+        dist.barrier()  # rank 0 has prepared the folder (or found the run complete)
+        path = run_path(exp, fold, root)
+        if (Run(path).manifest() or {}).get("status") == STATUS_COMPLETE and not restart:
+            return TrainResult(STATUS_COMPLETE, path, 0, None)
+        return train_run(exp, fold, Run(path), max_time_s=max_time_s, progress=False, dist=dist)
+    try:
+        return _train_main(exp, fold, dist, sets=sets, max_time_s=max_time_s, restart=restart, progress=progress,
+                           root=root, store=store, settings=settings)
+    finally:
+        dist.close()
+
+
+def _train_main(exp: Experiment, fold: int, dist: Any, *, sets, max_time_s, restart, progress, root, store,
+                settings) -> TrainResult:
     path = run_path(exp, fold, root)
     existing = Run(path).manifest()
     if existing and existing.get("status") == STATUS_COMPLETE and not restart:
         best = existing.get("best") or {}
         print(f"run {path} is already complete (best {best.get('metric')} {best.get('value')}); "
               "use --restart to train it again", file=sys.stderr)
+        dist.barrier()
         return TrainResult(STATUS_COMPLETE, path, 0, existing.get("best"))
     if existing and restart:
         stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
@@ -46,9 +66,13 @@ def train_fold(exp: Experiment, fold: int, *, sets: list[str] | None = None, max
         if restored is not None:
             print(f"restored {run_key(exp, fold)} from {store.url} (status {restored.get('status')})", file=sys.stderr)
             if restored.get("status") == STATUS_COMPLETE and not restart:
+                dist.barrier()
                 return TrainResult(STATUS_COMPLETE, path, 0, restored.get("best"))
     run = Run.create_or_open(exp, fold, sets=sets, root=root)
     manifest = run.start_session()
+    if dist.enabled:
+        run.update(world_size=dist.world)
+    dist.barrier()
     echo = _echo_to(run)
     tracker = None
     if settings is not None:
@@ -62,7 +86,7 @@ def train_fold(exp: Experiment, fold: int, *, sets: list[str] | None = None, max
         sync = BackgroundSync(store, run.path, run_key(exp, fold))
     try:
         result = train_run(exp, fold, run, max_time_s=max_time_s, progress=progress, tracker=tracker,
-                           on_checkpoint=(sync.request if sync else None), echo=echo)
+                           on_checkpoint=(sync.request if sync else None), echo=echo, dist=dist)
     finally:
         if tracker is not None:
             tracker.finish((run.manifest() or {}).get("status", "failed"))

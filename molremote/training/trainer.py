@@ -71,9 +71,9 @@ class StopFlag:
         return self.reason is not None
 
 
-def pick_device(pref: str) -> torch.device:
+def pick_device(pref: str, local_rank: int = 0) -> torch.device:
     if pref == "cuda" or (pref == "auto" and torch.cuda.is_available()):
-        return torch.device("cuda")
+        return torch.device("cuda", local_rank)
     return torch.device("cpu")
 
 
@@ -206,21 +206,35 @@ def _progress(enabled: bool):
 
 def train_run(exp: Experiment, fold: int, run: Run, *, max_time_s: float | None = None,
               progress: bool | None = None, tracker: Any = None, on_checkpoint: Any = None,
-              echo: Any = None) -> TrainResult:
-    """Train (or resume) one fold into `run`. Returns the status and exit code (0 complete, 75 incomplete)."""
+              echo: Any = None, dist: Any = None) -> TrainResult:
+    """Train (or resume) one fold into `run`. Returns the status and exit code (0 complete, 75 incomplete).
+    Under torchrun (`dist.enabled`) every rank trains on its shard; rank 0 alone writes files."""
+    from .dist import Dist
+
     t = exp.training
+    dist = dist or Dist()
+    main = dist.is_main
     echo = echo or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    if not main:
+        echo = lambda msg: None  # noqa: E731
     start = time.monotonic()
     stop = StopFlag(start + max_time_s if max_time_s is not None else None).install()
-    device = pick_device(t.device)
+    device = pick_device(t.device, dist.local_rank)
+    if t.threads and device.type == "cpu":
+        torch.set_num_threads(t.threads)
     autocast = _autocast_factory(exp, device)
     try:
         task = get_task(exp)
         task.load()
         train_idx, valid_idx = task.split(fold)
         seed_everything(t.seed + 1000 * fold)
-        model = build_model(exp, task.model_info()).to(device)
-        opt = make_optimizer(exp, model)
+        core = build_model(exp, task.model_info()).to(device)
+        model = core
+        if dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            model = DDP(core, device_ids=[device.index] if device.type == "cuda" else None)
+        opt = make_optimizer(exp, core)
         bs, ebs = t.batch_size, t.eval_batch_size or 2 * t.batch_size
         order0 = _batches(train_idx, bs)
         if len(order0) > 1 and len(order0[-1]) < 2:  # a 1-sample batch breaks BatchNorm; drop it
@@ -237,7 +251,7 @@ def train_run(exp: Experiment, fold: int, run: Run, *, max_time_s: float | None 
         # running loss sums (epoch, log window) live in the checkpoint so resumed metrics equal uninterrupted ones
         acc = {"epoch_sum": 0.0, "epoch_n": 0, "win_sum": 0.0, "win_n": 0}
         if state is not None:
-            model.load_state_dict(state["model"])
+            core.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
             scaler.load_state_dict(state["scaler"])
@@ -247,12 +261,14 @@ def train_run(exp: Experiment, fold: int, run: Run, *, max_time_s: float | None 
             acc = state["loss_acc"]
             metrics.truncate(state["metrics_offset"])
             echo(f"resuming {run.path.name} at epoch {epoch} batch {pos} (step {step})")
-        task.setup(model, device)
+        task.setup(core, device)
         model.train()
 
         def save_last() -> None:
+            if not main:
+                return
             ckpt.save(run.checkpoints / "last.pt", {
-                "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                "model": core.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                 "scaler": scaler.state_dict(), "rng": ckpt.rng_state(), "epoch": epoch, "pos": pos, "step": step,
                 "best": best, "bad_epochs": bad_epochs, "metrics_offset": metrics.offset(), "loss_acc": dict(acc),
                 "train_time": train_time + time.monotonic() - session_t0, "config_hash": exp.config_hash,
@@ -264,7 +280,8 @@ def train_run(exp: Experiment, fold: int, run: Run, *, max_time_s: float | None 
         last_ckpt = time.monotonic()
         sign = 1.0 if task.greater_is_better else -1.0
         done_training = epoch >= t.epochs
-        with _progress(sys.stderr.isatty() if progress is None else progress) as bar:
+        show = main and (sys.stderr.isatty() if progress is None else progress)
+        with _progress(show) as bar:
             while epoch < t.epochs:
                 order = _batches(epoch_order(train_idx, t.seed, epoch), bs)[:steps_per_epoch]
                 ptask = bar.add_task(f"fold {fold} epoch {epoch + 1}/{t.epochs}", total=len(order), completed=pos,
@@ -272,7 +289,7 @@ def train_run(exp: Experiment, fold: int, run: Run, *, max_time_s: float | None 
                 seen, t_epoch = 0, time.monotonic()
                 while pos < len(order):
                     sched.at(step, epoch)
-                    batch = task.batch("train", order[pos], device)
+                    batch = task.batch("train", dist.shard(order[pos]), device)
                     with autocast():
                         loss = task.loss(model, batch)
                     opt.zero_grad(set_to_none=True)
@@ -294,12 +311,15 @@ def train_run(exp: Experiment, fold: int, run: Run, *, max_time_s: float | None 
                     seen += len(order[pos - 1])
                     rate = seen / max(1e-9, time.monotonic() - t_epoch)
                     bar.update(ptask, advance=1, rate=f"{rate:,.0f}", loss=f"{lv:.4f}")
-                    if step % t.log_every_steps == 0:
+                    if main and step % t.log_every_steps == 0:
                         metrics.write({"step": step, "epoch": epoch, "train_loss": acc["win_sum"] / max(1, acc["win_n"]),
                                        "lr": opt.param_groups[0]["lr"], "samples_per_s": rate, "time": now_iso()})
                         acc["win_sum"], acc["win_n"] = 0.0, 0
                     due = (t.checkpoint_every_steps and step % t.checkpoint_every_steps == 0) or \
                           (time.monotonic() - last_ckpt >= t.checkpoint_every_s)
+                    stopping, due = dist.any(bool(stop), due)  # every rank takes the same decision
+                    if stopping and not stop:
+                        stop.reason = stop.reason or "peer stopped"
                     if stop or due:
                         if pos < len(order):  # at epoch end the checkpoint comes after validation
                             save_last()
@@ -307,21 +327,23 @@ def train_run(exp: Experiment, fold: int, run: Run, *, max_time_s: float | None 
                         if stop and pos < len(order):
                             raise _Stopped()
                 # ---- epoch end: validation, best checkpoint, schedule, early stopping
-                out = predict(task, model, "train", valid_idx, ebs, device, autocast)
+                out = predict(task, core, "train", valid_idx, ebs, device, autocast)  # every rank: same score
                 score = float(task.score(valid_idx, out))
                 sched.on_epoch_end(score, task.greater_is_better)
                 improved = best is None or sign * score > sign * best["value"]
                 if improved:
                     best = {"metric": task.metric_name, "value": score, "epoch": epoch, "step": step}
-                    ckpt.save(run.checkpoints / "best.pt", {"model": model.state_dict(), "best": best,
-                                                            "config_hash": exp.config_hash}, keep_previous=False)
+                    if main:
+                        ckpt.save(run.checkpoints / "best.pt", {"model": core.state_dict(), "best": best,
+                                                                "config_hash": exp.config_hash}, keep_previous=False)
                     bad_epochs = 0
                 else:
                     bad_epochs += 1
                 row = {"step": step, "epoch": epoch,
                        "epoch_train_loss": acc["epoch_sum"] / acc["epoch_n"] if acc["epoch_n"] else None,
                        f"valid_{task.metric_name}": score, "lr": opt.param_groups[0]["lr"], "time": now_iso()}
-                metrics.write(row)
+                if main:
+                    metrics.write(row)
                 echo(f"epoch {epoch + 1}/{t.epochs}  valid {task.metric_name} {score:.4f}"
                      f"{'  (best)' if improved else ''}  {seen / max(1e-9, time.monotonic() - t_epoch):,.0f} samples/s")
                 epoch, pos = epoch + 1, 0
@@ -332,19 +354,22 @@ def train_run(exp: Experiment, fold: int, run: Run, *, max_time_s: float | None 
                     epoch = t.epochs
                 save_last()
                 last_ckpt = time.monotonic()
-                if stop and epoch < t.epochs:
+                if dist.any(bool(stop))[0] and epoch < t.epochs:
+                    stop.reason = stop.reason or "peer stopped"
                     raise _Stopped()
             done_training = True
         # ---- final outputs from the best weights
+        if done_training and not main:
+            return TrainResult(STATUS_COMPLETE, run.path, 0, best)
         if done_training:
             best_path = run.checkpoints / "best.pt"
             if best_path.exists():
-                model.load_state_dict(ckpt.load_weights(best_path)["model"])
-            valid_out = predict(task, model, "train", valid_idx, ebs, device, autocast)
+                core.load_state_dict(ckpt.load_weights(best_path)["model"])
+            valid_out = predict(task, core, "train", valid_idx, ebs, device, autocast)
             task.write_predictions(run.predictions, "valid", valid_idx, valid_out)
             test_idx = np.arange(task.n_test())
             if len(test_idx):
-                test_out = predict(task, model, "test", test_idx, ebs, device, autocast)
+                test_out = predict(task, core, "test", test_idx, ebs, device, autocast)
                 task.write_predictions(run.predictions, "test", test_idx, test_out)
                 task.write_submission(run.path / "submission.csv", test_out)
             baseline = task.baseline_score(valid_idx)
@@ -357,11 +382,13 @@ def train_run(exp: Experiment, fold: int, run: Run, *, max_time_s: float | None 
             return TrainResult(STATUS_COMPLETE, run.path, 0, best)
         raise AssertionError("unreachable")  # pragma: no cover
     except _Stopped:
-        run.end_session(STATUS_INCOMPLETE, stop_reason=stop.reason, best=best)
+        if main:
+            run.end_session(STATUS_INCOMPLETE, stop_reason=stop.reason, best=best)
         echo(f"stopped ({stop.reason}) at epoch {epoch} batch {pos}; checkpoint saved; resume with the same command")
         return TrainResult(STATUS_INCOMPLETE, run.path, EXIT_INCOMPLETE, best)
     except BaseException as e:
-        run.end_session(STATUS_FAILED, error=f"{type(e).__name__}: {e}")
+        if main:
+            run.end_session(STATUS_FAILED, error=f"{type(e).__name__}: {e}")
         raise
     finally:
         stop.uninstall()

@@ -1,0 +1,4 @@
+"""`python -m molremote ...` (what torchrun and remote launchers run)."""
+from .cli import main
+
+main()
