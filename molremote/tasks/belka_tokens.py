@@ -8,7 +8,7 @@ letter `O` belongs: BELKA SMILES are full of `O` (carbonyls, ethers) and never u
 
 Written by hand rather than with `tokenizers`: a 256-entry lookup table applied to the Arrow string
 buffer in one numpy gather tokenizes a whole record batch without a per-string Python call
-(benchmarks/tokenize.py measures it against both a Python loop and `tokenizers`).
+(benchmarks/belka_tokenize.py measures it against both a Python loop and `tokenizers`).
 Two steps, both whole-array: translate the character bytes through the table (two bytes per lookup), then
 cut each row as a fixed-width window of the translated buffer and mask what lies past its length.
 """
@@ -102,7 +102,7 @@ def encode(smiles, max_length: int = 142, *, row_offset: int = 0, on_unknown: st
 
 def _translate(src: np.ndarray, dst: np.ndarray) -> None:
     """dst[i] = LUT[src[i]], two bytes per lookup through a 65,536-entry table (~2.5x faster than a
-    byte-wise `LUT[src]` measured on this machine; benchmarks/tokenize.py times the whole encode)."""
+    byte-wise `LUT[src]` measured on this machine; benchmarks/belka_tokenize.py times the whole encode)."""
     even = len(src) & ~1
     if even:
         np.take(_LUT16, src[:even].view(np.uint16), out=dst[:even].view(np.uint16))

@@ -1,0 +1,12 @@
+"""BELKA demo (as experiment 1) with a tiny mamba of the 5th-place shape, on the pure-torch scan (mambapy):
+trains in about a minute on a 2-core CPU."""
+from molremote.experiments import derive
+
+EXPERIMENT = derive(
+    1,
+    description="BELKA demo: tiny mamba (d16, 1 layer, pure-torch scan) on character tokens",
+    tags=["belka", "demo", "mamba"],
+    model={"name": "mamba", "d_model": 16, "n_layers": 1, "d_state": 8,  # the pure-torch scan costs
+           "expand": 2, "dropout": 0.1},                                   # B x L x 2d x d_state per layer
+    training={"epochs": 2, "lr": 3e-3, "milestones": [1]},  # 2 short epochs: about a minute on CPU
+)
