@@ -39,6 +39,8 @@ def resolve_text_model(name: str) -> tuple[str, bool]:
     p = Path(name).expanduser()
     if p.is_dir():
         return str(p), True
+    if name.startswith(("/", "./", "../", "~")):  # a path, not a Hub id: never ask the Hub
+        raise ValueError(f"text_model folder {p} does not exist (a local Hugging Face model folder is expected)")
     return name, False
 
 
