@@ -68,6 +68,11 @@ def _train_main(exp: Experiment, fold: int, dist: Any, *, sets, max_time_s, rest
             if restored.get("status") == STATUS_COMPLETE and not restart:
                 dist.barrier()
                 return TrainResult(STATUS_COMPLETE, path, 0, restored.get("best"))
+    # read the data before creating anything: a missing file fails here, leaving no empty run folder behind
+    from ..tasks import get_task
+
+    task = get_task(exp)
+    task.load()
     run = Run.create_or_open(exp, fold, sets=sets, root=root)
     manifest = run.start_session()
     if dist.enabled:
@@ -86,7 +91,7 @@ def _train_main(exp: Experiment, fold: int, dist: Any, *, sets, max_time_s, rest
         sync = BackgroundSync(store, run.path, run_key(exp, fold))
     try:
         result = train_run(exp, fold, run, max_time_s=max_time_s, progress=progress, tracker=tracker,
-                           on_checkpoint=(sync.request if sync else None), echo=echo, dist=dist)
+                           on_checkpoint=(sync.request if sync else None), echo=echo, dist=dist, task=task)
     finally:
         if tracker is not None:
             tracker.finish((run.manifest() or {}).get("status", "failed"))

@@ -206,7 +206,7 @@ def _progress(enabled: bool):
 
 def train_run(exp: Experiment, fold: int, run: Run, *, max_time_s: float | None = None,
               progress: bool | None = None, tracker: Any = None, on_checkpoint: Any = None,
-              echo: Any = None, dist: Any = None) -> TrainResult:
+              echo: Any = None, dist: Any = None, task: Any = None) -> TrainResult:
     """Train (or resume) one fold into `run`. Returns the status and exit code (0 complete, 75 incomplete).
     Under torchrun (`dist.enabled`) every rank trains on its shard; rank 0 alone writes files."""
     from .dist import Dist
@@ -224,8 +224,9 @@ def train_run(exp: Experiment, fold: int, run: Run, *, max_time_s: float | None 
         torch.set_num_threads(t.threads)
     autocast = _autocast_factory(exp, device)
     try:
-        task = get_task(exp)
-        task.load()
+        if task is None:
+            task = get_task(exp)
+            task.load()
         train_idx, valid_idx = task.split(fold)
         seed_everything(t.seed + 1000 * fold)
         core = build_model(exp, task.model_info()).to(device)
