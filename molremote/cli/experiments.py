@@ -42,8 +42,9 @@ def ls(as_json: bool = typer.Option(False, "--json", help="Machine-readable outp
     table = Table(title=f"experiments ({reg.dir})")
     for col in ("id", "task", "model", "parent", "description", "status", "score"):
         # one line per experiment: long descriptions are cut (`molremote show ID` has them whole)
-        table.add_column(col, no_wrap=True, overflow="ellipsis", max_width=44 if col == "description" else None,
-                         min_width={"id": 4, "task": 5, "parent": 4, "status": 8}.get(col))
+        table.add_column(col, no_wrap=True, overflow="ellipsis",
+                         max_width=max(16, console.width - 68) if col == "description" else None,
+                         min_width={"id": 4, "parent": 6, "status": 8}.get(col))
     for r in rows:
         if "error" in r:
             table.add_row(str(r["id"]), "[red]invalid[/]", "", "", f"[red]{r['error']}[/]", "", "")
