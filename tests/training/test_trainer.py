@@ -202,3 +202,16 @@ def test_corrupt_last_checkpoint_falls_back_then_refuses(project):
     r = cli(project, "train", "-e", "2")
     assert r.returncode == 4 and "no usable checkpoint" in r.stderr and "last.pt" in r.stderr
     assert (run2 / "checkpoints/last.pt").read_bytes() == b"garbage"  # nothing overwritten
+
+
+def test_early_stopping_ends_a_run_that_stops_improving(project):
+    # lr 0: the validation metric never improves after the first epoch
+    toy_exp(project, epochs=10, training='"batch_size": 64, "lr": 0.0, "early_stopping_patience": 1')
+    r = cli(project, "train", "-e", "1")
+    assert r.returncode == 0, r.stderr
+    assert "early stopping: no improvement in 2 epochs" in r.stderr
+    run_dir = Path(r.stdout.strip().splitlines()[-1])
+    m = json.loads((run_dir / "manifest.json").read_text())
+    assert m["status"] == "complete" and m["best"]["epoch"] == 0
+    epochs = [row["epoch"] for row in stable_metrics(run_dir) if "valid_acc" in row]
+    assert epochs == [0, 1, 2]
