@@ -70,8 +70,10 @@ def child(kind: str, parquet: str, out: str, sample: int, batch_rows: int) -> di
             tok.enable_truncation(142)
             strs = smiles.to_pylist()
             t0 = time.perf_counter()
-            enc = tok.encode_batch(strs)
-            ids = np.array([e.ids for e in enc], dtype=np.uint8)
+            ids = np.zeros((len(strs), 142), dtype=np.uint8)
+            for lo in range(0, len(strs), 20_000):  # chunks: an Encoding object per molecule is heavy (~20 KB)
+                enc = tok.encode_batch(strs[lo:lo + 20_000])
+                ids[lo:lo + len(enc)] = [e.ids for e in enc]
             res = {"seconds": time.perf_counter() - t0, "molecules": len(strs), "same": bool((ids == ref).all())}
     res["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return res

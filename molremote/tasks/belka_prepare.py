@@ -220,6 +220,8 @@ def prepare(input_parquet: str | Path, out_dir: str | Path, split: str = "train"
                                  "n_base_vocab": n_base_vocab, "state": state.__dict__})
 
     prot_set = pa.array(proteins)
+    token_buf = np.empty((0, max_length), dtype=np.uint8)
+    char_buf = np.empty(0, dtype=np.uint8)
     pending: _Pending | None = None
     batch_row0 = state.rows_done  # absolute row of the current batch's first row
     t_last = time.monotonic()
@@ -314,7 +316,12 @@ def prepare(input_parquet: str | Path, out_dir: str | Path, split: str = "train"
 
             # per-run arrays
             try:
-                tokens = belka_tokens.encode(firsts, max_length, on_unknown=on_unknown)
+                if len(token_buf) < n_runs:  # one buffer reused by every batch: no per-batch page faults
+                    token_buf = np.empty((max(n_runs, 2 * len(token_buf)), max_length), dtype=np.uint8)
+                chars = firsts.buffers()[2].size if firsts.buffers()[2] is not None else 0
+                if len(char_buf) < chars + max_length + 1:
+                    char_buf = np.empty(max(chars + max_length + 1, 2 * len(char_buf)), dtype=np.uint8)
+                tokens = belka_tokens.encode(firsts, max_length, on_unknown=on_unknown, out=token_buf, scratch=char_buf)
             except belka_tokens.TokenizeError as e:
                 r = int(starts[e.row])
                 raise PrepareError(f"{src}: row id {ids[r]} (file row {batch_row0 + r}): {str(e).split(': ', 1)[1]}"
