@@ -40,9 +40,14 @@ def child(kind: str, parquet: str, out: str, sample: int, batch_rows: int) -> di
         res = {"seconds": time.perf_counter() - t, "molecules": meta["n"]}
     else:
         # the same unique molecules for every tokenizer: every 3rd row of the first `sample` molecules
-        t = pq.read_table(parquet, columns=["molecule_smiles"]).slice(0, 3 * sample)
-        smiles = t.column(0).combine_chunks().take(pa.array(np.arange(0, 3 * sample, 3)))
-        del t
+        parts, got = [], 0
+        for b in pq.ParquetFile(parquet).iter_batches(batch_size=1 << 17, columns=["molecule_smiles"]):
+            parts.append(b.column(0))
+            got += b.num_rows
+            if got >= 3 * sample:
+                break
+        smiles = pa.concat_arrays(parts).slice(0, 3 * sample).take(pa.array(np.arange(0, 3 * sample, 3)))
+        del parts
         from molremote.tasks.belka_tokens import SYMBOLS, encode
 
         ref = encode(smiles)
@@ -94,7 +99,7 @@ def main() -> None:
     ap.add_argument("--keep", help="folder to keep (and reuse) the generated parquet and the prepared arrays")
     ap.add_argument("--sample", type=int, default=1_000_000, help="molecules tokenized by each tokenizer")
     ap.add_argument("--python-sample", type=int, default=100_000, help="molecules for the Python loop")
-    ap.add_argument("--batch-rows", type=int, default=1 << 20)
+    ap.add_argument("--batch-rows", type=int, default=1 << 17)
     ap.add_argument("--child")
     ap.add_argument("--parquet")
     ap.add_argument("--out")

@@ -25,7 +25,7 @@ def main() -> None:
     ap.add_argument("--keep", help="folder to keep/reuse the parquet and prepared arrays (as benchmarks/belka_tokenize.py)")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=4096)
-    ap.add_argument("--release-mib", type=int, default=256, help="drop mapped pages after this many MiB read")
+    ap.add_argument("--release-mib", type=int, default=0, help="drop mapped pages after this many MiB read (0: never)")
     a = ap.parse_args()
 
     import numpy as np
@@ -49,7 +49,7 @@ def main() -> None:
           f"tokens file {split.n * split.max_length / 2**30:.2f} GiB")
     rss0 = proc.memory_info().rss
     train_idx = np.arange(split.n)
-    reader = BatchReader(split, train_idx, a.batch_size, seed=0, release_bytes=a.release_mib << 20)
+    reader = BatchReader(split, train_idx, a.batch_size, seed=0, release_bytes=(a.release_mib << 20) or None)
     print(f"RSS after opening + index arrays: {rss0 / 2**20:.0f} MiB")
     for epoch in range(a.epochs):
         t = time.perf_counter()
@@ -60,9 +60,11 @@ def main() -> None:
             if i % 50 == 0:
                 peak = max(peak, proc.memory_info().rss)
         dt = time.perf_counter() - t
-        rss = proc.memory_info().rss
+        mi = proc.memory_info()
+        rss, anon = mi.rss, mi.rss - mi.shared  # shared = file-backed pages (the maps)
         print(f"epoch {epoch}: {n:,} samples in {dt:6.2f} s = {n / dt / 1e6:5.2f} M samples/s   "
-              f"RSS end {rss / 2**20:6.0f} MiB, max sampled {max(peak, rss) / 2**20:6.0f} MiB")
+              f"RSS end {rss / 2**20:6.0f} MiB (anonymous {anon / 2**20:4.0f} MiB), "
+              f"max sampled {max(peak, rss) / 2**20:6.0f} MiB")
     if not a.keep:
         import shutil
 

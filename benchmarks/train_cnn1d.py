@@ -89,6 +89,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=1024)
     ap.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
     ap.add_argument("--tiny", action="store_true", help="a small cnn1d (as the demo) instead of the starter net")
+    ap.add_argument("--dataloader-first", action="store_true", help="run the DataLoader side first (order check)")
     ap.add_argument("--child")
     ap.add_argument("--prepared")
     a = ap.parse_args()
@@ -109,7 +110,7 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
           f"{'tiny' if a.tiny else 'starter'} cnn1d, batch {a.batch_size}, {a.steps} timed steps")
     res = {}
-    for kind in ("molremote", "dataloader"):
+    for kind in (("dataloader", "molremote") if a.dataloader_first else ("molremote", "dataloader")):
         cmd = [sys.executable, __file__, "--child", kind, "--prepared", str(prepared), "--steps", str(a.steps),
                "--batch-size", str(a.batch_size), "--workers", str(a.workers)] + (["--tiny"] if a.tiny else [])
         r = subprocess.run(cmd, capture_output=True, text=True)

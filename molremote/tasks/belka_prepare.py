@@ -51,9 +51,10 @@ VERSION = 1
 PROTEINS = ("BRD4", "HSA", "sEH")
 ABSENT = 255
 BB_COLUMNS = ("buildingblock1_smiles", "buildingblock2_smiles", "buildingblock3_smiles")
-# Default record batch: ~1M rows (~330k molecules) keeps the working set of one batch ~0.5 GB and the
-# per-batch Python overhead negligible.
-BATCH_ROWS = 1 << 20
+# Default record batch: 131,072 rows (~44k molecules). Measured on 10M generated molecules (2 cores):
+# 1M-row batches 0.52M molecules/s at 1.8 GB peak RSS, 256k 0.66M/s at 1.1 GB, 128k 0.79M/s at 1.0 GB,
+# 64k 0.76M/s: smaller batches stay in cache, larger ones only add memory.
+BATCH_ROWS = 1 << 17
 
 
 class PrepareError(DataError):
