@@ -498,11 +498,16 @@ def prepare_dir(raw_dir: str | Path, out_root: str | Path, **kw: Any) -> dict[st
     """Prepare `raw_dir/train.parquet` (and `test.parquet` when present, with the train vocabulary) into
     `out_root/{train,test}/`, then write `out_root/meta.json` listing the splits (the folder a BELKA
     experiment's `data.root` points at)."""
-    raw, out = Path(raw_dir), Path(out_root)
+    raw = Path(raw_dir)
+    return prepare_files(raw / "train.parquet", raw / "test.parquet", out_root, **kw)
+
+
+def prepare_files(train: str | Path, test: str | Path | None, out_root: str | Path, **kw: Any) -> dict[str, Any]:
+    """`prepare_dir` for explicit file paths (test optional: skipped when None or absent)."""
+    out = Path(out_root)
     splits: dict[str, Any] = {}
-    for split in ("train", "test"):
-        src = raw / f"{split}.parquet"
-        if split == "test" and not src.exists():
+    for split, src in (("train", Path(train)), ("test", Path(test) if test else None)):
+        if split == "test" and (src is None or not src.exists()):
             continue
         m = prepare(src, out / split, split, base_vocab=(out / "train") if split == "test" else None, **kw)
         if m.get("status") != "complete":
