@@ -264,8 +264,21 @@ def train_run(exp: Experiment, fold: int, run: Run, *, max_time_s: float | None 
             echo(f"resuming {run.path.name} at epoch {epoch} batch {pos} (step {step})")
         task.setup(core, device)
         model.train()
+        # Losses accumulate on the device (float64: sums of float32 losses stay exact, so they do not depend on
+        # when they are read) and are read back only when logged or checkpointed: no device sync per step.
+        acc_dev = torch.zeros(2, dtype=torch.float64, device=device)  # [epoch_sum, win_sum] not yet in `acc`
+
+        def fold_losses() -> None:
+            es, ws = acc_dev.tolist()
+            if not (math.isfinite(es) and math.isfinite(ws)):
+                raise FloatingPointError(f"loss became {es if not math.isfinite(es) else ws} before epoch {epoch} "
+                                         f"step {step} (last {acc['win_n']} steps)")
+            acc["epoch_sum"] += es
+            acc["win_sum"] += ws
+            acc_dev.zero_()
 
         def save_last() -> None:
+            fold_losses()
             if not main:
                 return
             ckpt.save(run.checkpoints / "last.pt", {
@@ -300,21 +313,21 @@ def train_run(exp: Experiment, fold: int, run: Run, *, max_time_s: float | None 
                         torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
                     scaler.step(opt)
                     scaler.update()
-                    lv = float(loss.detach())
-                    if not math.isfinite(lv):
-                        raise FloatingPointError(f"loss became {lv} at epoch {epoch} step {step}")
-                    acc["epoch_sum"] += lv
+                    acc_dev += loss.detach().double()
                     acc["epoch_n"] += 1
-                    acc["win_sum"] += lv
                     acc["win_n"] += 1
                     pos += 1
                     step += 1
                     seen += len(order[pos - 1])
                     rate = seen / max(1e-9, time.monotonic() - t_epoch)
-                    bar.update(ptask, advance=1, rate=f"{rate:,.0f}", loss=f"{lv:.4f}")
-                    if main and step % t.log_every_steps == 0:
-                        metrics.write({"step": step, "epoch": epoch, "train_loss": acc["win_sum"] / max(1, acc["win_n"]),
-                                       "lr": opt.param_groups[0]["lr"], "samples_per_s": rate, "time": now_iso()})
+                    bar.update(ptask, advance=1, rate=f"{rate:,.0f}")
+                    if step % t.log_every_steps == 0:
+                        fold_losses()
+                        win = acc["win_sum"] / max(1, acc["win_n"])
+                        if main:
+                            metrics.write({"step": step, "epoch": epoch, "train_loss": win,
+                                           "lr": opt.param_groups[0]["lr"], "samples_per_s": rate, "time": now_iso()})
+                        bar.update(ptask, loss=f"{win:.4f}")
                         acc["win_sum"], acc["win_n"] = 0.0, 0
                     due = (t.checkpoint_every_steps and step % t.checkpoint_every_steps == 0) or \
                           (time.monotonic() - last_ckpt >= t.checkpoint_every_s)
@@ -328,6 +341,7 @@ def train_run(exp: Experiment, fold: int, run: Run, *, max_time_s: float | None 
                         if stop and pos < len(order):
                             raise _Stopped()
                 # ---- epoch end: validation, best checkpoint, schedule, early stopping
+                fold_losses()
                 out = predict(task, core, "train", valid_idx, ebs, device, autocast)  # every rank: same score
                 score = float(task.score(valid_idx, out))
                 sched.on_epoch_end(score, task.greater_is_better)
