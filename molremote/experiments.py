@@ -97,7 +97,8 @@ class SlurmDefaults(_Strict):
     partition: str | None = None
     account: str | None = None
     time: str = "01:00:00"
-    gpus: int = 0
+    gpus: int = 0  # per node
+    nodes: int = 1  # > 1: one srun task per node, each a torchrun (DDP across nodes)
     cpus: int = 4
     mem: str = "16G"
     signal_margin_s: int = 300

@@ -39,15 +39,20 @@ def deps_hash(job: Job, o: RemoteOptions) -> tuple[str, str]:
     return reqs, hashlib.sha256(f"{o.python}\n{reqs}".encode()).hexdigest()[:16]
 
 
+def trainer_args(job: Job) -> str:
+    """`-c MAIN train ...`: what follows "$PY" (or torchrun's --no-python "$PY") to run the trainer."""
+    return (f'-c {shlex.quote(MAIN)} train --experiment-json "$JOB_DIR/experiment.json" --fold "$FOLD" --no-progress'
+            + "".join(" " + shlex.quote(a) for a in job.train_args))
+
+
 def train_cmd(job: Job, o: RemoteOptions) -> str:
     if o.train_cmd:
         return o.train_cmd
-    quoted = ('train --experiment-json "$JOB_DIR/experiment.json" --fold "$FOLD" --no-progress'
-              + "".join(" " + shlex.quote(a) for a in job.train_args))
+    quoted = trainer_args(job)
     if job.gpus > 1:  # one process per GPU (DDP); --no-python: run the interpreter itself as the "script"
         return (f'"$PY" -m torch.distributed.run --standalone --nproc_per_node={job.gpus} --no-python '
-                f'"$PY" -c {shlex.quote(MAIN)} {quoted}')
-    return f'"$PY" -c {shlex.quote(MAIN)} {quoted}'
+                f'"$PY" {quoted}')
+    return f'"$PY" {quoted}'
 
 
 def render_common(job: Job, o: RemoteOptions, backend: str) -> tuple[str, dict[str, str]]:

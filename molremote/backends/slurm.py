@@ -5,6 +5,11 @@
 USR1 that `--signal=B:USR1@<margin>` sends before the time limit, and requeues the task on exit 75 while
 SLURM_RESTART_COUNT < max_restarts; the requeued task resumes from the checkpoint.
 
+Several nodes or GPUs (`nodes` > 1 or `gpus` > 1): `--nodes=N --ntasks-per-node=1 --gpus-per-node=G`, and the
+trainer runs as one srun step with a task per node, each a torchrun (G processes, or `gpus` gloo processes on
+CPU) meeting at a c10d rendezvous on the first node (kernels_templates/slurm_ddp.sh). USR1 goes to srun, which
+relays it; the run's manifest turns torchrun's generic failure back into exit 75 so requeueing still works.
+
 status: squeue for live tasks, then the exit files each task leaves (state/fold<k>.exit), then sacct;
 clusters with accounting disabled (sacct fails) are handled, `accounting=False` skips sacct entirely.
 """
@@ -36,7 +41,8 @@ class SlurmOptions(_remote.RemoteOptions):
     time: str | None = None  # [D-]HH:MM:SS
     cpus: int | None = None
     mem: str | None = None
-    gpus: int | None = None
+    gpus: int | None = None  # per node; with several nodes or gpus > 1, processes per node (gloo ones on CPU)
+    nodes: int | None = None
     signal_margin_s: int | None = None
     max_restarts: int | None = None
     sbatch_extra: list[str] = []  # extra "#SBATCH" arguments, e.g. ["--qos=long", "--constraint=a100"]
@@ -45,7 +51,7 @@ class SlurmOptions(_remote.RemoteOptions):
 
 def _resolved(job: Job, o: SlurmOptions) -> dict:
     d = dict(job.experiment.get("backend", {}).get("slurm", {}))
-    for k in ("partition", "account", "time", "cpus", "mem", "gpus", "signal_margin_s", "max_restarts"):
+    for k in ("partition", "account", "time", "cpus", "mem", "gpus", "nodes", "signal_margin_s", "max_restarts"):
         if getattr(o, k) is not None:
             d[k] = getattr(o, k)
     if job.gpus:
@@ -53,7 +59,31 @@ def _resolved(job: Job, o: SlurmOptions) -> dict:
     d.setdefault("time", "01:00:00")
     if not TIME_RE.match(str(d["time"])):
         raise BackendError(f"slurm time '{d['time']}' is not [D-]HH:MM:SS")
+    d["nodes"] = int(1 if d.get("nodes") is None else d["nodes"])
+    d["gpus"] = int(d.get("gpus") or 0)
+    if d["nodes"] < 1 or d["gpus"] < 0:
+        raise BackendError(f"slurm nodes={d['nodes']} gpus={d['gpus']}: need nodes >= 1 and gpus >= 0")
     return d
+
+
+def _gpus_to_request(job: Job, r: dict) -> int:
+    """GPUs per node to ask SLURM for: none for an experiment pinned to the CPU, where `gpus` counts gloo
+    processes (as `molremote train --gpus N` does on a CPU-only machine)."""
+    return 0 if job.experiment.get("training", {}).get("device") == "cpu" else r["gpus"]
+
+
+def _srun_ddp(job: Job, r: dict) -> tuple[str, str, str]:
+    """(helpers block, launch command, exit-code mapping) for the srun + torchrun path."""
+    nproc = max(r["gpus"], 1)  # CPU: one gloo process per node unless gpus asks for more
+    torchrun = ('"$PY" -m torch.distributed.run --nnodes="$SLURM_NNODES" '
+                f'--nproc_per_node={nproc} --rdzv_backend=c10d --rdzv_endpoint="$MASTER_ADDR:$MASTER_PORT" '
+                f'--rdzv_id="$SLURM_JOB_ID" --no-python "$PY" {_remote.trainer_args(job)}')
+    block = render_template("slurm_ddp.sh", nodes=r["nodes"], nproc=nproc, torchrun=torchrun)
+    # no --kill-on-bad-exit: a node whose ranks stop first must not kill rank 0 while it writes the checkpoint
+    gres = _gpus_to_request(job, r)
+    launch = ('srun --nodes="$SLURM_NNODES" --ntasks-per-node=1 --cpus-per-task="$SLURM_CPUS_PER_TASK" '
+              + (f"--gpus-per-node={gres} " if gres else "") + "bash -c node_main")
+    return "\n\n" + block.strip(), launch, '; RC=$(ddp_exit "$RC")'
 
 
 def _state(slurm_state: str, exit_code: int | None = None) -> str:
@@ -93,17 +123,22 @@ class SlurmBackend(Backend):
         d = [f"--job-name=mr-{job.name}"]
         d += [f"--partition={r['partition']}"] if r.get("partition") else []
         d += [f"--account={r['account']}"] if r.get("account") else []
-        d += [f"--time={r['time']}", "--nodes=1", "--ntasks=1", f"--cpus-per-task={r.get('cpus', 4)}"]
-        d += [f"--mem={r['mem']}"] if r.get("mem") else []
-        d += [f"--gres=gpu:{r['gpus']}"] if r.get("gpus") else []
+        ddp = r["nodes"] > 1 or r["gpus"] > 1
+        d += [f"--time={r['time']}", f"--nodes={r['nodes']}", "--ntasks-per-node=1" if ddp else "--ntasks=1",
+              f"--cpus-per-task={r.get('cpus', 4)}"]
+        d += [f"--mem={r['mem']}"] if r.get("mem") else []  # per node
+        gres = _gpus_to_request(job, r)
+        if gres:
+            d += [f"--gpus-per-node={gres}"] if ddp else [f"--gres=gpu:{gres}"]
         # B: the signal goes to the batch shell (which forwards it); without B: only srun steps get it
         d += [f"--signal=B:USR1@{r.get('signal_margin_s', 300)}", "--requeue", "--open-mode=append",
               "--output=slurm-%A_%a.out", f"--array={','.join(str(f) for f in job.folds)}"]
         d += list(o.sbatch_extra)
         directives = "\n".join(f"#SBATCH {x}" for x in d)
+        block, launch, map_rc = _srun_ddp(job, r) if ddp and not o.train_cmd else ("", _remote.train_cmd(job, o), "")
         script = render_template("slurm.sbatch", directives=directives, job_id=job.job_id, experiment=job.name,
-                                 max_restarts=int(r.get("max_restarts", 5)), common=common,
-                                 train_cmd=_remote.train_cmd(job, o))
+                                 max_restarts=int(r.get("max_restarts", 5)), common=common, ddp=block,
+                                 train_cmd=launch, map_rc=map_rc)
         return {"job.sbatch": script, **files}
 
     def launch(self, job: Job) -> JobRecord:

@@ -46,12 +46,43 @@ def test_render_golden():
                  "#SBATCH --gres=gpu:1", "#SBATCH --partition=gpu", "#SBATCH --account=proj42",
                  "#SBATCH --time=11:30:00", "MAX_RESTARTS=3"):
         assert line in s.splitlines()
-    # experiment defaults when options are not given; several GPUs -> torchrun
+    assert "\nsrun " not in s and "torch.distributed" not in s  # one GPU, one node: the trainer runs directly
+    # experiment defaults when options are not given; several GPUs -> srun + torchrun on one node
     s2 = get_backend("slurm").render(golden_job([2], gpus=4))["job.sbatch"]
     assert "#SBATCH --time=01:00:00" in s2 and "#SBATCH --mem=16G" in s2 and "#SBATCH --array=2" in s2
-    assert "--partition" not in s2 and "torch.distributed.run --standalone --nproc_per_node=4" in s2
+    assert "--partition" not in s2 and "--nproc_per_node=4 --rdzv_backend=c10d" in s2
+    assert "#SBATCH --nodes=1\n#SBATCH --ntasks-per-node=1" in s2 and "#SBATCH --gpus-per-node=4" in s2
     with pytest.raises(BackendError, match="slurm time '90 minutes'"):
         get_backend("slurm", time="90 minutes").render(golden_job([0]))
+
+
+def test_render_golden_two_nodes():
+    """--nodes 2 --gpus 4: one srun task per node, each a torchrun of 4 processes meeting at a c10d rendezvous
+    on the first node; USR1 relayed through srun; torchrun's failure code mapped back to 75 via the manifest."""
+    be = get_backend("slurm", partition="gpu", time="11:30:00", mem="64G", cpus=32, nodes=2, signal_margin_s=600,
+                     max_restarts=3)
+    s = be.render(golden_job([0], gpus=4))["job.sbatch"]
+    check_golden("slurm_2nodes.sbatch", s)
+    lines = s.splitlines()
+    for line in ("#SBATCH --nodes=2", "#SBATCH --ntasks-per-node=1", "#SBATCH --gpus-per-node=4",
+                 "#SBATCH --cpus-per-task=32", "#SBATCH --signal=B:USR1@600", "#SBATCH --requeue",
+                 'wait_child; RC=$?; RC=$(ddp_exit "$RC")'):
+        assert line in lines, line
+    assert "#SBATCH --ntasks=1" not in lines and "--gres" not in s
+    (launch,) = [x for x in lines if x.startswith("srun ")]
+    assert "--ntasks-per-node=1" in launch and "--gpus-per-node=4" in launch and launch.endswith("node_main &")
+    for part in ('--nnodes="$SLURM_NNODES"', "--nproc_per_node=4", "--rdzv_backend=c10d",
+                 '--rdzv_endpoint="$MASTER_ADDR:$MASTER_PORT"', '--rdzv_id="$SLURM_JOB_ID"', "--no-python"):
+        assert part in s, part
+    assert 'MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n1)' in s
+    # an experiment pinned to the CPU asks for no GPUs: --gpus counts gloo processes per node
+    cpu_exp = {**EXPERIMENT, "training": {"epochs": 3, "device": "cpu"}}
+    s3 = be.render(Job(job_id="j", experiment=cpu_exp, folds=[0], bundle=fixed_bundle(), gpus=2))["job.sbatch"]
+    assert "gpus-per-node" not in s3 and "--gres" not in s3 and "--nproc_per_node=2" in s3
+    # one node, one process: the simple path; bad node counts fail naming the value
+    assert "\nsrun " not in get_backend("slurm", nodes=1).render(golden_job([0], gpus=1))["job.sbatch"]
+    with pytest.raises(BackendError, match="nodes=0"):
+        get_backend("slurm", nodes=0).render(golden_job([0]))
 
 
 @pytest.fixture
@@ -177,3 +208,76 @@ def test_real_trainer_stops_requeues_and_resumes(slurm, tmp_path):
     assert m["status"] == "complete"
     assert [s.get("status") for s in m["sessions"]] == ["incomplete", "complete"], m["sessions"]
     assert m["machine"].get("slurm_job_id") and m["code"]["commit"] == job.bundle.commit
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_ddp_srun_torchrun_two_gloo_processes(slurm, tmp_path):
+    """--nodes 1 --gpus 2 on the CPU loopback cluster: the srun + torchrun (c10d rendezvous) path trains the
+    demo experiment with 2 gloo processes to completion; rank 0 alone writes the run folder."""
+    import json
+
+    from molremote.bundle import make_bundle
+    from molremote.experiments import Registry
+
+    exp = Registry(ROOT / "experiments").resolve(1)
+    assert exp.training.device == "cpu"
+    job = Job(job_id="s-ddp", experiment=exp.to_json(), folds=[0], bundle=make_bundle(ROOT, tmp_path / "b"),
+              gpus=2, train_args=["--set", "training.epochs=1", "--set", "training.max_steps_per_epoch=5"])
+    be = slurm(time="00:05:00", mem="3G", cpus=2, nodes=1, signal_margin_s=30)  # the default 300 s = --time
+    rec = be.launch(job)
+    st = wait_state(be, rec, timeout=150, poll=1)
+    log = "".join(be.logs(rec))
+    assert st.state == "complete", log[-3000:]
+    assert "fold 0: trainer exit 0" in log and "USR1" not in log
+    dest = be.fetch(rec, tmp_path / "runs")
+    (run_dir,) = [m.parent for m in dest.glob(f"{exp.name}/fold0-*/manifest.json")]
+    m = json.loads((run_dir / "manifest.json").read_text())
+    assert m["status"] == "complete" and m["world_size"] == 2, m
+    assert m["machine"].get("slurm_job_id") == rec.handle["slurm_job_id"]
+    for f in ("config.json", "metrics.jsonl", "checkpoints/last.pt", "checkpoints/best.pt",
+              "predictions/valid.parquet"):
+        assert (run_dir / f).is_file(), f
+    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    # rank 0 alone writes (one epoch row, not two); 5 global steps whatever the number of processes
+    assert [(r["epoch"], r["step"]) for r in rows if "valid_belka_ap" in r] == [(0, 5)], rows
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_ddp_srun_usr1_requeues_and_resumes(slurm, tmp_path):
+    """USR1 to the batch shell mid-training (what --signal=B:USR1@margin sends) reaches both DDP workers
+    through srun; they checkpoint and exit 75, which torchrun reports as 1 and the manifest maps back to 75;
+    the task requeues and the second attempt resumes under DDP to completion."""
+    import json
+    import subprocess
+    import time
+    from pathlib import Path
+
+    from molremote.bundle import make_bundle
+    from molremote.experiments import Registry
+
+    exp = Registry(ROOT / "experiments").resolve(1)
+    job = Job(job_id="s-ddp-usr1", experiment=exp.to_json(), folds=[0], bundle=make_bundle(ROOT, tmp_path / "b"),
+              gpus=2, train_args=["--set", "training.epochs=3", "--set", "training.max_steps_per_epoch=4"])
+    be = slurm(time="00:05:00", mem="3G", cpus=2, nodes=1, max_restarts=2, signal_margin_s=30)
+    rec = be.launch(job)
+    sid = rec.handle["slurm_job_id"]
+    runs = Path(rec.handle["job_dir"]) / "runs" / exp.name
+    deadline = time.monotonic() + 120
+    while not any(p.stat().st_size for p in runs.glob("fold0-*/metrics.jsonl")):  # epoch 1 done: mid-training
+        assert time.monotonic() < deadline, "".join(be.logs(rec))[-3000:]
+        time.sleep(0.2)
+    subprocess.run(["scancel", "--batch", "--signal=USR1", sid], check=True)
+    st = wait_state(be, rec, timeout=200, poll=1)
+    log = "".join(be.logs(rec))
+    assert st.state == "complete", log[-3000:]
+    assert log.count("USR1: time limit near") == 1 and "trainer exit 75 (signalled: 1)" in log
+    assert "stopped (SIGUSR1)" in log and "incomplete: requeueing (restart 1/2)" in log
+    assert "fold 0: trainer exit 0" in log
+    (manifest,) = be.fetch(rec, tmp_path / "runs").glob(f"{exp.name}/fold0-*/manifest.json")
+    m = json.loads(manifest.read_text())
+    assert m["status"] == "complete" and m["world_size"] == 2
+    assert [s.get("status") for s in m["sessions"]] == ["incomplete", "complete"], m["sessions"]
+    rows = [json.loads(x) for x in (manifest.parent / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows if "valid_belka_ap" in r] == [0, 1, 2], rows  # resumed, nothing repeated

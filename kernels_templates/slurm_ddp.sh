@@ -1,0 +1,34 @@
+# ---- molremote DDP over srun (kernels_templates/slurm_ddp.sh): @{nodes} node(s) x @{nproc} process(es)
+# srun starts one task per node; each runs torchrun, which starts the node's processes and meets the other
+# nodes at a c10d rendezvous hosted on the first node of the allocation, on a port derived from the job id.
+export MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n1)
+export MASTER_PORT=$((15000 + SLURM_JOB_ID % 15000))  # below the ephemeral range; distinct per running job
+
+# One node's share. SLURM signals every process of a step (and some clusters only the task): torchrun itself
+# ignores USR1, since its default action would kill it and orphan the workers mid-checkpoint; the workers
+# install their own handler (checkpoint, exit 75) and this task forwards USR1 to them too (a second USR1 is
+# harmless). TERM goes to torchrun, which stops its workers.
+node_main() {
+  ( trap '' USR1; exec @{torchrun} ) &
+  CHILD=$!
+  trap 'GOT_SIGNAL=1; pkill -USR1 -P "$CHILD"' USR1
+  trap 'GOT_SIGNAL=1; kill -TERM "$CHILD" 2>/dev/null' TERM
+  wait_child
+}
+export -f node_main wait_child
+
+# torchrun reports a worker's exit 75 as a plain failure: the run's manifest, if this attempt wrote it, says
+# whether the run stopped resumable (75) or complete (0); anything else keeps torchrun's code.
+ddp_exit() {
+  local m status=
+  [ "$1" = 0 ] && { echo 0; return; }
+  m=$(find "$MOLREMOTE_RUNS" -path "*/fold$FOLD-*/manifest.json" -newer "state/fold$FOLD.attempt" 2>/dev/null | head -n1)
+  [ -n "$m" ] && status=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1])).get("status", ""))' "$m")
+  case "$status" in
+    complete) echo 0 ;;
+    incomplete) echo 75 ;;
+    *) echo "$1" ;;
+  esac
+}
+touch "state/fold$FOLD.attempt"
+# ---- end of DDP helpers
