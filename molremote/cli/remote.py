@@ -67,7 +67,8 @@ def remote(
     ssh: Optional[str] = typer.Option(None, "--ssh", help="Run on HOST over ssh: an ssh destination or a host named in molremote.toml."),
     slurm: bool = typer.Option(False, "--slurm", help="Submit to SLURM (sbatch here, or on --cluster's login host)."),
     cluster: Optional[str] = typer.Option(None, "--cluster", help="SLURM cluster named in molremote.toml."),
-    gpus: Optional[int] = typer.Option(None, "--gpus", help="GPUs (processes under torchrun/DDP) per fold."),
+    gpus: Optional[int] = typer.Option(None, "--gpus", help="GPUs (processes under torchrun/DDP) per fold; per node on SLURM."),
+    nodes: Optional[int] = typer.Option(None, "--nodes", help="SLURM nodes per fold (DDP across nodes with srun + torchrun; default: exp.backend.slurm.nodes)."),
     max_time: Optional[str] = typer.Option(None, "--max-time", help="Trainer deadline on the remote side, e.g. 11h30m."),
     venv: Optional[str] = typer.Option(None, "--venv", help="Existing venv on the host (nothing installed)."),
     python: Optional[str] = typer.Option(None, "--python", help="Interpreter on the host that creates the venv."),
@@ -80,11 +81,14 @@ def remote(
     """Train an experiment elsewhere: a Kaggle kernel (--kaggle), an ssh host (--ssh HOST) or SLURM (--slurm)."""
     if sum([kaggle, ssh is not None, slurm]) != 1:
         raise BackendError("choose exactly one place to run: --kaggle, --ssh HOST or --slurm [--cluster NAME]")
+    if kaggle and nodes is not None:
+        raise BackendError("--nodes needs --slurm (a Kaggle kernel is one machine)")
     if not kaggle:
         return _remote_shell("ssh" if ssh else "slurm", exp_id=exp_id, fold=fold, all_folds=all_folds, sets=sets,
                              dry_run=dry_run, require_clean=require_clean, host=ssh, cluster=cluster, gpus=gpus,
                              max_time=max_time, venv=venv, python=python, remote_root=remote_root,
-                             ssh_config=ssh_config, partition=partition, account=slurm_account, time=time_limit)
+                             ssh_config=ssh_config, partition=partition, account=slurm_account, time=time_limit,
+                             nodes=nodes)
     from .. import jobs
     from ..backends.base import Job
     from ..backends.kaggle import KaggleBackend, chain as run_chain, kernel_slug
@@ -137,7 +141,7 @@ def _remote_shell(kind: str, *, exp_id: int, fold: Optional[int], all_folds: boo
                   require_clean: bool, host: Optional[str], cluster: Optional[str], gpus: Optional[int],
                   max_time: Optional[str], venv: Optional[str], python: Optional[str], remote_root: Optional[str],
                   ssh_config: Optional[str], partition: Optional[str], account: Optional[str],
-                  time: Optional[str]) -> None:
+                  time: Optional[str], nodes: Optional[int] = None) -> None:
     """`remote --ssh HOST` / `remote --slurm`: bundle, render, launch through the ssh or slurm backend."""
     from .. import jobs
     from ..backends import get_backend
@@ -160,6 +164,8 @@ def _remote_shell(kind: str, *, exp_id: int, fold: Optional[int], all_folds: boo
             raise ExperimentError(str(e), field="--max-time") from None
     settings = load_settings()
     opts: dict[str, Any] = {}
+    if nodes is not None and (kind != "slurm" or nodes < 1):
+        raise BackendError(f"--nodes {nodes}: " + ("needs --slurm" if kind != "slurm" else "must be at least 1"))
     if kind == "ssh":
         named = settings.ssh.hosts.get(host or "")
         opts.update(host=named.destination if named else host)
@@ -175,7 +181,8 @@ def _remote_shell(kind: str, *, exp_id: int, fold: Optional[int], all_folds: boo
         if c:
             opts.update(host=None if c.login == "local" else c.login, remote_root=c.workdir, python=c.python,
                         partition=c.partition, account=c.account, sbatch_extra=list(c.extra_sbatch))
-        opts.update({k: v for k, v in (("partition", partition), ("account", account), ("time", time)) if v})
+        opts.update({k: v for k, v in (("partition", partition), ("account", account), ("time", time),
+                                       ("nodes", nodes)) if v})
     opts.update({k: v for k, v in (("venv", venv), ("python", python), ("remote_root", remote_root),
                                    ("ssh_config", ssh_config)) if v})
     backend = get_backend(kind, **opts)
