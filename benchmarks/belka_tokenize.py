@@ -4,6 +4,9 @@ Hugging Face `tokenizers` (a WordLevel vocabulary over single characters, batch 
 
     .venv/bin/python benchmarks/belka_tokenize.py                    # 10M molecules (30M rows)
     .venv/bin/python benchmarks/belka_tokenize.py --n 300000 --keep /tmp/belka-bench
+    # prepare before/after a change, alternating on the same file (--repeat runs of each):
+    mkdir /tmp/base && git archive <commit> molremote | tar -x -C /tmp/base
+    .venv/bin/python benchmarks/belka_tokenize.py --keep /tmp/belka-bench --baseline /tmp/base --repeat 3 --prepare-only
 
 Each measurement runs in its own subprocess, so its wall time and peak RSS are its own. Targets: prepare
 >= 1M molecules/s on 2 cores, the real 98,415,610 molecules projected under 2 minutes, peak RSS < 2 GB.
@@ -26,14 +29,25 @@ from pathlib import Path
 REAL_MOLECULES = 98_415_610
 
 
+def _use_source_tree(root: str) -> None:
+    """Import molremote from `root` instead of the editable install (whose finder precedes sys.path)."""
+    sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
+    sys.path.insert(0, root)
+
+
 def child(kind: str, parquet: str, out: str, sample: int, batch_rows: int) -> dict:
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     res: dict = {}
-    if kind == "prepare":
+    if kind in ("prepare", "prepare-baseline"):
+        if kind == "prepare-baseline":
+            _use_source_tree(os.environ["BELKA_BENCH_BASELINE"])
+        import molremote
         from molremote.tasks.belka_prepare import prepare
+
+        assert kind == "prepare" or os.environ["BELKA_BENCH_BASELINE"] in molremote.__file__
 
         t = time.perf_counter()
         meta = prepare(parquet, out, "train", batch_rows=batch_rows, progress=False, restart=True)
@@ -84,10 +98,11 @@ def child(kind: str, parquet: str, out: str, sample: int, batch_rows: int) -> di
     return res
 
 
-def run_child(kind: str, parquet: Path, out: Path, sample: int, batch_rows: int) -> dict:
+def run_child(kind: str, parquet: Path, out: Path, sample: int, batch_rows: int, baseline: str | None = None) -> dict:
     cmd = [sys.executable, __file__, "--child", kind, "--parquet", str(parquet), "--out", str(out),
            "--sample", str(sample), "--batch-rows", str(batch_rows)]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    env = dict(os.environ, BELKA_BENCH_BASELINE=str(Path(baseline).resolve())) if baseline else None
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if r.returncode:
         raise SystemExit(f"{kind} failed:\n{r.stderr}")
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -100,6 +115,10 @@ def main() -> None:
     ap.add_argument("--sample", type=int, default=1_000_000, help="molecules tokenized by each tokenizer")
     ap.add_argument("--python-sample", type=int, default=100_000, help="molecules for the Python loop")
     ap.add_argument("--batch-rows", type=int, default=1 << 17)
+    ap.add_argument("--baseline", help="another molremote source tree (holding molremote/): its prepare runs "
+                    "alternately with this one on the same file, for before/after figures")
+    ap.add_argument("--repeat", type=int, default=1, help="prepare runs of each (alternating with --baseline)")
+    ap.add_argument("--prepare-only", action="store_true", help="skip the tokenize-only comparison")
     ap.add_argument("--child")
     ap.add_argument("--parquet")
     ap.add_argument("--out")
@@ -121,12 +140,24 @@ def main() -> None:
     sample = min(a.sample, a.n)
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
 
-    p = run_child("prepare", parquet, d / "prepared", sample, a.batch_rows)
-    rate = p["molecules"] / p["seconds"]
-    print(f"\nprepare (read parquet, long->wide, tokenize, write memmaps), {p['molecules']:,} molecules:")
-    print(f"  molremote prepare : {p['seconds']:7.2f} s  {rate / 1e6:6.2f} M molecules/s  "
-          f"peak RSS {p['peak_rss_mib']:6.0f} MiB   -> {REAL_MOLECULES:,} molecules projected "
-          f"{REAL_MOLECULES / rate:6.0f} s")
+    print(f"\nprepare (read parquet, long->wide, tokenize, write memmaps), {a.n:,} molecules:")
+    kinds = ["prepare-baseline", "prepare"] if a.baseline else ["prepare"]
+    rates: dict[str, list[float]] = {k: [] for k in kinds}
+    for _ in range(a.repeat):
+        for kind in kinds:
+            p = run_child(kind, parquet, d / "prepared", sample, a.batch_rows, a.baseline)
+            rate = p["molecules"] / p["seconds"]
+            rates[kind].append(rate)
+            label = f"baseline ({a.baseline})" if kind == "prepare-baseline" else "molremote prepare"
+            print(f"  {label:18s}: {p['seconds']:7.2f} s  {rate / 1e6:6.2f} M molecules/s  "
+                  f"peak RSS {p['peak_rss_mib']:6.0f} MiB   -> {REAL_MOLECULES:,} molecules projected "
+                  f"{REAL_MOLECULES / rate:6.0f} s", flush=True)
+    if a.baseline:
+        med = {k: sorted(v)[len(v) // 2] for k, v in rates.items()}
+        print(f"  median: baseline {med['prepare-baseline'] / 1e6:.2f} M/s, now {med['prepare'] / 1e6:.2f} M/s "
+              f"({med['prepare'] / med['prepare-baseline']:.2f}x)")
+    if a.prepare_only:
+        return
 
     print(f"\ntokenize only ({sample:,} unique molecules; Python loop on {min(a.python_sample, sample):,}, extrapolated):")
     rows = {}
