@@ -49,9 +49,8 @@ def train_cmd(job: Job, o: RemoteOptions) -> str:
     if o.train_cmd:
         return o.train_cmd
     quoted = trainer_args(job)
-    if job.gpus > 1:  # one process per GPU (DDP); --no-python: run the interpreter itself as the "script"
-        return (f'"$PY" -m torch.distributed.run --standalone --nproc_per_node={job.gpus} --no-python '
-                f'"$PY" {quoted}')
+    if job.gpus > 1:  # `train --gpus N` runs torchrun itself, forwards signals, and exits 75/0 from the manifest
+        return f'"$PY" {quoted} --gpus {int(job.gpus)}'
     return f'"$PY" {quoted}'
 
 

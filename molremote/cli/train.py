@@ -86,7 +86,7 @@ def _run_under_torchrun(gpus: int, exp, folds: list[int]) -> int:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={gpus}",
            *target, *sys.argv[1:]]
     err_console.print(f"[bold]torchrun[/] {gpus} processes: {' '.join(cmd[3:])}")
-    rc = subprocess.call(cmd)
+    rc = _call_forwarding_signals(cmd)
     last, code = None, rc
     for f in folds:
         last = run_path(exp, f)
@@ -97,6 +97,67 @@ def _run_under_torchrun(gpus: int, exp, folds: list[int]) -> int:
     print(last)
     sys.stdout.flush()
     return code
+
+
+def _call_forwarding_signals(cmd: list[str]) -> int:
+    """Run torchrun in its own process group and pass SIGTERM / SIGUSR1 / SIGINT to the whole group, so every
+    worker checkpoints and exits 75. torchrun itself ignores SIGUSR1 (by default it would die of it and
+    orphan its workers mid-checkpoint); the workers install their own handlers."""
+    import signal
+    import subprocess
+
+    def ignore_usr1() -> None:
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+
+    proc = subprocess.Popen(cmd, start_new_session=True, preexec_fn=ignore_usr1)
+
+    def forward(signum, _frame) -> None:
+        # torchrun starts each worker in a session of its own: signal the whole process tree, not a group
+        for pid in [proc.pid, *_descendants(proc.pid)]:
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+
+    old = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)}
+    try:
+        return proc.wait()
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+
+def _descendants(root: int) -> list[int]:
+    """Every process below `root` (Linux /proc; elsewhere `pgrep -P`)."""
+    children: dict[int, list[int]] = {}
+    try:
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                try:
+                    with open(f"/proc/{entry.name}/stat") as f:
+                        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                except (OSError, ValueError, IndexError):
+                    continue
+                children.setdefault(ppid, []).append(int(entry.name))
+    except FileNotFoundError:
+        import subprocess
+
+        def kids(p: int) -> list[int]:
+            out = subprocess.run(["pgrep", "-P", str(p)], capture_output=True, text=True).stdout
+            return [int(x) for x in out.split()]
+
+        children = {}
+        todo = [root]
+        while todo:
+            p = todo.pop()
+            children[p] = kids(p)
+            todo += children[p]
+    out, todo = [], [root]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
 
 
 def _store_and_settings():

@@ -32,11 +32,14 @@ def train_fold(exp: Experiment, fold: int, *, sets: list[str] | None = None, max
 
     dist = init_from_env(prefer_cuda=exp.training.device != "cpu")
     if not dist.is_main:
-        dist.barrier()  # rank 0 has prepared the folder (or found the run complete)
-        path = run_path(exp, fold, root)
-        if (Run(path).manifest() or {}).get("status") == STATUS_COMPLETE and not restart:
-            return TrainResult(STATUS_COMPLETE, path, 0, None)
-        return train_run(exp, fold, Run(path), max_time_s=max_time_s, progress=False, dist=dist)
+        try:
+            dist.barrier()  # rank 0 has prepared the folder (or found the run complete)
+            path = run_path(exp, fold, root)
+            if (Run(path).manifest() or {}).get("status") == STATUS_COMPLETE and not restart:
+                return TrainResult(STATUS_COMPLETE, path, 0, None)
+            return train_run(exp, fold, Run(path), max_time_s=max_time_s, progress=False, dist=dist)
+        finally:
+            dist.close()  # leaving the group explicitly: an open gloo group aborts the process at exit
     try:
         return _train_main(exp, fold, dist, sets=sets, max_time_s=max_time_s, restart=restart, progress=progress,
                            root=root, store=store, settings=settings)

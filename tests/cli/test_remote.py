@@ -52,7 +52,7 @@ def test_ssh_dry_run_uses_named_host(tmp_path):
         '[ssh.hosts.box]\ndestination = "me@box.example.org"\nworkdir = "/scratch/me/mr"\nvenv = "/opt/venv"\ngpus = 2\n')
     r = molremote(tmp_path, "remote", "-e", "1", "--ssh", "box", "--dry-run")
     assert r.returncode == 0, r.stderr
-    assert "torch.distributed.run" in r.stdout and "--nproc_per_node=2" in r.stdout  # host's 2 GPUs -> DDP
+    assert "--no-progress --gpus 2" in r.stdout  # host's 2 GPUs -> `train --gpus 2` (torchrun + DDP)
     assert "/opt/venv" in r.stdout
 
 

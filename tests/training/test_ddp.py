@@ -54,3 +54,25 @@ def test_ddp_stops_at_deadline_and_resumes(project):
     assert second.returncode == 0, second.stderr
     m = json.loads((run_dir / "manifest.json").read_text())
     assert m["status"] == "complete" and len(m["sessions"]) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGUSR1"])
+def test_signal_to_the_parent_reaches_every_rank(project, sig):
+    import signal
+    import time
+
+    from tests.training.test_trainer import _wait_for_mid_epoch_checkpoint, popen
+
+    _exp(project, epochs=20, sleep=0.05)
+    proc = popen(project, "train", "-e", "1", "--gpus", "2")
+    _wait_for_mid_epoch_checkpoint(lambda: list((project / "runs").glob("0001_toy/fold0-*/checkpoints/last.pt")),
+                                   proc, min_pos=0, timeout=120)
+    proc.send_signal(getattr(signal, sig))
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 75, err[-3000:]
+    run_dir = Path(out.strip().splitlines()[-1])
+    m = json.loads((run_dir / "manifest.json").read_text())
+    assert m["status"] == "incomplete" and m["stop_reason"] in (sig, "peer stopped")
+    assert "terminate called" not in err  # ranks leave the process group cleanly
