@@ -49,6 +49,14 @@ class SlurmOptions(_remote.RemoteOptions):
     accounting: bool = True  # False on clusters where sacct is disabled
 
 
+def _time_s(t: str) -> int:
+    """SLURM's [D-]HH:MM:SS (also MM, MM:SS, HH:MM:SS) in seconds."""
+    days, _, rest = t.rpartition("-")
+    parts = [int(x) for x in rest.split(":")]
+    h, m, sec = ([0] * (3 - len(parts)) + parts) if len(parts) > 1 else (0, parts[0], 0)
+    return int(days or 0) * 86400 + h * 3600 + m * 60 + sec
+
+
 def _resolved(job: Job, o: SlurmOptions) -> dict:
     d = dict(job.experiment.get("backend", {}).get("slurm", {}))
     for k in ("partition", "account", "time", "cpus", "mem", "gpus", "nodes", "signal_margin_s", "max_restarts"):
@@ -59,6 +67,12 @@ def _resolved(job: Job, o: SlurmOptions) -> dict:
     d.setdefault("time", "01:00:00")
     if not TIME_RE.match(str(d["time"])):
         raise BackendError(f"slurm time '{d['time']}' is not [D-]HH:MM:SS")
+    # A margin as long as the limit (the 300 s default on a 5-minute job) would send USR1 at the start and
+    # stop the trainer at once: then halve the limit instead. (SLURM checks limits every ~30 s, so shorter
+    # margins than that are unreliable anyway.)
+    limit = _time_s(str(d["time"]))
+    margin = int(d.get("signal_margin_s") or 300)
+    d["signal_margin_s"] = limit // 2 if margin >= limit else margin
     d["nodes"] = int(1 if d.get("nodes") is None else d["nodes"])
     d["gpus"] = int(d.get("gpus") or 0)
     if d["nodes"] < 1 or d["gpus"] < 0:

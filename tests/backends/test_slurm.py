@@ -281,3 +281,11 @@ def test_ddp_srun_usr1_requeues_and_resumes(slurm, tmp_path):
     assert [s.get("status") for s in m["sessions"]] == ["incomplete", "complete"], m["sessions"]
     rows = [json.loads(x) for x in (manifest.parent / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows if "valid_belka_ap" in r] == [0, 1, 2], rows  # resumed, nothing repeated
+
+
+def test_signal_margin_never_swallows_the_whole_limit():
+    be = get_backend("slurm", time="00:05:00")  # the default margin (300 s) equals the limit
+    text = be.render(golden_job([0]))["job.sbatch"]
+    assert "#SBATCH --signal=B:USR1@150" in text
+    text = get_backend("slurm", time="01:00:00").render(golden_job([0]))["job.sbatch"]
+    assert "#SBATCH --signal=B:USR1@300" in text
