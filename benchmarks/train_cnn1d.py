@@ -3,10 +3,14 @@ loop fed by torch's DataLoader (a map-style Dataset over the same memmaps, shuff
 Same model, same optimizer, same batch size; each side runs in its own subprocess.
 
     .venv/bin/python benchmarks/train_cnn1d.py --n 300000 --keep /tmp/belka-bench [--steps 40] [--tiny]
+    .venv/bin/python benchmarks/train_cnn1d.py --n 10000000 --keep /tmp/belka-bench --tiny --rounds 3 --control
 
-Prints samples/s and peak RSS (the training process plus, for the DataLoader, its workers) for each. On a
-CPU the model dominates; the gap is the loader's overhead (per-item __getitem__ + collate + inter-process
-transfer vs one sorted gather per batch).
+Prints samples/s, the time per batch spent waiting for the loader and in the training step, torch's thread
+count and peak RSS (the training process plus, for the DataLoader, its workers) for each. `--rounds`
+alternates the sides (the shared 2-core machine drifts by +-20% within a minute, so compare medians of
+several rounds); `--control` adds a loader-free run that trains on one fixed batch: the model's own step time.
+On a CPU the model dominates: the reader costs 2-6 ms of a 150-300 ms step, and BatchReader runs match the
+control within the drift; a DataLoader's workers take CPU from the step while they prefetch.
 """
 from __future__ import annotations
 
@@ -20,10 +24,13 @@ import time
 from pathlib import Path
 
 
-def child(kind: str, prepared: str, steps: int, batch: int, tiny: bool, workers: int) -> dict:
+def child(kind: str, prepared: str, steps: int, batch: int, tiny: bool, workers: int, threads: int | None) -> dict:
     import numpy as np
     import psutil
     import torch
+
+    if threads:
+        torch.set_num_threads(threads)
 
     from molremote.models.cnn1d import build
     from molremote.models.params import Cnn1dParams
@@ -56,7 +63,11 @@ def child(kind: str, prepared: str, steps: int, batch: int, tiny: bool, workers:
         return total
 
     warm = 3
-    if kind == "molremote":
+    if kind == "fixed":  # control: no loader, one batch over and over (the model's own step time)
+        b = next(BatchReader(split, np.arange(split.n), batch, seed=0).epoch(0))
+        fixed = (torch.from_numpy(b.tokens), torch.from_numpy(b.labels))
+        it = iter(lambda: fixed, None)
+    elif kind == "molremote":
         reader = BatchReader(split, np.arange(split.n), batch, seed=0)
         it = (( torch.from_numpy(b.tokens), torch.from_numpy(b.labels)) for b in reader.epoch(0))
     else:
@@ -70,15 +81,24 @@ def child(kind: str, prepared: str, steps: int, batch: int, tiny: bool, workers:
         dl = torch.utils.data.DataLoader(DS(), batch_size=batch, shuffle=True, num_workers=workers,
                                          persistent_workers=workers > 0)
         it = iter(dl)
+    load_s = step_s = 0.0
     for i in range(warm + steps):
         if i == warm:
             t = time.perf_counter()
+            load_s = step_s = 0.0
+        t0 = time.perf_counter()
         tokens, labels = next(it)
+        t1 = time.perf_counter()
         step(tokens, labels)
+        t2 = time.perf_counter()
+        load_s, step_s = load_s + t1 - t0, step_s + t2 - t1
         if i % 5 == 0:
             peak = max(peak, rss())
     dt = time.perf_counter() - t
-    return {"samples_per_s": steps * batch / dt, "seconds": dt, "peak_rss_mib": max(peak, rss()) / 2**20}
+    cpu = proc.cpu_times()
+    return {"samples_per_s": steps * batch / dt, "seconds": dt, "peak_rss_mib": max(peak, rss()) / 2**20,
+            "load_ms": 1e3 * load_s / steps, "step_ms": 1e3 * step_s / steps, "torch_threads": torch.get_num_threads(),
+            "cpu_s": cpu.user + cpu.system}
 
 
 def main() -> None:
@@ -90,11 +110,14 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
     ap.add_argument("--tiny", action="store_true", help="a small cnn1d (as the demo) instead of the starter net")
     ap.add_argument("--dataloader-first", action="store_true", help="run the DataLoader side first (order check)")
+    ap.add_argument("--threads", type=int, help="torch.set_num_threads in the training process of both sides")
+    ap.add_argument("--rounds", type=int, default=1, help="run both sides this many times, alternating")
+    ap.add_argument("--control", action="store_true", help="also run a loader-free control (one fixed batch)")
     ap.add_argument("--child")
     ap.add_argument("--prepared")
     a = ap.parse_args()
     if a.child:
-        print(json.dumps(child(a.child, a.prepared, a.steps, a.batch_size, a.tiny, a.workers)))
+        print(json.dumps(child(a.child, a.prepared, a.steps, a.batch_size, a.tiny, a.workers, a.threads)))
         return
 
     from molremote.tasks import belka_synth
@@ -109,17 +132,25 @@ def main() -> None:
         prepare(parquet, prepared, "train", progress=False, restart=True)
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
           f"{'tiny' if a.tiny else 'starter'} cnn1d, batch {a.batch_size}, {a.steps} timed steps")
-    res = {}
-    for kind in (("dataloader", "molremote") if a.dataloader_first else ("molremote", "dataloader")):
-        cmd = [sys.executable, __file__, "--child", kind, "--prepared", str(prepared), "--steps", str(a.steps),
-               "--batch-size", str(a.batch_size), "--workers", str(a.workers)] + (["--tiny"] if a.tiny else [])
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        if r.returncode:
-            raise SystemExit(f"{kind} failed:\n{r.stderr}")
-        res[kind] = json.loads(r.stdout.strip().splitlines()[-1])
-        label = "molremote BatchReader" if kind == "molremote" else f"torch DataLoader ({a.workers} workers)"
-        print(f"  {label:28s}: {res[kind]['samples_per_s']:9.0f} samples/s  peak RSS {res[kind]['peak_rss_mib']:6.0f} MiB")
-    print(f"ratio molremote / DataLoader: {res['molremote']['samples_per_s'] / res['dataloader']['samples_per_s']:.2f}x")
+    res: dict[str, list[float]] = {"molremote": [], "dataloader": [], "fixed": []}
+    kinds = ("dataloader", "molremote") if a.dataloader_first else ("molremote", "dataloader")
+    for _ in range(a.rounds):
+        for kind in kinds + (("fixed",) if a.control else ()):
+            cmd = [sys.executable, __file__, "--child", kind, "--prepared", str(prepared), "--steps", str(a.steps),
+                   "--batch-size", str(a.batch_size), "--workers", str(a.workers)] + (["--tiny"] if a.tiny else []) \
+                + (["--threads", str(a.threads)] if a.threads else [])
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            if r.returncode:
+                raise SystemExit(f"{kind} failed:\n{r.stderr}")
+            x = json.loads(r.stdout.strip().splitlines()[-1])
+            res[kind].append(x["samples_per_s"])
+            label = {"molremote": "molremote BatchReader", "fixed": "control: one fixed batch",
+                     "dataloader": f"torch DataLoader ({a.workers} workers)"}[kind]
+            print(f"  {label:28s}: {x['samples_per_s']:7.0f} samples/s  (load {x['load_ms']:5.1f} ms + step "
+                  f"{x['step_ms']:6.1f} ms per batch, {x['torch_threads']} torch threads, {x['cpu_s']:5.1f} s CPU "
+                  f"in the trainer)  peak RSS {x['peak_rss_mib']:6.0f} MiB", flush=True)
+    med = {k: sorted(v)[len(v) // 2] for k, v in res.items()}
+    print(f"ratio molremote / DataLoader (medians): {med['molremote'] / med['dataloader']:.2f}x")
     if not a.keep:
         import shutil
 
