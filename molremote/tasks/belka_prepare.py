@@ -20,13 +20,19 @@ rows straddle a batch boundary is held back and finished with the next batch. Ou
     meta.json                           written last: its presence means the folder is complete
 
 Resumable: `progress.json` records the rows consumed, molecules written, the vocabulary and counts, and is
-rewritten (after an fdatasync of the arrays) every `checkpoint_s` seconds and at the end; a rerun with the
+rewritten (after an fdatasync of the arrays) every `checkpoint_s` seconds or 256 MiB of output (in the
+background) and at the end; a rerun with the
 same input and parameters continues from it (it re-reads from the row group holding the first row not yet
 consumed). Arrays are preallocated from the parquet metadata row count (an upper bound on molecules; the
 files are sparse until written) and truncated to the molecule count at the end.
 
 Writes go through `os.pwrite`, not a writable memmap: pages written through a shared mapping stay in the
 process's resident set, and this must run in flat memory over a 14 GB output.
+
+Three threads: the next record batch is decoded while this one is tokenized, and its rows are written (and
+checkpoints synced) while the next is tokenized; pyarrow, numpy and os.pwrite/fdatasync release the GIL.
+On 2 cores this took 10M generated molecules from 0.67-0.74M to 1.37-1.78M molecules/s
+(benchmarks/belka_tokenize.py --baseline).
 
 Unknown characters: refused with the row id and character (policy "error"), or dropped to PAD (policy
 "skip", the task's `unknown_chars`; the count of affected molecules is recorded in meta.json).
@@ -53,9 +59,9 @@ VERSION = 1
 PROTEINS = ("BRD4", "HSA", "sEH")
 ABSENT = 255
 BB_COLUMNS = ("buildingblock1_smiles", "buildingblock2_smiles", "buildingblock3_smiles")
-# Default record batch: 131,072 rows (~44k molecules). Measured on 10M generated molecules (2 cores):
-# 1M-row batches 0.52M molecules/s at 1.8 GB peak RSS, 256k 0.66M/s at 1.1 GB, 128k 0.79M/s at 1.0 GB,
-# 64k 0.76M/s: smaller batches stay in cache, larger ones only add memory.
+# Default record batch: 131,072 rows (~44k molecules). Measured on 10M generated molecules (2 cores,
+# decode/write threads): 256k-row batches 1.23-1.30M molecules/s at 670 MiB peak RSS, 128k 1.33-1.45M/s
+# at 500 MiB, 64k 1.37-1.41M/s at 400 MiB: smaller batches stay in cache, larger ones only add memory.
 BATCH_ROWS = 1 << 17
 # Checkpoint (fdatasync + progress.json, in a background thread) after this many bytes of output, besides
 # every checkpoint_s: the disk then writes while later batches are computed, instead of all at the end
