@@ -14,7 +14,6 @@ import platform
 import socket
 import subprocess
 import sys
-import tempfile
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
@@ -34,18 +33,10 @@ def now_iso() -> str:
 
 def write_atomic(path: Path, data: bytes | str) -> None:
     """Write via a temp file in the same folder + fsync + rename: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from .fsutil import atomic_output
+
+    with atomic_output(path) as f:
+        f.write(data.encode() if isinstance(data, str) else data)
 
 
 def write_json(path: Path, obj: Any) -> None:

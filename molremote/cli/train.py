@@ -75,8 +75,6 @@ def train(
 def _run_under_torchrun(gpus: int, exp, folds: list[int]) -> int:
     """Re-run this same command under torchrun with `gpus` processes, then report like a single process:
     the exit code comes from the run's manifest (torchrun turns a worker's 75 into a generic failure)."""
-    import subprocess
-
     from ..runs import EXIT_INCOMPLETE, STATUS_COMPLETE, STATUS_INCOMPLETE, Run, run_path
 
     # the same entry point as this process: the console script (or any wrapper script) as a script,

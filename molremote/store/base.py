@@ -12,7 +12,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -155,17 +154,10 @@ def dest_targets(dest: Path, rels: list[str], where: str) -> dict[str, Path]:
 
 def copy_atomic(src: Path, dst: Path) -> None:
     """Copy via a temp file next to `dst` + fsync + rename: readers see the old file or the new, never half."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as f:
-            shutil.copyfileobj(f, out, 1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from ..fsutil import atomic_output
+
+    with atomic_output(dst) as out, open(src, "rb") as f:
+        shutil.copyfileobj(f, out, 1 << 20)
 
 
 def manifest_last(rels) -> list[str]:

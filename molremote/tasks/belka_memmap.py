@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import mmap
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import signal
 import sys
 import threading
@@ -26,8 +25,7 @@ import torch
 
 from ..experiments import Experiment
 from ..models import build_model
-from ..runs import (EXIT_INCOMPLETE, STATUS_COMPLETE, STATUS_FAILED, STATUS_INCOMPLETE, Run, now_iso,
-                    write_atomic)
+from ..runs import EXIT_INCOMPLETE, STATUS_COMPLETE, STATUS_FAILED, STATUS_INCOMPLETE, Run, now_iso
 from ..tasks import get_task
 from . import checkpoint as ckpt
 
