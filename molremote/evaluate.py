@@ -344,13 +344,9 @@ PULL_SUBSETS = ["predictions", "metrics"]  # evaluating needs no checkpoints
 def configured_store():  # -> Store | None
     """The store from the settings (molremote.toml / MOLREMOTE_STORE), else the default local store when it
     exists, else None (nothing to pull from)."""
-    from .settings import load_settings
-    from .store import default_store_url, open_store
+    from .store import configured_store as _configured
 
-    url = load_settings().store.url
-    if url:
-        return open_store(url)
-    return open_store(None) if Path(default_store_url()).is_dir() else None
+    return _configured(default_if_present=True)
 
 
 def _usable(path: Path) -> tuple[bool, str]:

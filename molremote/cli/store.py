@@ -14,11 +14,9 @@ ONLY_HELP = "Only part of the run: checkpoints | predictions | metrics (repeatab
 
 
 def _configured_store():
-    from ..settings import load_settings
-    from ..store import open_store
+    from ..store import configured_store
 
-    url = load_settings().store.url
-    return open_store(url) if url else None
+    return configured_store()
 
 
 @app.command()

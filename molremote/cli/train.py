@@ -159,14 +159,8 @@ def _descendants(root: int) -> list[int]:
 
 
 def _store_and_settings():
-    """The configured store and settings, or (None, None) while those modules are absent."""
+    """The configured store (None: runs stay local) and the settings."""
     from ..settings import load_settings
+    from ..store import configured_store
 
-    settings = load_settings()
-    store = None
-    url = getattr(getattr(settings, "store", None), "url", None)
-    if url:
-        from ..store import open_store
-
-        store = open_store(url)
-    return store, settings
+    return configured_store(), load_settings()

@@ -17,7 +17,7 @@ from .local import LocalStore
 
 DEFAULT_LOCAL_STORE = ".molremote/store"  # relative to the project root
 
-__all__ = ["Store", "StoreConflictError", "LocalStore", "open_store", "default_store_url"]
+__all__ = ["Store", "StoreConflictError", "LocalStore", "open_store", "default_store_url", "configured_store"]
 
 
 def default_store_url() -> str:
@@ -53,3 +53,14 @@ def open_store(url: str | None = None, *, endpoint: str | None = None, token: st
     if "://" in url:
         raise StoreError(f"store URL {url!r}: unknown scheme; use a folder path, file:///path or hf://owner/repo")
     return LocalStore(Path(url).expanduser())
+
+
+def configured_store(*, default_if_present: bool = False) -> Store | None:
+    """The store named by the settings (molremote.toml [store] url / MOLREMOTE_STORE); None when none is
+    named, or, with `default_if_present`, the default local store when its folder exists."""
+    url = _configured_url()
+    if url:
+        return open_store(url)
+    if default_if_present and Path(default_store_url()).is_dir():
+        return open_store(default_store_url())
+    return None
