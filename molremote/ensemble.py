@@ -29,6 +29,7 @@ from .submission import (
     Predictions,
     SubmissionSpec,
     _few,
+    id_mismatch,
     _ids_to_numpy,
     _values_to_numpy,
     check_predictions,
@@ -165,13 +166,9 @@ def _match(ref: Predictions, other: Predictions) -> Predictions:
     if a.dtype.kind != b.dtype.kind:  # int ids in one file, text in another: compare as text
         a, b = a.astype(str), b.astype(str)
     if not np.array_equal(a, b):
-        missing, extra = np.setdiff1d(a, b), np.setdiff1d(b, a)
-        parts = [f"{len(b)} rows vs {len(a)} in {ref.source}"]
-        if len(missing):
-            parts.append(f"{len(missing)} id(s) of {ref.source} missing: {_few(missing)}")
-        if len(extra):
-            parts.append(f"{len(extra)} id(s) not in {ref.source}: {_few(extra)}")
-        raise SubmissionError(f"{other.source}: id set differs: " + "; ".join(parts))
+        parts = id_mismatch(a, b, f"{len(b)} rows vs {len(a)} in {ref.source}", f"id(s) of {ref.source} missing",
+                            f"id(s) not in {ref.source}")
+        raise SubmissionError(f"{other.source}: id set differs: " + parts)
     return other
 
 

@@ -131,6 +131,17 @@ def _few(values: Iterable[Any], n: int = SHOW) -> str:
     return shown + (f", ... ({len(vals)} in all)" if len(vals) > n else "")
 
 
+def id_mismatch(expected: np.ndarray, got: np.ndarray, head: str, missing_label: str, extra_label: str) -> str:
+    """`head; N <missing_label>: a few; M <extra_label>: a few` for two id sets that differ."""
+    missing, extra = np.setdiff1d(expected, got), np.setdiff1d(got, expected)
+    parts = [head]
+    if len(missing):
+        parts.append(f"{len(missing)} {missing_label}: {_few(missing)}")
+    if len(extra):
+        parts.append(f"{len(extra)} {extra_label}: {_few(extra)}")
+    return "; ".join(parts)
+
+
 def read_header(path: Path) -> list[str]:
     """The header of a CSV file (first line), or a SubmissionError naming the file."""
     path = Path(path)
@@ -304,14 +315,9 @@ def check_predictions(pred: Predictions, spec: SubmissionSpec | None = None, *, 
             got = pred.ids
         same = len(exp) == n and (np.array_equal(got, exp) or np.array_equal(np.sort(got), np.sort(exp)))
         if not same:
-            missing = np.setdiff1d(exp, got)
-            extra = np.setdiff1d(got, exp)
-            parts = [f"{n} rows, expected {len(exp)}"]
-            if len(missing):
-                parts.append(f"{len(missing)} expected id(s) missing: {_few(missing)}")
-            if len(extra):
-                parts.append(f"{len(extra)} unexpected id(s): {_few(extra)}")
-            raise SubmissionError(f"{src}: column {pred.id_col!r}: " + "; ".join(parts))
+            parts = id_mismatch(exp, got, f"{n} rows, expected {len(exp)}", "expected id(s) missing",
+                                "unexpected id(s)")
+            raise SubmissionError(f"{src}: column {pred.id_col!r}: " + parts)
     v = pred.values
     finite = np.isfinite(v)
     if not finite.all():

@@ -1,4 +1,3 @@
-import os
 from pathlib import Path
 
 import pytest
@@ -21,3 +20,23 @@ def write_experiment(project: Path, name: str, body: str) -> Path:
     p = project / "experiments" / name
     p.write_text("from molremote.experiments import experiment, derive\n" + body)
     return p
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models: with 2 intra-op threads on a shared 2-core machine each step waits on the other thread's
+    spin loop (measured up to 40x slower under load); one thread is faster and deterministic."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory) -> str:
+    """A tiny random BERT saved with MiniLM's tokenizer (tests/helpers/text_models.py)."""
+    from tests.helpers.text_models import tiny_bert_dir
+
+    return str(tiny_bert_dir(tmp_path_factory.mktemp("tiny_bert")))

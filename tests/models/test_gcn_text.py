@@ -13,21 +13,8 @@ from molremote.experiments import validate
 from molremote.models import build_model
 from molremote.models.gcn_text import GcnText, build
 from molremote.models.params import GcnTextParams
-from tests.helpers.text_models import tiny_bert_dir
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core machine: one intra-op thread avoids spin-wait stalls (see test_text2mol)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory):
-    return str(tiny_bert_dir(tmp_path_factory.mktemp("tiny_bert")))
+pytestmark = pytest.mark.usefixtures("one_thread")  # fixture in tests/conftest.py
 
 
 def graphs(n: int = 3, feat: int = 6) -> Batch:

@@ -19,27 +19,13 @@ from molremote.tasks import get_task
 from molremote.tasks import text2mol_data as td
 from molremote.tasks.text2mol import Text2MolTask
 from tests.conftest import ROOT, write_experiment
-from tests.helpers.text_models import tiny_bert_dir
 
 SMILES = ["CCO", "CC(=O)O", "c1ccccc1", "c1ccccc1O", "CCN", "CC(=O)Oc1ccccc1C(=O)O", "ClCCl", "C#N",
           "O=[N+]([O-])c1ccccc1", "CCCCCC", "NC(=O)c1ccncc1", "OCC(O)CO", "C", "CS"]
 WORDS = ["ethanol", "acetic acid", "benzene", "phenol", "ethylamine", "aspirin", "dichloromethane",
          "hydrogen cyanide", "nitrobenzene", "hexane", "isonicotinamide", "glycerol", "methane", "methanethiol"]
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: with 2 intra-op threads on this shared 2-core machine each step waits on the other
-    thread's spin loop (measured 40x slower under load); one thread is faster and deterministic."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory):
-    return tiny_bert_dir(tmp_path_factory.mktemp("tiny_bert"))
+pytestmark = pytest.mark.usefixtures("one_thread")  # fixture in tests/conftest.py
 
 
 def make_data(root: Path, n_train: int = 8, n_val: int = 3) -> Path:
