@@ -161,10 +161,13 @@ def main() -> None:
 
     print(f"\ntokenize only ({sample:,} unique molecules; Python loop on {min(a.python_sample, sample):,}, extrapolated):")
     rows = {}
+    mismatched = []
     for kind, n in (("molremote", sample), ("tokenizers", sample), ("python", min(a.python_sample, sample))):
         r = run_child(kind, parquet, d / "prepared", n, a.batch_rows)
         rows[kind] = r["molecules"] / r["seconds"]
         same = "" if "same" not in r else f"  same ids as molremote: {r['same']}"
+        if r.get("same") is False:
+            mismatched.append(kind)
         print(f"  {kind:17s}: {r['molecules'] / r['seconds'] / 1e6:7.3f} M molecules/s  "
               f"(full {REAL_MOLECULES:,}: {REAL_MOLECULES / rows[kind]:8.0f} s)  peak RSS {r['peak_rss_mib']:5.0f} MiB{same}")
     print(f"\nratios: molremote encode / tokenizers = {rows['molremote'] / rows['tokenizers']:.1f}x, "
@@ -173,6 +176,8 @@ def main() -> None:
         import shutil
 
         shutil.rmtree(d, ignore_errors=True)
+    if mismatched:  # a speed figure for wrong output means nothing: fail loudly
+        sys.exit(f"MISMATCH: {', '.join(mismatched)} gave other token ids than molremote")
 
 
 if __name__ == "__main__":
