@@ -1,0 +1,29 @@
+"""The README's claims, checked against what the code does."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import demo_figures  # noqa: E402
+
+
+def test_readme_demo_table_has_rows_for_the_demo_experiments():
+    rows = demo_figures.readme_rows(ROOT / "README.md")
+    assert rows[1][:2] == ("belka_demo_cnn1d", "belka_ap")
+    assert rows[2][:2] == ("text2mol_demo", "lrap")
+    assert 0 < rows[1][3] < rows[1][2] and 0 < rows[2][3] < rows[2][2]  # baselines below the trained metric
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_readme_demo_figures_reproduce():
+    """Trains experiments 1 and 2 through the CLI and compares metric and baseline with the README's table."""
+    cp = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo_figures.py"), "-e", "1", "-e", "2",
+                         "--check", str(ROOT / "README.md")], capture_output=True, text=True, timeout=900)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    assert cp.stdout.count("\n") == 2 and "belka_ap" in cp.stdout and "lrap" in cp.stdout
