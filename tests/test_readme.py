@@ -15,7 +15,7 @@ import demo_figures  # noqa: E402
 def test_readme_demo_table_has_rows_for_the_demo_experiments():
     rows = demo_figures.readme_rows(ROOT / "README.md")
     assert rows[1][:2] == ("belka_demo_cnn1d", "belka_ap")
-    assert rows[2][:2] == ("text2mol_demo", "lrap")
+    assert rows[2][:2] == ("text2mol_demo", "LRAP")
     assert 0 < rows[1][3] < rows[1][2] and 0 < rows[2][3] < rows[2][2]  # baselines below the trained metric
 
 
