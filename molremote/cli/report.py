@@ -37,7 +37,8 @@ def plot(
     chosen = choose_metric(runs, metric)
     curves = [c for c in average_seeds(runs, chosen) if c.epochs]
     path = draw(curves, out, title=title)
-    console.print(f"wrote {path}  ({len(curves)} curve(s) from {len(runs)} run(s); metric {chosen or 'none'})")
+    console.print(f"wrote {path}  ({len(curves)} curve(s) from {len(runs)} run(s); metric {chosen or 'none'})",
+                  soft_wrap=True)
 
 
 @app.command()
@@ -64,4 +65,5 @@ def report(
     for w in res["warnings"]:
         err_console.print(f"[yellow]warning:[/] {w}", highlight=False)
     console.print(f"wrote {res['path']}  ({res['bytes'] / 1e6:.2f} MB: {res['experiments']} experiments, "
-                  f"{res['runs']} runs, {res['blends']} blends, {res['jobs']} running jobs; {res['seconds']:.1f} s)")
+                  f"{res['runs']} runs, {res['blends']} blends, {res['jobs']} running jobs; {res['seconds']:.1f} s)",
+                  soft_wrap=True)
