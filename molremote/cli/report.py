@@ -47,15 +47,35 @@ def report(
     runs_root: Optional[Path] = typer.Option(None, "--runs", help="Runs folder (default: the project's runs/)."),
     no_store: bool = typer.Option(False, "--no-store", help="Do not list the store's runs (offline, faster)."),
     as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
+    serve: bool = typer.Option(False, "--serve", help="Serve it on localhost, rebuilt and reloaded every --every "
+                               "seconds, until Ctrl-C."),
+    port: int = typer.Option(8765, "--port", help="--serve: the port (0: any free one)."),
+    every: float = typer.Option(30.0, "--every", help="--serve: seconds between rebuilds."),
 ) -> None:
     """One self-contained HTML file of every experiment: sortable table, a page per experiment (config, diff
     against its parent, curves, runs), blends, running jobs, CV against leaderboard. Opens offline."""
+    import threading
     import time
 
     from ..report.html import build
 
     if out.suffix.lower() not in (".html", ".htm"):
         raise ExperimentError(f"cannot write {out}: the report is HTML, name it *.html", field="-o")
+    if serve:
+        from ..report.serve import ReportServer
+
+        if every < 1:
+            raise ExperimentError(f"--every {every}: rebuild at most once a second", field="--every")
+        srv = ReportServer(out, port=port, every=every, log=err_console.print,
+                           build_kwargs={"runs_root": runs_root, "include_store": not no_store})
+        console.print(f"serving {srv.url}  (rebuilt every {every:g} s into {out}; Ctrl-C stops)", soft_wrap=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            srv.stop()
+        return
     t0 = time.perf_counter()
     res = build(out, runs_root=runs_root, include_store=not no_store)
     res["seconds"] = round(time.perf_counter() - t0, 3)

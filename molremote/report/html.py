@@ -54,7 +54,8 @@ def environment():
     return env
 
 
-def render(data: dict[str, Any]) -> str:
+def render(data: dict[str, Any], refresh: float | None = None) -> str:
+    """The page; `refresh` (seconds): reload itself on that period (the --serve mode)."""
     from .leaderboard import describe, svg_text
 
     scores = data["scores"]
@@ -68,16 +69,16 @@ def render(data: dict[str, Any]) -> str:
     curves = {str(e["id"]): e["curves"] for e in data["experiments"] if e["curves"]}
     return environment().get_template(TEMPLATE).render(
         d=data, curves=curves, lb_svg=lb_svg, corr=corr,
-        statuses=sorted({e["status"] for e in data["experiments"]}))
+        statuses=sorted({e["status"] for e in data["experiments"]}), refresh=refresh)
 
 
 def build(out: Path | str, *, runs_root: Path | None = None, include_store: bool = True,
-          progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+          progress: Callable[[str], None] | None = None, refresh: float | None = None) -> dict[str, Any]:
     """Collect, render and write the report atomically; returns {path, bytes, experiments, runs, warnings}."""
     from .collect import collect
 
     data = collect(runs_root=runs_root, include_store=include_store, progress=progress)
-    html = render(data)
+    html = render(data, refresh)
     path = write_text(out, html)
     return {"path": str(path), "bytes": len(html.encode()), "experiments": len(data["experiments"]),
             "runs": data["n_runs"], "blends": len(data["blends"]), "jobs": len(data["jobs"]),

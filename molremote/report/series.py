@@ -75,6 +75,8 @@ def read_epoch_rows(path: Path) -> list[dict[str, Any]]:
     except FileNotFoundError:
         return rows
     for line in text.splitlines():
+        if '"epoch_train_loss"' not in line and '"valid_' not in line:
+            continue  # a logging-window row: most of the file, no need to parse it
         try:
             row = json.loads(line)
         except json.JSONDecodeError:
@@ -85,16 +87,25 @@ def read_epoch_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+_VARIANTS: dict[str, tuple[str, int | None]] = {}  # config_hash -> (variant, seed): runs share configs
+
+
 def _variant(config: dict[str, Any] | None) -> tuple[str, int | None]:
     if not config:
         return "", None
+    h = config.get("config_hash")
+    if isinstance(h, str) and h in _VARIANTS:
+        return _VARIANTS[h]
     cfg = json.loads(json.dumps(config))
     cfg.pop("config_hash", None)
     seed = (cfg.get("training") or {}).pop("seed", None)
     for k in ("description", "tags", "backend"):  # not part of what was trained
         cfg.pop(k, None)
     payload = json.dumps(cfg, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(payload.encode()).hexdigest()[:12], seed
+    out = hashlib.sha256(payload.encode()).hexdigest()[:12], seed
+    if isinstance(h, str):
+        _VARIANTS[h] = out
+    return out
 
 
 def _num(v: Any) -> float | None:
