@@ -139,3 +139,27 @@ def test_plot_of_a_real_training_run(tmp_path):
     assert c.epochs == [1, 2, 3]
     assert c.valid["belka_ap"] == [r["valid_belka_ap"] for r in rows if "valid_belka_ap" in r]
     assert all(v is not None and v > 0 for v in c.train_loss)
+
+
+def test_report_lists_runs_only_in_the_store(synth, monkeypatch):
+    import shutil
+
+    from molremote.store.ops import push_run
+
+    project, _ = synth
+    monkeypatch.setenv("MOLREMOTE_STORE", str(project / "store"))
+    [run] = list((project / "runs").glob("0004_*/fold1-*"))[:1]
+    push_run(run)
+    shutil.rmtree(run)  # pulled nowhere: only the store has it
+    data = collect()
+    e4 = next(e for e in data["experiments"] if e["id"] == 4)
+    [stored] = [r for r in e4["runs"] if r["where"] == "store"]
+    assert stored["key"] == f"{run.parent.name}/{run.name}" and stored["status"] == "complete"
+    assert stored["epochs"] is None and len(e4["runs"]) == 6  # 3 folds x 2 seeds, one of them in the store
+    assert data["warnings"] == []
+    # an unreachable store costs its rows, not the report
+    monkeypatch.setenv("MOLREMOTE_STORE", "hf://nobody/nothing")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    data = collect()
+    assert len(next(e for e in data["experiments"] if e["id"] == 4)["runs"]) == 5
+    assert len(data["warnings"]) == 1 and data["warnings"][0].startswith("store: ")
