@@ -112,6 +112,18 @@ def describe(corr: dict[str, dict[str, Any]]) -> str:
     return "; ".join(parts) or "no submission has both a CV and a leaderboard score"
 
 
+MAX_LABELS = 40  # beyond this the labels overlap into a blot (and each costs ~20 ms of text layout)
+
+
+def _labelled(pts: Sequence[dict[str, Any]]) -> set[int]:
+    """Indices of the points to label: all of them, or the MAX_LABELS // 2 best on the leaderboard."""
+    if len(pts) <= MAX_LABELS:
+        return set(range(len(pts)))
+    best = sorted(range(len(pts)), key=lambda i: -(pts[i]["public"] if pts[i]["public"] is not None
+                                                    else pts[i]["private"]))
+    return set(best[:MAX_LABELS // 2])
+
+
 def _figure(pts: Sequence[dict[str, Any]], competition: str, corr: dict[str, dict[str, Any]]):
     import matplotlib
 
@@ -119,6 +131,7 @@ def _figure(pts: Sequence[dict[str, Any]], competition: str, corr: dict[str, dic
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.5, 6.0), constrained_layout=True)
+    labelled = _labelled(pts)
     for side, marker, colour in (("public", "o", "tab:blue"), ("private", "^", "tab:orange")):
         sel = [p for p in pts if p[side] is not None]
         if not sel:
@@ -126,14 +139,17 @@ def _figure(pts: Sequence[dict[str, Any]], competition: str, corr: dict[str, dic
         ax.scatter([p["cv"] for p in sel], [p[side] for p in sel], marker=marker, color=colour, s=36,
                    label=f"{side} LB" + (f" (r = {corr[side]['pearson']:.3f})" if corr[side]["pearson"] is not None
                                          else ""), zorder=3)
-        for p in sel:
-            ax.annotate(p["label"], (p["cv"], p[side]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        for i, p in enumerate(pts):
+            if p[side] is not None and i in labelled:
+                ax.annotate(p["label"], (p["cv"], p[side]), textcoords="offset points", xytext=(4, 4), fontsize=7)
     lo = min([p["cv"] for p in pts] + [v for p in pts for v in (p["public"], p["private"]) if v is not None])
     hi = max([p["cv"] for p in pts] + [v for p in pts for v in (p["public"], p["private"]) if v is not None])
     pad = (hi - lo) * 0.05 or 0.01
     ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="grey", linewidth=0.8, linestyle="--", label="LB = CV")
     ax.set(xlabel="CV (out-of-fold, else mean of folds)", ylabel="leaderboard score",
-           title=f"{competition}: CV against leaderboard\n{describe(corr)}")
+           title=f"{competition}: CV against leaderboard"
+                 + (f" (labels: the {len(labelled)} best of {len(pts)})" if len(labelled) < len(pts) else "")
+                 + f"\n{describe(corr)}")
     ax.title.set_fontsize(9)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="best")

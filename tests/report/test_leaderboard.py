@@ -107,3 +107,16 @@ def test_scores_plot_through_the_kaggle_client(project, tmp_path, monkeypatch):
     cached = load_cached_scores(project)
     assert len(cached["submissions"]) == 5 and {s["competition"] for s in cached["submissions"]} == {"leash-BELKA"}
     assert sorted(s["public_score"] for s in cached["submissions"] if s["cv"] is not None) == [0.48, 0.53, 0.56, 0.59]
+
+
+def test_many_points_label_only_the_best(tmp_path):
+    from molremote.report.leaderboard import _labelled
+
+    r = rows([0.4 + i / 1000 for i in range(60)], [0.3 + ((i * 7) % 60) / 100 for i in range(60)])
+    pts = points(r)
+    best = _labelled(pts)
+    assert len(best) == 20 and min(pts[i]["public"] for i in best) > max(
+        pts[i]["public"] for i in range(60) if i not in best)
+    assert _labelled(pts[:40]) == set(range(40))
+    png, _ = draw(r, tmp_path / "many.png", "comp")
+    assert png_size(png) == (825, 660)
