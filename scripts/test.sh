@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything the tests need and run them: the venv (scripts/setup.sh), the Debian packages for the
 # loopback OpenSSH server and single-node SLURM cluster (scripts/loopback-cluster.sh install; the test
-# fixtures start and stop the daemons), then pytest. Extra arguments go to pytest.
+# fixtures start and stop the daemons), headless Chromium for the report's browser test
+# (scripts/install-browser.sh), then pytest. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -9,6 +10,8 @@ if [ -x scripts/loopback-cluster.sh ] || [ -f scripts/loopback-cluster.sh ]; the
   bash scripts/loopback-cluster.sh install > /tmp/molremote-infra-install.log 2>&1 \
     || { echo "loopback infra install failed (see /tmp/molremote-infra-install.log)"; tail -20 /tmp/molremote-infra-install.log; exit 1; }
 fi
+bash scripts/install-browser.sh > /tmp/molremote-browser-install.log 2>&1 \
+  || { echo "browser install failed (see /tmp/molremote-browser-install.log)"; tail -20 /tmp/molremote-browser-install.log; exit 1; }
 export MOLREMOTE_TEST=1
 set +e
 .venv/bin/python -m pytest -p no:cacheprovider -ra --durations=15 "$@"

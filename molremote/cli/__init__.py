@@ -18,6 +18,7 @@ from . import evaluate as _evaluate  # noqa: F401  (registers evaluate/ensemble/
 from . import store as _store  # noqa: F401  (registers push/pull/runs)
 from . import remote as _remote  # noqa: F401  (registers remote, data)
 from . import jobs as _jobs  # noqa: F401  (registers status/logs/cancel/fetch)
+from . import report as _report  # noqa: F401  (registers plot/report)
 
 
 def main() -> None:

@@ -183,8 +183,12 @@ def scores(
     exp_id: Optional[int] = typer.Option(None, "-e", "--experiment", help="Only submissions naming this experiment."),
     account: Optional[str] = typer.Option(None, "--account", help="Kaggle account from molremote.toml."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    plot: bool = typer.Option(False, "--plot", help="Also draw CV against public/private score per submission."),
+    plot_out: Optional[Path] = typer.Option(None, "--plot-out", help="Figure file, .png or .svg "
+                                            "(default scores-<competition>.png)."),
 ) -> None:
-    """A competition's submissions with public/private scores, joined back to experiments and local records."""
+    """A competition's submissions with public/private scores, joined back to experiments and local records
+    (kept in .molremote/scores/ for `molremote report`)."""
     from ..backends.kaggle_api import KaggleClient
     from ..experiments import Registry
     from ..submit import competition_for_task, join_scores, local_records
@@ -203,9 +207,17 @@ def scores(
                 raise SubmissionError("name the competition with --competition SLUG (or -e N)"
                                       + (f": the experiments use {', '.join(sorted(comps))}" if comps else ""))
             competition = comps.pop()
-    rows = join_scores(KaggleClient(account).submissions(competition), local_records(), experiment=exp_id)
+    from ..report.leaderboard import draw, save_scores
+
+    every = join_scores(KaggleClient(account).submissions(competition), local_records())
+    save_scores(competition, every)
+    rows = [r for r in every if exp_id is None or exp_id in r["experiments"]]
+    figure = corr = None
+    if plot:
+        figure, corr = draw(rows, plot_out or Path(f"scores-{competition}.png"), competition)
     if as_json:
-        print(json.dumps({"competition": competition, "submissions": rows}, indent=2, default=str))
+        print(json.dumps({"competition": competition, "submissions": rows, "plot": str(figure) if figure else None,
+                          "correlation": corr}, indent=2, default=str))
         return
     table = Table(title=f"{competition}: {len(rows)} submission(s)")
     for col in ("ref", "date", "status", "public", "private", "experiments", "cv", "commit", "record"):
@@ -223,3 +235,7 @@ def scores(
     console.print(table)
     if not rows:
         err_console.print("no submissions" + (f" naming experiment {exp_id}" if exp_id is not None else ""))
+    if figure:
+        from ..report.leaderboard import describe
+
+        console.print(f"{describe(corr)}\nplot  {figure}")
