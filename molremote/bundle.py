@@ -158,7 +158,7 @@ def list_files(root: Path) -> tuple[list[str], list[str], str | None, object]:
 def _refusal(f: secrets.Finding, what: str = "") -> BackendError:
     return BackendError(f"refusing to bundle {what or f.path}: line {f.line} holds a {f.kind} (remove it: jobs "
                         f"read secrets from the remote environment; if it is not a secret, add "
-                        f"\"{f.path}:{f.line}\" to [bundle] allow_secrets in molremote.toml)")
+                        f"\"{f.path}:{f.line}\" to bundle.allow_secrets in molremote.toml)")
 
 
 def _check_secrets(root: Path, files: list[str], allow: list[str]) -> None:

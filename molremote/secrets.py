@@ -157,13 +157,14 @@ def secret_key(name: str) -> bool:
     return bool(SECRET_KEY.search(str(name)))
 
 
-def redact(obj: Any) -> Any:
-    """A copy of a nested dict/list/str with every string masked and the value of secret-named keys "***"."""
+def redact(obj: Any, keys: bool = True) -> Any:
+    """A copy of a nested dict/list/str with every string masked and (with `keys`) the value of secret-named
+    keys "***"."""
     if isinstance(obj, dict):
-        return {k: (MASK if secret_key(k) and obj[k] not in (None, "", [], {}) else redact(v))
+        return {k: (MASK if keys and secret_key(k) and obj[k] not in (None, "", [], {}) else redact(v, keys))
                 for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return type(obj)(redact(v) for v in obj)
+        return type(obj)(redact(v, keys) for v in obj)
     if isinstance(obj, str):
         return mask(obj)
     return obj
@@ -201,3 +202,24 @@ def scan_files(root: Path, files: Iterable[str], allow: Iterable[str] = ()) -> l
             continue
         out += [f for f in scan_file(p, rel) if not allowed(f, allow)]
     return out
+
+
+# ------------------------------------------------------------------------------------------ refusals
+WHERE_SECRETS_GO = ("ssh takes no password in a destination (set up key login: `ssh-copy-id HOST`); tokens reach "
+                    "jobs from the remote environment (HF_TOKEN, WANDB_API_KEY) or Kaggle Secrets, never from "
+                    "a URL, an option or a file")
+
+
+def first_secret(obj: Any, prefix: str = "") -> tuple[str, str, str] | None:
+    """(dotted key, masked value, kind) of the first string in a nested dict/list holding a secret, else None."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if (hit := first_secret(v, f"{prefix}{k}.")) is not None:
+                return hit
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            if (hit := first_secret(v, f"{prefix}{i}.")) is not None:
+                return hit
+    elif isinstance(obj, str) and (found := find_in_value(obj)):
+        return prefix.rstrip("."), mask(obj), found[0].kind
+    return None
