@@ -358,6 +358,10 @@ class Registry:
     def files(self) -> dict[int, Path]:
         if self._files is None:
             files: dict[int, Path] = {}
+            if not self.dir.is_dir():
+                from .project import not_a_project
+
+                raise not_a_project(self.dir)
             if self.dir.is_dir():
                 for p in sorted(self.dir.glob("*.py")):
                     if p.name.startswith("_"):
