@@ -450,7 +450,12 @@ def effective_settings_table(settings: Settings | None = None) -> list[tuple[str
     credentials as present/missing with where they were found. Secret values are never included."""
     settings = settings or load_settings()
     d = settings.model_dump(mode="json", exclude={"file", "sources"})
-    rows = [("settings file", settings.file or f"(none: {config_path()} absent)", "")]
+    root = project_root()
+    in_project = (root / "experiments").is_dir() or bool(os.environ.get("MOLREMOTE_EXPERIMENTS"))
+    rows = [("project", str(root) if in_project else
+             f"(none: no experiments/ in {root} or above; cd into a project or set MOLREMOTE_PROJECT)",
+             "env MOLREMOTE_PROJECT" if os.environ.get("MOLREMOTE_PROJECT") else ""),
+            ("settings file", settings.file or f"(none: {config_path()} absent)", "")]
     for key, value in _flatten(d):
         shown = "" if value is None else (", ".join(map(str, value)) if isinstance(value, list) else str(value))
         if key == "store.url" and value is None:

@@ -69,3 +69,13 @@ def test_outside_a_project_says_so_and_what_to_do(tmp_path, command):
 def test_molremote_project_without_experiments_is_named(tmp_path):
     r = molremote(tmp_path, "ls", MOLREMOTE_PROJECT=str(tmp_path))
     assert r.returncode == 2 and f"MOLREMOTE_PROJECT={tmp_path} is not a molremote project" in r.stderr
+
+
+def test_config_outside_a_project_says_so(tmp_path):
+    outside = tmp_path / "somewhere"
+    outside.mkdir()
+    r = molremote(tmp_path, "config", cwd=outside, COLUMNS="200")
+    assert r.returncode == 0, r.stderr
+    assert f"(none: no experiments/ in {outside} or above; cd into a project or set MOLREMOTE_PROJECT)" in r.stdout
+    r = molremote(tmp_path, "config", cwd=ROOT, COLUMNS="200")
+    assert "│ project " in r.stdout and str(ROOT) in r.stdout
