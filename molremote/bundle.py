@@ -20,7 +20,6 @@ working tree, untracked files or the dirty diff, and its output is not stable ac
 """
 from __future__ import annotations
 
-import fnmatch
 import gzip
 import hashlib
 import io
@@ -46,14 +45,6 @@ EXCLUDED_DIRS_ANYWHERE = {".git", ".venv", "venv", "wandb", "__pycache__", ".mol
 # Excluded only at the project root: run folders and data are big and travel through the store.
 EXCLUDED_DIRS_AT_ROOT = {"runs", "data"}
 EXCLUDED_SUFFIXES = (".pyc", ".pyo")
-# Names that look like credentials: refused (add them to .gitignore), never silently shipped.
-SECRET_NAME_PATTERNS = (".env", ".env.*", "kaggle.json", "*.pem", "id_rsa*", "id_ed25519*", "id_ecdsa*",
-                        "id_dsa*", ".netrc", "_netrc", ".git-credentials", ".pypirc", "credentials.json")
-SECRET_NAME_ALLOWED = (".env.example", ".env.sample", ".env.template")
-# Token values searched for in file contents. Values shorter than this are not real tokens (and would
-# give false positives).
-TOKEN_ENV_VARS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "WANDB_API_KEY", "KAGGLE_KEY", "KAGGLE_API_TOKEN")
-MIN_TOKEN_LEN = 8
 # A file this big is almost certainly data or a checkpoint, not code: refuse rather than ship it to every job.
 MAX_FILE_MB = 50.0
 
@@ -123,17 +114,6 @@ def _excluded(rel: str) -> bool:
     return rel.endswith(EXCLUDED_SUFFIXES)
 
 
-def _secret_name(rel: str) -> bool:
-    name = PurePosixPath(rel).name
-    if name in SECRET_NAME_ALLOWED:
-        return False
-    return any(fnmatch.fnmatchcase(name, p) for p in SECRET_NAME_PATTERNS)
-
-
-def _token_values() -> dict[str, bytes]:
-    return {k: v.encode() for k in TOKEN_ENV_VARS if len(v := os.environ.get(k, "").strip()) >= MIN_TOKEN_LEN}
-
-
 def _z_list(out: str) -> list[str]:
     return [p for p in out.split("\0") if p]
 
@@ -162,7 +142,7 @@ def _refusal(f: secrets.Finding, what: str = "") -> BackendError:
 
 
 def _check_secrets(root: Path, files: list[str], allow: list[str]) -> None:
-    named = [p for p in files if _secret_name(p)]
+    named = [p for p in files if secrets.credentials_file_name(p)]
     if named:
         raise BackendError(f"refusing to bundle {named[0]}: it looks like a credentials file "
                            f"(add it to .gitignore; jobs read secrets from the remote environment)")
@@ -170,7 +150,7 @@ def _check_secrets(root: Path, files: list[str], allow: list[str]) -> None:
     if found:
         more = f" ({len(found) - 1} more finding(s): {', '.join(f.where() for f in found[1:6])})" if len(found) > 1 else ""
         raise BackendError(str(_refusal(found[0])) + more)
-    tokens = _token_values()
+    tokens = secrets.env_token_values()
     for rel in files:
         p = root / rel
         if not tokens or p.is_symlink():
@@ -305,7 +285,7 @@ def _check_diff_secrets(diff: bytes, allow: list[str]) -> None:
             raise BackendError(f"refusing to bundle: the uncommitted diff ({DIFF_PATH}) holds a {found[0].kind} in "
                                f"a changed or deleted line of {rel} (the diff carries the old text too: commit "
                                f"the change first)")
-    for var, value in _token_values().items():
+    for var, value in secrets.env_token_values().items():
         if value in diff:
             raise BackendError(f"refusing to bundle: the uncommitted diff ({DIFF_PATH}) contains the value "
                                f"of ${var} (a file that held it was changed or deleted; commit first)")

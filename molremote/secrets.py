@@ -5,6 +5,7 @@
     redact(obj)         -> a nested dict/list with strings masked and secret-named keys' values "***"
     secret_key(name)    -> whether a setting/config key name looks like it holds a secret
     scan_files(root, files, allow) -> findings in files (path, line), less those on the allow-list
+    credentials_file_name(rel) / env_token_values()  -> credential file names; this environment's token values
 
 What counts (at least): Hugging Face (hf_...), Kaggle (KGAT_..., the 32-hex key of kaggle.json or
 KAGGLE_KEY), W&B (40-hex API keys next to "wandb"), GitHub (ghp_/gho_/ghu_/ghs_/ghr_..., github_pat_...),
@@ -19,6 +20,7 @@ tracking (W&B config), doctor / config / job records (mask what is shown or stor
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,6 +173,29 @@ def redact(obj: Any, keys: bool = True) -> Any:
 
 
 # ------------------------------------------------------------------------------------------------ files
+# Names that look like credentials: refused by the bundle (add them to .gitignore), never silently shipped.
+CREDENTIAL_FILE_NAMES = (".env", ".env.*", "kaggle.json", "*.pem", "id_rsa*", "id_ed25519*", "id_ecdsa*",
+                         "id_dsa*", ".netrc", "_netrc", ".git-credentials", ".pypirc", "credentials.json")
+CREDENTIAL_FILE_NAMES_ALLOWED = (".env.example", ".env.sample", ".env.template")
+# Variables whose values are searched for in shipped files (whatever their shape). Values shorter than
+# this are not real tokens (and would give false positives).
+TOKEN_ENV_VARS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "WANDB_API_KEY", "KAGGLE_KEY", "KAGGLE_API_TOKEN")
+MIN_TOKEN_LEN = 8
+
+
+def credentials_file_name(rel: str) -> bool:
+    """Whether a file's name says it holds credentials (`.env`, `kaggle.json`, `id_rsa`, `.netrc`, ...)."""
+    name = Path(rel).name
+    if name in CREDENTIAL_FILE_NAMES_ALLOWED:
+        return False
+    return any(fnmatch.fnmatchcase(name, p) for p in CREDENTIAL_FILE_NAMES)
+
+
+def env_token_values() -> dict[str, bytes]:
+    """{variable: value} of the tokens set in this environment (TOKEN_ENV_VARS), for exact-value search."""
+    return {k: v.encode() for k in TOKEN_ENV_VARS if len(v := os.environ.get(k, "").strip()) >= MIN_TOKEN_LEN}
+
+
 def scan_text(text: str, path: str) -> list[Finding]:
     return find(text, path=path)
 

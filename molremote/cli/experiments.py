@@ -76,6 +76,9 @@ def ls(as_json: bool = typer.Option(False, "--json", help="Machine-readable outp
         console.print_json(json.dumps(rows))
         return
     console.print(_ls_table(rows, reg.dir, console.width))
+    for r in rows:  # the table cuts descriptions: invalid experiments' errors in full below it
+        if "error" in r:
+            console.print(f"{r['id']:04d}: {r['error']}", style="red", markup=False, highlight=False)
 
 
 @app.command()

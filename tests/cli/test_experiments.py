@@ -79,3 +79,14 @@ def test_config_outside_a_project_says_so(tmp_path):
     assert f"(none: no experiments/ in {outside} or above; cd into a project or set MOLREMOTE_PROJECT)" in r.stdout
     r = molremote(tmp_path, "config", cwd=ROOT, COLUMNS="200")
     assert "│ project " in r.stdout and str(ROOT) in r.stdout
+
+
+def test_ls_shows_an_invalid_experiment_error_whole(tmp_path):
+    proj = tmp_path / "proj"
+    (proj / "experiments").mkdir(parents=True)
+    (proj / "experiments" / "0003_bad.py").write_text("EXPERIMENT = 5\n")
+    r = molremote(tmp_path, "ls", cwd=proj, COLUMNS="80")
+    assert r.returncode == 0, r.stderr
+    assert max(len(line) for line in r.stdout.splitlines()) <= 80
+    flat = " ".join(r.stdout.split())
+    assert "0003 invalid" in flat and "field 'EXPERIMENT': must define EXPERIMENT = experiment(...)" in flat
