@@ -138,10 +138,9 @@ def test_a_secret_in_an_experiment_is_refused_masked(project):
     write_experiment(project, "0010_base.py", BASE)
     write_experiment(project, "0012_leak.py", 'EXPERIMENT = derive(10, description="mirror https://me:'
                      + pw + '@data.example.org/belka")\n')
-    with pytest.raises(ExperimentError, match=r"0012_leak.py, field 'description': holds a password in a URL "
-                                              r"\('mirror https://me:\*\*\*@data.example.org/belka'\)") as e:
+    with pytest.raises(ExperimentError, match=r"0012_leak.py, field 'description': holds a password in a URL") as e:
         Registry().resolve(12)
-    assert pw not in str(e.value)
+    assert "('mirror https://me:***@data.example.org/belka')" in str(e.value) and pw not in str(e.value)
     token = "hf_" + "QxZ7rT2mN9vB4kL1pW8sY3dF6gH0jA5cE2uR"
     with pytest.raises(ExperimentError, match="field 'description': holds a Hugging Face token") as e:
         apply_overrides(Registry().resolve(10), [f"description=token {token}"])
