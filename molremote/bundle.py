@@ -2,8 +2,12 @@
 
 Contents: every file git tracks or would track (untracked but not ignored), as it is on disk now, so a
 dirty tree runs exactly what the user sees (and is flagged dirty). Never shipped: `.git`, run folders,
-data, virtual environments, W&B folders. Files that look like secrets (`.env`, `kaggle.json`, keys,
-`.netrc`) or that contain the value of a token set in this environment are refused, naming the file.
+data, virtual environments, W&B folders. Refused, naming the file (and line): files named like credentials
+(`.env`, `kaggle.json`, keys, `.netrc`), files and uncommitted diffs holding anything token-shaped
+(`molremote.secrets`: Hugging Face, Kaggle, W&B, GitHub, AWS, private keys, passwords or tokens in URLs and
+ssh destinations) whether or not the value is in this environment, and files holding the value of a token
+set in this environment. False positives go on the allow-list `[bundle] allow_secrets` in molremote.toml
+("path:line", a path or a glob).
 
 The archive is reproducible (sorted entries, fixed mtime/uid/gid/owner names, modes normalised to 644/755,
 gzip header mtime 0), so the same tree gives the same sha256 on any machine and at any time. Inside it,
@@ -16,18 +20,20 @@ working tree, untracked files or the dirty diff, and its output is not stable ac
 """
 from __future__ import annotations
 
-import fnmatch
 import gzip
 import hashlib
 import io
 import json
 import os
+import re
 import stat
 import tarfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
+from . import secrets
 from .errors import BackendError
+from .fsutil import write_bytes
 
 BUNDLE_INFO_PATH = ".molremote/bundle.json"
 DIFF_PATH = ".molremote/git-diff.patch"
@@ -39,14 +45,6 @@ EXCLUDED_DIRS_ANYWHERE = {".git", ".venv", "venv", "wandb", "__pycache__", ".mol
 # Excluded only at the project root: run folders and data are big and travel through the store.
 EXCLUDED_DIRS_AT_ROOT = {"runs", "data"}
 EXCLUDED_SUFFIXES = (".pyc", ".pyo")
-# Names that look like credentials: refused (add them to .gitignore), never silently shipped.
-SECRET_NAME_PATTERNS = (".env", ".env.*", "kaggle.json", "*.pem", "id_rsa*", "id_ed25519*", "id_ecdsa*",
-                        "id_dsa*", ".netrc", "_netrc", ".git-credentials", ".pypirc", "credentials.json")
-SECRET_NAME_ALLOWED = (".env.example", ".env.sample", ".env.template")
-# Token values searched for in file contents. Values shorter than this are not real tokens (and would
-# give false positives).
-TOKEN_ENV_VARS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "WANDB_API_KEY", "KAGGLE_KEY", "KAGGLE_API_TOKEN")
-MIN_TOKEN_LEN = 8
 # A file this big is almost certainly data or a checkpoint, not code: refuse rather than ship it to every job.
 MAX_FILE_MB = 50.0
 
@@ -116,17 +114,6 @@ def _excluded(rel: str) -> bool:
     return rel.endswith(EXCLUDED_SUFFIXES)
 
 
-def _secret_name(rel: str) -> bool:
-    name = PurePosixPath(rel).name
-    if name in SECRET_NAME_ALLOWED:
-        return False
-    return any(fnmatch.fnmatchcase(name, p) for p in SECRET_NAME_PATTERNS)
-
-
-def _token_values() -> dict[str, bytes]:
-    return {k: v.encode() for k in TOKEN_ENV_VARS if len(v := os.environ.get(k, "").strip()) >= MIN_TOKEN_LEN}
-
-
 def _z_list(out: str) -> list[str]:
     return [p for p in out.split("\0") if p]
 
@@ -148,12 +135,22 @@ def list_files(root: Path) -> tuple[list[str], list[str], str | None, object]:
     return files, dirty, commit, repo
 
 
-def _check_secrets(root: Path, files: list[str]) -> None:
-    named = [p for p in files if _secret_name(p)]
+def _refusal(f: secrets.Finding, what: str = "") -> BackendError:
+    return BackendError(f"refusing to bundle {what or f.path}: line {f.line} holds a {f.kind} (remove it: jobs "
+                        f"read secrets from the remote environment; if it is not a secret, add "
+                        f"\"{f.path}:{f.line}\" to bundle.allow_secrets in molremote.toml)")
+
+
+def _check_secrets(root: Path, files: list[str], allow: list[str]) -> None:
+    named = [p for p in files if secrets.credentials_file_name(p)]
     if named:
         raise BackendError(f"refusing to bundle {named[0]}: it looks like a credentials file "
                            f"(add it to .gitignore; jobs read secrets from the remote environment)")
-    tokens = _token_values()
+    found = secrets.scan_files(root, files, allow)
+    if found:
+        more = f" ({len(found) - 1} more finding(s): {', '.join(f.where() for f in found[1:6])})" if len(found) > 1 else ""
+        raise BackendError(str(_refusal(found[0])) + more)
+    tokens = secrets.env_token_values()
     for rel in files:
         p = root / rel
         if not tokens or p.is_symlink():
@@ -163,6 +160,13 @@ def _check_secrets(root: Path, files: list[str]) -> None:
             if value in data:
                 raise BackendError(f"refusing to bundle {rel}: it contains the value of ${var} "
                                    f"(remove the token from the file; jobs read it from the remote environment)")
+
+
+def bundle_allow_list(root: Path) -> list[str]:
+    """`[bundle] allow_secrets` of the project's settings (MOLREMOTE_CONFIG or <root>/molremote.toml)."""
+    from .settings import config_path, read_settings
+
+    return list(read_settings(config_path(root)).bundle.allow_secrets)
 
 
 def _check_sizes(root: Path, files: list[str], max_file_mb: float) -> None:
@@ -203,16 +207,18 @@ def _dependencies(root: Path) -> dict[str, list[str]]:
 
 
 def make_bundle(project_root: Path | str, out_dir: Path | str, require_clean: bool = False,
-                max_file_mb: float = MAX_FILE_MB) -> BundleInfo:
-    """Pack the working tree of `project_root` into `out_dir/bundle-<sha16>.tar.gz` (see module doc)."""
+                max_file_mb: float = MAX_FILE_MB, allow_secrets: list[str] | None = None) -> BundleInfo:
+    """Pack the working tree of `project_root` into `out_dir/bundle-<sha16>.tar.gz` (see module doc).
+    `allow_secrets`: the secret-scan allow-list (None: `[bundle] allow_secrets` from the settings)."""
     root = Path(project_root).resolve()
+    allow = bundle_allow_list(root) if allow_secrets is None else list(allow_secrets)
     files, dirty_files, commit, repo = list_files(root)
     if require_clean and dirty_files:
         shown = ", ".join(dirty_files[:10]) + (f" and {len(dirty_files) - 10} more" if len(dirty_files) > 10 else "")
         raise BackendError(f"working tree has uncommitted changes ({shown}); commit them or drop --require-clean")
     if not files:
         raise BackendError(f"nothing to bundle in {root}: no tracked or untracked-not-ignored files")
-    _check_secrets(root, files)
+    _check_secrets(root, files, allow)
     _check_sizes(root, files, max_file_mb)
 
     entries: list[tuple[tarfile.TarInfo, bytes | None]] = []
@@ -232,7 +238,7 @@ def make_bundle(project_root: Path | str, out_dir: Path | str, require_clean: bo
     if commit and dirty_files:
         diff = _git_in(root).execute(["git", "diff", "HEAD", "--binary", "--relative"],
                                      strip_newline_in_stdout=False, stdout_as_string=False)
-        _check_diff_secrets(diff)
+        _check_diff_secrets(diff, allow)
         extra.append((DIFF_PATH, diff))
     info = {"commit": commit, "dirty": bool(dirty_files), "dirty_files": dirty_files,
             "content_hash": content.hexdigest(), "files": len(files)}
@@ -251,16 +257,35 @@ def make_bundle(project_root: Path | str, out_dir: Path | str, require_clean: bo
     sha = hashlib.sha256(blob).hexdigest()
     path = out / f"bundle-{sha[:16]}.tar.gz"
     if not path.exists():
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_bytes(blob)
-        os.replace(tmp, path)
+        write_bytes(path, blob)
     return BundleInfo(path=path, sha256=sha, commit=commit, dirty=bool(dirty_files), files=len(files),
                       size=len(blob), content_hash=info["content_hash"], dirty_files=tuple(dirty_files),
                       dependencies=_dependencies(root))
 
 
-def _check_diff_secrets(diff: bytes) -> None:
-    for var, value in _token_values().items():
+_HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)")
+
+
+def _check_diff_secrets(diff: bytes, allow: list[str]) -> None:
+    """Secrets in the shipped diff: its added lines are in the files (an allow-list "path:line" entry covers
+    them by their line in the file); its removed lines are not, so only a path or glob entry covers those."""
+    rel, new_line = "?", 0
+    for line in diff.decode("latin-1").split("\n"):
+        if line.startswith("diff --git a/"):
+            rel = line.split(" b/", 1)[-1]
+            continue
+        if m := _HUNK.match(line):
+            new_line = int(m.group(1)) - 1
+            continue
+        if not line.startswith("-"):
+            new_line += 1
+        found = secrets.find(line)
+        where = new_line if line.startswith("+") else 0
+        if found and not secrets.allowed(secrets.Finding(found[0].kind, where, 0, rel), allow):
+            raise BackendError(f"refusing to bundle: the uncommitted diff ({DIFF_PATH}) holds a {found[0].kind} in "
+                               f"a changed or deleted line of {rel} (the diff carries the old text too: commit "
+                               f"the change first)")
+    for var, value in secrets.env_token_values().items():
         if value in diff:
             raise BackendError(f"refusing to bundle: the uncommitted diff ({DIFF_PATH}) contains the value "
                                f"of ${var} (a file that held it was changed or deleted; commit first)")

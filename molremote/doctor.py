@@ -2,7 +2,8 @@
 
 Checks run in parallel threads, each bounded in time (a hung one is reported as timed out and abandoned),
 so the whole doctor answers in about the slowest check's limit. torch is imported only inside the CUDA
-check, in a subprocess, so the doctor process itself stays light.
+check, in a subprocess, so the doctor process itself stays light. Every detail is shown through
+`secrets.mask`: a store URL or ssh destination given with a password or token never reaches the screen.
 """
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import re
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
+from .secrets import mask
 from .settings import (
     Settings,
     hf_token,
@@ -128,8 +130,9 @@ def check_kaggle(settings: Settings) -> list[Check]:
     for acc_name, acc in accounts.items():
         src = kaggle_credentials_source(acc)
         default = " (default)" if acc_name == settings.kaggle.default_account else ""
+        who = acc.username or "user from kaggle.json"
         out.append(Check(f"Kaggle account {acc_name}{default}", src is not None,
-                         f"{acc.username}: credentials from {src}" if src else f"{acc.username}: no credentials found",
+                         f"{who}: credentials from {src}" if src else f"{who}: no credentials found",
                          "" if src else fix.format(d=kaggle_config_dir(acc))))
     return out
 
@@ -237,4 +240,5 @@ def run_checks(settings: Settings | None = None, *, cuda: bool = True,
         t.start()
     for t in threads:
         t.join()
-    return [c for r in results for c in r]
+    # Details quote URLs, destinations and error text: mask any secret in them (molremote.secrets).
+    return [replace(c, name=mask(c.name), detail=mask(c.detail), fix=mask(c.fix)) for r in results for c in r]

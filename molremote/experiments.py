@@ -241,6 +241,12 @@ def _validate_section(kind: str, raw: Any, file: str | None) -> Section:
 
 def validate(d: dict[str, Any], *, file: str | None) -> Experiment:
     d = dict(d)
+    from .secrets import first_secret  # the config travels to scripts, kernels, manifests and W&B
+
+    if hit := first_secret({k: v for k, v in d.items() if k != "file"}):
+        raise ExperimentError(f"holds a {hit[2]} ({hit[1]!r}); secrets never go in an experiment (jobs read "
+                              f"them from the environment: HF_TOKEN, WANDB_API_KEY, Kaggle Secrets)",
+                              file=file, field=hit[0])
     for k in ("task", "model"):
         if k not in d:
             raise ExperimentError(f"missing '{k}'", file=file, field=k)
@@ -358,6 +364,10 @@ class Registry:
     def files(self) -> dict[int, Path]:
         if self._files is None:
             files: dict[int, Path] = {}
+            if not self.dir.is_dir():
+                from .project import not_a_project
+
+                raise not_a_project(self.dir)
             if self.dir.is_dir():
                 for p in sorted(self.dir.glob("*.py")):
                     if p.name.startswith("_"):

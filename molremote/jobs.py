@@ -17,6 +17,7 @@ from typing import Any
 from .errors import BackendError
 from .project import project_root
 from .runs import now_iso, write_json
+from .secrets import redact
 
 STATES = ("pending", "running", "complete", "incomplete", "failed", "cancelled")
 TERMINAL = ("complete", "incomplete", "failed", "cancelled")
@@ -63,7 +64,8 @@ def jobs_dir(root: Path | None = None) -> Path:
 
 def save(record: JobRecord, root: Path | None = None) -> Path:
     path = jobs_dir(root) / f"{record.job_id}.json"
-    write_json(path, record.to_json())
+    # masked: an error detail or handle quoting a URL or destination never stores a password or token
+    write_json(path, redact(record.to_json(), keys=False))
     return path
 
 

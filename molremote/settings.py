@@ -12,8 +12,8 @@
     [kaggle]
     default_account = "main"
     [kaggle.accounts.main]
-    username = "me"
     config_dir = "~/.kaggle"  # where this account's kaggle.json / access_token live
+    username = "me"           # optional with a kaggle.json (it names the user); needed with an access_token
 
     [ssh.hosts.box]
     destination = "me@box.example.org"
@@ -31,8 +31,13 @@
     python = "python3"
     extra_sbatch = ["--qos=normal"]
 
-Tokens never live in this file: a key that looks like a token, key or password is refused, with a message
-saying where it belongs (HF_TOKEN or the Hub token cache, WANDB_API_KEY or ~/.netrc, ~/.kaggle).
+    [bundle]
+    allow_secrets = ["tests/fixtures/fake_token.txt:3"]   # scan findings that are not secrets (path:line, path, glob)
+
+Tokens never live in this file: a key that looks like a token, key or password is refused, and so is a value
+that holds one (molremote.secrets: token-shaped text, a password in a URL or an ssh destination, a token in a
+URL query), here or in an environment override, with a message saying where it belongs (HF_TOKEN or the Hub
+token cache, WANDB_API_KEY or ~/.netrc, ~/.kaggle) and the value masked.
 
 Environment overrides (highest precedence first where two name the same setting), see `ENV_OVERRIDES`:
     MOLREMOTE_CONFIG                       path of the settings file (instead of <project>/molremote.toml)
@@ -61,6 +66,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from . import secrets
 from .errors import ConfigError
 from .project import project_root
 
@@ -84,7 +90,8 @@ class WandbSettings(_Strict):
 
 
 class KaggleAccount(_Strict):
-    username: str
+    # None: the username in config_dir's kaggle.json (an access_token names no user: set it for one)
+    username: str | None = None
     config_dir: str | None = None  # None: Kaggle's own default (~/.kaggle or $KAGGLE_CONFIG_DIR)
 
 
@@ -130,12 +137,19 @@ class SlurmSettings(_Strict):
     clusters: dict[str, SlurmCluster] = {}
 
 
+class BundleSettings(_Strict):
+    # Findings of the bundle's secret scan that are not secrets (false positives): "path:line", a path, or
+    # a glob over paths ("tests/fixtures/*"). Each entry ships what it names: keep the list short.
+    allow_secrets: list[str] = []
+
+
 class Settings(_Strict):
     store: StoreSettings = StoreSettings()
     wandb: WandbSettings = WandbSettings()
     kaggle: KaggleSettings = KaggleSettings()
     ssh: SshSettings = SshSettings()
     slurm: SlurmSettings = SlurmSettings()
+    bundle: BundleSettings = BundleSettings()
     # Where the settings came from (not part of the file format).
     file: str | None = None  # the settings file read, None if there was none
     sources: dict[str, str] = {}  # dotted key -> "file <path>" | "env <VAR>" (absent: default)
@@ -157,9 +171,6 @@ ENV_OVERRIDES: list[tuple[str, tuple[str, ...]]] = [
 _WANDB_MODE_ALIASES = {"dryrun": "offline", "run": "online"}
 
 # ---------------------------------------------------------------------------------------- secret guard
-_SECRET_KEY = re.compile(r"(token|secret|passw(or)?d|passphrase|api[_-]?key|apikey|credential|^key$|[_-]key$)",
-                         re.IGNORECASE)
-_SECRET_VALUE = re.compile(r"^(hf_[A-Za-z0-9]{20,}|KGAT_[A-Za-z0-9]{16,})$")
 WHERE_TOKENS_BELONG = (
     "Tokens never go in molremote.toml. Put them where each tool looks: "
     "Hugging Face: HF_TOKEN or `hf auth login` (the Hub token cache); "
@@ -169,30 +180,28 @@ WHERE_TOKENS_BELONG = (
 )
 
 
+def _refuse_secret_value(value: str, where: str, dotted: str) -> None:
+    """ConfigError when `value` holds a token, a password in a URL or ssh destination, or a token in a URL
+    query. The message shows the value masked (never the secret) and the kind of secret found."""
+    found = secrets.find_in_value(value)
+    if found:
+        raise ConfigError(f"{where}: the value of '{dotted}' ({secrets.mask(value)!r}) holds a {found[0].kind}; "
+                          f"it is refused. {WHERE_TOKENS_BELONG}")
+
+
 def _check_no_secrets(raw: dict[str, Any], file: str, prefix: tuple[str, ...] = ()) -> None:
     for key, value in raw.items():
         path = (*prefix, key)
         dotted = ".".join(path)
         is_name = tuple(prefix) in _NAME_MAPS  # a user-chosen name such as [ssh.hosts.<name>]
-        if not is_name and _SECRET_KEY.search(key):
+        if not is_name and secrets.secret_key(key) and path != ("bundle", "allow_secrets"):
             raise ConfigError(f"{file}: key '{dotted}' looks like a secret and is refused. {WHERE_TOKENS_BELONG}")
         if isinstance(value, dict):
             _check_no_secrets(value, file, path)
             continue
         for v in value if isinstance(value, list) else [value]:
-            if not isinstance(v, str):
-                continue
-            if _SECRET_VALUE.match(v.strip()):
-                raise ConfigError(f"{file}: the value of '{dotted}' looks like a token and is refused. "
-                                  f"{WHERE_TOKENS_BELONG}")
-            if "://" in v:
-                try:
-                    has_password = urlsplit(v).password is not None
-                except ValueError:
-                    has_password = False
-                if has_password:
-                    raise ConfigError(f"{file}: '{dotted}' holds a URL with a password; it is refused. "
-                                      f"{WHERE_TOKENS_BELONG}")
+            if isinstance(v, str):
+                _refuse_secret_value(v, file, dotted)
 
 
 # --------------------------------------------------------------------------------------------- loading
@@ -297,6 +306,7 @@ def read_settings(path: Path | None = None, *, use_env: bool = True) -> Settings
                     continue
                 if key == "wandb.mode":
                     value = _WANDB_MODE_ALIASES.get(value.lower(), value.lower())
+                _refuse_secret_value(value, f"environment variable {name}", key)
                 _set(raw, key, value)
                 sources[key] = f"env {name}"
                 try:
@@ -440,14 +450,19 @@ def effective_settings_table(settings: Settings | None = None) -> list[tuple[str
     credentials as present/missing with where they were found. Secret values are never included."""
     settings = settings or load_settings()
     d = settings.model_dump(mode="json", exclude={"file", "sources"})
-    rows = [("settings file", settings.file or f"(none: {config_path()} absent)", "")]
+    root = project_root()
+    in_project = (root / "experiments").is_dir() or bool(os.environ.get("MOLREMOTE_EXPERIMENTS"))
+    rows = [("project", str(root) if in_project else
+             f"(none: no experiments/ in {root} or above; cd into a project or set MOLREMOTE_PROJECT)",
+             "env MOLREMOTE_PROJECT" if os.environ.get("MOLREMOTE_PROJECT") else ""),
+            ("settings file", settings.file or f"(none: {config_path()} absent)", "")]
     for key, value in _flatten(d):
         shown = "" if value is None else (", ".join(map(str, value)) if isinstance(value, list) else str(value))
         if key == "store.url" and value is None:
             shown = "(local runs folder)"
         elif value == {}:
             shown = "(none)"
-        rows.append((key, shown, settings.sources.get(key, "default")))
+        rows.append((key, secrets.mask(shown), settings.sources.get(key, "default")))
     for name, present, where in secret_presence(settings):
         rows.append((f"secret {name}", "present" if present else "missing", where))
     return rows

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from . import secrets
 from .errors import ConfigError
 from .project import project_root
 from .settings import Settings, load_settings, wandb_key_source
@@ -37,7 +38,6 @@ _ID_BAD = re.compile(r"[^A-Za-z0-9_-]+")
 # Manifest fields that go to W&B config (run identity and provenance; never the environment).
 MANIFEST_KEYS_FOR_WANDB = ("run_uid", "machine")
 CODE_KEYS_FOR_WANDB = ("commit", "dirty", "bundle_hash")
-_SECRETISH = re.compile(r"(token|secret|passw(or)?d|api[_-]?key|credential)", re.IGNORECASE)
 _OFFLINE_DIR = re.compile(r"^offline-run-(\d{8}_\d{6})-(.+)$")
 
 
@@ -58,12 +58,13 @@ def wandb_dir_for(run_dir: Path, settings: Settings) -> Path:
 
 
 def _scrub(obj: Any) -> Any:
-    """Drop secret-looking keys (defence in depth: nothing secret should be in the manifest anyway)."""
+    """Drop secret-looking keys and mask secrets inside strings (a token in a URL, a password in a
+    destination): defence in depth, nothing secret should be in the experiment or manifest anyway."""
     if isinstance(obj, dict):
-        return {k: _scrub(v) for k, v in obj.items() if not _SECRETISH.search(str(k))}
+        return {k: _scrub(v) for k, v in obj.items() if not secrets.secret_key(k)}
     if isinstance(obj, list):
         return [_scrub(v) for v in obj]
-    return obj
+    return secrets.mask(obj) if isinstance(obj, str) else obj
 
 
 def wandb_config(exp_json: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,7 @@
 """molremote/bundle.py: reproducible code snapshots of a git working tree."""
 import hashlib
+import os
+import stat
 import subprocess
 import tarfile
 from pathlib import Path
@@ -117,3 +119,59 @@ def test_not_a_git_repo(tmp_path):
 def test_subfolder_of_a_repo_bundles_that_folder_only(repo, tmp_path):
     b = make_bundle(repo / "pkg", tmp_path / "o")
     assert set(members(b.path)) == {"mod.py", ".molremote/bundle.json"}
+
+
+HF = "hf_" + "QxZ7rT2mN9vB4kL1pW8sY3dF6gH0jA5cE2uR"  # assembled: this file must scan clean itself
+
+
+@pytest.mark.parametrize("name, text, line, kind", [
+    ("pkg/conf.py", "A = 1\nTOKEN = '" + HF + "'\n", 2, "Hugging Face token"),
+    ("molremote.toml", '[ssh.hosts.box]\ndestination = "me:' + 'pw1234@gpubox"\n', 2,
+     "password in an ssh destination"),
+    ("deploy/key", "x\n-----BEGIN RSA " + "PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n", 2, "private key"),
+])
+def test_token_shaped_content_refused_without_env(repo, tmp_path, monkeypatch, name, text, line, kind):
+    for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "WANDB_API_KEY", "KAGGLE_KEY", "KAGGLE_API_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    (repo / name).parent.mkdir(parents=True, exist_ok=True)
+    (repo / name).write_text(text)
+    with pytest.raises(BackendError, match=f"refusing to bundle {name}: line {line} holds a {kind}") as e:
+        make_bundle(repo, tmp_path / "o", allow_secrets=[])
+    assert HF[3:] not in str(e.value) and "pw1234" not in str(e.value)
+    assert not (tmp_path / "o").exists() or not list((tmp_path / "o").glob("*.tar.gz"))
+    info = make_bundle(repo, tmp_path / "o", allow_secrets=[f"{name}:{line}"])  # the allow-list ships it
+    assert name in members(info.path)
+
+
+def test_token_in_a_deleted_line_of_the_diff_refused(repo, tmp_path):
+    """Removing a committed token without committing the removal would still ship it (in git-diff.patch)."""
+    (repo / "pkg" / "mod.py").write_text("X = 1\nT = '" + HF + "'\n")
+    git(repo, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qam", "oops")
+    with pytest.raises(BackendError, match="refusing to bundle pkg/mod.py: line 2"):
+        make_bundle(repo, tmp_path / "o", allow_secrets=[])
+    (repo / "pkg" / "mod.py").write_text("X = 1\n")  # fixed in the tree, not yet committed
+    with pytest.raises(BackendError, match=r"uncommitted diff .* holds a Hugging Face token in a changed or "
+                                           r"deleted line of pkg/mod.py") as e:
+        make_bundle(repo, tmp_path / "o", allow_secrets=[])
+    assert HF[3:] not in str(e.value)
+    git(repo, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qam", "fix")
+    make_bundle(repo, tmp_path / "o", allow_secrets=[])
+
+
+def test_allow_list_read_from_the_project_settings(repo, tmp_path, monkeypatch):
+    monkeypatch.delenv("MOLREMOTE_CONFIG", raising=False)
+    (repo / "fixtures").mkdir()
+    (repo / "fixtures" / "fake.txt").write_text(HF + "\n")
+    with pytest.raises(BackendError, match="fixtures/fake.txt: line 1"):
+        make_bundle(repo, tmp_path / "o")
+    (repo / "molremote.toml").write_text('[bundle]\nallow_secrets = ["fixtures/*"]\n')
+    assert "fixtures/fake.txt" in members(make_bundle(repo, tmp_path / "o").path)
+
+
+def test_bundle_file_mode_follows_the_umask(repo, tmp_path):
+    old = os.umask(0o022)
+    try:
+        info = make_bundle(repo, tmp_path / "o", allow_secrets=[])
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(info.path.stat().st_mode) == 0o644  # readable by the other users of a shared store

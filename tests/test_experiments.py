@@ -130,3 +130,18 @@ def test_cli_paths_never_import_torch():
                 "sys.stderr.write('TORCH' if 'torch' in sys.modules else 'CLEAN'); sys.exit(code)" % (cmd,))
         r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
         assert r.returncode == 0 and r.stderr.endswith("CLEAN"), (cmd, r.stdout[-500:], r.stderr[-500:])
+
+
+def test_a_secret_in_an_experiment_is_refused_masked(project):
+    """The experiment travels to scripts, kernels, manifests and W&B config: a credential never gets in."""
+    pw = "hunter" + "2xyz"
+    write_experiment(project, "0010_base.py", BASE)
+    write_experiment(project, "0012_leak.py", 'EXPERIMENT = derive(10, description="mirror https://me:'
+                     + pw + '@data.example.org/belka")\n')
+    with pytest.raises(ExperimentError, match=r"0012_leak.py, field 'description': holds a password in a URL") as e:
+        Registry().resolve(12)
+    assert "('mirror https://me:***@data.example.org/belka')" in str(e.value) and pw not in str(e.value)
+    token = "hf_" + "QxZ7rT2mN9vB4kL1pW8sY3dF6gH0jA5cE2uR"
+    with pytest.raises(ExperimentError, match="field 'description': holds a Hugging Face token") as e:
+        apply_overrides(Registry().resolve(10), [f"description=token {token}"])
+    assert token[3:] not in str(e.value)

@@ -48,3 +48,13 @@ def test_load_all_filters_and_latest(jdir):
 def test_new_job_id_is_unique_and_readable():
     a, b = jobs.new_job_id("0620_fatgcn", "slurm"), jobs.new_job_id("0620_fatgcn", "slurm")
     assert a != b and a.startswith("0620_fatgcn-slurm-")
+
+
+def test_records_never_store_a_password_or_token(jdir):
+    """`status` prints job records: an error detail quoting a destination or URL is stored masked."""
+    r = jobs.update(rec("s"), state="failed", detail="ssh me:" + "pw1234@gpubox: Permission denied; store "
+                    "hf://me/r?tok" "en=hf_" + "QxZ7rT2mN9vB4kL1pW8sY3dF6gH0jA5cE2uR")
+    text = (jdir / "s.json").read_text()
+    assert "pw1234" not in text and "QxZ7rT2m" not in text
+    assert jobs.load("s").detail == "ssh me:***@gpubox: Permission denied; store hf://me/r?token=***"
+    assert r.options == {"host": "h"} and jobs.load("s").options == {"host": "h"}  # the rest is unchanged

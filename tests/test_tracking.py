@@ -188,3 +188,13 @@ def test_wandb_config_drops_secret_looking_keys():
     cfg = wandb_config(EXP, m)
     assert cfg["manifest"]["machine"] == {"hostname": "box", "nested": {"ok": 1}}
     assert "nope" not in json.dumps(cfg)
+
+
+def test_wandb_config_masks_secrets_inside_values():
+    """A token in a URL or a password in a destination never reaches W&B config (issue 11 item 3)."""
+    tok = "hf_" + "QxZ7rT2mN9vB4kL1pW8sY3dF6gH0jA5cE2uR"
+    exp = {**EXP, "data": {"url": "https://example.org/x?token=" + tok, "mirror": "https://me:" + "pw1234@host/d"}}
+    cfg = wandb_config(exp, manifest())
+    text = json.dumps(cfg)
+    assert tok[3:] not in text and "pw1234" not in text
+    assert cfg["experiment"]["data"] == {"url": "https://example.org/x?token=***", "mirror": "https://me:***@host/d"}

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from ..bundle import BundleInfo
 from ..errors import BackendError
@@ -64,6 +64,16 @@ class Options(BaseModel):
     """Backend settings; unknown keys fail naming the key (pydantic extra=forbid)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _no_secrets(self) -> "Options":
+        # A password or token in a destination or URL would reach the rendered script/kernel and job record.
+        from .. import secrets
+
+        if hit := secrets.first_secret(self.model_dump()):
+            raise BackendError(f"backend option '{hit[0]}' ({hit[1]!r}) holds a {hit[2]}; it is "
+                               f"refused: {secrets.WHERE_SECRETS_GO}")
+        return self
 
 
 class Backend(ABC):

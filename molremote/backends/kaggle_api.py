@@ -102,7 +102,7 @@ def resolve_credentials(account: str | None = None) -> Credentials:
                                f"(config_dir of [kaggle.accounts.{name}])")
         if creds.username is None:
             return Credentials(creds.source, name, username=acc.username, token=creds.token, config_dir=d)
-        if creds.username != acc.username:
+        if acc.username and creds.username != acc.username:
             raise BackendError(f"Kaggle account '{name}': {creds.source[5:]} belongs to '{creds.username}', "
                                f"but [kaggle.accounts.{name}] says username = '{acc.username}'")
         return creds

@@ -20,6 +20,42 @@ def _last_runs() -> dict[int, dict]:
     return last
 
 
+# ls columns: (key, header). Every column but the description is as wide as its widest cell and never cut
+# (the score above all); the description takes what is left of the terminal and is dropped below
+# MIN_DESCRIPTION characters. Two spaces between columns, no borders: 80 columns hold the demo's rows.
+LS_COLUMNS = (("id", "id"), ("task", "task"), ("model", "model"), ("parent", "from"), ("status", "status"),
+              ("score", "score"), ("description", "description"))
+MIN_DESCRIPTION = 12
+
+
+def _ls_cells(r: dict) -> dict[str, str]:
+    if "error" in r:
+        return {"id": f"{r['id']:04d}", "task": "invalid", "model": "", "parent": "", "status": "", "score": "",
+                "description": r["error"]}
+    score = f"{r['score']:.4f} {r['metric']}" if r["score"] is not None else ""
+    return {"id": f"{r['id']:04d}", "task": r["task"], "model": r["model"],
+            "parent": "" if r["parent"] is None else str(r["parent"]), "status": r["status"] or "",
+            "score": score, "description": r["description"] or ""}
+
+
+def _ls_table(rows: list[dict], where: object, width: int) -> Table:
+    cells = [_ls_cells(r) for r in rows]
+    fixed = {k: max([len(h)] + [len(c[k]) for c in cells]) for k, h in LS_COLUMNS if k != "description"}
+    left = width - sum(fixed.values()) - 2 * (len(LS_COLUMNS) - 1)
+    cols = [(k, h) for k, h in LS_COLUMNS if k != "description" or left >= MIN_DESCRIPTION]
+    table = Table(title=f"experiments ({where})", box=None, padding=(0, 1), pad_edge=False, show_edge=False,
+                  header_style="bold", title_justify="left")
+    for k, h in cols:
+        if k == "description":  # one line per experiment: `molremote show ID` has it whole
+            table.add_column(h, no_wrap=True, overflow="ellipsis", max_width=left)
+        else:
+            table.add_column(h, no_wrap=True, min_width=fixed[k], justify="right" if k == "score" else "left")
+    for r, c in zip(rows, cells):
+        style = "red" if "error" in r else None
+        table.add_row(*(c[k] for k, _ in cols), style=style)
+    return table
+
+
 @app.command("ls")
 def ls(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """List experiments: id, task, model, parent, description, last local status and score."""
@@ -39,20 +75,10 @@ def ls(as_json: bool = typer.Option(False, "--json", help="Machine-readable outp
     if as_json:
         console.print_json(json.dumps(rows))
         return
-    table = Table(title=f"experiments ({reg.dir})")
-    for col in ("id", "task", "model", "parent", "description", "status", "score"):
-        # one line per experiment: long descriptions are cut (`molremote show ID` has them whole)
-        table.add_column(col, no_wrap=True, overflow="ellipsis",
-                         max_width=max(16, console.width - 68) if col == "description" else None,
-                         min_width={"id": 4, "parent": 6, "status": 8}.get(col))
-    for r in rows:
+    console.print(_ls_table(rows, reg.dir, console.width))
+    for r in rows:  # the table cuts descriptions: invalid experiments' errors in full below it
         if "error" in r:
-            table.add_row(str(r["id"]), "[red]invalid[/]", "", "", f"[red]{r['error']}[/]", "", "")
-            continue
-        score = f"{r['score']:.4f} {r['metric']}" if r["score"] is not None else ""
-        table.add_row(f"{r['id']:04d}", r["task"], r["model"], "" if r["parent"] is None else str(r["parent"]),
-                      r["description"], r["status"] or "", score)
-    console.print(table)
+            console.print(f"{r['id']:04d}: {r['error']}", style="red", markup=False, highlight=False)
 
 
 @app.command()
