@@ -63,7 +63,8 @@ def sshd_sessions_serving(client_pids: list[int], port: int, listener: int, mark
     """Server-side sshd session processes of the connections `client_pids` hold to `port`, plus the sshd
     sessions that are ancestors of processes whose command line mentions `marker` (a remote job's folder)."""
     conns = tcp_connections()
-    client_ports = {conns[i][0] for pid in client_pids for i in socket_inodes(pid) if i in conns and conns[i][1] == port}
+    client_ports = {conns[i][0] for pid in client_pids for i in socket_inodes(pid)
+                    if i in conns and conns[i][1] == port}
     server_inodes = {i for i, (lport, rport) in conns.items() if lport == port and rport in client_ports}
     found = set()
     for pid in all_pids():

@@ -558,7 +558,8 @@ class Handler(BaseHTTPRequestHandler):
             data = None if e["lfs"] else st.read(e)
         headers = {"X-Repo-Commit": sha}
         if e["lfs"]:  # the Hub redirects LFS files to the CDN; the file's own etag and size ride on the redirect
-            headers.update({"Location": f"{self._cdn_base()}/lfs-cdn/{e['sha256']}?X-Amz-Signature={st.sign(e['sha256'])}",
+            cdn = f"{self._cdn_base()}/lfs-cdn/{e['sha256']}?X-Amz-Signature={st.sign(e['sha256'])}"
+            headers.update({"Location": cdn,
                             "ETag": f'"{e["blob"]}"', "X-Linked-Etag": f'"{e["sha256"]}"',
                             "X-Linked-Size": str(e["size"])})
             return 302, b"", headers

@@ -36,7 +36,8 @@ NOT_FOUND = "Notebook not found"  # the text real Kaggle puts in SaveKernelRespo
 # Each method answers on its own service only (kagglesdk/*/services/*.py: `_client.call(service, method, ...)`).
 SERVICES = {
     "SaveKernel": "kernels.KernelsApiService", "GetKernelSessionStatus": "kernels.KernelsApiService",
-    "ListKernelSessionOutput": "kernels.KernelsApiService", "GetAcceleratorQuotaStatistics": "kernels.KernelsApiService",
+    "ListKernelSessionOutput": "kernels.KernelsApiService",
+    "GetAcceleratorQuotaStatistics": "kernels.KernelsApiService",
     "StartBlobUpload": "blobs.BlobApiService", "GetDatasetStatus": "datasets.DatasetApiService",
     "CreateDataset": "datasets.DatasetApiService", "CreateDatasetVersion": "datasets.DatasetApiService",
     "StartSubmissionUpload": "competitions.CompetitionApiService",

@@ -190,7 +190,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _bucket(self, run: Run) -> dict:
         return {"id": run.storage_id, "name": run.name, "displayName": run.display_name, "description": None,
-                "config": json.dumps(run.config), "sweepName": None, "historyLineCount": len(run.streams.get(HISTORY, [])),
+                "config": json.dumps(run.config), "sweepName": None,
+                "historyLineCount": len(run.streams.get(HISTORY, [])),
                 "project": {"id": "UHJvamVjdDox", "name": run.project,
                             "entity": {"id": "RW50aXR5OjE=", "name": run.entity}}}
 
@@ -223,7 +224,8 @@ class Handler(BaseHTTPRequestHandler):
                     "id": run.storage_id, "name": run.name, "displayName": run.display_name,
                     "summaryMetrics": json.dumps(run.summary), "logLineCount": len(s.get(OUTPUT, [])),
                     "historyLineCount": len(s.get(HISTORY, [])), "eventsLineCount": len(s.get(EVENTS, [])),
-                    "historyTail": json.dumps(s.get(HISTORY, [])[-10:]), "eventsTail": json.dumps(s.get(EVENTS, [])[-10:]),
+                    "historyTail": json.dumps(s.get(HISTORY, [])[-10:]),
+                    "eventsTail": json.dumps(s.get(EVENTS, [])[-10:]),
                     "config": json.dumps(run.config), "tags": run.tags, "notes": None,
                     "wandbConfig": json.dumps({"t": run.config.get("_wandb", {}).get("value", {}).get("t", {})}
                                               if isinstance(run.config.get("_wandb"), dict) else {"t": {"1": [1]}}),
