@@ -79,7 +79,7 @@ def test_online_with_a_rejected_key_falls_back_to_offline(tmp_path, wandb_server
     real_init = tracking._init
 
     def quick(wandb, mode, kwargs):  # wandb-core retries the 401s until init_timeout: 120 s in production
-        kwargs["settings"].init_timeout = 10.0
+        kwargs["settings"].init_timeout = 5.0
         return real_init(wandb, mode, kwargs)
 
     monkeypatch.setattr(tracking, "_init", quick)
