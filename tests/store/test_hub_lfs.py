@@ -200,3 +200,15 @@ def test_change_detection_on_lfs_files(hub, hub_store, tmp_path):
     best.write_bytes(bytes(bad))
     hub_store.pull(KEY, dest)
     assert hub.state.calls["cdn"] - n_cdn == 1 and tree_bytes(dest) == tree_bytes(run)
+
+
+def test_with_xet_enabled_the_push_fails_loudly_not_silently(hub, hub_store, tmp_path, monkeypatch):
+    """The loopback Hub speaks LFS only: if a test forgot HF_HUB_DISABLE_XET, the client's Xet upload fails on the
+    token route (501) instead of a push that seems to work."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", False)
+    with pytest.raises(StoreError, match=r"501.*xet-write-token"):
+        hub_store.push(make_run(tmp_path / "a"), KEY)
+    assert hub.state.calls["xet_token"] >= 1 and hub.state.calls["commit"] == 0
+    assert len(hub.state.commits(REPO)) == 1  # only the creation commit
