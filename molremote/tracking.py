@@ -173,6 +173,12 @@ def open_tracker(run_dir: Path, exp_json: dict[str, Any], manifest: dict[str, An
             return NullTracker()
         log.warning("W&B online init failed (%s); logging offline instead", e)
         mode = "offline"
+        # The failed online run still holds its id in wandb's service process, and an offline init of the
+        # same id is then refused ("run ID ... is in use"): shut the service down; the next init starts one.
+        try:
+            wandb.teardown()
+        except Exception as e2:  # noqa: BLE001
+            log.debug("wandb.teardown() after a failed init: %s", e2)
         try:
             run = _init(wandb, mode, kwargs)
         except Exception as e2:  # noqa: BLE001

@@ -1,8 +1,13 @@
+import os
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# huggingface_hub uploads through Xet whenever hf_xet is installed; the loopback Hub speaks git-LFS (the Hub's
+# other upload path), so tests take that one. Set before any huggingface_hub import (it reads this once).
+os.environ["HF_HUB_DISABLE_XET"] = "1"
 
 
 @pytest.fixture

@@ -101,10 +101,9 @@ def test_file_with_token_value_refused(repo, tmp_path, monkeypatch):
     with pytest.raises(BackendError, match=r"refusing to bundle pkg/cfg.py: it contains the value of \$WANDB_API_KEY"):
         make_bundle(repo, tmp_path / "o")
     # the message never contains the value itself
-    try:
+    with pytest.raises(BackendError) as e:
         make_bundle(repo, tmp_path / "o")
-    except BackendError as e:
-        assert "0123456789abcdef" not in str(e)
+    assert "pkg/cfg.py" in str(e.value) and "0123456789abcdef" not in str(e.value)
     # an ignored file holding the token is simply not shipped
     (repo / "pkg" / "cfg.py").rename(repo / "ignored.txt")
     assert "ignored.txt" not in members(make_bundle(repo, tmp_path / "o").path)

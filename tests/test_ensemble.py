@@ -215,7 +215,16 @@ def fake_run(root: Path, exp: str, fold: int, h: str) -> Path:
     return run
 
 
-def test_record_roundtrip_and_rebuild(tmp_path: Path):
+def test_record_roundtrip_and_rebuild(tmp_path: Path, monkeypatch):
+    # the record names the commit of the code that built it: a project in a git repo with a known commit
+    proj = tmp_path / "proj"
+    (proj / "experiments").mkdir(parents=True)
+    git = ["git", "-C", str(proj), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "code"], check=True)
+    sha = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    monkeypatch.setenv("MOLREMOTE_PROJECT", str(proj))
+    monkeypatch.delenv("MOLREMOTE_BUNDLE_INFO", raising=False)
     paths, ids, vals = make_members(tmp_path, k=2)
     members = []
     for i, p in enumerate(paths):
@@ -231,7 +240,7 @@ def test_record_roundtrip_and_rebuild(tmp_path: Path):
     assert m0["experiment"] == 620 and m0["fold"] == 0 and m0["config_hash"] == "h0" and m0["run_uid"] == "uid0"
     assert m0["experiment_name"] == "0620_belka_cnn"
     assert m0["code"]["commit"] == "abc123" and len(m0["sha256"]) == 64 and m0["weight"] == 0.75
-    assert len(rec["code"]["commit"] or "") in (0, 40)
+    assert rec["code"] == {"commit": sha, "dirty": False, "bundle_hash": None}
     rebuilt = rebuild(rec_path, spec=BELKA)
     np.testing.assert_allclose(rebuilt.values, average(members, [3, 1]).values)
     df = pd.read_csv(members[1])

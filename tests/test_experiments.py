@@ -123,6 +123,7 @@ def test_cli_paths_never_import_torch():
             "print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+    out = {}
     for cmd in (["--help"], ["ls"], ["show", "1"], ["show", "1", "--json"], ["diff", "1", "2"]):
         code = ("import sys, runpy; sys.argv = ['molremote', *%r]\n"
                 "from molremote.cli import main\n"
@@ -130,6 +131,19 @@ def test_cli_paths_never_import_torch():
                 "sys.stderr.write('TORCH' if 'torch' in sys.modules else 'CLEAN'); sys.exit(code)" % (cmd,))
         r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
         assert r.returncode == 0 and r.stderr.endswith("CLEAN"), (cmd, r.stdout[-500:], r.stderr[-500:])
+        out[" ".join(cmd)] = r.stdout
+    # and each printed what it should (not only "exit 0")
+    reg = Registry()
+    one, two = reg.resolve(1), reg.resolve(2)
+    assert all(f" {c} " in out["--help"] for c in ("ls", "show", "diff", "train", "remote"))
+    rows = {line.split()[0]: line for line in out["ls"].splitlines() if line.split() and line.split()[0].isdigit()}
+    assert sorted(k for k in rows if k.isdigit()) == [f"{i:04d}" for i in reg.ids()]
+    assert all(reg.resolve(i).task.name in rows[f"{i:04d}"] for i in reg.ids())
+    assert out["show 1"].startswith(f"{one.name}  hash {one.config_hash}")
+    assert json.loads(out["show 1 --json"]) == one.to_json()
+    assert f"{one.name} -> {two.name}" in out["diff 1 2"]
+    model_row = next(line for line in out["diff 1 2"].splitlines() if "model.name" in line)
+    assert f'"{one.model.name}"' in model_row and f'"{two.model.name}"' in model_row
 
 
 def test_a_secret_in_an_experiment_is_refused_masked(project):

@@ -242,12 +242,32 @@ def test_secret_presence_from_files(proj, monkeypatch):
     assert "SECRET" not in text
 
 
-def test_env_override_list_is_documented():
+def test_every_listed_env_override_overrides_its_setting_and_is_documented(proj, monkeypatch):
     import molremote.settings as m
 
-    for _, names in ENV_OVERRIDES:
-        for n in names:
-            assert n in m.__doc__
+    write(proj, "[kaggle.accounts.spare]\nusername = 'me'\nconfig_dir = '~/km'\n")
+
+    def value(dotted: str, name: str) -> str:
+        return {"wandb.mode": "offline", "kaggle.default_account": "spare"}.get(
+            dotted, f"/v/{name.lower()}" if dotted in ("store.url", "wandb.dir") else f"v-{name.lower()}")
+
+    def setting(dotted: str) -> tuple:
+        s = load_settings()
+        section, key = dotted.split(".")
+        return getattr(getattr(s, section), key), s.sources[dotted]
+
+    for dotted, names in ENV_OVERRIDES:
+        assert all(n in m.__doc__ for n in names), names
+        for name in names:
+            monkeypatch.setenv(name, value(dotted, name))
+            assert setting(dotted) == (value(dotted, name), f"env {name}"), name
+            monkeypatch.delenv(name)
+        if len(names) > 1:  # both set: the first listed wins
+            monkeypatch.setenv(names[0], value(dotted, names[0]))
+            monkeypatch.setenv(names[1], "online" if dotted == "wandb.mode" else "other")
+            assert setting(dotted) == (value(dotted, names[0]), f"env {names[0]}")
+            monkeypatch.delenv(names[0])
+            monkeypatch.delenv(names[1])
 
 
 def test_settings_and_doctor_import_no_heavy_modules():

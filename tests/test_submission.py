@@ -153,9 +153,18 @@ def test_belka_size_file_reads_and_checks_fast(tmp_path: Path):
     ids = rng.permutation(np.arange(295_246_830, 295_246_830 + n))
     path = write_submission_atomic(pa.table({"id": ids, "binds": rng.random(n).astype(np.float32)}),
                                    tmp_path / "big.csv")
-    t0 = time.perf_counter()
-    p = check_submission(path, BELKA, expected_ids=np.sort(ids))
-    dt = time.perf_counter() - t0
+    import pyarrow.csv as pc
+
+    expected = np.sort(ids)
+    read_s, check_s = [], []
+    for _ in range(2):  # interleaved, best of 2: both timings see the same load on a shared machine
+        t0 = time.perf_counter()
+        pc.read_csv(path)
+        t1 = time.perf_counter()
+        p = check_submission(path, BELKA, expected_ids=expected)
+        read_s.append(t1 - t0)
+        check_s.append(time.perf_counter() - t1)
     assert len(p) == n
-    # ~0.3 s on an idle 2-core machine; a generous bound because the machine is shared
-    assert dt < 5.0, f"read+check took {dt:.2f} s"
+    # reading + every check costs at most 4x a bare pyarrow read of the same file (measured 1.7-3x, busy or
+    # idle; 0.3 s in all on an idle 2-core machine): a bound relative to the machine's speed right now
+    assert min(check_s) < 4 * min(read_s), f"check {min(check_s):.2f} s vs bare read {min(read_s):.2f} s"

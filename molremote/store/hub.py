@@ -34,6 +34,15 @@ class _InvalidJson(StoreError):
     pass
 
 
+def _transport_error(exc: BaseException | None) -> bool:
+    """A connection dropped or timed out (httpx2, the client's transport), as opposed to an answer."""
+    try:
+        from httpx2 import TransportError
+    except ImportError:  # pragma: no cover - huggingface_hub 2.x brings httpx2
+        return False
+    return isinstance(exc, TransportError)
+
+
 def _same(local: FileInfo, entry: Any) -> bool:
     """Does a Hub tree entry hold exactly the local file? LFS/Xet entries carry a sha256, regular ones a git
     blob id."""
@@ -174,9 +183,14 @@ class HubStore(Store):
                         commit_message=f"molremote push {key}: {len(changed)} changed, {len(deleted)} deleted")
             except StoreError as e:
                 cause = e.__cause__
-                if isinstance(cause, HfHubHTTPError) and cause.response is not None \
-                        and cause.response.status_code in (409, 412):
-                    log.info("%s moved while pushing %s; re-reading it", self.url, key)
+                status = cause.response.status_code if isinstance(cause, HfHubHTTPError) \
+                    and cause.response is not None else None
+                # Re-read and try again when the head moved (409/412) or the commit failed in transit (5xx, a
+                # dropped connection): with hf_xet installed the client retries a commit itself, without it
+                # (HF_HUB_DISABLE_XET=1, the LFS path) it does not. The re-read makes this safe: a commit that
+                # landed with its reply lost leaves nothing to upload, and parent_commit prevents a duplicate.
+                if status in (409, 412) or (status or 0) >= 500 or _transport_error(cause):
+                    log.info("%s: commit of %s failed (%s); re-reading the repo", self.url, key, status or cause)
                     lost = summary
                     continue
                 raise

@@ -93,6 +93,9 @@ def wait_state(backend, record, states=("complete", "incomplete", "failed", "can
 def check_golden(name: str, text: str) -> None:
     path = Path(__file__).parent / "golden" / name
     if os.environ.get("MOLREMOTE_UPDATE_GOLDEN") == "1":
+        if os.environ.get("CI", "").lower() in ("true", "1"):  # an update there would make the check pass blindly
+            pytest.fail("MOLREMOTE_UPDATE_GOLDEN=1 is refused under CI=true: CI checks golden files, never "
+                        "rewrites them; update them locally and commit the diff")
         path.write_text(text)
     assert path.exists(), f"golden file {path} missing (MOLREMOTE_UPDATE_GOLDEN=1 writes it)"
     assert text == path.read_text(), f"{name} differs from {path} (MOLREMOTE_UPDATE_GOLDEN=1 rewrites it)"

@@ -4,6 +4,8 @@ uninterrupted run. Real loopback sshd and SLURM."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -15,6 +17,7 @@ from molremote.backends import get_backend
 from molremote.backends.base import Job
 from molremote.bundle import make_bundle
 from molremote.experiments import Registry
+from tests.helpers.procs import sshd_sessions_serving
 from tests.training import toy
 from tests.training.test_trainer import TOY, cli as toy_cli
 
@@ -30,11 +33,22 @@ def test_ssh_job_survives_the_connection_dropping(cluster, small_project, tmp_pa
     # a session watching the job, as `molremote logs -f` keeps one open
     watcher = subprocess.Popen(["ssh", "-F", cluster["INFRA_SSH_CONFIG"], cluster["INFRA_SSH_HOST"], "sleep 60"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    bystander = subprocess.Popen(["ssh", "-F", cluster["INFRA_SSH_CONFIG"], cluster["INFRA_SSH_HOST"], "sleep 60"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.5)
     assert be.status(rec).state == "running"
-    # drop every open ssh connection on the server side (the listening daemon itself stays)
-    subprocess.run(["pkill", "-f", "^sshd: root"], check=False)
+    # drop this test's ssh connections on the server side: the watcher's session and any session still
+    # holding the job's processes (found by pid; other users of the shared sshd keep theirs)
+    listener = int(Path(cluster["INFRA_SSH_CONFIG"]).with_name("sshd.pid").read_text())
+    ours = sshd_sessions_serving([watcher.pid], port=int(cluster["INFRA_SSH_PORT"]), listener=listener,
+                                 marker=str(tmp_path / "remote"))
+    assert ours, "found no sshd session serving the watcher"
+    for pid in ours:
+        os.kill(pid, signal.SIGTERM)
     assert watcher.wait(timeout=20) != 0  # the watcher's connection really dropped
+    assert bystander.poll() is None  # someone else's session on the shared sshd is untouched
+    bystander.terminate()
+    bystander.wait(timeout=10)
     st = wait_state(be, rec, timeout=120, poll=1)
     assert st.state == "complete", st.log_tail
     assert "hello from the bundle, fold 0" in "".join(be.logs(rec))

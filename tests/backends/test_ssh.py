@@ -134,4 +134,4 @@ def test_demo_experiment_trains_over_ssh_and_results_come_back(ssh, tmp_path):
     m = json.loads(manifests[0].read_text())
     assert m["status"] == "complete" and m["fold"] == 0
     assert m["code"]["commit"] == job.bundle.commit and m["code"]["dirty"] == job.bundle.dirty
-    assert m["code"]["bundle_hash"] in (job.bundle.sha256, job.bundle.content_hash)
+    assert m["code"]["bundle_hash"] == job.bundle.sha256  # the archive hash remote_common.sh exports

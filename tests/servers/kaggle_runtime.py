@@ -2,10 +2,13 @@
 
 After every accepted push, `KaggleRuntime` does what Kaggle does with a script kernel: it lays out a fresh
 `/kaggle` (MOLREMOTE_KAGGLE_ROOT = a temp folder) with the pushed dataset sources mounted at the 2026 paths
-`input/datasets/<owner>/<slug>/` (files taken from the server's stored datasets), runs the pushed text with
-the system's Python, then publishes `working/` as the version's output, the run's stdout/stderr as its log
+`input/datasets/<owner>/<slug>/` (or the older `input/<slug>/`, see `layout`; files taken from the server's
+stored datasets), runs the pushed text with the system's Python, then publishes `working/` as the version's output, the run's stdout/stderr as its log
 (Kaggle's JSON list of {stream_name, time, data}) and COMPLETE or ERROR as its status. Status polls in
 between answer QUEUED, then RUNNING (after the previous version's final status once, as the real trap).
+
+`layout`: "2026" mounts datasets at `input/datasets/<owner>/<slug>/` (Kaggle since 2026), "legacy" at
+`input/<slug>/` (before; still seen on older images): the kernel must find its data in both.
 
 `session_env`: per-session extra environment (index 0 = first push), e.g. a tiny
 MOLREMOTE_KAGGLE_SESSION_LIMIT_S for a session that must stop at its deadline. `fake`: a callable
@@ -26,6 +29,12 @@ from typing import Any, Callable
 from tests.servers.kaggle_server import KaggleServer
 
 
+LAYOUTS = {  # dataset owner, slug -> mount folder under input/
+    "2026": lambda owner, slug: Path("datasets", owner, slug),
+    "legacy": lambda owner, slug: Path(slug),
+}
+
+
 @dataclass
 class Session:
     n: int
@@ -40,8 +49,10 @@ class KaggleRuntime:
     def __init__(self, server: KaggleServer, workdir: Path, env: dict[str, str] | None = None,
                  session_env: list[dict[str, str]] | None = None, timeout_s: float = 300,
                  fake: Callable[[int, str, dict], tuple[dict, str]] | None = None,
-                 on_session_end: Callable[[Session], None] | None = None):
-        self.server, self.workdir = server, Path(workdir)
+                 on_session_end: Callable[[Session], None] | None = None, layout: str = "2026"):
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout {layout!r}: expected one of {list(LAYOUTS)}")
+        self.server, self.workdir, self.layout = server, Path(workdir), layout
         self.env = dict(env if env is not None else os.environ)
         self.session_env = session_env or []
         self.timeout_s, self.fake, self.on_session_end = timeout_s, fake, on_session_end
@@ -84,8 +95,7 @@ class KaggleRuntime:
             ds = self.server.datasets.get(ref)
             if ds is None:
                 continue  # Kaggle would refuse the source; the kernel reports what it misses
-            owner, slug = ref.split("/")
-            base = s.root / "input" / "datasets" / owner / slug
+            base = s.root / "input" / LAYOUTS[self.layout](*ref.split("/"))
             for name, data in ds.files.items():
                 p = base / name
                 p.parent.mkdir(parents=True, exist_ok=True)

@@ -33,6 +33,26 @@ KERNEL_STATUSES = (
 )
 FINAL_STATUSES = ("COMPLETE", "ERROR", "CANCEL_ACKNOWLEDGED")
 NOT_FOUND = "Notebook not found"  # the text real Kaggle puts in SaveKernelResponse.error (kaggle-cli #545, #575)
+# Each method answers on its own service only (kagglesdk/*/services/*.py: `_client.call(service, method, ...)`).
+SERVICES = {
+    "SaveKernel": "kernels.KernelsApiService", "GetKernelSessionStatus": "kernels.KernelsApiService",
+    "ListKernelSessionOutput": "kernels.KernelsApiService",
+    "GetAcceleratorQuotaStatistics": "kernels.KernelsApiService",
+    "StartBlobUpload": "blobs.BlobApiService", "GetDatasetStatus": "datasets.DatasetApiService",
+    "CreateDataset": "datasets.DatasetApiService", "CreateDatasetVersion": "datasets.DatasetApiService",
+    "StartSubmissionUpload": "competitions.CompetitionApiService",
+    "CreateSubmission": "competitions.CompetitionApiService", "ListSubmissions": "competitions.CompetitionApiService",
+    "IntrospectToken": "security.OAuthService",
+}
+# What SaveKernel accepts (the client checks language / kernel type / pinning too, kaggle_api_extended.py).
+LANGUAGES = ("python", "r", "rmarkdown")
+KERNEL_TYPES = ("script", "notebook")
+PINNING_TYPES = ("original", "latest")
+GPU_SHAPES = ("NvidiaTeslaP100", "NvidiaTeslaT4", "NvidiaTeslaT4Highmem", "NvidiaTeslaA100", "NvidiaL4", "NvidiaL4X1",
+              "NvidiaH100")
+TPU_SHAPES = ("TpuV38", "Tpu1VmV38", "TpuV5E8", "TpuV6E8")
+RETIRED_SHAPES = {"NvidiaTeslaP100": "NvidiaTeslaT4"}  # substituted silently by Kaggle
+SESSION_LIMIT_S = {"cpu": 12 * 3600, "gpu": 12 * 3600, "tpu": 9 * 3600}
 
 
 class ApiError(Exception):
@@ -62,6 +82,8 @@ class Kernel:
     statuses: deque = field(default_factory=deque)  # upcoming (status, failure) answers; the last one sticks
     outputs: dict[str, bytes] = field(default_factory=dict)
     log: str | None = None
+    is_private: bool = True
+    machine_shape: str | None = None  # after Kaggle's substitution of retired shapes
 
     @property
     def ref(self) -> str:
@@ -253,7 +275,7 @@ class KaggleServer:
                 status, message = failures.popleft()
                 return status, {"code": status, "message": message}
             handler = getattr(self, f"_api_{method}", None)
-            if handler is None:
+            if handler is None or SERVICES.get(method) != service:
                 return 404, {"code": 404, "message": f"unknown method {service}/{method}"}
             try:
                 return 200, _compact(handler(body, user))
@@ -289,6 +311,7 @@ class KaggleServer:
             return {"error": NOT_FOUND}
         if not body.get("text"):
             return {"error": "The kernel source is empty"}
+        shape = self._check_save_fields(body)
         k = self.kernels.get(ref)
         if k is None:
             if self.flaky_new_slugs and ref not in self._flaked:
@@ -303,6 +326,7 @@ class KaggleServer:
         elif body.get("newTitle"):
             k.title = body["newTitle"]
         previous = k.statuses[-1] if k.statuses else None
+        k.is_private, k.machine_shape = body.get("isPrivate", True), shape
         k.version += 1
         k.outputs, k.log = {}, None
         scripted = self._scripted.pop(ref, None) or self._scripted.pop(asked or "", None)
@@ -325,9 +349,40 @@ class KaggleServer:
                    kernelId=k.kernel_id)
         return out
 
-    def _kernel(self, body: dict) -> Kernel:
+    @staticmethod
+    def _check_save_fields(body: dict) -> str | None:
+        """Refuse what Kaggle refuses (HTTP 400 naming the field); returns the machine shape Kaggle will use."""
+        def bad(field_: str, value: Any, allowed: Any) -> ApiError:
+            return ApiError(400, f"Invalid {field_} {value!r}: expected one of {list(allowed)}")
+
+        if body.get("language") not in LANGUAGES:
+            raise bad("language", body.get("language"), LANGUAGES)
+        if body.get("kernelType") not in KERNEL_TYPES:
+            raise bad("kernelType", body.get("kernelType"), KERNEL_TYPES)
+        if body.get("dockerImagePinningType") not in (None, *PINNING_TYPES):
+            raise bad("dockerImagePinningType", body.get("dockerImagePinningType"), PINNING_TYPES)
+        gpu, tpu, shape = body.get("enableGpu", False), body.get("enableTpu", False), body.get("machineShape")
+        for name in ("enableGpu", "enableTpu", "enableInternet", "isPrivate"):
+            if name in body and not isinstance(body[name], bool):
+                raise ApiError(400, f"Invalid {name} {body[name]!r}: expected a boolean")
+        if gpu and tpu:
+            raise ApiError(400, "enableGpu and enableTpu cannot both be set")
+        if shape is not None:
+            if shape not in GPU_SHAPES + TPU_SHAPES:
+                raise bad("machineShape", shape, GPU_SHAPES + TPU_SHAPES)
+            if (shape in GPU_SHAPES and tpu) or (shape in TPU_SHAPES and gpu):
+                raise ApiError(400, f"machineShape {shape} does not match enableGpu={gpu} enableTpu={tpu}")
+        kind = "tpu" if tpu or shape in TPU_SHAPES else "gpu" if gpu or shape in GPU_SHAPES else "cpu"
+        timeout = body.get("sessionTimeoutSeconds")
+        if timeout is not None and not (isinstance(timeout, int) and 0 < timeout <= SESSION_LIMIT_S[kind]):
+            raise ApiError(400, f"Invalid sessionTimeoutSeconds {timeout!r}: 1..{SESSION_LIMIT_S[kind]} for a "
+                                f"{kind.upper()} session")
+        return RETIRED_SHAPES.get(shape, shape)
+
+    def _kernel(self, body: dict, user: str) -> Kernel:
+        """A kernel to read: someone else's private kernel is answered like a missing one, as on Kaggle."""
         k = self.kernels.get(f"{body.get('userName', '')}/{body.get('kernelSlug', '')}")
-        if k is None:
+        if k is None or (k.is_private and k.owner != user):
             raise ApiError(404, NOT_FOUND)
         return k
 
@@ -336,14 +391,14 @@ class KaggleServer:
         return min(size, self.page_size_cap) if self.page_size_cap else size
 
     def _api_GetKernelSessionStatus(self, body: dict, user: str) -> dict:
-        k = self._kernel(body)
+        k = self._kernel(body, user)
         status, failure = k.statuses[0] if k.statuses else ("QUEUED", None)
         if len(k.statuses) > 1:
             k.statuses.popleft()
         return {"status": "" if status == "QUEUED" else status, "failureMessage": failure}
 
     def _api_ListKernelSessionOutput(self, body: dict, user: str) -> dict:
-        k = self._kernel(body)
+        k = self._kernel(body, user)
         names = sorted(k.outputs)
         start = int(body.get("pageToken") or 0)
         size = self._page_size(body)

@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "servers"))
 from hub_server import HubServer  # noqa: E402
 
 KEY = "0620_text2mol_fatgcn/fold0-abc123"
+TOKEN = "hf_test_token"
 
 
 def make_run(root: Path, key: str = KEY, *, run_uid: str | None = None, host: str = "box-a",
@@ -54,9 +55,9 @@ def set_manifest(run_dir: Path, **fields) -> None:
 
 @pytest.fixture
 def hub(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_TOKEN", "hf_test_token")
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
     monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    with HubServer(tmp_path / "hub-root") as server:
+    with HubServer(tmp_path / "hub-root", token=TOKEN) as server:
         yield server
 
 

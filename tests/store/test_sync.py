@@ -95,7 +95,7 @@ def test_hub_failures_are_retried_with_backoff_and_request_never_blocks(tmp_path
     assert st["failures"] == 0 and st["last_error"] is None and sync.pushes >= 1
     assert hub.state.calls["info"] >= 4
     assert all(f"failed ({i} in a row)" in caplog.text for i in (1, 2, 3))
-    assert tree_bytes(hub.state.folder("models", "tester/proj-runs") / "runs" / KEY) == tree_bytes(run)
+    assert hub.state.snapshot("tester/proj-runs", f"runs/{KEY}") == tree_bytes(run)
 
 
 def test_request_starts_the_thread_and_stop_is_final(tmp_path):

@@ -256,8 +256,11 @@ def test_baseline_is_the_positive_rate_per_cell(demo):
     # a model that knows the labels scores 1, random scores land near the baseline
     labels = demo.train.labels[va].astype(float)
     assert demo.score(va, {"probs": labels}) == 1.0
-    rand = np.random.default_rng(0).random(labels.shape)
-    assert abs(demo.score(va, {"probs": rand}) - demo.baseline_score(va)) < 0.03
+    # a constant prediction ties every molecule: its AP is exactly the positive rate, the baseline
+    assert demo.score(va, {"probs": np.full(labels.shape, 0.5)}) == pytest.approx(demo.baseline_score(va), rel=1e-12)
+    # random predictions average near it (10 seeds: within 10%; AP of random scores sits a little above the rate)
+    rand = [demo.score(va, {"probs": np.random.default_rng(i).random(labels.shape)}) for i in range(10)]
+    assert np.mean(rand) == pytest.approx(demo.baseline_score(va), rel=0.1)
 
 
 def test_masked_loss_ignores_absent_protein_rows(small):

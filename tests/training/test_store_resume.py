@@ -77,7 +77,11 @@ def test_resume_from_local_folder_store(tmp_path):
 
 @pytest.mark.integration
 def test_resume_from_hub_store(tmp_path):
-    with HubServer(tmp_path / "hub") as hub:
+    with HubServer(tmp_path / "hub", token="hf_testtokentesttokentest") as hub:
         _resume_elsewhere(tmp_path, {"MOLREMOTE_STORE": "hf://tester/molremote-runs", "HF_ENDPOINT": hub.url,
-                                     "HF_TOKEN": "hf_testtokentesttokentest"})
-        assert any((tmp_path / "hub").rglob("manifest.json"))
+                                     "HF_TOKEN": "hf_testtokentesttokentest", "HF_HUB_DISABLE_XET": "1"})
+        stored = hub.state.snapshot("tester/molremote-runs", "runs")
+        assert any(p.endswith("/manifest.json") for p in stored)
+        assert any(p.endswith(".pt") for p in stored)  # checkpoints took the LFS path (the tree says so)
+        assert all(e["lfs"] for p, e in hub.state.tree_at("models", "tester/molremote-runs")[1].items()
+                   if p.endswith(".pt"))
