@@ -45,9 +45,9 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Fold and out-of-fold scores, and the fold-averaged submission in runs/<exp>/evaluation-<hash>/."""
-    from ..evaluate import evaluate_runs, evaluate_experiment, runs_for_experiment
+    from ..results.evaluate import evaluate_runs, evaluate_experiment, runs_for_experiment
     from ..experiments import Registry, apply_overrides
-    from ..submit import competition_for_task, describe_experiment, short_commit, submit_and_record
+    from ..results.kaggle_submit import competition_for_task, describe_experiment, short_commit, submit_and_record
 
     if split not in ("valid", "test"):
         raise ExperimentError(f"--split must be valid or test, got {split!r}", field="--split")
@@ -112,10 +112,11 @@ def ensemble(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Average experiments' evaluated test predictions and/or submission files, aligned by id."""
-    from ..blend import blend, experiment_member, file_member, parse_weights
-    from ..ensemble import METHODS
+    from ..results.ensemble import blend, parse_weights
+    from ..results.members import experiment_member, file_member
+    from ..results.averaging import METHODS
     from ..experiments import Registry
-    from ..submit import competition_for_task, describe_ensemble, short_commit, submit_and_record
+    from ..results.kaggle_submit import competition_for_task, describe_ensemble, short_commit, submit_and_record
 
     if not experiments and not inputs:
         raise SubmissionError("no ensemble members: give experiments with -e and/or files with -i")
@@ -187,7 +188,7 @@ def scores(
     """A competition's submissions with public/private scores, joined back to experiments and local records."""
     from ..backends.kaggle_api import KaggleClient
     from ..experiments import Registry
-    from ..submit import competition_for_task, join_scores, local_records
+    from ..results.kaggle_submit import competition_for_task, join_scores, local_records
 
     if competition is None:
         if exp_id is not None:

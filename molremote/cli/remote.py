@@ -240,7 +240,7 @@ def data_prepare(
 
     if task != "belka":
         raise DataError(f"data prepare knows task 'belka' only (got {task!r}): other tasks read their files directly")
-    from ..tasks.belka_prepare import BATCH_ROWS, prepare_files
+    from ..tasks.belka.prepare import BATCH_ROWS, prepare_files
 
     raw = input if input.is_dir() else input.parent
     train_file = input / "train.parquet" if input.is_dir() else input

@@ -10,8 +10,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .base import Task
 
 TASKS: dict[str, Entry] = {
-    "belka": Entry("molremote.tasks.params:BelkaParams", "molremote.tasks.belka:BelkaTask"),
-    "text2mol": Entry("molremote.tasks.params:Text2MolParams", "molremote.tasks.text2mol:Text2MolTask"),
+    "belka": Entry("molremote.tasks.belka.params:BelkaParams", "molremote.tasks.belka.task:BelkaTask"),
+    "text2mol": Entry("molremote.tasks.text2mol.params:Text2MolParams", "molremote.tasks.text2mol.task:Text2MolTask"),
 }
 
 

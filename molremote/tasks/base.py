@@ -28,11 +28,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..experiments import Experiment
 
 DEMO_ROOT = Path(__file__).resolve().parent.parent / "demo_data"
+
+
+class TaskParams(BaseModel):
+    """Base of a task's parameters (`task={...}` in an experiment): unknown keys refused, frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Task(ABC):

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from molremote.cli import app
 from molremote.errors import DataError, ExperimentError, SubmissionError
 from molremote.experiments import Registry
-from molremote.submission import BELKA, check_submission, sha256_file
+from molremote.results.submission_files import BELKA, check_submission, sha256_file
 from molremote.tasks import get_task
 from tests.conftest import write_experiment
 
@@ -195,7 +195,7 @@ def test_ensemble_of_experiments_and_a_file_aligned_by_id(proj):
     assert m["elsewhere"]["kind"] == "file" and m["elsewhere"]["sha256"] == sha256_file(f)
     assert rec["submission"]["sha256"] == sha256_file(Path(out["submission"]))
     # the record rebuilds the same file
-    from molremote.ensemble import rebuild
+    from molremote.results.averaging import rebuild
 
     np.testing.assert_allclose(rebuild(Path(out["record"]), spec=BELKA).values[:, 0], got.to_numpy(), atol=1e-12)
     # table output: one row per member and the ensemble

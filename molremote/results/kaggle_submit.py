@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from .errors import SubmissionError
+from ..errors import SubmissionError
 
 SUBMISSIONS_KEY = "kaggle_submissions"  # list in evaluation.json / ensemble.json
 _EXPS = re.compile(r"^e(\d+)(?:\+e(\d+))*$")
@@ -26,7 +26,7 @@ _EXPS = re.compile(r"^e(\d+)(?:\+e(\d+))*$")
 
 def competition_for_task(task: str) -> str:
     """The Kaggle competition slug of a task (its class attribute), or a SubmissionError saying there is none."""
-    from .tasks import TASKS
+    from ..tasks import TASKS
 
     if task not in TASKS:
         raise SubmissionError(f"unknown task {task!r} (known: {', '.join(sorted(TASKS))})")
@@ -104,10 +104,10 @@ def submit_and_record(record_path: Path, submission: Path, competition: str, des
                       account: str | None = None) -> dict[str, Any]:
     """Send `submission` with the real Kaggle client, then append {ref, competition, account, file, sha256,
     description, submitted_at} to the JSON record at `record_path` (atomically). Returns that entry."""
-    from .backends.kaggle_api import KaggleClient
-    from .ensemble import _write_json_atomic
+    from ..backends.kaggle_api import KaggleClient
+    from .averaging import _write_json_atomic
     from .evaluate import read_evaluation
-    from .submission import sha256_file
+    from .submission_files import sha256_file
 
     rec = read_evaluation(record_path)
     sha = sha256_file(submission)
@@ -125,7 +125,7 @@ def local_records(runs_root: Path | None = None) -> list[dict[str, Any]]:
     """Every evaluation.json (runs/<exp>/evaluation-*/) and ensemble.json (runs/ensembles/*/) with its path."""
     import json
 
-    from .project import runs_dir
+    from ..project import runs_dir
 
     root = Path(runs_root or runs_dir())
     out = []

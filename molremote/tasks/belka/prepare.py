@@ -3,7 +3,7 @@
     prepare("train.parquet", "data/belka/train", split="train")
     prepare("test.parquet",  "data/belka/test",  split="test", base_vocab="data/belka/train")
     prepare_dir("raw/", "data/belka")      # both, plus data/belka/meta.json (what BelkaTask looks for)
-    python -m molremote.tasks.belka_prepare raw/ data/belka
+    python -m molremote.tasks.belka.prepare raw/ data/belka
 
 The parquet is read in record batches (pyarrow), never whole. Rows of one molecule are adjacent in the
 real files (molecule-major; BRD4, HSA, sEH); this is checked within every batch and across each batch
@@ -51,8 +51,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import DataError
-from . import belka_tokens
+from ...errors import DataError
+from . import tokens as belka_tokens
 
 FORMAT = "molremote-belka-prepared"
 VERSION = 1
@@ -674,7 +674,7 @@ def prepare_files(train: str | Path, test: str | Path | None, out_root: str | Pa
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m molremote.tasks.belka_prepare", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m molremote.tasks.belka.prepare", description=__doc__.split("\n")[0])
     ap.add_argument("raw_dir", help="folder with train.parquet (and test.parquet)")
     ap.add_argument("out_dir", help="prepared folder (data.root of a BELKA experiment)")
     ap.add_argument("--batch-rows", type=int, default=BATCH_ROWS)

@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from molremote.tasks.base import DEMO_ROOT
-from molremote.tasks.belka_tokens import PAD, SYMBOLS, VOCAB_SIZE, TokenizeError, decode, encode
+from molremote.tasks.belka.tokens import PAD, SYMBOLS, VOCAB_SIZE, TokenizeError, decode, encode
 
 DEMO = DEMO_ROOT / "belka"
 

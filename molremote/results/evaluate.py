@@ -3,7 +3,7 @@
 Given run folders (local or pulled) of one experiment, each with `predictions/valid.parquet` and
 `predictions/test.parquet` (written by the task's `write_predictions`):
   - the task's metric per fold, and on all folds' validation rows together (out-of-fold, where meaningful);
-  - test predictions averaged across folds BY ID (molremote.ensemble) into the competition's submission,
+  - test predictions averaged across folds BY ID (molremote.results.averaging) into the competition's submission,
     checked against the task's format before it is written (atomically);
   - `evaluation.json` beside it: scores, runs (run keys, config hashes, file sha256), code commit.
 
@@ -19,8 +19,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import DataError, MolremoteError, SubmissionError
-from .submission import BELKA, Predictions, SubmissionSpec, sha256_file, text2mol_spec, write_submission_atomic
+from ..errors import DataError, MolremoteError, SubmissionError
+from .submission_files import BELKA, Predictions, SubmissionSpec, sha256_file, text2mol_spec, write_submission_atomic
 
 EVALUATION_NAME = "evaluation.json"
 
@@ -48,7 +48,7 @@ class RunInfo:
 
 
 def load_run(path: Path | str) -> RunInfo:
-    from .runs import read_json
+    from ..runs import read_json
 
     path = Path(path)
     man = read_json(path / "manifest.json")
@@ -145,7 +145,7 @@ class BelkaEvaluator(Evaluator):
         return _read_parquet(path, self.VALID_COLS)
 
     def _score(self, t: Any, what: str) -> float:
-        from .tasks.belka_metric import belka_ap
+        from ..tasks.belka.metric import belka_ap
 
         return belka_ap(t["binds_true"].to_numpy(), t["binds"].to_numpy(), t["protein_name"].to_numpy(zero_copy_only=False),
                         t["split_group"].to_numpy(zero_copy_only=False), what=what)
@@ -170,7 +170,7 @@ class BelkaEvaluator(Evaluator):
     def oof(self, valids: Sequence[Path]) -> OOF:
         import pyarrow as pa
 
-        from .tasks.belka_metric import belka_ap
+        from ..tasks.belka.metric import belka_ap
 
         t = pa.concat_tables([self._valid(v).select(list(self.VALID_COLS)) for v in valids])
         ids = t["id"].to_numpy()
@@ -199,7 +199,7 @@ class BelkaEvaluator(Evaluator):
                    source=str(Path(valids[0]).parent.parent.parent) if valids else "")
 
     def test_submission(self, runs: Sequence[RunInfo]) -> tuple[Predictions, SubmissionSpec, dict[str, Any]]:
-        from .ensemble import average
+        from .averaging import average
 
         members = [(r.key, _read_parquet(r.prediction("test"), ("id", "binds")).select(["id", "binds"])) for r in runs]
         for (name, t), r in zip(members, runs):
@@ -214,7 +214,7 @@ class Text2MolEvaluator(Evaluator):
     COLS = ("id", "text_id", "text_emb", "mol_emb")
 
     def fold_score(self, valid: Path) -> tuple[float, int]:
-        from .tasks.text2mol_data import lrap, read_embeddings_parquet
+        from ..tasks.text2mol.data import lrap, read_embeddings_parquet
 
         e = read_embeddings_parquet(valid)
         return lrap(e["text_emb"], e["mol_emb"]), len(e["id"])
@@ -225,8 +225,8 @@ class Text2MolEvaluator(Evaluator):
         return None
 
     def test_submission(self, runs: Sequence[RunInfo]) -> tuple[Predictions, SubmissionSpec, dict[str, Any]]:
-        from .ensemble import TASK_DEFAULTS, average
-        from .tasks.text2mol_data import cosine_similarity, read_embeddings_parquet
+        from .averaging import TASK_DEFAULTS, average
+        from ..tasks.text2mol.data import cosine_similarity, read_embeddings_parquet
 
         members, mol_ids = [], None
         for r in runs:
@@ -315,7 +315,7 @@ def evaluate_runs(run_dirs: Sequence[Path | str], *, out_dir: Path | str | None 
     for r, d in zip(runs, result.runs):
         p = r.prediction("test")
         d["test_predictions"] = {"path": str(p.resolve()), "sha256": sha256_file(p)}
-    from .ensemble import _write_json_atomic, code_version
+    from .averaging import _write_json_atomic, code_version
 
     result.submission, result.notes = sub_path, {**notes, "rows": len(pred)}
     result.record = out_dir / EVALUATION_NAME
@@ -344,13 +344,13 @@ PULL_SUBSETS = ["predictions", "metrics"]  # evaluating needs no checkpoints
 def configured_store():  # -> Store | None
     """The store from the settings (molremote.toml / MOLREMOTE_STORE), else the default local store when it
     exists, else None (nothing to pull from)."""
-    from .store import configured_store as _configured
+    from ..store import configured_store as _configured
 
     return _configured(default_if_present=True)
 
 
 def _usable(path: Path) -> tuple[bool, str]:
-    from .runs import read_json
+    from ..runs import read_json
 
     m = read_json(path / "manifest.json")
     if m is None:
@@ -370,8 +370,8 @@ def runs_for_experiment(exp: Any, folds: Sequence[int] | None = None, *, pull: b
     A fold missing or unfinished locally is pulled (predictions + metrics only) from `store` (default: the
     configured one) when the store holds a complete run of it. Raises DataError naming every fold that has no
     complete run, and why, with the command that makes it."""
-    from .project import runs_dir
-    from .runs import run_path
+    from ..project import runs_dir
+    from ..runs import run_path
 
     root = Path(runs_root or runs_dir())
     folds = list(folds) if folds is not None else exp.fold_list()
@@ -389,7 +389,7 @@ def runs_for_experiment(exp: Any, folds: Sequence[int] | None = None, *, pull: b
             why[f] = reason
     missing = [f for f in folds if f not in found]
     if missing and pull:
-        from .store.ops import pull_run, select_runs
+        from ..store.ops import pull_run, select_runs
 
         st = store if store is not None else configured_store()
         for f in missing:
@@ -428,7 +428,7 @@ def runs_for_experiment(exp: Any, folds: Sequence[int] | None = None, *, pull: b
 
 def evaluation_dir(exp: Any, folds: Sequence[int] | None = None, runs_root: Path | None = None) -> Path:
     """`runs/<NNNN_slug>/evaluation-<hash>/` (`...-f013` when evaluating other folds than the experiment's)."""
-    from .project import runs_dir
+    from ..project import runs_dir
 
     folds = sorted(folds) if folds is not None else None
     tag = "" if folds is None or folds == sorted(exp.fold_list()) else "-f" + "".join(map(str, folds))
@@ -448,8 +448,8 @@ def evaluate_experiment(exp: Any, folds: Sequence[int] | None = None, *, overwri
     An existing evaluation of the very same runs (run keys, run uids, test-prediction sha256) is reused as it
     is; one of other runs is refused unless `overwrite` (the record's Kaggle submissions are carried over)."""
     if allow_incomplete:  # take whatever folders exist; load_runs says what is wrong with each
-        from .project import runs_dir
-        from .runs import run_path
+        from ..project import runs_dir
+        from ..runs import run_path
 
         root = Path(runs_root or runs_dir())
         paths = [run_path(exp, f, root) for f in (folds if folds is not None else exp.fold_list())]
@@ -477,7 +477,7 @@ def evaluate_experiment(exp: Any, folds: Sequence[int] | None = None, *, overwri
         extra["baseline"] = {str(f): b for f, b in baselines if b is not None}
     if old is not None and old.get("kaggle_submissions"):
         extra["kaggle_submissions"] = old["kaggle_submissions"]  # what was sent stays on record
-    from .ensemble import _write_json_atomic
+    from .averaging import _write_json_atomic
 
     rec.update(extra)
     _write_json_atomic(out / EVALUATION_NAME, rec)

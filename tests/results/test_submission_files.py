@@ -1,4 +1,4 @@
-"""molremote.submission: format specs, checks with clear messages, atomic writing."""
+"""molremote.results.submission_files: format specs, checks with clear messages, atomic writing."""
 from __future__ import annotations
 
 import time
@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from molremote.errors import SubmissionError
-from molremote.submission import (
+from molremote.results.submission_files import (
     BELKA,
     check_submission,
     generic_spec,

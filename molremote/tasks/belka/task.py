@@ -11,7 +11,7 @@ tokenized per batch by the vectorised `belka_tokens`, and molecules whose rows a
 by a 64-bit hash of their SMILES. Above IN_MEMORY_MAX_ROWS rows (the real train file has ~295M) the files
 are prepared once by `belka_prepare` into memory-mapped arrays under `$MOLREMOTE_CACHE/belka` (default
 `<project>/.molremote/cache/belka`), keyed by file size and mtime; `data.root` may also point at a folder
-prepared beforehand (`python -m molremote.tasks.belka_prepare RAW_DIR OUT_DIR`, it has a meta.json).
+prepared beforehand (`python -m molremote.tasks.belka.prepare RAW_DIR OUT_DIR`, it has a meta.json).
 Either way the task sees the same `Wide` arrays (memory maps for prepared data: flat memory).
 
 Folds (exp.folds.scheme): "random" (molecules dealt round-robin after a seeded shuffle) and
@@ -33,9 +33,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import DataError, ExperimentError
-from .base import Task
-from .belka_metric import NONSHARE, PROTEINS, SHARE, belka_ap, check_probabilities, split_groups
+from ...errors import DataError, ExperimentError
+from ..base import Task
+from .metric import NONSHARE, PROTEINS, SHARE, belka_ap, check_probabilities, split_groups
 
 BB_COLS = ("buildingblock1_smiles", "buildingblock2_smiles", "buildingblock3_smiles")
 READ_BATCH_ROWS = 1 << 20  # rows per parquet record batch: ~150 MB of strings, bounded memory
@@ -91,7 +91,7 @@ def read_long(path: Path, *, proteins: list[str], bb_vocab: dict[str, int], max_
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from .belka_tokens import TokenizeError, encode
+    from .tokens import TokenizeError, encode
 
     try:
         pf = pq.ParquetFile(path)
@@ -222,7 +222,7 @@ IN_MEMORY_MAX_ROWS = 5_000_000  # above this a raw parquet is prepared once as m
 
 
 def cache_root() -> Path:
-    from ..project import project_root
+    from ...project import project_root
 
     env = os.environ.get("MOLREMOTE_CACHE")
     return (Path(env) if env else project_root() / ".molremote" / "cache") / "belka"
@@ -242,7 +242,7 @@ class BelkaTask(Task):
     data_help = ("BELKA data: run `kaggle competitions download -c leash-BELKA`, unzip it and put train.parquet "
                  "and test.parquet in the folder named by the experiment's data.root (a relative path is taken "
                  "from the project root), or point data.root at a folder prepared with `python -m "
-                 "molremote.tasks.belka_prepare RAW_DIR OUT_DIR`; leave data.root unset for the small demo data "
+                 "molremote.tasks.belka.prepare RAW_DIR OUT_DIR`; leave data.root unset for the small demo data "
                  "shipped with molremote.")
     SCHEMES = ("random", "building_block")
 
@@ -267,7 +267,7 @@ class BelkaTask(Task):
         into a cache folder by belka_prepare) or a prepared folder (meta.json, belka_memmap)."""
         if self.train is not None:
             return
-        from .belka_memmap import PreparedBelka
+        from .memmap import PreparedBelka
 
         root, p = self.data_dir(), self.params
         if self.exp.data.root is not None and PreparedBelka.is_prepared(root):
@@ -281,7 +281,7 @@ class BelkaTask(Task):
             except Exception as e:
                 raise DataError(f"{train_p}: cannot read as parquet ({type(e).__name__}: {e})") from None
             if n_rows > IN_MEMORY_MAX_ROWS:
-                from .belka_prepare import prepare_dir
+                from .prepare import prepare_dir
 
                 if self.proteins != list(PROTEINS):
                     raise ExperimentError(f"{train_p} is prepared as memory maps with all of {list(PROTEINS)}; "
@@ -306,7 +306,7 @@ class BelkaTask(Task):
     def _use_prepared(self, prep: Any, root: Path) -> None:
         if prep.test is None:
             raise DataError(f"{root}/meta.json lists no test split: prepare test.parquet too "
-                            "(`python -m molremote.tasks.belka_prepare RAW_DIR OUT_DIR`)")
+                            "(`python -m molremote.tasks.belka.prepare RAW_DIR OUT_DIR`)")
         if list(prep.proteins) != self.proteins:
             raise ExperimentError(f"{root} is prepared for proteins {prep.proteins}, the experiment asks for "
                                   f"{self.proteins}", field="task.proteins")
@@ -354,7 +354,7 @@ class BelkaTask(Task):
         return group[train.bb[:, 0]]
 
     def model_info(self) -> dict[str, Any]:
-        from .belka_tokens import VOCAB_SIZE
+        from .tokens import VOCAB_SIZE
 
         return {"vocab_size": VOCAB_SIZE, "max_length": self.params.max_length, "n_outputs": len(self.proteins)}
 
@@ -463,7 +463,7 @@ class BelkaTask(Task):
         return path
 
     def write_submission(self, path: Path, test_outputs: dict[str, np.ndarray]) -> Path:
-        from ..submission import BELKA, write_submission_atomic
+        from ...results.submission_files import BELKA, write_submission_atomic
 
         _, test = self._need()
         rows = self._long(test, np.arange(len(test)), test_outputs["probs"])

@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from molremote.errors import DataError
-from molremote.tasks import belka_synth
-from molremote.tasks.belka_prepare import ABSENT, PrepareError, prepare, prepare_dir
-from molremote.tasks.belka_tokens import encode
+from molremote.tasks.belka import synth as belka_synth
+from molremote.tasks.belka.prepare import ABSENT, PrepareError, prepare, prepare_dir
+from molremote.tasks.belka.tokens import encode
 
 ARRAYS = ("tokens.u8", "labels.u8", "ids.i64", "bb.i32")
 

@@ -16,8 +16,8 @@ from molremote.errors import DataError, ExperimentError
 from molremote.experiments import validate
 from molremote.models import build_model
 from molremote.tasks import get_task
-from molremote.tasks import text2mol_data as td
-from molremote.tasks.text2mol import Text2MolTask
+from molremote.tasks.text2mol import data as td
+from molremote.tasks.text2mol.task import Text2MolTask
 from tests.conftest import ROOT, write_experiment
 
 SMILES = ["CCO", "CC(=O)O", "c1ccccc1", "c1ccccc1O", "CCN", "CC(=O)Oc1ccccc1C(=O)O", "ClCCl", "C#N",
@@ -204,7 +204,7 @@ def test_predictions_score_and_submission(data, tiny_bert, tmp_path):
     assert [ln.split(",")[0] for ln in lines[1:]] == ["0", "1", "2"]
     vals = np.loadtxt(sub, delimiter=",", skiprows=1)[:, 1:]
     assert np.allclose(vals, td.cosine_similarity(test["text_emb"], test["mol_emb"]), atol=1e-6)
-    from molremote.submission import check_submission, text2mol_spec
+    from molremote.results.submission_files import check_submission, text2mol_spec
 
     check_submission(sub, text2mol_spec(3))
     with pytest.raises(ValueError, match="all 3 test texts"):

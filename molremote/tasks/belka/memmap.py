@@ -27,8 +27,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..errors import DataError
-from .belka_prepare import ABSENT, FORMAT, VERSION  # noqa: F401  (ABSENT re-exported)
+from ...errors import DataError
+from .prepare import ABSENT, FORMAT, VERSION  # noqa: F401  (ABSENT re-exported)
 
 
 class _Map:
@@ -65,7 +65,7 @@ class PreparedSplit:
         if not meta_path.exists():
             hint = " (preparation incomplete: run it again to resume)" if (self.dir / "progress.json").exists() else ""
             raise DataError(f"{meta_path} not found{hint}: prepare BELKA with "
-                            "`python -m molremote.tasks.belka_prepare RAW_DIR OUT_DIR`")
+                            "`python -m molremote.tasks.belka.prepare RAW_DIR OUT_DIR`")
         self.meta: dict[str, Any] = json.loads(meta_path.read_text())
         if self.meta.get("format") != FORMAT or self.meta.get("version") != VERSION:
             raise DataError(f"{meta_path}: not a {FORMAT} v{VERSION} folder (format {self.meta.get('format')!r}, "
@@ -127,7 +127,7 @@ class PreparedBelka:
         meta_path = self.root / "meta.json"
         if not meta_path.exists():
             raise DataError(f"{meta_path} not found: prepare BELKA with "
-                            "`python -m molremote.tasks.belka_prepare RAW_DIR OUT_DIR`")
+                            "`python -m molremote.tasks.belka.prepare RAW_DIR OUT_DIR`")
         self.meta = json.loads(meta_path.read_text())
         if self.meta.get("format") != FORMAT:
             raise DataError(f"{meta_path}: not a {FORMAT} folder")

@@ -24,8 +24,8 @@ from typing import Any, Callable, Sequence, Union
 import numpy as np
 import pyarrow as pa
 
-from .errors import SubmissionError
-from .submission import (
+from ..errors import SubmissionError
+from .submission_files import (
     Predictions,
     SubmissionSpec,
     _few,
@@ -520,7 +520,7 @@ def describe_member(m: MemberLike, i: int = 0) -> dict[str, Any]:
 def code_version() -> dict[str, Any]:
     """{commit, dirty, bundle_hash} of the code building the ensemble (runs.code_info: the shipped bundle on a
     remote machine, else git in the project root)."""
-    from .runs import code_info
+    from ..runs import code_info
 
     return code_info()
 

@@ -1,4 +1,4 @@
-"""molremote.ensemble: id alignment, methods, weights, fitted weights, heatmap, records."""
+"""molremote.results.averaging: id alignment, methods, weights, fitted weights, heatmap, records."""
 from __future__ import annotations
 
 import json
@@ -13,7 +13,7 @@ import pytest
 from scipy.stats import rankdata
 from sklearn.metrics import average_precision_score, log_loss
 
-from molremote.ensemble import (
+from molremote.results.averaging import (
     average,
     build_ensemble,
     combine,
@@ -26,7 +26,7 @@ from molremote.ensemble import (
     write_record,
 )
 from molremote.errors import SubmissionError
-from molremote.submission import BELKA, check_submission, text2mol_spec
+from molremote.results.submission_files import BELKA, check_submission, text2mol_spec
 
 N = 500
 
@@ -265,7 +265,7 @@ def test_build_ensemble_writes_checked_submission_record_and_heatmap(tmp_path: P
 
 
 def test_import_does_not_load_torch_or_matplotlib():
-    code = ("import sys, molremote.ensemble, molremote.submission; "
+    code = ("import sys, molremote.results.averaging, molremote.results.submission_files; "
             "bad = [m for m in ('torch', 'matplotlib') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from .errors import SubmissionError
+from ..errors import SubmissionError
 
 SHOW = 5  # how many offending ids/rows/values an error message shows
 

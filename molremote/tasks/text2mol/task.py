@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError, ExperimentError
-from . import text2mol_data as td
-from .base import Task
+from ...errors import DataError, ExperimentError
+from . import data as td
+from ..base import Task
 
 FILES = ("train.tsv", "val.tsv", "test_cids.txt", "test_text.txt", "token_embedding_dict.npy", "raw")
 

@@ -5,7 +5,7 @@ Members:
   - an experiment: its evaluated test submission (runs/<exp>/evaluation-<hash>/submission.csv, evaluated on
     the spot when missing) and its runs' validation predictions as out-of-fold predictions;
   - a file (`-i`): a submission made elsewhere; it has no OOF predictions, so `--weights auto` refuses it.
-Averaging, alignment by id, the heatmap and the base record are molremote.ensemble's; this module resolves
+Averaging, alignment by id, the heatmap and the base record are molremote.results.averaging's; this module resolves
 members, fits weights and adds the tracing (experiment, config hash, evaluation record) to ensemble.json.
 Imports no torch.
 """
@@ -13,59 +13,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-from dataclasses import dataclass, field
+
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import SubmissionError
-from .evaluate import OOF, evaluate_experiment, evaluator_for
-from .submission import sha256_file, spec_for_task
+from ..errors import SubmissionError
+from .evaluate import OOF, evaluator_for
+from .members import Member
+from .submission_files import sha256_file, spec_for_task
 
 ENSEMBLES_DIR = "ensembles"  # under the runs folder
-
-
-@dataclass
-class Member:
-    name: str
-    path: Path  # the test submission file
-    experiment: int | None = None
-    config_hash: str | None = None
-    evaluation: Path | None = None  # evaluation.json of an experiment member
-    run_dirs: list[Path] = field(default_factory=list)
-    fold_score: float | None = None  # mean of the folds' validation scores
-    oof_score: float | None = None
-    oof: OOF | None = None
-    sha256: str = ""
-
-    @property
-    def kind(self) -> str:
-        return "experiment" if self.experiment is not None else "file"
-
-
-def experiment_member(exp: Any, *, pull: bool = True, runs_root: Path | None = None) -> Member:
-    """An experiment as a member: evaluates it (or reuses its up-to-date evaluation) and reads its OOF."""
-    from .project import runs_dir
-
-    rec, _ = evaluate_experiment(exp, pull=pull, runs_root=runs_root)
-    root = Path(runs_root or runs_dir())
-    run_dirs = [root / r["run_key"] for r in rec["runs"]]
-    ev = evaluator_for(rec["task"])
-    oof = ev.oof([d / "predictions" / "valid.parquet" for d in run_dirs])  # None where not poolable
-    sub = Path(rec["submission"])
-    return Member(name=f"e{exp.id:04d}", path=sub, experiment=exp.id, config_hash=exp.config_hash,
-                  evaluation=Path(rec["record"]), run_dirs=run_dirs, fold_score=rec.get("mean_fold_score"),
-                  oof_score=rec.get("oof_score"), oof=oof, sha256=sha256_file(sub))
-
-
-def file_member(path: Path | str) -> Member:
-    p = Path(path)
-    if not p.is_file():
-        raise SubmissionError(f"{p}: ensemble member file not found")
-    name = p.parent.name if p.stem in ("submission", "test", "valid") and p.parent.name else p.stem
-    return Member(name=re.sub(r"[^A-Za-z0-9_.-]+", "_", name), path=p, sha256=sha256_file(p))
 
 
 def parse_weights(text: str | None, n: int) -> list[float] | str | None:
@@ -116,7 +76,7 @@ def ensemble_hash(members: Sequence[Member], weights: Sequence[float], method: s
 
 
 def default_out_dir(members: Sequence[Member], ens_hash: str, runs_root: Path | None = None) -> Path:
-    from .project import runs_dir
+    from ..project import runs_dir
 
     label = "+".join(m.name for m in members)
     if len(label) > 80:  # keep folder names short; the record lists every member anyway
@@ -147,7 +107,7 @@ def blend(members: Sequence[Member], task: str, *, weights: Sequence[float] | st
           runs_root: Path | None = None) -> BlendResult:
     """Average the members' test submissions by id into out (a folder, or a .csv file path; default
     runs/ensembles/<members>-<hash>/), with submission.csv, correlation.png and ensemble.json."""
-    from .ensemble import TASK_DEFAULTS, _unique_names, _write_json_atomic, build_ensemble, combine, normalise_weights
+    from .averaging import TASK_DEFAULTS, _unique_names, _write_json_atomic, build_ensemble, combine, normalise_weights
 
     if not members:
         raise SubmissionError("no ensemble members: give experiments with -e and/or files with -i")
@@ -163,7 +123,7 @@ def blend(members: Sequence[Member], task: str, *, weights: Sequence[float] | st
         if oof_note:
             raise SubmissionError(f"--weights auto needs out-of-fold predictions for every member: {oof_note}. "
                                   "Give weights explicitly (--weights 0.5,0.5) or leave them uniform")
-        from .ensemble import fit_weights
+        from .averaging import fit_weights
 
         ref, preds = oof  # type: ignore[misc]
         f = fit_weights(preds, ref.y, ref.score, True, method=method, normalise=normalise, axis=axis)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from molremote.errors import DataError
-from molremote.tasks import belka_synth
-from molremote.tasks.belka_memmap import BatchReader, PreparedBelka, PreparedSplit
-from molremote.tasks.belka_prepare import prepare_dir
+from molremote.tasks.belka import synth as belka_synth
+from molremote.tasks.belka.memmap import BatchReader, PreparedBelka, PreparedSplit
+from molremote.tasks.belka.prepare import prepare_dir
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""molremote.evaluate: fold and out-of-fold metrics from run folders' predictions, fold-averaged submissions.
+"""molremote.results.evaluate: fold and out-of-fold metrics from run folders' predictions, fold-averaged submissions.
 Prediction files are written by the real tasks (demo data, torch-free write_predictions)."""
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pytest
 from sklearn.metrics import average_precision_score
 
 from molremote.errors import DataError, SubmissionError
-from molremote.evaluate import evaluate_runs, read_evaluation
+from molremote.results.evaluate import evaluate_runs, read_evaluation
 from molremote.experiments import validate
-from molremote.submission import BELKA, check_submission, text2mol_spec
+from molremote.results.submission_files import BELKA, check_submission, text2mol_spec
 from molremote.tasks import get_task
 
 
@@ -109,7 +109,7 @@ def test_overlapping_folds_refused(belka, tmp_path: Path):
 
 
 def test_text2mol_fold_scores_and_row_zscored_submission(tmp_path: Path):
-    from molremote.tasks.text2mol_data import cosine_similarity
+    from molremote.tasks.text2mol.data import cosine_similarity
 
     exp, task = make_task("text2mol", "gcn_text", n_folds=2)
     rng = np.random.default_rng(1)
@@ -136,5 +136,5 @@ def test_text2mol_fold_scores_and_row_zscored_submission(tmp_path: Path):
 
 
 def test_import_is_torch_free():
-    code = "import sys, molremote.evaluate; sys.exit(1 if 'torch' in sys.modules else 0)"
+    code = "import sys, molremote.results.evaluate; sys.exit(1 if 'torch' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0

@@ -11,9 +11,9 @@ from sklearn.metrics import average_precision_score
 
 from molremote.errors import DataError, ExperimentError, SubmissionError
 from molremote.experiments import validate
-from molremote.tasks import belka
-from molremote.tasks.belka import BelkaTask
-from molremote.tasks.belka_metric import belka_ap, cell_scores, split_groups
+from molremote.tasks.belka import task as belka
+from molremote.tasks.belka.task import BelkaTask
+from molremote.tasks.belka.metric import belka_ap, cell_scores, split_groups
 
 COLS = ["id", "buildingblock1_smiles", "buildingblock2_smiles", "buildingblock3_smiles", "molecule_smiles",
         "protein_name", "binds"]
@@ -79,7 +79,7 @@ def test_long_to_wide_and_back(small, prepared, tmp_path, monkeypatch):
     names = task.bb_names
     assert [names[i] for i in task.train.bb[0]] == ["A1", "N1", "N2"]
     assert task.test_split_groups().tolist() == ["share", "nonshare", "nonshare"]
-    from molremote.tasks.belka_tokens import decode
+    from molremote.tasks.belka.tokens import decode
     assert decode(np.asarray(task.train.tokens)) == [mol_smiles(0, 0, 0), mol_smiles(1, 1, 1), mol_smiles(2, 2, 0)]
     if prepared:
         assert not isinstance(task.train.tokens, np.ndarray) or task.train.tokens.base is not None
@@ -198,7 +198,7 @@ def test_metric_skips_empty_cells_and_refuses_bad_predictions():
 def test_metric_module_imports_no_torch():
     import subprocess
 
-    code = ("import sys, molremote.tasks.belka_metric, molremote.tasks.belka; "
+    code = ("import sys, molremote.tasks.belka.metric, molremote.tasks.belka.task; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 

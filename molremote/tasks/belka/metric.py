@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import SubmissionError
+from ...errors import SubmissionError
 
 PROTEINS = ("BRD4", "HSA", "sEH")
 SHARE, NONSHARE = "share", "nonshare"
