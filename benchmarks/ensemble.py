@@ -45,7 +45,8 @@ def generate(d: Path, members: int, rows: int, seed: int = 0) -> list[Path]:
 
 def run_molremote(paths: list[Path], out: Path) -> dict[str, float]:
     from molremote.results.averaging import average
-    from molremote.results.submission_files import BELKA, write_submission_atomic
+    from molremote.results.submission_files import write_submission_atomic
+    from molremote.tasks.belka.results import SUBMISSION as BELKA
 
     t0 = time.perf_counter()
     pred = average(paths, spec=BELKA)  # read + format check + align by id + weighted mean

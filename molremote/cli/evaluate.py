@@ -101,7 +101,7 @@ def ensemble(
     weights: Optional[str] = typer.Option(None, "--weights", "-w", help="0.5,0.3,0.2 (members in order: -e then -i) "
                                           "or auto (fitted on out-of-fold predictions). Default: uniform."),
     method: Optional[str] = typer.Option(None, "--method", help="mean | rank | geo | logit (default: the task's)."),
-    task: Optional[str] = typer.Option(None, "--task", help="Task of -i files when no -e member says it."),
+    task: Optional[str] = typer.Option(None, "--task", help="Task of -i files when no -e member says it (default: inferred from their header)."),
     out: Optional[Path] = typer.Option(None, "-o", "--out", help="Output folder, or a .csv path "
                                        "(default runs/ensembles/<members>-<hash>/)."),
     submit: bool = typer.Option(False, "--submit", help="Send the ensemble to the task's Kaggle competition."),
@@ -112,7 +112,7 @@ def ensemble(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Average experiments' evaluated test predictions and/or submission files, aligned by id."""
-    from ..results.ensemble import blend, parse_weights
+    from ..results.ensemble import blend, infer_task, parse_weights
     from ..results.members import experiment_member, file_member
     from ..results.averaging import METHODS
     from ..experiments import Registry
@@ -125,8 +125,8 @@ def ensemble(
     reg = Registry()
     exps = [reg.resolve(i) for i in experiments]
     tasks = {e.task.name for e in exps} | ({task} if task else set())
-    if not tasks:
-        raise SubmissionError("-i files alone do not say which task they are for: add --task belka (or text2mol)")
+    if not tasks:  # -i files only: the task whose submission format their headers fit
+        tasks = {infer_task(inputs)}
     if len(tasks) > 1:
         named = ", ".join(f"{e.name}: {e.task.name}" for e in exps) + (f"; --task {task}" if task else "")
         raise SubmissionError(f"ensemble members are for different tasks ({named})")

@@ -14,8 +14,6 @@ memcmp, and the weighted sum streams member by member so memory stays at ~one me
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,14 +23,15 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import SubmissionError
+from ..fsutil import atomic_path, write_json
 from .submission_files import (
     Predictions,
     SubmissionSpec,
     _few,
-    id_mismatch,
     _ids_to_numpy,
     _values_to_numpy,
     check_predictions,
+    id_mismatch,
     is_strictly_sorted,
     read_predictions,
     sha256_file,
@@ -45,20 +44,6 @@ NORMALISE = (None, "zscore", "minmax")
 CLIP = 1e-7  # geo/logit: keep log() finite for predictions of exactly 0 or 1 (float32 resolution near 1)
 RECORD_NAME = "ensemble.json"
 RECORD_VERSION = 1
-
-# Per-task defaults for `molremote ensemble` (used when the user names no method/normalisation):
-TASK_DEFAULTS: dict[str, dict[str, Any]] = {
-    # BELKA's 5th place averaged the nets' probabilities; all members share the BCE scale.
-    "belka": {"method": "mean", "normalise": None, "axis": "column"},
-    # Text2mol cosine similarities are not comparable between models (each learns its own temperature, so one
-    # model's similarities spread over [-0.2, 0.9] and another's over [0.6, 0.99]). LRAP ranks each row (text
-    # query) on its own, so an affine map per row leaves every member's score unchanged: z-scoring each row
-    # puts members on one scale before averaging, as the ALTEGRAD 7-model average did.
-    "text2mol": {"method": "mean", "normalise": "zscore", "axis": "row"},
-    # MoA: log loss needs calibrated probabilities; the 1st place averaged probabilities with fitted weights.
-    "moa": {"method": "mean", "normalise": None, "axis": "column"},
-}
-
 
 # ---------------------------------------------------------------------------------------------- members
 def _member_name(m: Any, i: int) -> str:
@@ -439,16 +424,8 @@ def correlation_heatmap(members: Sequence[MemberLike], out_png: Path | str, *, m
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
         ax.set_title(title or f"{method} correlation of {n} members", fontsize=10)
         fig.tight_layout()
-        out_png = Path(out_png)
-        out_png.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{out_png.name}.", suffix=".png", dir=out_png.parent)
-        os.close(fd)
-        try:
+        with atomic_path(out_png, suffix=".png") as tmp:
             fig.savefig(tmp, dpi=dpi, format="png")
-            os.replace(tmp, out_png)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
     finally:
         plt.close(fig)
     return corr
@@ -525,20 +502,6 @@ def code_version() -> dict[str, Any]:
     return code_info()
 
 
-def _write_json_atomic(path: Path, obj: Any) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=False, default=str)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_record(out_dir: Path | str, members: Sequence[MemberLike], weights: Sequence[float] | np.ndarray | None,
                  method: str, metrics: dict[str, Any] | None = None, *, normalise: str | None = None,
                  axis: str = "column", task: str | None = None, submission: Path | str | None = None,
@@ -567,7 +530,7 @@ def write_record(out_dir: Path | str, members: Sequence[MemberLike], weights: Se
         rec["submission"] = {"path": str(sp.resolve()), "sha256": sha256_file(sp) if sp.exists() else None}
     if extra:
         rec.update(extra)
-    return _write_json_atomic(Path(out_dir) / RECORD_NAME, rec)
+    return write_json(Path(out_dir) / RECORD_NAME, rec)
 
 
 def read_record(path: Path | str) -> dict[str, Any]:
@@ -623,12 +586,15 @@ def build_ensemble(members: Sequence[MemberLike], out_dir: Path | str, *, weight
                    task: str | None = None, spec: SubmissionSpec | None = None,
                    expected_ids: np.ndarray | None = None, metrics: dict[str, Any] | None = None,
                    heatmap: bool = True, overwrite: bool = False, filename: str = "submission.csv") -> EnsembleResult:
-    """Average members (task defaults for method/normalisation), write `out_dir/submission.csv` (format
+    """Average members (the task's EnsembleDefaults for method/normalisation), write `out_dir/submission.csv` (format
     checked first, atomically), `out_dir/ensemble.json` and `out_dir/correlation.png`."""
-    defaults = TASK_DEFAULTS.get(task or "", {"method": "mean", "normalise": None, "axis": "column"})
-    method = method or defaults["method"]
-    normalise = normalise if normalise is not None else defaults["normalise"]
-    axis = axis or defaults["axis"]
+    from ..tasks import task_results
+    from ..tasks.base import EnsembleDefaults
+
+    defaults = task_results(task).ensemble if task else EnsembleDefaults()
+    method = method or defaults.method
+    normalise = normalise if normalise is not None else defaults.normalise
+    axis = axis or defaults.axis
     out_dir = Path(out_dir)
     sub_path = out_dir / filename
     if sub_path.exists() and not overwrite:

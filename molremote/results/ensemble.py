@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -21,11 +20,37 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import SubmissionError
-from .evaluate import OOF, evaluator_for
+from ..fsutil import write_json
+from ..tasks import task_results
+from ..tasks.base import OOF
 from .members import Member
-from .submission_files import sha256_file, spec_for_task
+from .submission_files import sha256_file
 
 ENSEMBLES_DIR = "ensembles"  # under the runs folder
+
+
+def infer_task(files: Sequence[Path | str]) -> str:
+    """The one registered task whose submission format every file's header fits (`molremote ensemble -i`
+    without -e or --task). A SubmissionError says which tasks fit when several do, and what each expects when
+    none does."""
+    from ..tasks import all_task_results
+    from .submission_files import _few, read_header
+
+    if not files:
+        raise SubmissionError("no member files to tell the task from")
+    headers = [(Path(f), read_header(Path(f))) for f in files]
+    infos = all_task_results()
+    fits = [i.name for i in infos if all(i.accepts_header(h) for _, h in headers)]
+    if len(fits) == 1:
+        return fits[0]
+    if fits:
+        raise SubmissionError(f"the header of {', '.join(str(p) for p, _ in headers)} fits the submission format of "
+                              f"several tasks ({', '.join(fits)}): name one with --task")
+    expected = "; ".join(f"{i.name}: {_few(i.submission_spec().expected_columns() or [i.submission_spec().id_col, '...'])}"
+                         for i in infos)
+    got = "; ".join(f"{p}: {_few(h)}" for p, h in headers)
+    raise SubmissionError(f"no task's submission format fits the member file header(s) ({got}); the tasks expect "
+                          f"{expected}. Fix the files, or name the task with --task")
 
 
 def parse_weights(text: str | None, n: int) -> list[float] | str | None:
@@ -48,9 +73,9 @@ def parse_weights(text: str | None, n: int) -> list[float] | str | None:
 
 def aligned_oof(members: Sequence[Member], task: str) -> tuple[OOF, list[np.ndarray]] | str:
     """(the first member's OOF, every member's OOF predictions aligned to it) or why there are none."""
-    if task != "belka":
-        return (f"task {task!r} has no pooled out-of-fold score (each fold's model ranks only within its own "
-                "validation set)")
+    note = task_results(task).oof_note
+    if note:
+        return note
     missing = [m.name for m in members if m.oof is None]
     if missing:
         return f"member(s) {', '.join(missing)} have no out-of-fold predictions (files given with -i)"
@@ -107,15 +132,15 @@ def blend(members: Sequence[Member], task: str, *, weights: Sequence[float] | st
           runs_root: Path | None = None) -> BlendResult:
     """Average the members' test submissions by id into out (a folder, or a .csv file path; default
     runs/ensembles/<members>-<hash>/), with submission.csv, correlation.png and ensemble.json."""
-    from .averaging import TASK_DEFAULTS, _unique_names, _write_json_atomic, build_ensemble, combine, normalise_weights
+    from .averaging import _unique_names, build_ensemble, combine, normalise_weights
 
     if not members:
         raise SubmissionError("no ensemble members: give experiments with -e and/or files with -i")
     for m, n in zip(members, _unique_names([m.name for m in members])):
         m.name = n
-    d = TASK_DEFAULTS.get(task, {"method": "mean", "normalise": None, "axis": "column"})
-    method = method or d["method"]
-    normalise, axis = d["normalise"], d["axis"]
+    info = task_results(task)
+    method = method or info.ensemble.method
+    normalise, axis = info.ensemble.normalise, info.ensemble.axis
     oof = aligned_oof(members, task)
     oof_note = oof if isinstance(oof, str) else None
     fit_info = None
@@ -158,13 +183,13 @@ def blend(members: Sequence[Member], task: str, *, weights: Sequence[float] | st
             and sha256_file(sub) == (old.get("submission") or {}).get("sha256"):
         png = out_dir / "correlation.png"
         return BlendResult(heatmap=png if png.is_file() else None, reused=True, **common)
-    metrics = {"metric": evaluator_for(task).metric if task in ("belka", "text2mol") else None,
+    metrics = {"metric": info.metric_name,
                "oof_score": ens_oof, "members": {r["name"]: {"oof_score": r["oof_score"], "fold_score": r["fold_score"]}
                                                  for r in table[:-1]}}
     if oof_note:
         metrics["oof_note"] = oof_note
     res = build_ensemble([(m.name, m.path) for m in members], out_dir, weights=w, method=method, task=task,
-                         spec=spec_for_task(task), metrics=metrics, overwrite=overwrite, filename=filename)
+                         spec=info.submission_spec(), metrics=metrics, overwrite=overwrite, filename=filename)
     rec = json.loads(res.record.read_text())
     rec["ensemble_hash"] = h
     for d_, m in zip(rec["members"], members):
@@ -177,5 +202,5 @@ def blend(members: Sequence[Member], task: str, *, weights: Sequence[float] | st
         rec["weights_fit"] = fit_info
     if old is not None and old.get("kaggle_submissions"):
         rec["kaggle_submissions"] = old["kaggle_submissions"]  # what was sent stays on record
-    _write_json_atomic(res.record, rec)
+    write_json(res.record, rec)
     return BlendResult(heatmap=res.heatmap, **common)

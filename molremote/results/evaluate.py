@@ -7,8 +7,9 @@ Given run folders (local or pulled) of one experiment, each with `predictions/va
     checked against the task's format before it is written (atomically);
   - `evaluation.json` beside it: scores, runs (run keys, config hashes, file sha256), code commit.
 
-Metrics come from torch-free task helpers (tasks/belka_metric.py, tasks/text2mol_data.py), looked up by task
-name in EVALUATORS; importing this module imports neither torch nor the tasks' torch-side code.
+Metrics, the submission format and the averaging come from the task's torch-free side
+(`molremote.tasks.task_results(name)`, a `TaskResults`); importing this module imports neither torch nor the
+tasks' torch-side code.
 """
 from __future__ import annotations
 
@@ -20,7 +21,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import DataError, MolremoteError, SubmissionError
-from .submission_files import BELKA, Predictions, SubmissionSpec, sha256_file, text2mol_spec, write_submission_atomic
+from ..fsutil import write_json
+from ..tasks import task_results
+from ..tasks.base import OOF, TestMember  # noqa: F401  (OOF: the type members and ensembles hold)
+from .submission_files import sha256_file, write_submission_atomic
 
 EVALUATION_NAME = "evaluation.json"
 
@@ -88,178 +92,6 @@ def load_runs(paths: Sequence[Path | str], *, allow_incomplete: bool = False) ->
     return [by_fold[k] for k in sorted(by_fold)]
 
 
-def _read_parquet(path: Path, columns: Sequence[str]):  # -> pyarrow.Table
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        t = pq.read_table(path)
-    except (pa.ArrowInvalid, OSError) as e:
-        raise DataError(f"{path}: cannot read as parquet: {e}") from None
-    missing = [c for c in columns if c not in t.column_names]
-    if missing:
-        raise DataError(f"{path}: missing column(s) {', '.join(missing)} (has {', '.join(t.column_names)})")
-    return t
-
-
-# ---------------------------------------------------------------------------------------------- per task
-class Evaluator:
-    """Torch-free metric and test-averaging for one task."""
-
-    task: str
-    metric: str
-    greater_is_better: bool = True
-
-    def fold_score(self, valid: Path) -> tuple[float, int]:
-        raise NotImplementedError
-
-    def oof_score(self, valids: Sequence[Path]) -> float | None:
-        return None
-
-    def test_submission(self, runs: Sequence[RunInfo]) -> tuple[Predictions, SubmissionSpec, dict[str, Any]]:
-        """(averaged test predictions as the submission table, its format spec, notes for the record)."""
-        raise NotImplementedError
-
-    def oof(self, valids: Sequence[Path]) -> "OOF | None":
-        """All folds' validation predictions as one id-sorted vector with labels and the metric, for fitting
-        blend weights; None where pooling folds is not meaningful."""
-        return None
-
-
-@dataclass
-class OOF:
-    """Out-of-fold predictions of one experiment, sorted by id: score(y, pred) is the task metric on them."""
-
-    ids: np.ndarray
-    y: np.ndarray
-    pred: np.ndarray
-    score: Any  # Callable[[np.ndarray, np.ndarray], float]
-    source: str = ""
-
-
-class BelkaEvaluator(Evaluator):
-    task, metric = "belka", "belka_ap"
-    VALID_COLS = ("id", "protein_name", "binds", "binds_true", "split_group")
-
-    def _valid(self, path: Path):
-        return _read_parquet(path, self.VALID_COLS)
-
-    def _score(self, t: Any, what: str) -> float:
-        from ..tasks.belka.metric import belka_ap
-
-        return belka_ap(t["binds_true"].to_numpy(), t["binds"].to_numpy(), t["protein_name"].to_numpy(zero_copy_only=False),
-                        t["split_group"].to_numpy(zero_copy_only=False), what=what)
-
-    def fold_score(self, valid: Path) -> tuple[float, int]:
-        t = self._valid(valid)
-        return self._score(t, str(valid)), t.num_rows
-
-    def oof_score(self, valids: Sequence[Path]) -> float | None:
-        """belka_ap on every fold's validation rows together; each row keeps the split_group of its own fold."""
-        import pyarrow as pa
-
-        tables = [self._valid(v).select(list(self.VALID_COLS)) for v in valids]
-        ids = np.concatenate([t["id"].to_numpy() for t in tables])
-        s = np.sort(ids)
-        dup = np.unique(s[1:][s[1:] == s[:-1]])
-        if len(dup):
-            raise DataError(f"{len(dup)} validation row id(s) occur in more than one fold ({dup[:5].tolist()}...): "
-                            "these runs do not come from one fold split")
-        return self._score(pa.concat_tables(tables), "out-of-fold predictions")
-
-    def oof(self, valids: Sequence[Path]) -> OOF:
-        import pyarrow as pa
-
-        from ..tasks.belka.metric import belka_ap
-
-        t = pa.concat_tables([self._valid(v).select(list(self.VALID_COLS)) for v in valids])
-        ids = t["id"].to_numpy()
-        order = np.argsort(ids, kind="stable")
-        ids = ids[order]
-        if len(ids) > 1 and (ids[1:] == ids[:-1]).any():
-            raise DataError(f"validation row ids occur in more than one fold of {', '.join(map(str, valids))}")
-        protein = t["protein_name"].to_numpy(zero_copy_only=False)[order].astype(str)
-        group = t["split_group"].to_numpy(zero_copy_only=False)[order].astype(str)
-        # belka_ap's cells, found once: weight fitting scores the blend ~100-200 times, and finding the cells
-        # (string compares over every row) costs as much as the six average precisions themselves.
-        cells = [c for pn in np.unique(protein) for g in np.unique(group)
-                 if len(c := np.flatnonzero((protein == pn) & (group == g)))]
-
-        def score(y: np.ndarray, pred: np.ndarray) -> float:
-            import warnings
-
-            from sklearn.metrics import average_precision_score
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # a cell without positives scores 0.0, as in belka_ap
-                return float(np.mean([average_precision_score(y[c], pred[c]) for c in cells])) if cells \
-                    else belka_ap(y, pred, protein, group, what="out-of-fold predictions")
-
-        return OOF(ids, t["binds_true"].to_numpy()[order], t["binds"].to_numpy()[order].astype(np.float64), score,
-                   source=str(Path(valids[0]).parent.parent.parent) if valids else "")
-
-    def test_submission(self, runs: Sequence[RunInfo]) -> tuple[Predictions, SubmissionSpec, dict[str, Any]]:
-        from .averaging import average
-
-        members = [(r.key, _read_parquet(r.prediction("test"), ("id", "binds")).select(["id", "binds"])) for r in runs]
-        for (name, t), r in zip(members, runs):
-            if t.num_rows == 0:
-                raise DataError(f"{r.prediction('test')}: no rows")
-        pred = average(members, method="mean", spec=BELKA)
-        return pred, BELKA, {"method": "mean"}
-
-
-class Text2MolEvaluator(Evaluator):
-    task, metric = "text2mol", "lrap"
-    COLS = ("id", "text_id", "text_emb", "mol_emb")
-
-    def fold_score(self, valid: Path) -> tuple[float, int]:
-        from ..tasks.text2mol.data import lrap, read_embeddings_parquet
-
-        e = read_embeddings_parquet(valid)
-        return lrap(e["text_emb"], e["mol_emb"]), len(e["id"])
-
-    def oof_score(self, valids: Sequence[Path]) -> float | None:
-        # Each fold's model embeds texts and molecules in its own space, and LRAP ranks every text against
-        # the candidate molecules of its own validation set: there is no meaningful pooled OOF score.
-        return None
-
-    def test_submission(self, runs: Sequence[RunInfo]) -> tuple[Predictions, SubmissionSpec, dict[str, Any]]:
-        from .averaging import TASK_DEFAULTS, average
-        from ..tasks.text2mol.data import cosine_similarity, read_embeddings_parquet
-
-        members, mol_ids = [], None
-        for r in runs:
-            path = r.prediction("test")
-            e = read_embeddings_parquet(path)
-            n = len(e["text_id"])
-            order = np.argsort(e["text_id"], kind="stable")
-            if not np.array_equal(e["text_id"][order], np.arange(n)):
-                raise DataError(f"{path}: text_id must be the test_text.txt lines 0..{n - 1}, each once")
-            ids = e["id"][order]  # row k pairs text k with molecule test_cids[k]: the submission's column order
-            if mol_ids is None:
-                mol_ids, first = ids, path
-            elif not np.array_equal(ids, mol_ids):
-                raise DataError(f"{path}: test molecules (id column) differ from {first}: the runs did not use "
-                                "the same test_cids.txt")
-            sim = cosine_similarity(e["text_emb"][order], e["mol_emb"][order])
-            members.append(Predictions(ids=np.arange(n), values=sim, columns=tuple(map(str, range(n))), id_col="ID",
-                                       source=r.key))
-        d = TASK_DEFAULTS["text2mol"]
-        pred = average(members, method=d["method"], normalise=d["normalise"], axis=d["axis"])
-        return pred, text2mol_spec(len(mol_ids)), dict(d)
-
-
-EVALUATORS: dict[str, Evaluator] = {"belka": BelkaEvaluator(), "text2mol": Text2MolEvaluator()}
-
-
-def evaluator_for(task: str) -> Evaluator:
-    try:
-        return EVALUATORS[task]
-    except KeyError:
-        raise DataError(f"no torch-free evaluator for task {task!r} (have: {', '.join(sorted(EVALUATORS))})") from None
-
-
 # ---------------------------------------------------------------------------------------------- evaluate
 @dataclass
 class Evaluation:
@@ -292,13 +124,13 @@ def evaluate_runs(run_dirs: Sequence[Path | str], *, out_dir: Path | str | None 
     write `out_dir/submission.csv` (test predictions averaged over folds by id, format-checked first) and
     `out_dir/evaluation.json`."""
     runs = load_runs(run_dirs, allow_incomplete=allow_incomplete)
-    ev = evaluator_for(runs[0].task)
+    ev = task_results(runs[0].task)
     fold_scores, n_valid = {}, {}
     for r in runs:
         fold_scores[r.fold], n_valid[r.fold] = ev.fold_score(r.prediction("valid"))
     oof = ev.oof_score([r.prediction("valid") for r in runs]) if len(runs) > 1 else fold_scores[runs[0].fold]
     result = Evaluation(
-        experiment=runs[0].manifest.get("experiment"), task=ev.task, metric=ev.metric,
+        experiment=runs[0].manifest.get("experiment"), task=ev.name, metric=ev.metric_name,
         greater_is_better=ev.greater_is_better, fold_scores=fold_scores, n_valid=n_valid,
         mean_fold_score=float(np.mean(list(fold_scores.values()))), oof_score=oof,
         runs=[{"run_key": r.key, "fold": r.fold, "config_hash": r.manifest.get("config_hash"),
@@ -310,16 +142,16 @@ def evaluate_runs(run_dirs: Sequence[Path | str], *, out_dir: Path | str | None 
     sub_path = out_dir / submission_name
     if sub_path.exists() and not overwrite:
         raise SubmissionError(f"{sub_path}: already exists (pass overwrite=True / --overwrite to replace it)")
-    pred, spec, notes = ev.test_submission(runs)
+    pred, spec, notes = ev.test_submission([TestMember(r.key, r.prediction("test")) for r in runs])
     write_submission_atomic(pred, sub_path, spec=spec, overwrite=overwrite)
     for r, d in zip(runs, result.runs):
         p = r.prediction("test")
         d["test_predictions"] = {"path": str(p.resolve()), "sha256": sha256_file(p)}
-    from .averaging import _write_json_atomic, code_version
+    from .averaging import code_version
 
     result.submission, result.notes = sub_path, {**notes, "rows": len(pred)}
     result.record = out_dir / EVALUATION_NAME
-    _write_json_atomic(result.record, {**result.to_dict(), "code": code_version(),
+    write_json(result.record, {**result.to_dict(), "code": code_version(),
                                        "submission_sha256": sha256_file(sub_path)})
     return result
 
@@ -477,8 +309,6 @@ def evaluate_experiment(exp: Any, folds: Sequence[int] | None = None, *, overwri
         extra["baseline"] = {str(f): b for f, b in baselines if b is not None}
     if old is not None and old.get("kaggle_submissions"):
         extra["kaggle_submissions"] = old["kaggle_submissions"]  # what was sent stays on record
-    from .averaging import _write_json_atomic
-
     rec.update(extra)
-    _write_json_atomic(out / EVALUATION_NAME, rec)
+    write_json(out / EVALUATION_NAME, rec)
     return rec, False

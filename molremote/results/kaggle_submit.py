@@ -25,17 +25,19 @@ _EXPS = re.compile(r"^e(\d+)(?:\+e(\d+))*$")
 
 
 def competition_for_task(task: str) -> str:
-    """The Kaggle competition slug of a task (its class attribute), or a SubmissionError saying there is none."""
-    from ..tasks import TASKS
+    """The Kaggle competition slug of a task (`TaskResults.competition`), or a SubmissionError saying there is
+    none."""
+    from ..errors import ExperimentError
+    from ..tasks import task_results
 
-    if task not in TASKS:
-        raise SubmissionError(f"unknown task {task!r} (known: {', '.join(sorted(TASKS))})")
-    cls = TASKS[task].load()  # task modules import torch only inside methods
-    comp = getattr(cls, "competition", None)
-    if not comp:
-        raise SubmissionError(f"task {task!r} has no Kaggle competition to submit to ({cls.__name__}.competition is "
-                              "None); upload the submission file by hand")
-    return comp
+    try:
+        info = task_results(task)
+    except ExperimentError as e:
+        raise SubmissionError(str(e)) from None
+    if not info.competition:
+        raise SubmissionError(f"task {task!r} has no Kaggle competition to submit to ({type(info).__name__}."
+                              "competition is None); upload the submission file by hand")
+    return info.competition
 
 
 def short_commit(code: Iterable[dict[str, Any] | None]) -> str:
@@ -105,7 +107,7 @@ def submit_and_record(record_path: Path, submission: Path, competition: str, des
     """Send `submission` with the real Kaggle client, then append {ref, competition, account, file, sha256,
     description, submitted_at} to the JSON record at `record_path` (atomically). Returns that entry."""
     from ..backends.kaggle_api import KaggleClient
-    from .averaging import _write_json_atomic
+    from ..fsutil import write_json
     from .evaluate import read_evaluation
     from .submission_files import sha256_file
 
@@ -116,7 +118,7 @@ def submit_and_record(record_path: Path, submission: Path, competition: str, des
              "sha256": sha, "description": description,
              "submitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     rec.setdefault(SUBMISSIONS_KEY, []).append(entry)
-    _write_json_atomic(Path(record_path), rec)
+    write_json(Path(record_path), rec)
     return entry
 
 

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SubmissionError
-from .evaluate import OOF, evaluate_experiment, evaluator_for
+from ..tasks import task_results
+from ..tasks.base import OOF
+from .evaluate import evaluate_experiment
 from .submission_files import sha256_file
 
 
@@ -37,7 +39,7 @@ def experiment_member(exp: Any, *, pull: bool = True, runs_root: Path | None = N
     rec, _ = evaluate_experiment(exp, pull=pull, runs_root=runs_root)
     root = Path(runs_root or runs_dir())
     run_dirs = [root / r["run_key"] for r in rec["runs"]]
-    ev = evaluator_for(rec["task"])
+    ev = task_results(rec["task"])
     oof = ev.oof([d / "predictions" / "valid.parquet" for d in run_dirs])  # None where not poolable
     sub = Path(rec["submission"])
     return Member(name=f"e{exp.id:04d}", path=sub, experiment=exp.id, config_hash=exp.config_hash,

@@ -13,8 +13,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -24,6 +22,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ..errors import SubmissionError
+from ..fsutil import atomic_output
 
 SHOW = 5  # how many offending ids/rows/values an error message shows
 
@@ -56,39 +55,13 @@ class SubmissionSpec:
         return None
 
 
-BELKA = SubmissionSpec("belka", id_col="id", value_cols=("binds",), id_type="int", value_range=(0.0, 1.0))
-
-
-def text2mol_spec(n_molecules: int | None = None) -> SubmissionSpec:
-    """`ID,0,1,...,n-1`: one row per test text, one float similarity per test molecule (no range: raw
-    cosine similarities or logits are both valid for a ranking metric)."""
-    return SubmissionSpec("text2mol", id_col="ID", id_type="int", numbered_values=True, n_values=n_molecules)
-
-
-TEXT2MOL = text2mol_spec()
-
-
 def generic_spec(id_col: str, value_cols: Sequence[str] | None = None, *, id_type: str = "str",
                  value_range: tuple[float, float] | None = None, n_values: int | None = None,
                  name: str = "generic") -> SubmissionSpec:
-    """"id column + value columns", e.g. MoA: `generic_spec("sig_id", targets, value_range=(0, 1))`."""
+    """"id column + value columns", e.g. `generic_spec("sig_id", targets, value_range=(0, 1))`. A task's own
+    format lives in its package (`TaskResults.submission_spec()`)."""
     return SubmissionSpec(name, id_col=id_col, value_cols=tuple(value_cols) if value_cols is not None else None,
                           id_type=id_type, value_range=value_range, n_values=n_values)
-
-
-def moa_spec(targets: Sequence[str] | None = None) -> SubmissionSpec:
-    return generic_spec("sig_id", targets, id_type="str", value_range=(0.0, 1.0), n_values=None if targets else 206,
-                        name="moa")
-
-
-SPECS: dict[str, SubmissionSpec] = {"belka": BELKA, "text2mol": TEXT2MOL, "moa": moa_spec()}
-
-
-def spec_for_task(task: str) -> SubmissionSpec:
-    try:
-        return SPECS[task]
-    except KeyError:
-        raise SubmissionError(f"no submission spec for task {task!r} (known: {', '.join(sorted(SPECS))})") from None
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -279,6 +252,23 @@ def read_predictions(path: Path | str, spec: SubmissionSpec | None = None, *, id
     return Predictions(ids=ids, values=values, columns=tuple(vcols), id_col=idc, source=str(path), path=path)
 
 
+def read_parquet_columns(path: Path, columns: Sequence[str]) -> pa.Table:
+    """A prediction parquet file (e.g. a run's predictions/valid.parquet) that must have `columns`; a DataError
+    naming the file and the missing columns otherwise."""
+    import pyarrow.parquet as pq
+
+    from ..errors import DataError
+
+    try:
+        t = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise DataError(f"{path}: cannot read as parquet: {e}") from None
+    missing = [c for c in columns if c not in t.column_names]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)} (has {', '.join(t.column_names)})")
+    return t
+
+
 # ---------------------------------------------------------------------------------------------- checks
 def duplicate_ids(ids: np.ndarray) -> np.ndarray:
     """Sorted unique ids that occur more than once (sort once; O(n log n), no Python loop)."""
@@ -367,7 +357,7 @@ def _as_table(data: Any) -> pa.Table:
 
 def write_submission_atomic(data: Any, path: Path | str, *, spec: SubmissionSpec | None = None,
                             expected_ids: np.ndarray | Sequence | None = None, overwrite: bool = False) -> Path:
-    """Write a CSV (header unquoted, as Kaggle's samples) to a temp file beside `path`, then os.replace it.
+    """Write a CSV (header unquoted, as Kaggle's samples) atomically (fsutil.atomic_output).
 
     With `spec` the data is checked first, so a file that fails the format check is never written. An
     existing `path` is kept (SubmissionError) unless `overwrite=True`; a failed write leaves it untouched.
@@ -383,18 +373,11 @@ def write_submission_atomic(data: Any, path: Path | str, *, spec: SubmissionSpec
                            values=_values_to_numpy(table, [c for c in table.column_names if c != idc]),
                            columns=tuple(c for c in table.column_names if c != idc), id_col=idc, source=str(path))
         check_predictions(pred, spec, expected_ids=None if expected_ids is None else np.asarray(expected_ids))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            # pyarrow quotes header names ("id","binds"); write the header ourselves, then the rows with
-            # pyarrow's C++ writer (~10x faster than DataFrame.to_csv on 1.7M rows).
-            buf = io.StringIO()
-            csv.writer(buf, lineterminator="\n").writerow(table.column_names)
-            f.write(buf.getvalue().encode())
-            pacsv.write_csv(table, f, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as f:
+        # pyarrow quotes header names ("id","binds"); write the header ourselves, then the rows with
+        # pyarrow's C++ writer (~10x faster than DataFrame.to_csv on 1.7M rows).
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow(table.column_names)
+        f.write(buf.getvalue().encode())
+        pacsv.write_csv(table, f, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
     return path

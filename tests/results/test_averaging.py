@@ -26,7 +26,9 @@ from molremote.results.averaging import (
     write_record,
 )
 from molremote.errors import SubmissionError
-from molremote.results.submission_files import BELKA, check_submission, text2mol_spec
+from molremote.results.submission_files import check_submission
+from molremote.tasks.belka.results import SUBMISSION as BELKA
+from molremote.tasks.text2mol.results import submission_spec as text2mol_spec
 
 N = 500
 

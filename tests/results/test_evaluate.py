@@ -15,7 +15,9 @@ from sklearn.metrics import average_precision_score
 from molremote.errors import DataError, SubmissionError
 from molremote.results.evaluate import evaluate_runs, read_evaluation
 from molremote.experiments import validate
-from molremote.results.submission_files import BELKA, check_submission, text2mol_spec
+from molremote.results.submission_files import check_submission
+from molremote.tasks.belka.results import SUBMISSION as BELKA
+from molremote.tasks.text2mol.results import submission_spec as text2mol_spec
 from molremote.tasks import get_task
 
 

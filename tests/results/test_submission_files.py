@@ -10,14 +10,13 @@ import pytest
 
 from molremote.errors import SubmissionError
 from molremote.results.submission_files import (
-    BELKA,
     check_submission,
     generic_spec,
-    moa_spec,
     read_predictions,
-    text2mol_spec,
     write_submission_atomic,
 )
+from molremote.tasks.belka.results import SUBMISSION as BELKA
+from molremote.tasks.text2mol.results import submission_spec as text2mol_spec
 
 
 def write(path: Path, text: str) -> Path:
@@ -102,7 +101,7 @@ def test_text2mol_spec(tmp_path: Path):
 
 
 def test_generic_spec_string_ids(tmp_path: Path):
-    spec = moa_spec(["t_a", "t_b"])
+    spec = generic_spec("sig_id", ["t_a", "t_b"], id_type="str", value_range=(0.0, 1.0))
     f = write(tmp_path / "moa.csv", "sig_id,t_a,t_b\nid_b,0.1,0.2\nid_a,0.3,0.4\n")
     p = check_submission(f, spec, expected_ids=["id_a", "id_b"])
     assert p.ids.tolist() == ["id_b", "id_a"]

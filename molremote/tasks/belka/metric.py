@@ -39,7 +39,9 @@ def cell_scores(y_true: Sequence, y_pred: Sequence, protein_name: Sequence, spli
     """Average precision per non-empty (protein_name, split_group) cell. Long-form inputs: one entry per
     (molecule, protein) row. A cell without positives scores whatever sklearn returns for it (0.0 with a
     warning), as in the organisers' scorer."""
-    from sklearn.metrics import average_precision_score  # sklearn takes ~0.5 s to import: only when scoring
+    from sklearn.metrics import (
+        average_precision_score,  # sklearn takes ~0.5 s to import: only when scoring
+    )
 
     y = np.asarray(y_true)
     p = np.asarray(y_pred, dtype=np.float64)

@@ -26,7 +26,6 @@ molecule not in `valid_idx`), else "nonshare"; for test rows, when they occur in
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -34,8 +33,17 @@ from typing import Any, Callable
 import numpy as np
 
 from ...errors import DataError, ExperimentError
+from ...fsutil import atomic_path
 from ..base import Task
-from .metric import NONSHARE, PROTEINS, SHARE, belka_ap, check_probabilities, split_groups
+from .metric import (
+    NONSHARE,
+    PROTEINS,
+    SHARE,
+    belka_ap,
+    check_probabilities,
+    split_groups,
+)
+from .results import SUBMISSION, BelkaResults
 
 BB_COLS = ("buildingblock1_smiles", "buildingblock2_smiles", "buildingblock3_smiles")
 READ_BATCH_ROWS = 1 << 20  # rows per parquet record batch: ~150 MB of strings, bounded memory
@@ -235,10 +243,9 @@ def _cache_key(train: Path, max_length: int, on_unknown: str) -> str:
 
 # ---------------------------------------------------------------------------------------------- task
 class BelkaTask(Task):
-    name = "belka"
-    metric_name = "belka_ap"
-    greater_is_better = True
-    competition = "leash-BELKA"
+    name = BelkaResults.name
+    metric_name = BelkaResults.metric_name
+    greater_is_better = BelkaResults.greater_is_better
     data_help = ("BELKA data: run `kaggle competitions download -c leash-BELKA`, unzip it and put train.parquet "
                  "and test.parquet in the folder named by the experiment's data.root (a relative path is taken "
                  "from the project root), or point data.root at a folder prepared with `python -m "
@@ -449,28 +456,20 @@ class BelkaTask(Task):
             cols["split_group"] = self.valid_split_groups(idx)[rows["row"]]
         order = np.argsort(cols["id"], kind="stable")
         table = pa.table({k: np.asarray(v)[order] for k, v in cols.items()})
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / f"{split}.parquet"
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=out_dir)
-        os.close(fd)
-        try:
+        path = Path(out_dir) / f"{split}.parquet"
+        with atomic_path(path) as tmp:
             pq.write_table(table, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         return path
 
     def write_submission(self, path: Path, test_outputs: dict[str, np.ndarray]) -> Path:
-        from ...results.submission_files import BELKA, write_submission_atomic
+        from ...results.submission_files import write_submission_atomic
 
         _, test = self._need()
         rows = self._long(test, np.arange(len(test)), test_outputs["probs"])
         check_probabilities(rows["binds"], "test predictions")
         order = np.argsort(rows["id"], kind="stable")
         data = {"id": rows["id"][order], "binds": rows["binds"][order]}
-        return write_submission_atomic(data, path, spec=BELKA, expected_ids=data["id"], overwrite=True)
+        return write_submission_atomic(data, path, spec=SUBMISSION, expected_ids=data["id"], overwrite=True)
 
 
 __all__ = ["BelkaTask", "Wide", "read_long", "SHARE", "NONSHARE"]

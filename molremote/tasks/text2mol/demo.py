@@ -47,7 +47,11 @@ import numpy as np
 
 from ..base import DEMO_ROOT
 from .data import (
-    UNK, atomic_write_text, graph_from_mol, save_token_embeddings, write_graph,
+    UNK,
+    atomic_write_text,
+    graph_from_mol,
+    save_token_embeddings,
+    write_graph,
 )
 
 SEED = 20240201

@@ -28,17 +28,17 @@ from typing import Any
 import numpy as np
 
 from ...errors import DataError, ExperimentError
-from . import data as td
 from ..base import Task
+from . import data as td
+from .results import Text2MolResults
 
 FILES = ("train.tsv", "val.tsv", "test_cids.txt", "test_text.txt", "token_embedding_dict.npy", "raw")
 
 
 class Text2MolTask(Task):
-    name = "text2mol"
-    metric_name = "lrap"
-    greater_is_better = True
-    competition = None  # a Kaggle in-class competition of ALTEGRAD 2023/24; not public, no slug to submit to
+    name = Text2MolResults.name
+    metric_name = Text2MolResults.metric_name
+    greater_is_better = Text2MolResults.greater_is_better
     data_help = ("Put the ALTEGRAD 2023/24 / ChEBI-20 files in that folder: raw/<cid>.graph, "
                  "token_embedding_dict.npy, train.tsv, val.tsv, test_cids.txt, test_text.txt "
                  "(from the challenge's data archive), or set data.root to where they are "

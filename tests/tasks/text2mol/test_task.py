@@ -204,7 +204,8 @@ def test_predictions_score_and_submission(data, tiny_bert, tmp_path):
     assert [ln.split(",")[0] for ln in lines[1:]] == ["0", "1", "2"]
     vals = np.loadtxt(sub, delimiter=",", skiprows=1)[:, 1:]
     assert np.allclose(vals, td.cosine_similarity(test["text_emb"], test["mol_emb"]), atol=1e-6)
-    from molremote.results.submission_files import check_submission, text2mol_spec
+    from molremote.results.submission_files import check_submission
+    from molremote.tasks.text2mol.results import submission_spec as text2mol_spec
 
     check_submission(sub, text2mol_spec(3))
     with pytest.raises(ValueError, match="all 3 test texts"):
