@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # pragma: no cover
 @dataclass(frozen=True)
 class TaskEntry(Entry):
     results: str = ""  # "module:Class" of the task's torch-free TaskResults
+    prepare: str = ""  # "module:function" behind `molremote data prepare --task NAME` ("" when raw files are read as is)
 
     def results_class(self) -> Any:
         return import_string(self.results)
@@ -21,7 +22,7 @@ class TaskEntry(Entry):
 
 TASKS: dict[str, Entry] = {
     "belka": TaskEntry("molremote.tasks.belka.params:BelkaParams", "molremote.tasks.belka.task:BelkaTask",
-                       "molremote.tasks.belka.results:BelkaResults"),
+                       "molremote.tasks.belka.results:BelkaResults", "molremote.tasks.belka.prepare:prepare_command"),
     "text2mol": TaskEntry("molremote.tasks.text2mol.params:Text2MolParams",
                           "molremote.tasks.text2mol.task:Text2MolTask",
                           "molremote.tasks.text2mol.results:Text2MolResults"),
@@ -49,3 +50,15 @@ def task_results(name: str | None) -> "TaskResults":
 def all_task_results() -> list["TaskResults"]:
     """The results side of every registered task that has one (for recognising a submission file)."""
     return [task_results(n) for n, e in TASKS.items() if getattr(e, "results", "")]
+
+
+def data_preparer(name: str) -> Any:
+    """The function behind `molremote data prepare --task NAME`; a DataError naming the tasks that have one."""
+    from ..errors import DataError
+
+    entry = TASKS.get(name)
+    if entry is None or not getattr(entry, "prepare", ""):
+        have = sorted(n for n, e in TASKS.items() if getattr(e, "prepare", ""))
+        raise DataError(f"task {name!r} has no data preparation step (tasks with one: {', '.join(have) or 'none'}); "
+                        "other tasks read their raw files directly")
+    return import_string(entry.prepare)

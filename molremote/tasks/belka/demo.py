@@ -60,6 +60,7 @@ from rdkit import Chem, RDConfig, RDLogger
 from rdkit.Chem import AllChem, Crippen
 from rdkit.Chem.MolStandardize import rdMolStandardize
 
+from ...fsutil import atomic_path
 from ..base import DEMO_ROOT
 
 RDLogger.DisableLog("rdApp.*")
@@ -269,9 +270,8 @@ def main() -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     for name, df in (("train", tr), ("test", te.drop(columns="binds")), ("test_solution", solution)):
-        tmp = args.out / f".{name}.parquet.tmp"
-        pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp, compression="zstd")
-        os.replace(tmp, args.out / f"{name}.parquet")
+        with atomic_path(args.out / f"{name}.parquet") as tmp:
+            pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp, compression="zstd")
     print(f"train: {len(train)} molecules, {len(tr)} rows, positives "
           + ", ".join(f"{p} {int(tr.loc[tr.protein_name == p, 'binds'].sum())}" for p in PROTEINS))
     print(f"test: {len(mols) - n_tr} molecules ({len(share)} share, {len(nonshare)} nonshare), {len(te)} rows")

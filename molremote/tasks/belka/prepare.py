@@ -52,6 +52,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ...errors import DataError
+from ...fsutil import write_json, write_text
 from . import tokens as belka_tokens
 
 FORMAT = "molremote-belka-prepared"
@@ -85,9 +86,7 @@ def array_specs(split: str, n: int, n_rows: int, max_length: int) -> dict[str, t
 
 
 def _atomic_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
+    write_json(path, obj, indent=1)
 
 
 def _source_info(path: Path, pf) -> dict[str, Any]:
@@ -294,9 +293,7 @@ def prepare(input_parquet: str | Path, out_dir: str | Path, split: str = "train"
                                "n_base_vocab": n_base_vocab, "state": state.__dict__}, indent=1)
 
         def commit() -> None:
-            tmp = prog_path.with_name(prog_path.name + ".tmp")
-            tmp.write_text(snapshot)
-            os.replace(tmp, prog_path)
+            write_text(prog_path, snapshot)
 
         writer.checkpoint(commit, wait=wait)
 
@@ -677,6 +674,28 @@ def prepare_files(train: str | Path, test: str | Path | None, out_root: str | Pa
     root = {"format": FORMAT, "version": VERSION, "splits": splits}
     _atomic_json(out / "meta.json", root)
     return root
+
+
+def prepare_command(input: Path, out: Path, *, test: Path | None = None, on_unknown: str = "error",
+                    batch_rows: int | None = None, restart: bool = False, say: Any = print, warn: Any = print) -> dict:
+    """`molremote data prepare --task belka`: `input` is train.parquet or the folder holding it (test.parquet
+    beside it unless `test` is given); `say`/`warn` print progress lines."""
+    raw = input if input.is_dir() else input.parent
+    train_file = input / "train.parquet" if input.is_dir() else input
+    test_file = test or raw / "test.parquet"
+    if not train_file.is_file():
+        raise DataError(f"{train_file} not found: give --input the competition's train.parquet "
+                        "(kaggle competitions download -c leash-BELKA)")
+    if not test_file.is_file():
+        warn(f"no {test_file}: preparing train only")
+    m = prepare_files(train_file, test_file, out, batch_rows=batch_rows or BATCH_ROWS, on_unknown=on_unknown,
+                      restart=restart)
+    if "splits" not in m:
+        raise DataError(f"preparation stopped early ({m.get('status')}); rerun the same command to continue")
+    for split, info in m["splits"].items():
+        say(f"{split}: {info['n']:,} molecules ({info['n_rows']:,} rows) -> {out / split}")
+    say(f"use it: data={{\"root\": \"{out}\"}} in a BELKA experiment")
+    return m
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,14 +19,13 @@ test_text.txt) and `text_emb`, `mol_emb` (fixed-size lists of float32, L2-normal
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ...errors import DataError
+from ...fsutil import atomic_path, atomic_text_output, write_text
 
 UNK = "UNK"
 
@@ -155,11 +154,8 @@ def load_token_embeddings(path: str | Path) -> dict[str, np.ndarray]:
 
 def save_token_embeddings(path: str | Path, d: dict[str, np.ndarray]) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npy")
-    os.close(fd)
-    np.save(tmp, np.array(d, dtype=object), allow_pickle=True)
-    _replace(tmp, path)
+    with atomic_path(path, suffix=".npy") as tmp:
+        np.save(tmp, np.array(d, dtype=object), allow_pickle=True)
     return path
 
 
@@ -204,21 +200,8 @@ def read_lines(path: str | Path) -> list[str]:
     return [line.strip() for line in Path(path).read_text().splitlines()]
 
 
-def _replace(tmp: str, path: Path) -> None:
-    """Publish a finished temp file: ordinary permissions (mkstemp makes 0600), then an atomic rename."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, path)
-
-
 def atomic_write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    _replace(tmp, path)
-    return path
+    return write_text(path, text)
 
 
 # ------------------------------------------------------------------------------------------------ metric
@@ -275,11 +258,8 @@ def write_embeddings_parquet(path: Path, ids: np.ndarray, text_ids: np.ndarray, 
     table = pa.table({"id": pa.array(np.asarray(ids, dtype=np.int64)),
                       "text_id": pa.array(np.asarray(text_ids, dtype=np.int64)),
                       "text_emb": fixed(text_emb), "mol_emb": fixed(mol_emb)})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    pq.write_table(table, tmp)
-    _replace(tmp, path)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
     return path
 
 
@@ -304,11 +284,8 @@ def write_similarity_submission(path: Path, sim: np.ndarray) -> Path:
     float32 values with 9 significant digits round-trip exactly (no ties made by rounding)."""
     sim = np.asarray(sim, dtype=np.float32)
     header = "ID," + ",".join(str(j) for j in range(sim.shape[1]))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
+    with atomic_text_output(path) as f:
         f.write(header + "\n")
         for k in range(sim.shape[0]):
             f.write(f"{k}," + ",".join(f"{v:.9g}" for v in sim[k].tolist()) + "\n")
-    _replace(tmp, path)
     return path
