@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from ..errors import SubmissionError
 from ..fsutil import atomic_path, write_json
+from ..runs import MANIFEST, find_run_dir, key_of_dir
 from .submission_files import (
     Predictions,
     SubmissionSpec,
@@ -53,7 +54,7 @@ def _member_name(m: Any, i: int) -> str:
         return Path(m.source).stem if m.path else m.source
     p = Path(m)
     run = find_run_dir(p)
-    return run_key(run) if run is not None else p.stem if p.stem not in ("submission", "test", "valid") else \
+    return key_of_dir(run) if run is not None else p.stem if p.stem not in ("submission", "test", "valid") else \
         f"{p.parent.name}/{p.name}"
 
 
@@ -432,20 +433,6 @@ def correlation_heatmap(members: Sequence[MemberLike], out_png: Path | str, *, m
 
 
 # ---------------------------------------------------------------------------------------------- records
-def find_run_dir(path: Path, levels: int = 3) -> Path | None:
-    """The run folder holding `path` (a folder with manifest.json, up to `levels` parents up), if any."""
-    p = Path(path).resolve()
-    for d in [p.parent, *p.parents][:levels]:
-        if (d / "manifest.json").is_file():
-            return d
-    return None
-
-
-def run_key(run_dir: Path) -> str:
-    """`<NNNN_slug>/fold<k>-<confighash>`: a run folder's path relative to the runs folder."""
-    return f"{run_dir.parent.name}/{run_dir.name}"
-
-
 def _unique_names(names: list[str]) -> list[str]:
     seen: dict[str, int] = {}
     out = []
@@ -480,11 +467,11 @@ def describe_member(m: MemberLike, i: int = 0) -> dict[str, Any]:
     d: dict[str, Any] = {"name": name, "path": str(path.resolve()), "sha256": sha256_file(path)}
     run = find_run_dir(path)
     if run is not None:
-        d["run_key"] = run_key(run)
+        d["run_key"] = key_of_dir(run)
         try:
-            man = json.loads((run / "manifest.json").read_text())
+            man = json.loads((run / MANIFEST).read_text())
         except (OSError, json.JSONDecodeError) as e:
-            raise SubmissionError(f"{run / 'manifest.json'}: unreadable manifest: {e}") from None
+            raise SubmissionError(f"{run / MANIFEST}: unreadable manifest: {e}") from None
         for k, key in (("experiment", "experiment"), ("name", "experiment_name"), ("fold", "fold"),
                        ("config_hash", "config_hash"), ("run_uid", "run_uid"), ("status", "status")):
             if k in man:

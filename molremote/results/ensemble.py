@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import SubmissionError
 from ..fsutil import write_json
+from ..runs import key_of_dir
 from ..tasks import task_results
 from ..tasks.base import OOF
 from .members import Member
@@ -196,7 +197,7 @@ def blend(members: Sequence[Member], task: str, *, weights: Sequence[float] | st
         d_["kind"] = m.kind
         if m.experiment is not None:
             d_.update(experiment=m.experiment, config_hash=m.config_hash, evaluation=str(m.evaluation),
-                      run_keys=[f"{p.parent.name}/{p.name}" for p in m.run_dirs])
+                      run_keys=[key_of_dir(p) for p in m.run_dirs])
     rec["experiments"] = [m.experiment for m in members if m.experiment is not None]
     if fit_info:
         rec["weights_fit"] = fit_info

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import DataError, MolremoteError, SubmissionError
 from ..fsutil import write_json
+from ..runs import MANIFEST, RunInfo, load_run, other_config_runs
 from ..tasks import task_results
 from ..tasks.base import OOF, TestMember  # noqa: F401  (OOF: the type members and ensembles hold)
 from .submission_files import sha256_file, write_submission_atomic
@@ -30,43 +31,6 @@ EVALUATION_NAME = "evaluation.json"
 
 
 # ---------------------------------------------------------------------------------------------- runs
-@dataclass
-class RunInfo:
-    path: Path
-    key: str  # <NNNN_slug>/fold<k>-<confighash>
-    fold: int
-    manifest: dict[str, Any]
-    config: dict[str, Any]
-
-    @property
-    def task(self) -> str:
-        t = self.config.get("task")
-        return t.get("name") if isinstance(t, dict) else t
-
-    def prediction(self, split: str) -> Path:
-        p = self.path / "predictions" / f"{split}.parquet"
-        if not p.is_file():
-            raise DataError(f"{p}: no {split} predictions in run {self.key} (status "
-                            f"{self.manifest.get('status')!r}); finish the run (`molremote train`) or pull it")
-        return p
-
-
-def load_run(path: Path | str) -> RunInfo:
-    from ..runs import read_json
-
-    path = Path(path)
-    man = read_json(path / "manifest.json")
-    if man is None:
-        raise DataError(f"{path / 'manifest.json'}: missing or not JSON: {path} is not a run folder")
-    cfg = read_json(path / "config.json") or man.get("config") or {}
-    if not cfg.get("task"):
-        raise DataError(f"{path / 'config.json'}: missing or has no 'task': cannot tell which metric to use")
-    fold = man.get("fold")
-    if not isinstance(fold, int):
-        raise DataError(f"{path / 'manifest.json'}: field 'fold' is {fold!r}, expected an integer")
-    return RunInfo(path=path, key=f"{path.parent.name}/{path.name}", fold=fold, manifest=man, config=cfg)
-
-
 def load_runs(paths: Sequence[Path | str], *, allow_incomplete: bool = False) -> list[RunInfo]:
     """Run folders of ONE experiment, one per fold, sorted by fold. Refuses mixed experiments or tasks,
     two runs of the same fold, and (unless allow_incomplete) runs that did not complete."""
@@ -184,7 +148,7 @@ def configured_store():  # -> Store | None
 def _usable(path: Path) -> tuple[bool, str]:
     from ..runs import read_json
 
-    m = read_json(path / "manifest.json")
+    m = read_json(path / MANIFEST)
     if m is None:
         return False, f"no run folder {path}"
     if m.get("status") != "complete":
@@ -246,8 +210,7 @@ def runs_for_experiment(exp: Any, folds: Sequence[int] | None = None, *, pull: b
                 why[f] += f"; pulled, but {reason}"
     missing = [f for f in folds if f not in found]
     if missing:
-        others = sorted({p.parent.name for p in (root / exp.name).glob("fold*-*/manifest.json")
-                         if not p.parent.name.endswith(exp.config_hash)})
+        others = other_config_runs(exp, root)
         hint = (f" Runs of other configurations exist ({', '.join(others[:4])}): the experiment changed since; "
                 "its current config hash is " + exp.config_hash + ".") if others else ""
         lines = "; ".join(f"fold {f}: {why[f]}" for f in missing)
