@@ -32,7 +32,9 @@ def main() -> None:
     import psutil
 
     from molremote.tasks.belka import synth as belka_synth
-    from molremote.tasks.belka.memmap import BatchReader, PreparedSplit
+    from belka_reader import BatchReader  # beside this script
+
+    from molremote.tasks.belka.memmap import PreparedSplit
     from molremote.tasks.belka.prepare import prepare
 
     d = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="belka-bench-"))

@@ -34,7 +34,9 @@ def child(kind: str, prepared: str, steps: int, batch: int, tiny: bool, workers:
 
     from molremote.models.cnn1d import build
     from molremote.models.params import Cnn1dParams
-    from molremote.tasks.belka.memmap import BatchReader, PreparedSplit
+    from belka_reader import BatchReader  # beside this script
+
+    from molremote.tasks.belka.memmap import PreparedSplit
 
     torch.manual_seed(0)
     split = PreparedSplit(prepared)
