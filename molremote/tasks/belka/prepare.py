@@ -11,7 +11,7 @@ boundary (a molecule seen again after other molecules is refused, naming both ro
 several batches later would need a global index of 98M SMILES and is not looked for), and a molecule whose
 rows straddle a batch boundary is held back and finished with the next batch. Output folder (raw little-endian matrices, `np.memmap`-able):
 
-    tokens.u8   (n, max_length) uint8   character tokens (belka_tokens), PAD 0
+    tokens.u8   (n, max_length) uint8   character tokens (tokens.py), PAD 0
     labels.u8   (n, 3) uint8            binds per protein; 255 = no label (no such row; every cell of test)
     ids.i64     (n, 3) int64            the row `id` of each (molecule, protein); -1 = no such row. Test:
                                         the submission's row-id -> (molecule, protein) mapping

@@ -7,9 +7,9 @@ and predictions are mapped back to row ids by protein.
 
 Data: `data.root` unset reads the shipped demo. A folder with `train.parquet`/`test.parquet` (as downloaded)
 is read in memory when small: record batches, runs of equal `molecule_smiles` become one molecule, SMILES
-tokenized per batch by the vectorised `belka_tokens`, and molecules whose rows are not contiguous are merged
+tokenized per batch by the vectorised `tokens.py`, and molecules whose rows are not contiguous are merged
 by a 64-bit hash of their SMILES. Above IN_MEMORY_MAX_ROWS rows (the real train file has ~295M) the files
-are prepared once by `belka_prepare` into memory-mapped arrays under `$MOLREMOTE_CACHE/belka` (default
+are prepared once by `prepare.py` into memory-mapped arrays under `$MOLREMOTE_CACHE/belka` (default
 `<project>/.molremote/cache/belka`), keyed by file size and mtime; `data.root` may also point at a folder
 prepared beforehand (`python -m molremote.tasks.belka.prepare RAW_DIR OUT_DIR`, it has a meta.json).
 Either way the task sees the same `Wide` arrays (memory maps for prepared data: flat memory).
@@ -19,7 +19,7 @@ Folds (exp.folds.scheme): "random" (molecules dealt round-robin after a seeded s
 a group; a molecule's fold is its building block 1's group, so validation molecules carry a building block 1
 never seen in that fold's training rows (out-of-domain, like most of the competition's test set).
 
-Metric (belka_metric.belka_ap): AP per (protein x split_group) cell, mean over cells. For validation rows the
+Metric (metric.belka_ap): AP per (protein x split_group) cell, mean over cells. For validation rows the
 split_group is "share" when all three building blocks occur in the fold's training rows (every training
 molecule not in `valid_idx`), else "nonshare"; for test rows, when they occur in train.parquet.
 """
@@ -271,7 +271,7 @@ class BelkaTask(Task):
     # ------------------------------------------------------------------ data
     def load(self) -> None:
         """Raw parquet (train/test.parquet, read in memory; above IN_MEMORY_MAX_ROWS rows prepared once
-        into a cache folder by belka_prepare) or a prepared folder (meta.json, belka_memmap)."""
+        into a cache folder by prepare.py) or a prepared folder (meta.json, memmap.py)."""
         if self.train is not None:
             return
         from .memmap import PreparedBelka

@@ -4,7 +4,7 @@ One token per character over 36 symbols -> ids 1..36, PAD 0 (BOS 37 and EOS 38 a
 write-up's dictionary; the nets here do not need them). The seed dictionary lists the digit `0` where the
 letter `O` belongs: BELKA SMILES are full of `O` (carbonyls, ethers) and never use ring-bond label 0
 (labels above 9 are written `%10`, and `%` is not in any BELKA SMILES), so the table below has `O`.
-`tests/tasks/test_belka_tokens.py` checks both facts on the demo data.
+`tests/tasks/belka/test_tokens.py` checks both facts on the demo data.
 
 Written by hand rather than with `tokenizers`: a 256-entry lookup table applied to the Arrow string
 buffer in one numpy gather tokenizes a whole record batch without a per-string Python call

@@ -1,6 +1,6 @@
 """Text-to-molecule retrieval (ALTEGRAD 2023/24 challenge on ChEBI-20 / Text2Mol).
 
-Data: the ALTEGRAD folder layout (see text2mol_data). The training pool is train.tsv followed by
+Data: the ALTEGRAD folder layout (see data.py). The training pool is train.tsv followed by
 val.tsv. Fold schemes (`folds.scheme`):
   - "random" (default): every pool pair gets a seeded random fold in 0..n_folds-1;
   - "official": fold 0 is exactly val.tsv (the challenge's validation split), train.tsv rows are spread
@@ -17,7 +17,7 @@ once in setup() and kept in memory only), else {"graph", "input_ids", "attention
 Outputs: predict() -> {"text_emb", "mol_emb"} (L2-normalised); score = LRAP of the validation pairs (rows =
 texts, columns = molecules). Predictions: predictions/<split>.parquet with columns id (molecule CID),
 text_id (CID described by the text; test: line of test_text.txt), text_emb, mol_emb (fixed-size float32
-lists); read them with text2mol_data.read_embeddings_parquet, no torch needed. Submission: `ID,0,...,n-1`,
+lists); read them with data.read_embeddings_parquet, no torch needed. Submission: `ID,0,...,n-1`,
 one row per test text, columns in test_cids.txt order, values = cosine similarity.
 """
 from __future__ import annotations
