@@ -378,7 +378,7 @@ def correlations(members: Sequence[MemberLike], *, method: str = "pearson", name
     import pandas as pd
 
     preds = aligned(members, spec=spec, id_col=id_col)
-    names = list(names) if names is not None else _unique_names([_member_name(m, i) for i, m in enumerate(members)])
+    names = list(names) if names is not None else unique_names([_member_name(m, i) for i, m in enumerate(members)])
     if method not in ("pearson", "spearman"):
         raise SubmissionError(f"unknown correlation {method!r} (pearson or spearman)")
     mat = np.vstack([p.values.ravel() for p in preds])
@@ -433,7 +433,8 @@ def correlation_heatmap(members: Sequence[MemberLike], out_png: Path | str, *, m
 
 
 # ---------------------------------------------------------------------------------------------- records
-def _unique_names(names: list[str]) -> list[str]:
+def unique_names(names: list[str]) -> list[str]:
+    """Names made unique by a `#2`, `#3` suffix on repeats (member names in records and tables)."""
     seen: dict[str, int] = {}
     out = []
     for n in names:
@@ -497,7 +498,7 @@ def write_record(out_dir: Path | str, members: Sequence[MemberLike], weights: Se
     run folder), normalised weights, method, metrics, the code commit: enough to rebuild and trace it."""
     w = normalise_weights(weights, len(members))
     descr = [describe_member(m, i) for i, m in enumerate(members)]
-    names = _unique_names([d["name"] for d in descr])
+    names = unique_names([d["name"] for d in descr])
     for d, n, wi in zip(descr, names, w):
         d["name"], d["weight"] = n, float(wi)
     rec: dict[str, Any] = {

@@ -133,11 +133,11 @@ def blend(members: Sequence[Member], task: str, *, weights: Sequence[float] | st
           runs_root: Path | None = None) -> BlendResult:
     """Average the members' test submissions by id into out (a folder, or a .csv file path; default
     runs/ensembles/<members>-<hash>/), with submission.csv, correlation.png and ensemble.json."""
-    from .averaging import _unique_names, build_ensemble, combine, normalise_weights
+    from .averaging import unique_names, build_ensemble, combine, normalise_weights
 
     if not members:
         raise SubmissionError("no ensemble members: give experiments with -e and/or files with -i")
-    for m, n in zip(members, _unique_names([m.name for m in members])):
+    for m, n in zip(members, unique_names([m.name for m in members])):
         m.name = n
     info = task_results(task)
     method = method or info.ensemble.method

@@ -24,7 +24,7 @@ from ..errors import DataError, MolremoteError, SubmissionError
 from ..fsutil import write_json
 from ..runs import MANIFEST, RunInfo, load_run, other_config_runs
 from ..tasks import task_results
-from ..tasks.base import OOF, TestMember  # noqa: F401  (OOF: the type members and ensembles hold)
+from ..tasks.base import TestMember
 from .submission_files import sha256_file, write_submission_atomic
 
 EVALUATION_NAME = "evaluation.json"
