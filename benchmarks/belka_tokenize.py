@@ -45,7 +45,7 @@ def child(kind: str, parquet: str, out: str, sample: int, batch_rows: int) -> di
         if kind == "prepare-baseline":
             _use_source_tree(os.environ["BELKA_BENCH_BASELINE"])
         import molremote
-        from molremote.tasks.belka_prepare import prepare
+        from molremote.tasks.belka.prepare import prepare
 
         assert kind == "prepare" or os.environ["BELKA_BENCH_BASELINE"] in molremote.__file__
 
@@ -62,7 +62,7 @@ def child(kind: str, parquet: str, out: str, sample: int, batch_rows: int) -> di
                 break
         smiles = pa.concat_arrays(parts).slice(0, 3 * sample).take(pa.array(np.arange(0, 3 * sample, 3)))
         del parts
-        from molremote.tasks.belka_tokens import SYMBOLS, encode
+        from molremote.tasks.belka.tokens import SYMBOLS, encode
 
         ref = encode(smiles)
         if kind == "molremote":
@@ -131,7 +131,7 @@ def main() -> None:
     d.mkdir(parents=True, exist_ok=True)
     parquet = d / f"train-{a.n}.parquet"
     if not parquet.exists():
-        from molremote.tasks import belka_synth
+        from molremote.tasks.belka import synth as belka_synth
 
         t = time.perf_counter()
         belka_synth.write(parquet, a.n, split="train", seed=0)

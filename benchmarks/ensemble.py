@@ -1,5 +1,5 @@
 """Benchmark: averaging 10 BELKA-size submissions (1,674,896 rows each, rows shuffled differently in every
-file) with molremote.ensemble.average against a plain pandas concat + groupby-mean on the same files.
+file) with molremote.results.averaging.average against a plain pandas concat + groupby-mean on the same files.
 
 Each side runs in its own subprocess (read + align + average + write a submission CSV), so its wall time and
 peak RSS are its own. The two outputs are compared (max |difference|, same ids).
@@ -44,8 +44,9 @@ def generate(d: Path, members: int, rows: int, seed: int = 0) -> list[Path]:
 
 
 def run_molremote(paths: list[Path], out: Path) -> dict[str, float]:
-    from molremote.ensemble import average
-    from molremote.submission import BELKA, write_submission_atomic
+    from molremote.results.averaging import average
+    from molremote.results.submission_files import write_submission_atomic
+    from molremote.tasks.belka.results import SUBMISSION as BELKA
 
     t0 = time.perf_counter()
     pred = average(paths, spec=BELKA)  # read + format check + align by id + weighted mean

@@ -31,9 +31,11 @@ def main() -> None:
     import numpy as np
     import psutil
 
-    from molremote.tasks import belka_synth
-    from molremote.tasks.belka_memmap import BatchReader, PreparedSplit
-    from molremote.tasks.belka_prepare import prepare
+    from molremote.tasks.belka import synth as belka_synth
+    from belka_reader import BatchReader  # beside this script
+
+    from molremote.tasks.belka.memmap import PreparedSplit
+    from molremote.tasks.belka.prepare import prepare
 
     d = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="belka-bench-"))
     d.mkdir(parents=True, exist_ok=True)

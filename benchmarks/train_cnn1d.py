@@ -34,7 +34,9 @@ def child(kind: str, prepared: str, steps: int, batch: int, tiny: bool, workers:
 
     from molremote.models.cnn1d import build
     from molremote.models.params import Cnn1dParams
-    from molremote.tasks.belka_memmap import BatchReader, PreparedSplit
+    from belka_reader import BatchReader  # beside this script
+
+    from molremote.tasks.belka.memmap import PreparedSplit
 
     torch.manual_seed(0)
     split = PreparedSplit(prepared)
@@ -120,8 +122,8 @@ def main() -> None:
         print(json.dumps(child(a.child, a.prepared, a.steps, a.batch_size, a.tiny, a.workers, a.threads)))
         return
 
-    from molremote.tasks import belka_synth
-    from molremote.tasks.belka_prepare import prepare
+    from molremote.tasks.belka import synth as belka_synth
+    from molremote.tasks.belka.prepare import prepare
 
     d = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="belka-bench-"))
     d.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ Adam, step LR 1e-3 / 1e-4 / 1e-5, batch 4096, no class rebalancing. The write-up
 
 Data: `kaggle competitions download -c leash-BELKA`, unzip train.parquet and test.parquet into data/belka/
 (the first run prepares them once as memory maps), or prepare them beforehand with
-`python -m molremote.tasks.belka_prepare RAW_DIR data/belka`."""
+`python -m molremote.tasks.belka.prepare RAW_DIR data/belka`."""
 from molremote.experiments import experiment
 
 EXPERIMENT = experiment(

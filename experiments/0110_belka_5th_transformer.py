@@ -7,7 +7,7 @@ gives d 192-384 and 4-8 layers; this takes the middle. Alone it scored best on t
 (0.31236 with 2 folds). Trained on folds 2 and 4 (~28 h per fold on an A6000).
 
 Data: as 0100 (data.root data/belka: train.parquet + test.parquet, or a folder prepared by
-`python -m molremote.tasks.belka_prepare RAW_DIR data/belka`)."""
+`python -m molremote.tasks.belka.prepare RAW_DIR data/belka`)."""
 from molremote.experiments import experiment
 
 EXPERIMENT = experiment(

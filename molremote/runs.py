@@ -11,10 +11,12 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -56,6 +58,91 @@ def run_key(exp: "Experiment", fold: int) -> str:
 
 def run_path(exp: "Experiment", fold: int, root: Path | None = None) -> Path:
     return (root or runs_dir()) / run_key(exp, fold)
+
+
+# ---------------------------------------------------------------------------------------------- run keys
+MANIFEST = "manifest.json"
+_FOLD_PART = re.compile(r"fold(\d+)-(.+)")
+
+
+def key_of_dir(run_dir: Path | str) -> str:
+    """`<NNNN_slug>/fold<k>-<confighash>` of a run folder: its last two path parts."""
+    p = Path(run_dir)
+    return f"{p.parent.name}/{p.name}"
+
+
+def key_under(run_dir: Path | str, runs_root: Path | str) -> str | None:
+    """A run folder's key as its path under the runs folder, or None when it lies outside it."""
+    run_dir, root = Path(run_dir).absolute(), Path(runs_root).absolute()
+    if run_dir.is_relative_to(root) and run_dir != root:
+        return run_dir.relative_to(root).as_posix()
+    return None
+
+
+def parse_key(key: str) -> tuple[str, int, str] | None:
+    """(experiment folder name, fold, config hash) of a run key, or None when it is not one."""
+    exp, _, last = key.rstrip("/").rpartition("/")
+    m = _FOLD_PART.fullmatch(last)
+    return (exp, int(m.group(1)), m.group(2)) if m else None
+
+
+def find_run_dir(path: Path | str, levels: int = 3) -> Path | None:
+    """The run folder holding `path` (a folder with manifest.json, up to `levels` parents up), if any."""
+    p = Path(path).resolve()
+    for d in [p.parent, *p.parents][:levels]:
+        if (d / MANIFEST).is_file():
+            return d
+    return None
+
+
+def other_config_runs(exp: "Experiment", root: Path | None = None) -> list[str]:
+    """Run folder names (`fold<k>-<hash>`) of `exp` made with another config hash than its current one."""
+    base = (root or runs_dir()) / exp.name
+    return sorted({p.parent.name for p in base.glob(f"fold*-*/{MANIFEST}")
+                   if not p.parent.name.endswith(exp.config_hash)})
+
+
+@dataclass
+class RunInfo:
+    """A finished (or pulled) run folder as the results pipeline reads it."""
+
+    path: Path
+    key: str  # <NNNN_slug>/fold<k>-<confighash>
+    fold: int
+    manifest: dict[str, Any]
+    config: dict[str, Any]
+
+    @property
+    def task(self) -> str | None:
+        t = self.config.get("task")
+        return t.get("name") if isinstance(t, dict) else t
+
+    def prediction(self, split: str) -> Path:
+        """predictions/<split>.parquet; a DataError saying how to make it when it is missing."""
+        from .errors import DataError
+
+        p = self.path / "predictions" / f"{split}.parquet"
+        if not p.is_file():
+            raise DataError(f"{p}: no {split} predictions in run {self.key} (status "
+                            f"{self.manifest.get('status')!r}); finish the run (`molremote train`) or pull it")
+        return p
+
+
+def load_run(path: Path | str) -> RunInfo:
+    """A run folder's manifest and config, checked for what evaluation needs (task, fold)."""
+    from .errors import DataError
+
+    path = Path(path)
+    man = read_json(path / MANIFEST)
+    if man is None:
+        raise DataError(f"{path / MANIFEST}: missing or not JSON: {path} is not a run folder")
+    cfg = read_json(path / "config.json") or man.get("config") or {}
+    if not cfg.get("task"):
+        raise DataError(f"{path / 'config.json'}: missing or has no 'task': cannot tell which metric to use")
+    fold = man.get("fold")
+    if not isinstance(fold, int):
+        raise DataError(f"{path / MANIFEST}: field 'fold' is {fold!r}, expected an integer")
+    return RunInfo(path=path, key=key_of_dir(path), fold=fold, manifest=man, config=cfg)
 
 
 def code_info(root: Path | None = None) -> dict[str, Any]:

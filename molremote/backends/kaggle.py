@@ -80,12 +80,14 @@ def _kaggle_defaults(experiment: dict[str, Any]) -> dict[str, Any]:
 
 
 def _competition(experiment: dict[str, Any]) -> str | None:
-    from ..tasks import TASKS
+    from ..errors import ExperimentError
+    from ..tasks import task_results
 
     name = (experiment.get("task") or {}).get("name")
-    if name not in TASKS:
-        raise BackendError(f"experiment {experiment.get('id')}: unknown task '{name}'")
-    return getattr(TASKS[name].load(), "competition", None)
+    try:
+        return task_results(name).competition
+    except ExperimentError:
+        raise BackendError(f"experiment {experiment.get('id')}: unknown task '{name}'") from None
 
 
 def _is_tpu(acc: str | None) -> bool:

@@ -45,9 +45,9 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Fold and out-of-fold scores, and the fold-averaged submission in runs/<exp>/evaluation-<hash>/."""
-    from ..evaluate import evaluate_runs, evaluate_experiment, runs_for_experiment
+    from ..results.evaluate import evaluate_runs, evaluate_experiment, runs_for_experiment
     from ..experiments import Registry, apply_overrides
-    from ..submit import competition_for_task, describe_experiment, short_commit, submit_and_record
+    from ..results.kaggle_submit import competition_for_task, describe_experiment, short_commit, submit_and_record
 
     if split not in ("valid", "test"):
         raise ExperimentError(f"--split must be valid or test, got {split!r}", field="--split")
@@ -101,7 +101,7 @@ def ensemble(
     weights: Optional[str] = typer.Option(None, "--weights", "-w", help="0.5,0.3,0.2 (members in order: -e then -i) "
                                           "or auto (fitted on out-of-fold predictions). Default: uniform."),
     method: Optional[str] = typer.Option(None, "--method", help="mean | rank | geo | logit (default: the task's)."),
-    task: Optional[str] = typer.Option(None, "--task", help="Task of -i files when no -e member says it."),
+    task: Optional[str] = typer.Option(None, "--task", help="Task of -i files when no -e member says it (default: inferred from their header)."),
     out: Optional[Path] = typer.Option(None, "-o", "--out", help="Output folder, or a .csv path "
                                        "(default runs/ensembles/<members>-<hash>/)."),
     submit: bool = typer.Option(False, "--submit", help="Send the ensemble to the task's Kaggle competition."),
@@ -112,10 +112,11 @@ def ensemble(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Average experiments' evaluated test predictions and/or submission files, aligned by id."""
-    from ..blend import blend, experiment_member, file_member, parse_weights
-    from ..ensemble import METHODS
+    from ..results.ensemble import blend, infer_task, parse_weights
+    from ..results.members import experiment_member, file_member
+    from ..results.averaging import METHODS
     from ..experiments import Registry
-    from ..submit import competition_for_task, describe_ensemble, short_commit, submit_and_record
+    from ..results.kaggle_submit import competition_for_task, describe_ensemble, short_commit, submit_and_record
 
     if not experiments and not inputs:
         raise SubmissionError("no ensemble members: give experiments with -e and/or files with -i")
@@ -124,8 +125,8 @@ def ensemble(
     reg = Registry()
     exps = [reg.resolve(i) for i in experiments]
     tasks = {e.task.name for e in exps} | ({task} if task else set())
-    if not tasks:
-        raise SubmissionError("-i files alone do not say which task they are for: add --task belka (or text2mol)")
+    if not tasks:  # -i files only: the task whose submission format their headers fit
+        tasks = {infer_task(inputs)}
     if len(tasks) > 1:
         named = ", ".join(f"{e.name}: {e.task.name}" for e in exps) + (f"; --task {task}" if task else "")
         raise SubmissionError(f"ensemble members are for different tasks ({named})")
@@ -191,7 +192,7 @@ def scores(
     (kept in .molremote/scores/ for `molremote report`)."""
     from ..backends.kaggle_api import KaggleClient
     from ..experiments import Registry
-    from ..submit import competition_for_task, join_scores, local_records
+    from ..results.kaggle_submit import competition_for_task, join_scores, local_records
 
     if competition is None:
         if exp_id is not None:

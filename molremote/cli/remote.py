@@ -227,7 +227,7 @@ def data_push(
 
 @data_app.command("prepare")
 def data_prepare(
-    task: str = typer.Option(..., "--task", help="Task whose data to prepare (belka)."),
+    task: str = typer.Option(..., "--task", help="Task whose data to prepare."),
     input: Path = typer.Option(..., "--input", help="The competition's train.parquet, or a folder holding train.parquet (and test.parquet)."),
     out: Path = typer.Option(..., "--out", help="Prepared folder (an experiment's data.root)."),
     test: Optional[Path] = typer.Option(None, "--test", help="test.parquet (default: next to --input)."),
@@ -235,25 +235,8 @@ def data_prepare(
     batch_rows: Optional[int] = typer.Option(None, "--batch-rows", help="Parquet rows per record batch."),
     restart: bool = typer.Option(False, "--restart", help="Ignore the progress file and start over."),
 ) -> None:
-    """Stream the competition's parquet into memory-mapped token/label arrays (resumable: rerun to continue)."""
-    from ..errors import DataError
+    """Prepare a task's raw files for training (BELKA: stream the parquet into memory-mapped arrays; resumable)."""
+    from ..tasks import data_preparer
 
-    if task != "belka":
-        raise DataError(f"data prepare knows task 'belka' only (got {task!r}): other tasks read their files directly")
-    from ..tasks.belka_prepare import BATCH_ROWS, prepare_files
-
-    raw = input if input.is_dir() else input.parent
-    train_file = input / "train.parquet" if input.is_dir() else input
-    test_file = test or raw / "test.parquet"
-    if not train_file.is_file():
-        raise DataError(f"{train_file} not found: give --input the competition's train.parquet "
-                        "(kaggle competitions download -c leash-BELKA)")
-    if not test_file.is_file():
-        err_console.print(f"no {test_file}: preparing train only")
-    m = prepare_files(train_file, test_file, out, batch_rows=batch_rows or BATCH_ROWS, on_unknown=on_unknown,
-                      restart=restart)
-    if "splits" not in m:
-        raise DataError(f"preparation stopped early ({m.get('status')}); rerun the same command to continue")
-    for split, info in m["splits"].items():
-        console.print(f"{split}: {info['n']:,} molecules ({info['n_rows']:,} rows) -> {out / split}")
-    console.print(f"use it: data={{\"root\": \"{out}\"}} in a BELKA experiment")
+    data_preparer(task)(input, out, test=test, on_unknown=on_unknown, batch_rows=batch_rows, restart=restart,
+                        say=console.print, warn=err_console.print)

@@ -110,7 +110,7 @@ def _status(runs: list[dict[str, Any]], n_folds: int | None) -> str:
 
 
 def _records(runs_root: Path | None, warnings: list[str]) -> tuple[list[dict], list[dict]]:
-    from ..submit import local_records
+    from ..results.kaggle_submit import local_records
 
     evaluations, ensembles = [], []
     try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +29,12 @@ def _store(store: Store | str | None) -> Store:
 
 def run_key_of(run_dir: Path, runs_root: Path | None = None) -> str:
     """A run folder's key: its path under the runs folder, else the manifest's `run_key`."""
-    run_dir, root = Path(run_dir).absolute(), Path(runs_root or runs_dir()).absolute()
-    if run_dir.is_relative_to(root) and run_dir != root:
-        return validate_key(run_dir.relative_to(root).as_posix())
+    from ..runs import key_under
+
+    root = Path(runs_root or runs_dir())
+    key = key_under(run_dir, root)
+    if key is not None:
+        return validate_key(key)
     m = read_json_file(run_dir / MANIFEST, "run manifest") or {}
     if not m.get("run_key"):
         raise StoreError(f"{run_dir} is outside the runs folder {root} and its manifest has no 'run_key'")
@@ -100,10 +102,12 @@ def pull_experiment(experiment: int | str, *, fold: int | None = None, config_ha
 
 
 def _key_matches(key: str, fold: int | None, config_hash: str | None) -> bool:
-    m = re.fullmatch(r"fold(\d+)-(.+)", key.split("/")[-1])
-    if fold is not None and (m is None or int(m.group(1)) != fold):
+    from ..runs import parse_key
+
+    parts = parse_key(key)
+    if fold is not None and (parts is None or parts[1] != fold):
         return False
-    return config_hash is None or (m is not None and m.group(2) == config_hash)
+    return config_hash is None or (parts is not None and parts[2] == config_hash)
 
 
 def local_runs(experiment: int | str | None = None, runs_root: Path | None = None) -> list[dict[str, Any]]:

@@ -1,11 +1,11 @@
-"""The task interface the trainer, evaluate and ensemble work through.
+"""The task contract, in two parts.
 
-A task owns everything dataset-specific: reading files (real competition layout or the shipped demo),
-fold assignment, turning index arrays into model-ready batches, the loss, prediction outputs, the official
-metric, and the prediction/submission file formats. Module-level imports stay torch-free; the torch-side
-methods (`batch`, `loss`, `predict`, `setup`) import torch inside.
+`TaskResults` (torch-free; used by evaluate, ensemble and kaggle_submit, and by `molremote ensemble -i` to
+recognise a file): the metric's name and direction, the Kaggle competition, the submission format, the ensemble
+defaults, and reading the prediction files a run leaves (`predictions/{valid,test}.*`) into scores, pooled
+out-of-fold predictions and the fold-averaged test submission.
 
-Contract used by the trainer (molremote/training/trainer.py):
+`Task` (the trainer's side; module-level imports stay torch-free, the torch-side methods import torch inside):
     task.load()                          read data; raise DataError naming the missing file + how to get it
     task.n_train(), task.n_test()
     task.fold_assignment() -> int array  fold id per training sample (exp.folds: n_folds, scheme, seed)
@@ -17,29 +17,120 @@ Contract used by the trainer (molremote/training/trainer.py):
     task.predict(model, batch) -> {name: np.ndarray with len(idx) rows}
     task.score(valid_idx, outputs) -> float   the official metric on validation rows (outputs concatenated
                                          in valid_idx order)
-    task.write_predictions(dir, split, idx, outputs)   predictions/<split>.parquet (ids, labels for valid,
-                                         predictions) so evaluate/ensemble can read them without torch
+    task.write_predictions(dir, split, idx, outputs)   predictions/<split>.<ext> that its TaskResults reads
     task.write_submission(path, test_outputs)  the competition's exact submission format
+
+A task is registered by one line in `tasks/__init__.py` (params class, Task, TaskResults); nothing outside
+`tasks/` names a task. docs/adding-a-task.md walks through a whole one.
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..experiments import Experiment
+    from ..results.submission_files import Predictions, SubmissionSpec
 
 DEMO_ROOT = Path(__file__).resolve().parent.parent / "demo_data"
 
 
+class TaskParams(BaseModel):
+    """Base of a task's parameters (`task={...}` in an experiment): unknown keys refused, frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------------------------------------- torch-free side
+@dataclass(frozen=True)
+class EnsembleDefaults:
+    """How `molremote ensemble` / evaluate average this task's members when the user names nothing."""
+
+    method: str = "mean"  # mean | rank | geo | logit (results.averaging.METHODS)
+    normalise: str | None = None  # None | zscore | minmax, per column or per row (axis)
+    axis: str = "column"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "normalise": self.normalise, "axis": self.axis}
+
+
+@dataclass
+class OOF:
+    """Out-of-fold predictions of one experiment, sorted by id: score(y, pred) is the task metric on them."""
+
+    ids: np.ndarray
+    y: np.ndarray
+    pred: np.ndarray
+    score: Callable[[np.ndarray, np.ndarray], float]
+    source: str = ""
+
+
+@dataclass
+class TestMember:
+    """One fold run's test predictions, as evaluate hands them to `TaskResults.test_submission`."""
+
+    key: str  # run key, used as the member's name in records and messages
+    path: Path  # predictions/test.<ext>
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+class TaskResults(ABC):
+    """The torch-free side of a task: what evaluate / ensemble / kaggle_submit need to know about it."""
+
+    name: ClassVar[str]
+    metric_name: ClassVar[str]
+    greater_is_better: ClassVar[bool] = True
+    competition: ClassVar[str | None] = None  # Kaggle competition slug (kernels' sources, `--submit`)
+    ensemble: ClassVar[EnsembleDefaults] = EnsembleDefaults()
+    # why folds' validation predictions cannot be pooled into one OOF score (None: they can)
+    oof_note: ClassVar[str | None] = None
+
+    @abstractmethod
+    def submission_spec(self, n_values: int | None = None) -> "SubmissionSpec":
+        """The submission file format; `n_values` fixes the value-column count where the task leaves it open."""
+
+    def accepts_header(self, header: Sequence[str]) -> bool:
+        """Whether a CSV header fits this task's submission format (`molremote ensemble -i` infers the task)."""
+        from ..errors import SubmissionError
+        from ..results.submission_files import check_header
+
+        try:
+            check_header(Path("header"), header, self.submission_spec())
+        except SubmissionError:
+            return False
+        return True
+
+    @abstractmethod
+    def fold_score(self, valid: Path) -> tuple[float, int]:
+        """(the metric on one fold's validation predictions file, its number of rows)."""
+
+    def oof_score(self, valids: Sequence[Path]) -> float | None:
+        """The metric on all folds' validation rows together; None where pooling is not meaningful."""
+        return None
+
+    def oof(self, valids: Sequence[Path]) -> OOF | None:
+        """All folds' validation predictions as one id-sorted vector with labels and the metric, for fitting
+        blend weights; None where pooling folds is not meaningful."""
+        return None
+
+    @abstractmethod
+    def test_submission(self, members: Sequence[TestMember]) -> "tuple[Predictions, SubmissionSpec, dict[str, Any]]":
+        """(the folds' test predictions averaged as the submission table, its format spec, notes for the record)."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+
+# ---------------------------------------------------------------------------------------------- trainer side
 class Task(ABC):
     name: ClassVar[str]
     metric_name: ClassVar[str]
     greater_is_better: ClassVar[bool] = True
-    competition: ClassVar[str | None] = None  # Kaggle competition slug, for kernels' sources and submit
     data_help: ClassVar[str] = ""  # where real data is expected and how to get it
 
     def __init__(self, exp: "Experiment"):

@@ -1,4 +1,4 @@
-"""`molremote data prepare --task belka`: the CLI over belka_prepare; a prepared folder feeds the task the
+"""`molremote data prepare --task belka`: the CLI over tasks/belka/prepare.py; a prepared folder feeds the task the
 same molecules, labels, tokens and folds as the parquet files it came from."""
 from __future__ import annotations
 

@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 from molremote.cli import app
 from molremote.errors import DataError, ExperimentError, SubmissionError
 from molremote.experiments import Registry
-from molremote.submission import BELKA, check_submission, sha256_file
+from molremote.results.submission_files import check_submission, sha256_file
+from molremote.tasks.belka.results import SUBMISSION as BELKA
 from molremote.tasks import get_task
 from tests.conftest import write_experiment
 
@@ -195,7 +196,7 @@ def test_ensemble_of_experiments_and_a_file_aligned_by_id(proj):
     assert m["elsewhere"]["kind"] == "file" and m["elsewhere"]["sha256"] == sha256_file(f)
     assert rec["submission"]["sha256"] == sha256_file(Path(out["submission"]))
     # the record rebuilds the same file
-    from molremote.ensemble import rebuild
+    from molremote.results.averaging import rebuild
 
     np.testing.assert_allclose(rebuild(Path(out["record"]), spec=BELKA).values[:, 0], got.to_numpy(), atol=1e-12)
     # table output: one row per member and the ensemble
@@ -240,8 +241,10 @@ def test_ensemble_refusals(proj):
     assert "--weights auto needs out-of-fold predictions for every member" in str(res.exception)
     res = cli("ensemble", "-e", "620", "-e", "2", ok=False)
     assert "different tasks" in str(res.exception) and "0002_t2m: text2mol" in str(res.exception)
-    res = cli("ensemble", "-i", short, ok=False)
-    assert "add --task belka" in str(res.exception)
+    odd = proj / "odd.csv"
+    odd.write_text("key,score\n1,0.5\n")
+    res = cli("ensemble", "-i", odd, ok=False)  # -i alone: the task comes from the header, and none fits this one
+    assert "no task's submission format fits" in str(res.exception) and "--task" in str(res.exception)
     res = cli("ensemble", "-e", "620", "-i", short, "--weights", "0.5", ok=False)
     assert "1 weight(s) for 2 member(s)" in str(res.exception)
     res = cli("ensemble", "-e", "620", "--method", "median", ok=False)
