@@ -25,8 +25,6 @@ from ..bundle import BundleInfo
 from ..errors import BackendError
 from ..jobs import JobRecord
 
-EXIT_INCOMPLETE = 75  # the trainer's "stopped early, resumable" exit code (EX_TEMPFAIL)
-
 
 @dataclass(frozen=True)
 class Job:

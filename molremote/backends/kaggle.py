@@ -25,9 +25,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ..errors import BackendError
+from ..errors import EXIT_INCOMPLETE, BackendError
 from ..jobs import JobRecord
-from .base import EXIT_INCOMPLETE, Backend, Job, JobStatus, Options, render_template, tail
+from .base import Backend, Job, JobStatus, Options, render_template, tail
 
 CODE_FILE = "molremote_kernel.py"
 STATUS_FILE = "molremote-status.json"

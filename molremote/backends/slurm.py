@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import BackendError
+from ..errors import EXIT_INCOMPLETE, BackendError
 from ..jobs import JobRecord
 from . import _remote
-from .base import EXIT_INCOMPLETE, Backend, Job, JobStatus, render_template
+from .base import Backend, Job, JobStatus, render_template
 from .shell import Shell
 
 PENDING = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD", "RESV_DEL_HOLD", "RESIZING",

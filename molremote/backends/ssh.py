@@ -12,10 +12,10 @@ import shlex
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import BackendError
+from ..errors import EXIT_INCOMPLETE, BackendError
 from ..jobs import JobRecord
 from . import _remote
-from .base import EXIT_INCOMPLETE, Backend, Job, JobStatus, follow_text, render_template
+from .base import Backend, Job, JobStatus, follow_text, render_template
 from .shell import Shell
 
 
