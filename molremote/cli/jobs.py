@@ -7,19 +7,18 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Optional
 
 import typer
 from rich.table import Table
 
 from ..errors import MolremoteError
 from ._app import app, console, err_console
-from ._options import JobExperiment, JobId, Json
+from ._options import ExperimentOpt, JobExperiment, JobId, Json
 
 
 @app.command()
 def status(
-    exp_id: Optional[int] = typer.Option(None, "-e", "--experiment", help="Only this experiment's jobs."),
+    exp_id: ExperimentOpt = None,
     refresh: bool = typer.Option(True, "--refresh/--no-refresh", help="Ask the backends about unfinished jobs."),
     all_jobs: bool = typer.Option(False, "--all", help="Also list finished jobs older than the latest per run."),
     as_json: Json = False,

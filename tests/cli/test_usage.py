@@ -106,3 +106,16 @@ def test_readme_exit_codes_match_the_table():
     documented = {int(code): what.strip() for code, what in re.findall(r"(\d+) ([^,(]+?)(?: \(.*?\))?(?:,|\.$)",
                                                                         line)}
     assert documented == EXIT_CODES
+
+
+@pytest.mark.parametrize("args", [["status", "--json"], ["remote", "-e", "1", "--slurm", "--dry-run"],
+                                  ["remote", "-e", "1", "--kaggle", "--dry-run"], ["--version"], ["frobnicate"]])
+def test_no_torch_outside_training(tmp_path, args):
+    code = ("import sys; from molremote.cli import main\n"
+            f"sys.argv = ['molremote', *{args!r}]\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print('TORCH', 'torch' in sys.modules, file=sys.stderr)\n")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "MOLREMOTE_PROJECT": str(ROOT),
+           "MOLREMOTE_CONFIG": str(tmp_path / "molremote.toml"), "MOLREMOTE_JOBS": str(tmp_path / "jobs")}
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert "TORCH False" in r.stderr, r.stderr[-2000:]
