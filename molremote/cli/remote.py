@@ -85,6 +85,9 @@ def remote(
         for job, files in launching.render(plan):
             console.print(f"[bold]job {job.job_id}[/] ({kind}, fold{'s' if len(job.folds) > 1 else ''} "
                           f"{','.join(map(str, job.folds))})")
+            if kind == "kaggle":
+                console.print(f"kernel folder {plan.backend.kernel_folder(job)} (`kaggle kernels push -p` takes it)",
+                              highlight=False, soft_wrap=True)
             for name, text in files.items():
                 _print_rendered(name, text)
         return
