@@ -1,6 +1,6 @@
 """Job records: what was launched where, one JSON file per job under `<project>/.molremote/jobs/`.
 
-Every backend (local, kaggle, ssh, slurm) saves a `JobRecord` when it launches, so `molremote status`
+Every backend (kaggle, ssh, slurm) saves a `JobRecord` when it launches, so `molremote status`
 lists all jobs in one table and `logs`/`cancel`/`pull` find their way back from any shell. One file per
 job (not one shared JSONL) so concurrent launches and status refreshes never rewrite each other's lines;
 each file is written atomically. torch-free.
@@ -25,7 +25,7 @@ TERMINAL = ("complete", "incomplete", "failed", "cancelled")
 @dataclass
 class JobRecord:
     job_id: str
-    backend: str  # local | kaggle | ssh | slurm
+    backend: str  # kaggle | ssh | slurm
     experiment: str  # NNNN_slug
     experiment_id: int
     config_hash: str

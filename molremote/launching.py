@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from .backends import BACKENDS
 from .errors import BackendError, ExperimentError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .jobs import JobRecord
     from .settings import Settings
 
-BACKEND_NAMES = ("kaggle", "ssh", "slurm")
+BACKEND_NAMES = tuple(sorted(BACKENDS))  # kaggle, slurm, ssh
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The one backend protocol (submitit / SkyPilot style), shared by local, kaggle, ssh and slurm.
+"""The one backend protocol (submitit / SkyPilot style), shared by kaggle, ssh and slurm.
 
     render(job)  -> {relative path: text}   pure: what `--dry-run` prints; golden-file tested
     launch(job)  -> JobRecord               ships the bundle + rendered files, starts, saves the record
