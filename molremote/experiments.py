@@ -161,6 +161,14 @@ class Experiment(_Strict):
     def fold_list(self) -> list[int]:
         return list(self.folds.run) if self.folds.run is not None else list(range(self.folds.n_folds))
 
+    def select_folds(self, fold: int | None = None, all_folds: bool = False) -> list[int]:
+        """The folds a command means: every listed fold, one given fold, or the default; checked in range."""
+        folds = self.fold_list() if all_folds else [self.folds.default if fold is None else fold]
+        for f in folds:
+            if not 0 <= f < self.folds.n_folds:
+                raise ExperimentError(f"fold {f} out of range 0..{self.folds.n_folds - 1}", field="--fold")
+        return folds
+
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "Experiment":
         """Rebuild from the portable form (remote machines never import experiments/*.py)."""

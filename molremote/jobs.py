@@ -1,6 +1,6 @@
 """Job records: what was launched where, one JSON file per job under `<project>/.molremote/jobs/`.
 
-Every backend (local, kaggle, ssh, slurm) saves a `JobRecord` when it launches, so `molremote status`
+Every backend (kaggle, ssh, slurm) saves a `JobRecord` when it launches, so `molremote status`
 lists all jobs in one table and `logs`/`cancel`/`pull` find their way back from any shell. One file per
 job (not one shared JSONL) so concurrent launches and status refreshes never rewrite each other's lines;
 each file is written atomically. torch-free.
@@ -26,7 +26,7 @@ TERMINAL = ("complete", "incomplete", "failed", "cancelled")
 @dataclass
 class JobRecord:
     job_id: str
-    backend: str  # local | kaggle | ssh | slurm
+    backend: str  # kaggle | ssh | slurm
     experiment: str  # NNNN_slug
     experiment_id: int
     config_hash: str
@@ -110,3 +110,27 @@ def latest(experiment: str | int, backend: str | None = None, root: Path | None 
         raise BackendError(f"no job for experiment {experiment}" + (f" on {backend}" if backend else "")
                            + f" in {jobs_dir(root)}")
     return jobs[-1]
+
+
+def find(experiment: int | None, job_id: str | None, *, active: bool = False,
+         root: Path | None = None) -> JobRecord:
+    """The job a command means: `job_id` if given, else the experiment's latest job (with `active`, its
+    latest unfinished one when there is one)."""
+    if job_id:
+        return load(job_id, root)
+    if experiment is None:
+        raise BackendError("name the job: -e EXPERIMENT (its latest job) or --job JOB_ID (see `molremote status`)")
+    recs = load_all(root, experiment=experiment)
+    if active:
+        recs = [r for r in recs if r.state not in TERMINAL] or recs
+    if not recs:
+        raise BackendError(f"no job of experiment {experiment} in {jobs_dir(root)} "
+                           "(launch one with `molremote remote`)")
+    return recs[-1]
+
+
+def latest_per_run(records: list[JobRecord]) -> list[JobRecord]:
+    """Per (experiment, folds, backend) the latest job, plus every unfinished one; order kept."""
+    latest_ids = {(r.experiment, tuple(r.folds), r.backend): r.job_id for r in records}
+    keep = set(latest_ids.values())
+    return [r for r in records if r.job_id in keep or r.state not in TERMINAL]

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
+from .errors import EXIT_INCOMPLETE  # noqa: F401  (the exit-code table's; the trainer imports it from here)
 from .project import project_root, runs_dir
 
 if TYPE_CHECKING:  # pragma: no cover
     from .experiments import Experiment
 
 STATUS_COMPLETE, STATUS_INCOMPLETE, STATUS_RUNNING, STATUS_FAILED = "complete", "incomplete", "running", "failed"
-EXIT_INCOMPLETE = 75  # EX_TEMPFAIL: stopped at a deadline or signal, resumable; backends chain/requeue on it
 
 
 def now_iso() -> str:

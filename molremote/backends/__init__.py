@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import BackendError
 
-# name -> "module:Class"; other backends (local, kaggle) register here the same way.
+# name -> "module:Class": the one list of backends (`molremote.launching` builds their options).
 BACKENDS = {
     "ssh": "molremote.backends.ssh:SshBackend",
     "slurm": "molremote.backends.slurm:SlurmBackend",

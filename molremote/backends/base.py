@@ -1,14 +1,16 @@
-"""The one backend protocol (submitit / SkyPilot style), shared by local, kaggle, ssh and slurm.
+"""The one backend protocol (submitit / SkyPilot style), shared by kaggle, ssh and slurm.
 
     render(job)  -> {relative path: text}   pure: what `--dry-run` prints; golden-file tested
     launch(job)  -> JobRecord               ships the bundle + rendered files, starts, saves the record
     status(rec)  -> JobStatus               pending|running|complete|incomplete|failed|cancelled (+ log tail)
-    logs(rec, follow) -> iterator of str     log text chunks; with follow, until the job ends
+    logs(rec, follow, fold) -> iter of str   log text chunks (all folds or one); with follow, until the job ends
     fetch(rec, dest)  -> Path                run folders copied into `dest` (the local runs dir)
     cancel(rec)                               stop it; status then reads cancelled
 
-Each backend reaches its external system through one narrow function (`Shell.run` for ssh and slurm), so
-tests run it against the real thing on loopback. torch-free.
+ssh and slurm share the submission flow in `_remote.RemoteBackend` (hooks: script text, submit command, job id
+from its output, state); `molremote.launching` turns an experiment into jobs for any backend. Each backend
+reaches its external system through one narrow function (`Shell.run` for ssh and slurm, `KaggleClient` for
+Kaggle), so tests run it against the real thing on loopback. torch-free.
 """
 from __future__ import annotations
 
@@ -24,8 +26,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from ..bundle import BundleInfo
 from ..errors import BackendError
 from ..jobs import JobRecord
-
-EXIT_INCOMPLETE = 75  # the trainer's "stopped early, resumable" exit code (EX_TEMPFAIL)
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ class Backend(ABC):
     def status(self, record: JobRecord) -> JobStatus: ...
 
     @abstractmethod
-    def logs(self, record: JobRecord, follow: bool = False) -> Iterator[str]: ...
+    def logs(self, record: JobRecord, follow: bool = False, fold: int | None = None) -> Iterator[str]: ...
 
     @abstractmethod
     def fetch(self, record: JobRecord, dest: Path) -> Path: ...
@@ -126,12 +126,12 @@ class _Template(string.Template):
 
 
 def templates_dir() -> Path:
-    """`kernels_templates/` at the project (repository) root; the package keeps a copy for wheels."""
-    here = Path(__file__).resolve()
-    for d in (here.parents[2] / "kernels_templates", here.parents[1] / "templates"):
-        if d.is_dir():
-            return d
-    raise BackendError(f"templates folder not found (looked in {here.parents[2] / 'kernels_templates'})")
+    """`molremote/templates/`, inside the package so a wheel carries it (`kernels_templates/` at the repository
+    root is a symlink to it)."""
+    d = Path(__file__).resolve().parents[1] / "templates"
+    if not d.is_dir():
+        raise BackendError(f"templates folder {d} not found: the molremote install is incomplete")
+    return d
 
 
 def render_template(name: str, **values: Any) -> str:

@@ -21,13 +21,13 @@ import pprint
 import shutil
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ..errors import BackendError
+from ..errors import EXIT_INCOMPLETE, BackendError
 from ..jobs import JobRecord
-from .base import EXIT_INCOMPLETE, Backend, Job, JobStatus, Options, render_template, tail
+from .base import Backend, Job, JobStatus, Options, render_template, tail
 
 CODE_FILE = "molremote_kernel.py"
 STATUS_FILE = "molremote-status.json"
@@ -60,6 +60,29 @@ class KaggleOptions(Options):
     stale_grace_s: float = 600.0  # how long a final status seen before QUEUED/RUNNING may be the old version's
     session: int = 1  # session number of a chain (per job)
     relaunch: str = ""  # the command that pushes this experiment again (shown in messages)
+    kernels_dir: str | None = None  # where pushed kernel folders are written (None: <project>/.molremote/kernels)
+
+
+@dataclass(frozen=True)
+class KernelSettings:
+    """Everything rendering decides from the job and the options (also used by launch and the quota check)."""
+
+    options: KaggleOptions
+    fold: int
+    slug: str
+    owner: str
+    accelerator: str | None
+    session_hours: float
+    margin_minutes: float
+    internet: bool
+    inline: bool
+    datasets: list[str]
+    code_dataset: str | None
+    competition: str | None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.owner}/{self.slug}"
 
 
 def kernel_slug(experiment: dict[str, Any], fold: int) -> str:
@@ -107,8 +130,8 @@ class KaggleBackend(Backend):
     Options = KaggleOptions
 
     # ------------------------------------------------------------------------------------- settings
-    def settings_for(self, job: Job) -> dict[str, Any]:
-        """Everything the rendering decides from the job and the options (also used by launch and the CLI)."""
+    def settings_for(self, job: Job) -> KernelSettings:
+        """Everything the rendering decides from the job and the options (also used by launch)."""
         o = self.job_options(job)
         if len(job.folds) != 1:
             raise BackendError(f"a Kaggle kernel runs one fold; got folds {job.folds} (one kernel per fold)")
@@ -128,10 +151,10 @@ class KaggleBackend(Backend):
         inline = job.bundle.size <= o.inline_max_mb * 1e6
         datasets = list((exp.get("data") or {}).get("kaggle_datasets") or [])
         code_ds = None if inline else f"{owner}/{bundle_dataset_slug(job.bundle.sha256)}"
-        return {"options": o, "fold": fold, "slug": slug, "owner": owner, "ref": f"{owner}/{slug}",
-                "accelerator": acc, "session_hours": hours, "margin_minutes": margin,
-                "internet": o.internet if o.internet is not None else k["internet"], "inline": inline,
-                "datasets": datasets, "code_dataset": code_ds, "competition": _competition(exp)}
+        return KernelSettings(options=o, fold=fold, slug=slug, owner=owner, accelerator=acc, session_hours=hours,
+                              margin_minutes=margin, internet=bool(o.internet if o.internet is not None
+                                                                   else k["internet"]),
+                              inline=inline, datasets=datasets, code_dataset=code_ds, competition=_competition(exp))
 
     def secrets_needed(self, o: KaggleOptions) -> list[dict[str, str]]:
         out = []
@@ -146,40 +169,40 @@ class KaggleBackend(Backend):
     # ------------------------------------------------------------------------------------- render
     def render(self, job: Job) -> dict[str, str]:
         s = self.settings_for(job)
-        o: KaggleOptions = s["options"]
+        o: KaggleOptions = s.options
         exp = job.experiment
         meta = {
-            "id": s["ref"], "title": s["slug"], "code_file": CODE_FILE, "language": "python",
+            "id": s.ref, "title": s.slug, "code_file": CODE_FILE, "language": "python",
             "kernel_type": "script", "is_private": True,
-            "enable_gpu": bool(s["accelerator"]) and not _is_tpu(s["accelerator"]),
-            "enable_tpu": _is_tpu(s["accelerator"]), "enable_internet": bool(s["internet"]),
-            "dataset_sources": s["datasets"] + ([s["code_dataset"]] if s["code_dataset"] else []),
-            "competition_sources": [s["competition"]] if s["competition"] else [],
+            "enable_gpu": bool(s.accelerator) and not _is_tpu(s.accelerator),
+            "enable_tpu": _is_tpu(s.accelerator), "enable_internet": bool(s.internet),
+            "dataset_sources": s.datasets + ([s.code_dataset] if s.code_dataset else []),
+            "competition_sources": [s.competition] if s.competition else [],
             "kernel_sources": [], "model_sources": [],
         }
-        if s["accelerator"]:
-            meta["machine_shape"] = s["accelerator"]
+        if s.accelerator:
+            meta["machine_shape"] = s.accelerator
         b = job.bundle
         config = {
-            "job_id": job.job_id, "session": o.session, "kernel": s["ref"],
-            "kernel_url": f"{KAGGLE_URL}/code/{s['ref']}", "experiment_name": job.name,
-            "experiment": exp, "fold": s["fold"],
-            "run_key": f"{job.name}/fold{s['fold']}-{exp.get('config_hash', '')}",
-            "relaunch": o.relaunch or f"molremote remote -e {int(exp['id'])} --kaggle --fold {s['fold']}",
+            "job_id": job.job_id, "session": o.session, "kernel": s.ref,
+            "kernel_url": f"{KAGGLE_URL}/code/{s.ref}", "experiment_name": job.name,
+            "experiment": exp, "fold": s.fold,
+            "run_key": f"{job.name}/fold{s.fold}-{exp.get('config_hash', '')}",
+            "relaunch": o.relaunch or f"molremote remote -e {int(exp['id'])} --kaggle --fold {s.fold}",
             "secrets": self.secrets_needed(o),
             "bundle": {"sha256": b.sha256, "content_hash": b.content_hash, "commit": b.commit, "dirty": b.dirty,
-                       "mode": "inline" if s["inline"] else "dataset", "dataset": s["code_dataset"]},
+                       "mode": "inline" if s.inline else "dataset", "dataset": s.code_dataset},
             "requirements": b.requirements(o.extras) if b.dependencies else [],
-            "internet": bool(s["internet"]),
-            "data": {"datasets": s["datasets"], "competition": s["competition"]},
+            "internet": bool(s.internet),
+            "data": {"datasets": s.datasets, "competition": s.competition},
             "store": o.store,
             "wandb": {"mode": o.wandb_mode, "project": o.wandb_project, "entity": o.wandb_entity},
-            "session_limit_s": round(s["session_hours"] * 3600, 3),
-            "margin_s": round(s["margin_minutes"] * 60, 3),
+            "session_limit_s": round(s.session_hours * 3600, 3),
+            "margin_s": round(s.margin_minutes * 60, 3),
             "train_args": list(job.train_args),
         }
         b64 = ""
-        if s["inline"]:
+        if s.inline:
             try:
                 raw = Path(b.path).read_bytes()
             except OSError as e:
@@ -187,23 +210,32 @@ class KaggleBackend(Backend):
             text = base64.b64encode(raw).decode()
             b64 = "\n" + "".join(f'    "{text[i:i + B64_LINE]}",\n' for i in range(0, len(text), B64_LINE))
         script = render_template(
-            "kaggle_kernel.py", experiment=job.name, fold=s["fold"], session=o.session, job_id=job.job_id,
+            "kaggle_kernel.py", experiment=job.name, fold=s.fold, session=o.session, job_id=job.job_id,
             config=pprint.pformat(config, indent=1, width=110, sort_dicts=True), bundle_short=b.sha256[:16],
             bundle_b64=b64)
         return {"kernel-metadata.json": json.dumps(meta, indent=2) + "\n", CODE_FILE: script}
 
-    def write_folder(self, job: Job, dest: Path) -> Path:
-        """Render into `dest` (replaced atomically); returns it."""
-        files = self.render(job)
+    def write_folder(self, job: Job, dest: Path, files: dict[str, str] | None = None) -> Path:
+        """Write the rendered kernel (`files`, default `render(job)`) into `dest`, each file atomically, files
+        of an earlier render removed; returns `dest`."""
+        from ..fsutil import write_text
+
+        files = self.render(job) if files is None else files
         dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
         for name, text in files.items():
-            (tmp / name).write_text(text)
-        if dest.exists():
-            shutil.rmtree(dest)
-        tmp.rename(dest)
+            write_text(dest / name, text)
+        for p in dest.iterdir():
+            if p.name not in files:
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
         return dest
+
+    def kernel_folder(self, job: Job) -> Path:
+        """Where the kernel folder of `job` is written (kaggle kernels push reads a folder)."""
+        from ..project import project_root
+
+        o = self.job_options(job)
+        base = Path(o.kernels_dir) if o.kernels_dir else project_root() / ".molremote" / "kernels"
+        return base / kernel_slug(job.experiment, job.folds[0])
 
     # ------------------------------------------------------------------------------------- launch
     def client(self, o: KaggleOptions | None = None):
@@ -214,11 +246,11 @@ class KaggleBackend(Backend):
     def check_quota(self, job: Job, client: Any = None) -> dict[str, Any]:
         """The account's weekly quota; BackendError when less than min_quota_hours of the accelerator is left."""
         s = self.settings_for(job)
-        o: KaggleOptions = s["options"]
+        o: KaggleOptions = s.options
         q = (client or self.client(o)).quota()
-        if not s["accelerator"]:
+        if not s.accelerator:
             return q
-        kind = "tpu" if _is_tpu(s["accelerator"]) else "gpu"
+        kind = "tpu" if _is_tpu(s.accelerator) else "gpu"
         left = q.get(f"{kind}_hours_left")
         if left is not None and left < o.min_quota_hours:
             refresh = q.get("refresh_time") or "next week"
@@ -229,9 +261,8 @@ class KaggleBackend(Backend):
                 "Use another account (--account NAME) or wait")
         return q
 
-    def launch(self, job: Job, kernels_dir: Path | None = None) -> JobRecord:
+    def launch(self, job: Job) -> JobRecord:
         from .. import jobs
-        from ..project import project_root
 
         o = self.job_options(job)
         client = self.client(o)
@@ -241,16 +272,16 @@ class KaggleBackend(Backend):
             s = self.settings_for(job)
             if o.check_quota:
                 q = self.check_quota(job, client)
-                kind = "tpu" if _is_tpu(s["accelerator"]) else "gpu"
+                kind = "tpu" if _is_tpu(s.accelerator) else "gpu"
                 left = q.get(f"{kind}_hours_left")
-                if s["accelerator"] and left is not None and left < s["session_hours"]:
+                if s.accelerator and left is not None and left < s.session_hours:
                     # end cleanly (checkpoint, sync) before Kaggle stops the kernel for lack of quota
                     job = replace(job, options={**job.options, "session_hours": round(left, 3)})
                     s = self.settings_for(job)
-            if s["code_dataset"]:
-                self._upload_bundle(client, job, s["code_dataset"])
-            folder = self.write_folder(job, (kernels_dir or project_root() / ".molremote" / "kernels") / s["slug"])
-            res = client.push_kernel(folder, timeout_s=int(s["session_hours"] * 3600))
+            if s.code_dataset:
+                self._upload_bundle(client, job, s.code_dataset)
+            folder = self.write_folder(job, self.kernel_folder(job))
+            res = client.push_kernel(folder, timeout_s=int(s.session_hours * 3600))
         o = self.job_options(job)
         handle = {"kernel": res.ref, "url": res.url or f"{KAGGLE_URL}/code/{res.ref}", "version": res.version,
                   "session": o.session, "folder": str(folder), "pushed_at": time.time(), "seen_active": False}
@@ -340,7 +371,8 @@ class KaggleBackend(Backend):
                 raise BackendError(f"{record.handle['kernel']}: still {st.state} after {timeout_s:.0f} s")
             time.sleep(poll)
 
-    def logs(self, record: JobRecord, follow: bool = False) -> Iterator[str]:
+    def logs(self, record: JobRecord, follow: bool = False, fold: int | None = None) -> Iterator[str]:
+        """The kernel's log (one kernel runs one fold, so `fold` selects nothing more)."""
         from .kaggle_api import parse_kernel_log
 
         ref, url = record.handle["kernel"], record.handle.get("url")
@@ -357,6 +389,8 @@ class KaggleBackend(Backend):
 
     def fetch(self, record: JobRecord, dest: Path) -> Path:
         """Copy the run folders of the kernel output into `dest` (the local runs folder); returns the run folder."""
+        from ..fsutil import write_stream
+
         ref = record.handle["kernel"]
         with tempfile.TemporaryDirectory(prefix="molremote-fetch-") as tmp:
             out = self._client_for(record).kernel_output(ref, tmp, only=["runs/*"])
@@ -365,11 +399,8 @@ class KaggleBackend(Backend):
                                    f"`molremote status -e {record.experiment_id}`")
             runs = Path(tmp) / "runs"
             for f in out.files:
-                target = Path(dest) / f.relative_to(runs)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                tmpf = target.with_name(f".{target.name}.fetch")
-                shutil.copyfile(f, tmpf)
-                tmpf.replace(target)
+                with open(f, "rb") as src:
+                    write_stream(Path(dest) / f.relative_to(runs), src)
         keys = {f.relative_to(runs).parts[:2] for f in out.files}
         if len(keys) == 1:
             return Path(dest).joinpath(*next(iter(keys)))

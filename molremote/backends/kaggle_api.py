@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..errors import BackendError
+from ..fsutil import write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -180,13 +181,6 @@ def _safe_join(dest: Path, name: str) -> Path:
     return dest / p
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _score(v: Any) -> float | None:
     try:
         return float(v) if v not in (None, "") else None
@@ -213,7 +207,7 @@ def write_dataset_metadata(folder: Path, ref: str, title: str, license_name: str
         raise BackendError(f"Kaggle dataset '{ref}' / title {title!r}: need owner/slug with a 6-50 character "
                            "slug and a 6-50 character title")
     p = Path(folder) / DATASET_METADATA
-    _atomic_write(p, json.dumps({"id": ref, "title": title, "licenses": [{"name": license_name}]}, indent=2).encode())
+    write_bytes(p, json.dumps({"id": ref, "title": title, "licenses": [{"name": license_name}]}, indent=2).encode())
     return p
 
 
@@ -453,7 +447,7 @@ class KaggleClient:
                 if r.status_code != 200:
                     raise BackendError(f"Kaggle output {item.file_name} of {ref}: download answered HTTP "
                                        f"{r.status_code}")
-                _atomic_write(target, r.content)
+                write_bytes(target, r.content)
                 files.append(target)
             token = page.next_page_token
             if not token:
@@ -461,7 +455,7 @@ class KaggleClient:
         log_path = None
         if log_text:
             log_path = dest / f"{slug}.log"
-            _atomic_write(log_path, log_text.encode())
+            write_bytes(log_path, log_text.encode())
         return KernelOutput(files, log_path)
 
     # -- datasets ------------------------------------------------------------------------------------

@@ -16,16 +16,12 @@ clusters with accounting disabled (sacct fails) are handled, `accounting=False` 
 from __future__ import annotations
 
 import re
-import shlex
-import time
-from pathlib import Path
-from typing import Iterator
+from dataclasses import dataclass
 
-from ..errors import BackendError
+from ..errors import EXIT_INCOMPLETE, BackendError
 from ..jobs import JobRecord
 from . import _remote
-from .base import EXIT_INCOMPLETE, Backend, Job, JobStatus, render_template
-from .shell import Shell
+from .base import Job, JobStatus, render_template
 
 PENDING = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD", "RESV_DEL_HOLD", "RESIZING",
            "SPECIAL_EXIT"}
@@ -57,42 +53,64 @@ def _time_s(t: str) -> int:
     return int(days or 0) * 86400 + h * 3600 + m * 60 + sec
 
 
-def _resolved(job: Job, o: SlurmOptions) -> dict:
+@dataclass(frozen=True)
+class SlurmResources:
+    """What the sbatch script asks SLURM for: the options over the experiment's backend.slurm defaults."""
+
+    time: str
+    nodes: int
+    gpus: int  # per node; with several nodes or gpus > 1, processes per node (gloo ones on CPU)
+    cpus: int
+    signal_margin_s: int
+    max_restarts: int
+    partition: str | None = None
+    account: str | None = None
+    mem: str | None = None
+
+    @property
+    def ddp(self) -> bool:
+        return self.nodes > 1 or self.gpus > 1
+
+
+def resources(job: Job, o: SlurmOptions) -> SlurmResources:
     d = dict(job.experiment.get("backend", {}).get("slurm", {}))
     for k in ("partition", "account", "time", "cpus", "mem", "gpus", "nodes", "signal_margin_s", "max_restarts"):
         if getattr(o, k) is not None:
             d[k] = getattr(o, k)
     if job.gpus:
         d["gpus"] = job.gpus
-    d.setdefault("time", "01:00:00")
-    if not TIME_RE.match(str(d["time"])):
-        raise BackendError(f"slurm time '{d['time']}' is not [D-]HH:MM:SS")
+    time_limit = str(d.get("time") or "01:00:00")
+    if not TIME_RE.match(time_limit):
+        raise BackendError(f"slurm time '{time_limit}' is not [D-]HH:MM:SS")
     # A margin as long as the limit (the 300 s default on a 5-minute job) would send USR1 at the start and
     # stop the trainer at once: then halve the limit instead. (SLURM checks limits every ~30 s, so shorter
     # margins than that are unreliable anyway.)
-    limit = _time_s(str(d["time"]))
+    limit = _time_s(time_limit)
     margin = int(d.get("signal_margin_s") or 300)
-    d["signal_margin_s"] = limit // 2 if margin >= limit else margin
-    d["nodes"] = int(1 if d.get("nodes") is None else d["nodes"])
-    d["gpus"] = int(d.get("gpus") or 0)
-    if d["nodes"] < 1 or d["gpus"] < 0:
-        raise BackendError(f"slurm nodes={d['nodes']} gpus={d['gpus']}: need nodes >= 1 and gpus >= 0")
-    return d
+    nodes = int(1 if d.get("nodes") is None else d["nodes"])
+    gpus = int(d.get("gpus") or 0)
+    if nodes < 1 or gpus < 0:
+        raise BackendError(f"slurm nodes={nodes} gpus={gpus}: need nodes >= 1 and gpus >= 0")
+    return SlurmResources(time=time_limit, nodes=nodes, gpus=gpus, cpus=int(d.get("cpus") or 4),
+                          signal_margin_s=limit // 2 if margin >= limit else margin,
+                          max_restarts=int(d["max_restarts"] if d.get("max_restarts") is not None else 5),
+                          partition=d.get("partition") or None, account=d.get("account") or None,
+                          mem=d.get("mem") or None)
 
 
-def _gpus_to_request(job: Job, r: dict) -> int:
+def _gpus_to_request(job: Job, r: SlurmResources) -> int:
     """GPUs per node to ask SLURM for: none for an experiment pinned to the CPU, where `gpus` counts gloo
     processes (as `molremote train --gpus N` does on a CPU-only machine)."""
-    return 0 if job.experiment.get("training", {}).get("device") == "cpu" else r["gpus"]
+    return 0 if job.experiment.get("training", {}).get("device") == "cpu" else r.gpus
 
 
-def _srun_ddp(job: Job, r: dict) -> tuple[str, str, str]:
+def _srun_ddp(job: Job, r: SlurmResources) -> tuple[str, str, str]:
     """(helpers block, launch command, exit-code mapping) for the srun + torchrun path."""
-    nproc = max(r["gpus"], 1)  # CPU: one gloo process per node unless gpus asks for more
+    nproc = max(r.gpus, 1)  # CPU: one gloo process per node unless gpus asks for more
     torchrun = ('"$PY" -m torch.distributed.run --nnodes="$SLURM_NNODES" '
                 f'--nproc_per_node={nproc} --rdzv_backend=c10d --rdzv_endpoint="$MASTER_ADDR:$MASTER_PORT" '
                 f'--rdzv_id="$SLURM_JOB_ID" --no-python "$PY" {_remote.trainer_args(job)}')
-    block = render_template("slurm_ddp.sh", nodes=r["nodes"], nproc=nproc, torchrun=torchrun)
+    block = render_template("slurm_ddp.sh", nodes=r.nodes, nproc=nproc, torchrun=torchrun)
     # no --kill-on-bad-exit: a node whose ranks stop first must not kill rank 0 while it writes the checkpoint
     gres = _gpus_to_request(job, r)
     launch = ('srun --nodes="$SLURM_NNODES" --ntasks-per-node=1 --cpus-per-task="$SLURM_CPUS_PER_TASK" '
@@ -123,62 +141,50 @@ def _overall(tasks: dict[int, str]) -> str:
     return "complete"
 
 
-class SlurmBackend(Backend):
+class SlurmBackend(_remote.RemoteBackend):
     name = "slurm"
     Options = SlurmOptions
 
-    def _shell(self, o: SlurmOptions) -> Shell:
-        return Shell(host=o.host, ssh_config=o.ssh_config)
-
+    # ------------------------------------------------------------------------------------------- hooks
     def render(self, job: Job) -> dict[str, str]:
         o = self.job_options(job)
-        r = _resolved(job, o)
+        r = resources(job, o)
         common, files = _remote.render_common(job, o, self.name)
         d = [f"--job-name=mr-{job.name}"]
-        d += [f"--partition={r['partition']}"] if r.get("partition") else []
-        d += [f"--account={r['account']}"] if r.get("account") else []
-        ddp = r["nodes"] > 1 or r["gpus"] > 1
-        d += [f"--time={r['time']}", f"--nodes={r['nodes']}", "--ntasks-per-node=1" if ddp else "--ntasks=1",
-              f"--cpus-per-task={r.get('cpus', 4)}"]
-        d += [f"--mem={r['mem']}"] if r.get("mem") else []  # per node
+        d += [f"--partition={r.partition}"] if r.partition else []
+        d += [f"--account={r.account}"] if r.account else []
+        d += [f"--time={r.time}", f"--nodes={r.nodes}", "--ntasks-per-node=1" if r.ddp else "--ntasks=1",
+              f"--cpus-per-task={r.cpus}"]
+        d += [f"--mem={r.mem}"] if r.mem else []  # per node
         gres = _gpus_to_request(job, r)
         if gres:
-            d += [f"--gpus-per-node={gres}"] if ddp else [f"--gres=gpu:{gres}"]
+            d += [f"--gpus-per-node={gres}"] if r.ddp else [f"--gres=gpu:{gres}"]
         # B: the signal goes to the batch shell (which forwards it); without B: only srun steps get it
-        d += [f"--signal=B:USR1@{r.get('signal_margin_s', 300)}", "--requeue", "--open-mode=append",
+        d += [f"--signal=B:USR1@{r.signal_margin_s}", "--requeue", "--open-mode=append",
               "--output=slurm-%A_%a.out", f"--array={','.join(str(f) for f in job.folds)}"]
         d += list(o.sbatch_extra)
         directives = "\n".join(f"#SBATCH {x}" for x in d)
-        block, launch, map_rc = _srun_ddp(job, r) if ddp and not o.train_cmd else ("", _remote.train_cmd(job, o), "")
+        block, launch, map_rc = _srun_ddp(job, r) if r.ddp and not o.train_cmd else ("", _remote.train_cmd(job, o), "")
         script = render_template("slurm.sbatch", directives=directives, job_id=job.job_id, experiment=job.name,
-                                 max_restarts=int(r.get("max_restarts", 5)), common=common, ddp=block,
+                                 max_restarts=r.max_restarts, common=common, ddp=block,
                                  train_cmd=launch, map_rc=map_rc)
         return {"job.sbatch": script, **files}
 
-    def launch(self, job: Job) -> JobRecord:
-        from .. import jobs
+    def submit_command(self, job_dir: str) -> str:
+        return f"cd {job_dir} && sbatch --parsable job.sbatch"
 
-        o = self.job_options(job)
-        shell = self._shell(o)
-        jd = _remote.ship(shell, job, o, self.render(job))
-        cp = shell.run(f"cd {shlex.quote(shell.path(jd))} && sbatch --parsable job.sbatch", what="sbatch")
-        sid = cp.stdout.strip().splitlines()[-1].split(";")[0]
+    def parse_submission(self, stdout: str, o: SlurmOptions) -> tuple[dict, str, str]:
+        sid = (stdout.strip().splitlines() or [""])[-1].split(";")[0]
         if not sid.isdigit():
-            raise BackendError(f"sbatch answered '{cp.stdout.strip()}', expected a job id")
-        rec = job.new_record(self.name, {"host": o.host, "job_dir": jd, "slurm_job_id": sid},
-                             _remote.options_for_record(o))
-        rec.state, rec.detail = "pending", f"slurm job {sid}" + (f" on {o.host}" if o.host else "")
-        jobs.save(rec)
-        return rec
+            raise BackendError(f"sbatch answered '{stdout.strip()}', expected a job id")
+        return {"slurm_job_id": sid}, "pending", f"slurm job {sid}" + (f" on {o.host}" if o.host else "")
 
-    # ----------------------------------------------------------------------------------------- follow
-    def _for(self, record: JobRecord) -> tuple[SlurmOptions, Shell, str, str]:
-        o = self._parse(record.options)
-        shell = self._shell(o)
-        return o, shell, shlex.quote(shell.path(record.handle["job_dir"])), record.handle["slurm_job_id"]
+    def log_command(self, record: JobRecord, job_dir: str, fold: int, offset: int) -> str:
+        return f"tail -c +{offset + 1} {job_dir}/slurm-{record.handle['slurm_job_id']}_{fold}.out"
 
     def status(self, record: JobRecord) -> JobStatus:
-        o, shell, jd, sid = self._for(record)
+        o, shell, jd = self._for(record)
+        sid = record.handle["slurm_job_id"]
         sacct = (f"sacct -n -P -X -j {sid} -o JobID,State,ExitCode 2>&1 || echo SACCT_FAILED"
                  if o.accounting else "echo SACCT_OFF")
         # one round trip: live queue, task exit files, accounting, cancel marker, log tails
@@ -235,36 +241,6 @@ class SlurmBackend(Backend):
         detail = f"slurm job {sid}: " + ", ".join(f"fold {f} {reasons[f]}" for f in sorted(tasks))
         return JobStatus(_overall(tasks), detail, "\n".join(sec.get("log", [])), tasks)
 
-    def logs(self, record: JobRecord, follow: bool = False, fold: int | None = None,
-             poll_s: float = 2.0) -> Iterator[str]:
-        o, shell, jd, sid = self._for(record)
-        folds = [fold] if fold is not None else list(record.folds)
-        offsets = {f: 0 for f in folds}
-        while True:
-            finished = (self.status(record).state not in ("pending", "running")) if follow else True
-            # one round trip for all folds: a NUL-separated chunk per fold
-            script = "; ".join(f"tail -c +{offsets[f] + 1} {jd}/slurm-{sid}_{f}.out 2>/dev/null; printf '\\0'"
-                               for f in folds)
-            out = shell.run(script, check=False, what="reading logs").stdout.split("\0")
-            got = False
-            for f, chunk in zip(folds, out):
-                if chunk:
-                    got = True
-                    offsets[f] += len(chunk.encode())
-                    yield (f"==> fold {f} <==\n" if len(folds) > 1 else "") + chunk
-            if finished:
-                return
-            if not got:
-                time.sleep(poll_s)
-
-    def fetch(self, record: JobRecord, dest: Path) -> Path:
-        o, shell, jd, _ = self._for(record)
-        has = shell.run(f"test -d {jd}/runs && echo yes || true", what="checking runs")
-        if has.stdout.strip() != "yes":
-            raise BackendError(f"job {record.job_id} has no run folders yet")
-        shell.get(f"{record.handle['job_dir']}/runs", Path(dest), what=f"fetching runs of {record.job_id}")
-        return Path(dest)
-
     def cancel(self, record: JobRecord) -> None:
-        o, shell, jd, sid = self._for(record)
-        shell.run(f"touch {jd}/cancelled; scancel {sid}", what="scancel")
+        _, shell, jd = self._for(record)
+        shell.run(f"touch {jd}/cancelled; scancel {record.handle['slurm_job_id']}", what="scancel")

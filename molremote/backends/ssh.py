@@ -8,33 +8,27 @@ own modes; fetch rsyncs the job's run folders back.
 """
 from __future__ import annotations
 
-import shlex
-from pathlib import Path
-from typing import Iterator
-
-from ..errors import BackendError
+from ..errors import EXIT_INCOMPLETE, BackendError
 from ..jobs import JobRecord
 from . import _remote
-from .base import EXIT_INCOMPLETE, Backend, Job, JobStatus, follow_text, render_template
-from .shell import Shell
+from .base import Job, JobStatus, render_template
 
 
 class SshOptions(_remote.RemoteOptions):
     kill_wait_s: int = 30  # cancel: time for the trainer to checkpoint after SIGTERM before SIGKILL
 
 
-class SshBackend(Backend):
+class SshBackend(_remote.RemoteBackend):
     name = "ssh"
     Options = SshOptions
+    per_fold_logs = False  # one log.txt: the folds run one after the other
 
     def __init__(self, **options):
         super().__init__(**options)
         if not self.options.host:
             raise BackendError("ssh backend needs a host (--ssh HOST: user@host or an alias from ~/.ssh/config)")
 
-    def _shell(self, o: SshOptions) -> Shell:
-        return Shell(host=o.host, ssh_config=o.ssh_config)
-
+    # ------------------------------------------------------------------------------------------- hooks
     def render(self, job: Job) -> dict[str, str]:
         o = self.job_options(job)
         common, files = _remote.render_common(job, o, self.name)
@@ -44,27 +38,20 @@ class SshBackend(Backend):
                                  tail_lines=o.tail_lines)
         return {"launch.sh": launch, **files}
 
-    def launch(self, job: Job) -> JobRecord:
-        from .. import jobs
+    def submit_command(self, job_dir: str) -> str:
+        return f"bash {job_dir}/launch.sh start"
 
-        o = self.job_options(job)
-        shell = self._shell(o)
-        jd = _remote.ship(shell, job, o, self.render(job))
-        cp = shell.run(f"bash {shlex.quote(shell.path(jd))}/launch.sh start", what="starting the job")
-        pid = cp.stdout.strip().rsplit(" ", 1)[-1]
-        rec = job.new_record(self.name, {"host": o.host, "job_dir": jd, "pid": pid},
-                             _remote.options_for_record(o))
-        rec.state, rec.detail = "running", f"pid {pid} on {o.host}"
-        jobs.save(rec)
-        return rec
+    def parse_submission(self, stdout: str, o: SshOptions) -> tuple[dict, str, str]:
+        pid = stdout.strip().rsplit(" ", 1)[-1]
+        if not pid.isdigit():
+            raise BackendError(f"launch.sh start answered '{stdout.strip()}', expected a process id")
+        return {"pid": pid}, "running", f"pid {pid} on {o.host}"
 
-    # ----------------------------------------------------------------------------------------- follow
-    def _for(self, record: JobRecord) -> tuple[Shell, str]:
-        o = self._parse(record.options)
-        return self._shell(o), shlex.quote(Shell(o.host).path(record.handle["job_dir"]))
+    def log_command(self, record: JobRecord, job_dir: str, fold: int, offset: int) -> str:
+        return f"tail -c +{offset + 1} {job_dir}/log.txt"
 
     def status(self, record: JobRecord) -> JobStatus:
-        shell, jd = self._for(record)
+        _, shell, jd = self._for(record)
         cp = shell.run(f"if [ -f {jd}/launch.sh ]; then bash {jd}/launch.sh status; else echo 'state missing'; fi",
                        what="reading job status")
         head, _, log_tail = cp.stdout.partition("---\n")
@@ -89,25 +76,6 @@ class SshBackend(Backend):
             return JobStatus("incomplete", "stopped early (exit 75): resumable, launch again to continue", log_tail)
         return JobStatus("failed", f"exit {code}", log_tail)
 
-    def logs(self, record: JobRecord, follow: bool = False) -> Iterator[str]:
-        shell, jd = self._for(record)
-
-        def read_from(offset: int) -> bytes:
-            cp = shell.run(f"tail -c +{offset + 1} {jd}/log.txt 2>/dev/null || true", what="reading the log")
-            return cp.stdout.encode()
-
-        return follow_text(read_from, lambda: self.status(record).state not in ("pending", "running"), follow)
-
-    def fetch(self, record: JobRecord, dest: Path) -> Path:
-        shell, _ = self._for(record)
-        jd = record.handle["job_dir"]
-        has = shell.run(f"test -d {shlex.quote(shell.path(jd))}/runs && echo yes || true", what="checking runs")
-        if has.stdout.strip() != "yes":
-            raise BackendError(f"job {record.job_id} has no run folders yet on {record.handle.get('host')}")
-        shell.get(f"{jd}/runs", Path(dest), what=f"fetching runs of {record.job_id}")
-        return Path(dest)
-
     def cancel(self, record: JobRecord) -> None:
-        shell, jd = self._for(record)
-        o = self._parse(record.options)
+        o, shell, jd = self._for(record)
         shell.run(f"bash {jd}/launch.sh cancel", what="cancelling the job", timeout=o.kill_wait_s + 60)

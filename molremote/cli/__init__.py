@@ -2,14 +2,17 @@
 
 Start-up stays light: this package imports no torch, kaggle, wandb or huggingface_hub; each command
 imports what it needs when it runs.
+
+Exit codes come from the one table in `molremote.errors`. Typer runs in its standalone mode, so every usage
+error (unknown option or command, bad value, missing argument, bare `molremote`) is Typer's own short
+message and exit 2, whichever click Typer carries; library errors (`MolremoteError`) pass through Typer and
+are printed here as one line with their exit code.
 """
 from __future__ import annotations
 
 import sys
 
-import typer
-
-from ..errors import MolremoteError
+from ..errors import EXIT_INTERRUPTED, MolremoteError
 from ._app import app, console, err_console  # noqa: F401
 from . import experiments as _experiments  # noqa: F401  (registers ls/show/diff)
 from . import train as _train  # noqa: F401  (registers train)
@@ -23,20 +26,10 @@ from . import report as _report  # noqa: F401  (registers plot/report)
 
 def main() -> None:
     try:
-        rv = app(standalone_mode=False)  # returns typer.Exit codes instead of raising SystemExit
-        sys.exit(rv if isinstance(rv, int) else 0)
+        app(prog_name="molremote")  # standalone: usage errors exit 2, typer.Exit(code) exits code
     except MolremoteError as e:
         err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
+    except KeyboardInterrupt:
         err_console.print("aborted")
-        sys.exit(130)
-    except SystemExit:
-        raise
-    except Exception as e:  # click usage errors and the like
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        raise
+        sys.exit(EXIT_INTERRUPTED)

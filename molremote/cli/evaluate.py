@@ -10,6 +10,7 @@ from rich.table import Table
 
 from ..errors import ExperimentError, SubmissionError
 from ._app import app, console, err_console
+from ._options import Experiment, Json, KaggleAccount, Message, NoPull
 
 
 def _fmt(v: Any, nd: int = 4) -> str:
@@ -32,17 +33,17 @@ def _cv(rec: dict[str, Any]) -> Optional[float]:
 
 @app.command()
 def evaluate(
-    exp_id: int = typer.Option(..., "-e", "--experiment", help="Experiment id."),
+    exp_id: Experiment,
     folds: Optional[str] = typer.Option(None, "--folds", help="Folds to use, e.g. 0,1,2 (default: the experiment's)."),
     split: str = typer.Option("test", "--split", help="valid: scores only; test: scores + the submission file."),
     submit: bool = typer.Option(False, "--submit", help="Send the submission to the task's Kaggle competition."),
-    account: Optional[str] = typer.Option(None, "--account", help="Kaggle account from molremote.toml."),
-    message: Optional[str] = typer.Option(None, "--message", "-m", help="A note appended to the description."),
+    account: KaggleAccount = None,
+    message: Message = None,
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an evaluation of other runs."),
     allow_incomplete: bool = typer.Option(False, "--allow-incomplete", help="Use runs that did not complete."),
-    no_pull: bool = typer.Option(False, "--no-pull", help="Do not pull missing folds from the store."),
+    no_pull: NoPull = False,
     sets: list[str] = typer.Option([], "--set", help="key.path=value overrides the runs were trained with."),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    as_json: Json = False,
 ) -> None:
     """Fold and out-of-fold scores, and the fold-averaged submission in runs/<exp>/evaluation-<hash>/."""
     from ..results.evaluate import evaluate_runs, evaluate_experiment, runs_for_experiment
@@ -105,11 +106,11 @@ def ensemble(
     out: Optional[Path] = typer.Option(None, "-o", "--out", help="Output folder, or a .csv path "
                                        "(default runs/ensembles/<members>-<hash>/)."),
     submit: bool = typer.Option(False, "--submit", help="Send the ensemble to the task's Kaggle competition."),
-    account: Optional[str] = typer.Option(None, "--account", help="Kaggle account from molremote.toml."),
-    message: Optional[str] = typer.Option(None, "--message", "-m", help="A note appended to the description."),
+    account: KaggleAccount = None,
+    message: Message = None,
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
-    no_pull: bool = typer.Option(False, "--no-pull", help="Do not pull missing folds from the store."),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    no_pull: NoPull = False,
+    as_json: Json = False,
 ) -> None:
     """Average experiments' evaluated test predictions and/or submission files, aligned by id."""
     from ..results.ensemble import blend, infer_task, parse_weights
@@ -182,8 +183,8 @@ def ensemble(
 def scores(
     competition: Optional[str] = typer.Option(None, "--competition", "-c", help="Kaggle competition slug."),
     exp_id: Optional[int] = typer.Option(None, "-e", "--experiment", help="Only submissions naming this experiment."),
-    account: Optional[str] = typer.Option(None, "--account", help="Kaggle account from molremote.toml."),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    account: KaggleAccount = None,
+    as_json: Json = False,
     plot: bool = typer.Option(False, "--plot", help="Also draw CV against public/private score per submission."),
     plot_out: Optional[Path] = typer.Option(None, "--plot-out", help="Figure file, .png or .svg "
                                             "(default scores-<competition>.png)."),

@@ -5,51 +5,35 @@ options saved there, and asks it; the backends (kaggle, ssh, slurm) know their o
 """
 from __future__ import annotations
 
+import json
 import sys
-from typing import Optional
 
 import typer
 from rich.table import Table
 
-from ..errors import BackendError, MolremoteError
+from ..errors import MolremoteError
 from ._app import app, console, err_console
-
-
-def _record(exp_id: Optional[int], job_id: Optional[str], *, active: bool = False):
-    from .. import jobs
-
-    if job_id:
-        return jobs.load(job_id)
-    if exp_id is None:
-        raise BackendError("name the job: -e EXPERIMENT (its latest job) or --job JOB_ID (see `molremote status`)")
-    recs = jobs.load_all(experiment=exp_id)
-    if active:
-        recs = [r for r in recs if r.state not in jobs.TERMINAL] or recs
-    if not recs:
-        raise BackendError(f"no job of experiment {exp_id} in {jobs.jobs_dir()} (launch one with `molremote remote`)")
-    return recs[-1]
+from ._options import ExperimentOpt, JobExperiment, JobId, Json
 
 
 @app.command()
 def status(
-    exp_id: Optional[int] = typer.Option(None, "-e", "--experiment", help="Only this experiment's jobs."),
+    exp_id: ExperimentOpt = None,
     refresh: bool = typer.Option(True, "--refresh/--no-refresh", help="Ask the backends about unfinished jobs."),
     all_jobs: bool = typer.Option(False, "--all", help="Also list finished jobs older than the latest per run."),
+    as_json: Json = False,
 ) -> None:
     """All launched jobs (any backend) in one table; unfinished ones are refreshed from their backend."""
     from .. import jobs
     from ..backends import refresh as refresh_job
 
     recs = jobs.load_all(experiment=exp_id)
-    if not recs:
+    if not recs and not as_json:
         console.print(f"no jobs{f' of experiment {exp_id}' if exp_id is not None else ''} in {jobs.jobs_dir()}")
         return
-    if not all_jobs:  # per (experiment, folds, backend): the latest job, plus every unfinished one
-        latest = {}
-        for r in recs:
-            latest[(r.experiment, tuple(r.folds), r.backend)] = r.job_id
-        recs = [r for r in recs if r.job_id in latest.values() or r.state not in jobs.TERMINAL]
-    table = Table("job", "backend", "experiment", "folds", "state", "detail", "updated")
+    if not all_jobs:
+        recs = jobs.latest_per_run(recs)
+    rows = []
     for r in recs:
         detail = r.detail
         if refresh and r.state not in jobs.TERMINAL:
@@ -58,6 +42,12 @@ def status(
                 detail = st.detail
             except MolremoteError as e:  # one unreachable host must not hide the other jobs
                 detail = f"(not refreshed: {e})"
+        rows.append((r, detail))
+    if as_json:
+        print(json.dumps([{**r.to_json(), "detail": detail} for r, detail in rows], indent=1))
+        return
+    table = Table("job", "backend", "experiment", "folds", "state", "detail", "updated")
+    for r, detail in rows:
         style = {"complete": "green", "failed": "red", "incomplete": "yellow", "cancelled": "dim"}.get(r.state, "")
         table.add_row(r.job_id, r.backend, r.experiment, ",".join(map(str, r.folds)),
                       f"[{style}]{r.state}[/]" if style else r.state, detail, r.updated_at.replace("+00:00", "Z"))
@@ -66,14 +56,15 @@ def status(
 
 @app.command()
 def logs(
-    exp_id: Optional[int] = typer.Option(None, "-e", "--experiment", help="The experiment's latest job."),
-    job_id: Optional[str] = typer.Option(None, "--job", help="A job id from `molremote status`."),
+    exp_id: JobExperiment = None,
+    job_id: JobId = None,
     follow: bool = typer.Option(False, "-f", "--follow", help="Keep following until the job ends."),
 ) -> None:
     """The log of a job (Kaggle: once the session has ended; Kaggle's API serves no live log)."""
+    from .. import jobs
     from ..backends import backend_for
 
-    rec = _record(exp_id, job_id, active=follow)
+    rec = jobs.find(exp_id, job_id, active=follow)
     for chunk in backend_for(rec).logs(rec, follow=follow):
         sys.stdout.write(chunk)
         sys.stdout.flush()
@@ -81,14 +72,14 @@ def logs(
 
 @app.command()
 def cancel(
-    exp_id: Optional[int] = typer.Option(None, "-e", "--experiment", help="The experiment's latest unfinished job."),
-    job_id: Optional[str] = typer.Option(None, "--job", help="A job id from `molremote status`."),
+    exp_id: JobExperiment = None,
+    job_id: JobId = None,
 ) -> None:
     """Stop a job (the trainer checkpoints first where the backend allows it)."""
     from .. import jobs
     from ..backends import backend_for
 
-    rec = _record(exp_id, job_id, active=True)
+    rec = jobs.find(exp_id, job_id, active=True)
     if rec.state in jobs.TERMINAL:
         err_console.print(f"job {rec.job_id} already ended ({rec.state}); nothing to cancel")
         return
@@ -99,14 +90,15 @@ def cancel(
 
 @app.command()
 def fetch(
-    exp_id: Optional[int] = typer.Option(None, "-e", "--experiment", help="The experiment's latest job."),
-    job_id: Optional[str] = typer.Option(None, "--job", help="A job id from `molremote status`."),
+    exp_id: JobExperiment = None,
+    job_id: JobId = None,
 ) -> None:
     """Copy a job's run folders from where it ran into the local runs folder (without a store; with one,
     `molremote pull` brings them from the store)."""
+    from .. import jobs
     from ..backends import backend_for
     from ..project import runs_dir
 
-    rec = _record(exp_id, job_id)
+    rec = jobs.find(exp_id, job_id)
     dest = backend_for(rec).fetch(rec, runs_dir())
     console.print(f"fetched {rec.job_id} -> {dest}")

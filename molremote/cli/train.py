@@ -11,6 +11,7 @@ import typer
 
 from ..errors import ExperimentError
 from ._app import app, err_console
+from ._options import AllFolds, ExperimentOpt, Fold, MaxTime, Sets
 
 
 def resolve_cli_experiment(exp_id: Optional[int], experiment_json: Optional[Path], sets: list[str]):
@@ -31,11 +32,11 @@ def resolve_cli_experiment(exp_id: Optional[int], experiment_json: Optional[Path
 
 @app.command()
 def train(
-    exp_id: Optional[int] = typer.Option(None, "-e", "--experiment", help="Experiment id."),
-    fold: Optional[int] = typer.Option(None, "--fold", "-f", help="Fold to train (default: the experiment's)."),
-    all_folds: bool = typer.Option(False, "--all-folds", help="Train every fold listed by the experiment."),
-    max_time: Optional[str] = typer.Option(None, "--max-time", help="Wall-clock limit, e.g. 11h30m: checkpoint and exit 75."),
-    sets: list[str] = typer.Option([], "--set", help="key.path=value override (recorded in the manifest)."),
+    exp_id: ExperimentOpt = None,
+    fold: Fold = None,
+    all_folds: AllFolds = False,
+    max_time: MaxTime = None,
+    sets: Sets = [],
     restart: bool = typer.Option(False, "--restart", help="Train a finished run again (the old one is kept aside)."),
     experiment_json: Optional[Path] = typer.Option(None, "--experiment-json", help="Resolved experiment JSON (remote machines)."),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: when a terminal)."),
@@ -49,12 +50,12 @@ def train(
         max_time_s = parse_duration(max_time) if max_time else None
     except ValueError as e:
         raise ExperimentError(str(e), field="--max-time") from None
-    folds = exp.fold_list() if all_folds else [exp.folds.default if fold is None else fold]
-    for f in folds:
-        if not 0 <= f < exp.folds.n_folds:
-            raise ExperimentError(f"fold {f} out of range 0..{exp.folds.n_folds - 1}", field="--fold")
+    folds = exp.select_folds(fold, all_folds)
     if gpus > 1 and "WORLD_SIZE" not in os.environ:
-        raise typer.Exit(_run_under_torchrun(gpus, exp, folds))
+        from ..training.supervisor import run_under_torchrun  # torch-free: torchrun runs as a child
+
+        raise typer.Exit(run_under_torchrun(gpus, exp, folds,
+                                            echo=lambda m: err_console.print(m, highlight=False)))
     store, settings = _store_and_settings()
     from ..training.launch import train_fold  # imports torch
 
@@ -70,92 +71,6 @@ def train(
     print(last)
     sys.stdout.flush()
     raise typer.Exit(code)
-
-
-def _run_under_torchrun(gpus: int, exp, folds: list[int]) -> int:
-    """Re-run this same command under torchrun with `gpus` processes, then report like a single process:
-    the exit code comes from the run's manifest (torchrun turns a worker's 75 into a generic failure)."""
-    from ..runs import EXIT_INCOMPLETE, STATUS_COMPLETE, STATUS_INCOMPLETE, Run, run_path
-
-    # the same entry point as this process: the console script (or any wrapper script) as a script,
-    # `python -m molremote` as a module
-    entry = sys.argv[0]
-    target = ["-m", "molremote"] if entry.endswith("__main__.py") or not os.path.isfile(entry) else [entry]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={gpus}",
-           *target, *sys.argv[1:]]
-    err_console.print(f"[bold]torchrun[/] {gpus} processes: {' '.join(cmd[3:])}")
-    rc = _call_forwarding_signals(cmd)
-    last, code = None, rc
-    for f in folds:
-        last = run_path(exp, f)
-        status = (Run(last).manifest() or {}).get("status")
-        code = 0 if status == STATUS_COMPLETE else EXIT_INCOMPLETE if status == STATUS_INCOMPLETE else (rc or 1)
-        if code:
-            break
-    print(last)
-    sys.stdout.flush()
-    return code
-
-
-def _call_forwarding_signals(cmd: list[str]) -> int:
-    """Run torchrun in its own process group and pass SIGTERM / SIGUSR1 / SIGINT to the whole group, so every
-    worker checkpoints and exits 75. torchrun itself ignores SIGUSR1 (by default it would die of it and
-    orphan its workers mid-checkpoint); the workers install their own handlers."""
-    import signal
-    import subprocess
-
-    def ignore_usr1() -> None:
-        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
-
-    proc = subprocess.Popen(cmd, start_new_session=True, preexec_fn=ignore_usr1)
-
-    def forward(signum, _frame) -> None:
-        # torchrun starts each worker in a session of its own: signal the whole process tree, not a group
-        for pid in [proc.pid, *_descendants(proc.pid)]:
-            try:
-                os.kill(pid, signum)
-            except ProcessLookupError:
-                pass
-
-    old = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)}
-    try:
-        return proc.wait()
-    finally:
-        for sig, h in old.items():
-            signal.signal(sig, h)
-
-
-def _descendants(root: int) -> list[int]:
-    """Every process below `root` (Linux /proc; elsewhere `pgrep -P`)."""
-    children: dict[int, list[int]] = {}
-    try:
-        for entry in os.scandir("/proc"):
-            if entry.name.isdigit():
-                try:
-                    with open(f"/proc/{entry.name}/stat") as f:
-                        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-                except (OSError, ValueError, IndexError):
-                    continue
-                children.setdefault(ppid, []).append(int(entry.name))
-    except FileNotFoundError:
-        import subprocess
-
-        def kids(p: int) -> list[int]:
-            out = subprocess.run(["pgrep", "-P", str(p)], capture_output=True, text=True).stdout
-            return [int(x) for x in out.split()]
-
-        children = {}
-        todo = [root]
-        while todo:
-            p = todo.pop()
-            children[p] = kids(p)
-            todo += children[p]
-    out, todo = [], [root]
-    while todo:
-        for c in children.get(todo.pop(), []):
-            out.append(c)
-            todo.append(c)
-    return out
 
 
 def _store_and_settings():

@@ -161,10 +161,10 @@ def test_push_payload_unique_slugs_and_no_secret_anywhere(kenv, kaggle_server, b
     exp = tiny_experiment()
     push_dataset("belka", data_dir, slug=DATA_SLUG)
     backend = KaggleBackend(store="hf://molremote-tester/runs", wandb_mode="online", accelerator="NvidiaL4",
-                            inline_max_mb=50)
+                            inline_max_mb=50, kernels_dir=str(kenv["tmp"] / "kernels"))
     kdir = kenv["tmp"] / "kernels"
-    recs = [backend.launch(Job(job_id=f"push-f{f}", experiment=exp.to_json(), folds=[f], bundle=bundle),
-                           kernels_dir=kdir) for f in (0, 1)]
+    recs = [backend.launch(Job(job_id=f"push-f{f}", experiment=exp.to_json(), folds=[f], bundle=bundle))
+            for f in (0, 1)]
     b0, b1 = kaggle_server.pushes
     assert b0["slug"] == f"{OWNER}/mr-0001-f0-{exp.config_hash[:8]}" != b1["slug"]
     assert b1["slug"] == f"{OWNER}/{kernel_slug(exp.to_json(), 1)}" and b0["newTitle"] == b0["slug"].split("/")[1]
@@ -331,17 +331,17 @@ def test_quota_exhausted_stops_the_chain(kenv, kaggle_server, bundle, tmp_path):
 def test_status_past_stale_version_logs_fetch_and_cancel(kenv, kaggle_server, bundle, tmp_path):
     gate = threading.Event()
     runtime = KaggleRuntime(kaggle_server, tmp_path / "kaggle", fake=fake_session([75, 0], gate))
-    backend = KaggleBackend(poll_s=0.05, inline_max_mb=50)
+    backend = KaggleBackend(poll_s=0.05, inline_max_mb=50, kernels_dir=str(tmp_path))
     exp = tiny_experiment().to_json()
     try:
         gate.set()
-        first = backend.launch(Job(job_id="s1", experiment=exp, folds=[0], bundle=bundle), kernels_dir=tmp_path)
+        first = backend.launch(Job(job_id="s1", experiment=exp, folds=[0], bundle=bundle))
         st = backend.wait(first, poll_s=0.05, timeout_s=30)
         assert (st.state, st.detail.split(";")[0]) == ("incomplete", "stopped at the session deadline (exit 75): "
                                                                      "resumable, push the next session")
         gate.clear()
         second = backend.launch(Job(job_id="s2", experiment=exp, folds=[0], bundle=bundle,
-                                    options={"session": 2}), kernels_dir=tmp_path)
+                                    options={"session": 2}))
         assert second.handle["version"] == 2
         st = backend.status(second)  # Kaggle still answers the first version's COMPLETE
         assert st.state == "pending" and "previous version (COMPLETE)" in st.detail

@@ -54,8 +54,8 @@ def test_status_logs_cancel_fetch_of_a_kaggle_job(env, kaggle_server, tmp_path):
     runtime = KaggleRuntime(kaggle_server, tmp_path / "kaggle", fake=fake_session([75]))
     try:
         bundle = make_bundle(Path(env["MOLREMOTE_PROJECT"]), tmp_path / "bundles")
-        rec = KaggleBackend(poll_s=0.05).launch(Job(job_id="cli-job", experiment=exp, folds=[0], bundle=bundle),
-                                               kernels_dir=tmp_path / "kernels")
+        rec = KaggleBackend(poll_s=0.05, kernels_dir=str(tmp_path / "kernels")).launch(
+            Job(job_id="cli-job", experiment=exp, folds=[0], bundle=bundle))
         KaggleBackend().wait(rec, poll_s=0.05, timeout_s=30)
     finally:
         runtime.close()

@@ -1,0 +1,62 @@
+"""molremote/launching.py: one launch path for every backend (the CLI's `remote` only parses and prints).
+Dry runs only; real launches are in tests/backends against loopback sshd, SLURM and the Kaggle server."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from molremote import launching
+from molremote.errors import BackendError, ExperimentError
+from molremote.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    monkeypatch.setenv("MOLREMOTE_PROJECT", str(ROOT))
+    monkeypatch.setenv("MOLREMOTE_JOBS", str(tmp_path / "jobs"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for k in ("MOLREMOTE_KAGGLE_STORE", "KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY"):
+        monkeypatch.delenv(k, raising=False)
+    return tmp_path
+
+
+def test_every_backend_renders_through_the_same_path(env):
+    settings = Settings.model_validate({"ssh": {"hosts": {"box": {"destination": "me@box", "gpus": 2}}},
+                                        "slurm": {"clusters": {"hpc": {"partition": "gpu"}}}})
+    plans = {name: launching.prepare(1, name, all_folds=True, settings=settings,
+                                     overrides=launching.LaunchOverrides(host="box", cluster="hpc",
+                                                                         max_time="1h"))
+             for name in ("kaggle", "ssh", "slurm")}
+    folds = plans["ssh"].experiment.fold_list()
+    # Kaggle: one kernel (job) per fold; ssh and slurm: one job running every fold
+    assert [j.folds for j in plans["kaggle"].jobs] == [[f] for f in folds]
+    assert [j.folds for j in plans["ssh"].jobs] == [[j for j in folds]] == [j.folds for j in plans["slurm"].jobs]
+    assert plans["ssh"].jobs[0].gpus == 2  # the named host's GPUs
+    assert plans["kaggle"].jobs[0].options["relaunch"] == f"molremote remote -e 1 --kaggle --fold {folds[0]}"
+    for name, plan in plans.items():
+        assert plan.bundle.path.is_file()
+        for job, files in launching.render(plan):
+            assert files == plan.backend.render(job), name  # --dry-run is render(), for every backend
+    (_, ssh_files), = launching.render(plans["ssh"])
+    assert "--max-time 1h" in ssh_files["launch.sh"] and "me@box" not in ssh_files["launch.sh"]
+    (_, sbatch), = launching.render(plans["slurm"])
+    assert "#SBATCH --partition=gpu" in sbatch["job.sbatch"]
+    assert not (env / "jobs").exists()  # nothing launched, nothing recorded
+
+
+def test_refusals_name_the_option(env):
+    s = Settings()
+    with pytest.raises(BackendError, match="unknown backend 'local'"):
+        launching.prepare(1, "local", settings=s)
+    with pytest.raises(BackendError, match="--nodes 2: needs --slurm"):
+        launching.prepare(1, "kaggle", settings=s, overrides=launching.LaunchOverrides(nodes=2))
+    with pytest.raises(BackendError, match="unknown SLURM cluster 'nope'"):
+        launching.prepare(1, "slurm", settings=s, overrides=launching.LaunchOverrides(cluster="nope"))
+    with pytest.raises(ExperimentError, match="fold 9 out of range"):
+        launching.prepare(1, "slurm", fold=9, settings=s)
+    plan = launching.prepare(1, "ssh", settings=s, overrides=launching.LaunchOverrides(host="me@box"))
+    with pytest.raises(BackendError, match="--chain is for Kaggle"):
+        launching.chain(plan)
