@@ -281,6 +281,20 @@ make_netns() { # prints why not on failure
   log "network namespace $NETNS: $VETH $HOST_IP (host) <-> $NODE2_IP (namespace)"
 }
 
+# Node names resolve to 127.0.0.1, which on each node is that node itself (the namespace has its own loopback):
+# a one-node job that uses its node's name as an address (older molremote job scripts: MASTER_ADDR) works on
+# either node, as it did when the single node was called localhost. Between nodes, addresses are NodeAddr.
+HOSTS_MARK="# molremote loopback-cluster node names"
+add_host_names() {
+  grep -qF "$HOSTS_MARK" /etc/hosts && return 0
+  [ -z "$(tail -c1 /etc/hosts)" ] || echo >> /etc/hosts     # the file may lack its last newline
+  echo "127.0.0.1 node1 node2 $HOSTS_MARK" >> /etc/hosts
+}
+remove_host_names() { # rewritten in place: /etc/hosts may be a bind mount
+  grep -qF "$HOSTS_MARK" /etc/hosts || return 0
+  local kept; kept=$(grep -vF "$HOSTS_MARK" /etc/hosts); printf '%s\n' "$kept" > /etc/hosts
+}
+
 # 2 when node2 can run (its namespace is up or was just made), else 1 with the reason in $UNAVAILABLE
 wanted_nodes() {
   local why
@@ -297,7 +311,8 @@ node_ok() { sinfo -h -n "$1" -o '%T' 2>/dev/null | grep -qxE 'idle|mixed|allocat
 slurm_up() { # slurm_up <nodes>: running, with this many nodes configured and answering
   pid_alive "$SLURM_DIR/slurmctld.pid" && pid_alive "$SLURM_DIR/slurmd.pid" && [ "$(conf_nodes)" = "$1" ] \
     && sinfo -h -o '%T' 2>/dev/null | grep -qxE 'idle|mixed|allocated|completing' || return 1
-  [ "$1" = 1 ] || { pid_alive "$SLURM_DIR/slurmd-node2.pid" && netns_up && node_ok node1 && node_ok node2; }
+  [ "$1" = 1 ] || { pid_alive "$SLURM_DIR/slurmd-node2.pid" && netns_up && node_ok node1 && node_ok node2 \
+                    && grep -qF "$HOSTS_MARK" /etc/hosts; }
 }
 
 db_up() { pid_alive "$DB_DIR/mariadb.pid" && pid_alive "$SLURM_DIR/slurmdbd.pid"; }
@@ -317,6 +332,7 @@ start_slurm() {
   t0=$(now_ms)
   slurmctld -c          # daemonizes; -c = start with clean state
   if [ "$n" = 2 ]; then
+    add_host_names
     slurmd -N node1 || die "slurmd node1 did not start; see $SLURM_DIR/log/slurmd.log"  # both nodes share this
                         # host's name: each slurmd is told which node it is
     # nsenter --net, not `ip netns exec`: that one also remounts /sys, which hides the cgroup mount slurmd needs
@@ -345,6 +361,10 @@ cmd_start() {
   need_root
   local t0; t0=$(now_ms)
   mkdir -p "$INFRA_DIR"
+  # test sessions of several checkouts start the shared cluster at once: one start at a time, the others
+  # then find it up
+  exec 9> "$INFRA_DIR/start.lock"
+  flock -w 300 9 || die "another start held $INFRA_DIR/start.lock for 300 s"
   start_sshd
   start_slurm
   log "all up in $(( $(now_ms) - t0 )) ms"
@@ -371,6 +391,7 @@ stop_slurm() { stop_slurm_daemons; stop_db; }
 cmd_stop() {
   stop_slurm
   remove_netns
+  remove_host_names
   stop_pidfile munged /run/munge/munged.pid
   stop_pidfile sshd "$SSHD_DIR/sshd.pid"
   true
