@@ -182,8 +182,14 @@ CONF
 }
 
 write_slurm_conf() { # write_slurm_conf <1|2 nodes>
-  local host acct ctld nodes res="CPUs=$SLURM_CPUS RealMemory=$SLURM_MEM State=UNKNOWN"
+  local host acct ctld nodes res="CPUs=$SLURM_CPUS RealMemory=$SLURM_MEM State=UNKNOWN" first=1
   host=$(hostname -s)
+  # a restart keeps the accounting database but `slurmctld -c` forgets the last job id: continue after the
+  # highest one recorded, so `sacct -j ID` never finds two jobs
+  if [ "$WITH_DBD" = 1 ] && db_up; then
+    first=$(mariadb -N -e "select coalesce(max(id_job),0)+1 from slurm_acct_db.molremote_job_table" 2>/dev/null) \
+      || first=1
+  fi
   if [ "$1" = 2 ]; then
     # slurmctld listens on every address; node2's daemons and jobs reach it (and node1) at 10.77.0.1
     ctld="localhost($HOST_IP)"
@@ -213,6 +219,7 @@ CredType=cred/munge
 # requeued jobs wait cred_expire+1 s before they may start again (default 120)
 AuthInfo=cred_expire=10
 SlurmctldPort=6817
+FirstJobId=${first:-1}
 SlurmdPort=6818
 StateSaveLocation=$SLURM_DIR/state
 SlurmdSpoolDir=$SLURM_DIR/spool
