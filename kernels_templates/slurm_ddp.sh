@@ -2,7 +2,9 @@
 # srun starts one task per node; each runs torchrun, which starts the node's processes and meets the other
 # nodes at a c10d rendezvous hosted on the first node of the allocation, on a port derived from the job id.
 # Nodes are reached at their SLURM NodeAddr (the node name unless the cluster sets one), as slurmctld does.
-node_addr() { local a; a=$(scontrol show node "$1" 2>/dev/null | grep -o 'NodeAddr=[^ ]*' | cut -d= -f2); echo "${a:-$1}"; }
+node_addr() {
+  local a; a=$(scontrol show node "$1" 2>/dev/null | grep -o 'NodeAddr=[^ ]*' | cut -d= -f2); echo "${a:-$1}"
+}
 export MASTER_ADDR=$(node_addr "$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n1)")
 export MASTER_PORT=$((15000 + SLURM_JOB_ID % 15000))  # below the ephemeral range; distinct per running job
 

@@ -31,7 +31,7 @@ NETNS = "molremote-node2"
 SHORT = ["--set", "training.epochs=1", "--set", "training.max_steps_per_epoch=3"]
 # two epochs: training lasts long enough to be caught mid-way, and a resubmission can resume from the first
 # epoch's checkpoint
-TWO_EPOCHS = ["--set", "training.epochs=2", "--set", "training.max_steps_per_epoch=3"]
+TWO_EPOCHS = ["--set", "training.epochs=2", "--set", "training.max_steps_per_epoch=8"]
 # the loopback nodes advertise 4000 MB and 8 CPUs; the experiment's 16G would never be scheduled
 SMALL = ["--set", "backend.slurm.mem=2G", "--set", "backend.slurm.cpus=1"]
 
