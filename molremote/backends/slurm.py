@@ -28,6 +28,9 @@ PENDING = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD", 
 RUNNING = {"RUNNING", "COMPLETING", "SUSPENDED", "STOPPED", "SIGNALING", "STAGE_OUT"}
 INCOMPLETE = {"TIMEOUT", "PREEMPTED"}  # killed at the limit / preempted: resumable from the last checkpoint
 TIME_RE = re.compile(r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$")
+# srun's "srun: error: <node>: task <n>: ..." lines of a log's last attempt (attempts append to one log)
+_SRUN_ERRORS = ("awk -v f=\"$f\" '/^\\[molremote [0-9:]+\\] slurm job /{n=0} /^srun: error: /{a[n++]=$0} "
+                "END{for(i=0;i<n;i++) print f\" \"a[i]}' \"$f\"")
 
 
 class SlurmOptions(_remote.RemoteOptions):
@@ -109,7 +112,8 @@ def _srun_ddp(job: Job, r: SlurmResources) -> tuple[str, str, str]:
     nproc = max(r.gpus, 1)  # CPU: one gloo process per node unless gpus asks for more
     torchrun = ('"$PY" -m torch.distributed.run --nnodes="$SLURM_NNODES" '
                 f'--nproc_per_node={nproc} --rdzv_backend=c10d --rdzv_endpoint="$MASTER_ADDR:$MASTER_PORT" '
-                f'--rdzv_id="$SLURM_JOB_ID" --no-python "$PY" {_remote.trainer_args(job)}')
+                '--rdzv_id="$SLURM_JOB_ID" --rdzv_conf=is_host="$RDZV_IS_HOST" --local_addr="$NODE_ADDR" '
+                f'--no-python "$PY" {_remote.trainer_args(job)}')
     block = render_template("slurm_ddp.sh", nodes=r.nodes, nproc=nproc, torchrun=torchrun)
     # no --kill-on-bad-exit: a node whose ranks stop first must not kill rank 0 while it writes the checkpoint
     gres = _gpus_to_request(job, r)
@@ -191,6 +195,7 @@ class SlurmBackend(_remote.RemoteBackend):
         script = (f"cd {jd} || exit 3; echo '== squeue'; squeue -h -r -j {sid} -o '%i|%T|%r' 2>/dev/null; "
                   f"echo '== exits'; for f in state/fold*.exit; do [ -f \"$f\" ] && echo \"$f $(cat $f)\"; done; "
                   f"echo '== sacct'; {sacct}; echo '== cancelled'; [ -f cancelled ] && echo yes; "
+                  f"echo '== srun'; for f in slurm-{sid}_*.out; do [ -f \"$f\" ] && {_SRUN_ERRORS}; done; "
                   f"echo '== log'; for f in slurm-{sid}_*.out; do [ -f \"$f\" ] && "
                   f"{{ echo \"==> $f <==\"; tail -n {o.tail_lines} \"$f\"; }}; done; true")
         cp = shell.run(script, check=False, what="reading job status")
@@ -199,7 +204,7 @@ class SlurmBackend(_remote.RemoteBackend):
         sec: dict[str, list[str]] = {}
         cur = None
         for line in cp.stdout.splitlines():
-            if line.startswith("== ") and line[3:] in ("squeue", "exits", "sacct", "cancelled", "log"):
+            if line.startswith("== ") and line[3:] in ("squeue", "exits", "sacct", "cancelled", "srun", "log"):
                 cur = line[3:]
                 sec[cur] = []
             elif cur:
@@ -238,6 +243,15 @@ class SlurmBackend(_remote.RemoteBackend):
                     "not in the queue and left no exit file" + ("" if sacct_ok else " (sacct unavailable)"))
         if cancelled:
             tasks = {f: ("cancelled" if s in ("pending", "running", "failed") else s) for f, s in tasks.items()}
+        # several nodes: srun names the node of each task that failed; the first is where it started
+        first_error: dict[int, str] = {}
+        for line in sec.get("srun", []):
+            m = re.match(rf"slurm-{sid}_(\d+)\.out srun: error: (\S+): (.*)$", line)
+            if m and int(m[1]) not in first_error:
+                first_error[int(m[1])] = f"{m[2]} ({m[3]})"
+        for f, where in first_error.items():
+            if tasks.get(f) == "failed":
+                reasons[f] += f", first failed on node {where}"
         detail = f"slurm job {sid}: " + ", ".join(f"fold {f} {reasons[f]}" for f in sorted(tasks))
         return JobStatus(_overall(tasks), detail, "\n".join(sec.get("log", [])), tasks)
 

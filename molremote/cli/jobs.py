@@ -34,12 +34,15 @@ def status(
     if not all_jobs:
         recs = jobs.latest_per_run(recs)
     rows = []
+    tails = []  # jobs seen failing in this refresh: their log tail goes under the table
     for r in recs:
         detail = r.detail
         if refresh and r.state not in jobs.TERMINAL:
             try:
                 r, st = refresh_job(r)
                 detail = st.detail
+                if st.state == "failed" and st.log_tail:
+                    tails.append((r.job_id, st.log_tail))
             except MolremoteError as e:  # one unreachable host must not hide the other jobs
                 detail = f"(not refreshed: {e})"
         rows.append((r, detail))
@@ -52,6 +55,9 @@ def status(
         table.add_row(r.job_id, r.backend, r.experiment, ",".join(map(str, r.folds)),
                       f"[{style}]{r.state}[/]" if style else r.state, detail, r.updated_at.replace("+00:00", "Z"))
     console.print(table)
+    for job_id, tail in tails:
+        console.print(f"[bold]--- {job_id} failed; log tail[/] (all of it: `molremote logs --job {job_id}`)")
+        console.print(tail, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()

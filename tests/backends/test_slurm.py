@@ -74,7 +74,9 @@ def test_render_golden_two_nodes():
     for part in ('--nnodes="$SLURM_NNODES"', "--nproc_per_node=4", "--rdzv_backend=c10d",
                  '--rdzv_endpoint="$MASTER_ADDR:$MASTER_PORT"', '--rdzv_id="$SLURM_JOB_ID"', "--no-python"):
         assert part in s, part
-    assert 'MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n1)' in s
+    assert 'MASTER_ADDR=$(node_addr "$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n1)")' in s
+    # each node publishes its NodeAddr, and the first node hosts the rendezvous store (no host-name guessing)
+    assert '--rdzv_conf=is_host="$RDZV_IS_HOST" --local_addr="$NODE_ADDR"' in s
     # an experiment pinned to the CPU asks for no GPUs: --gpus counts gloo processes per node
     cpu_exp = {**EXPERIMENT, "training": {"epochs": 3, "device": "cpu"}}
     s3 = be.render(Job(job_id="j", experiment=cpu_exp, folds=[0], bundle=fixed_bundle(), gpus=2))["job.sbatch"]

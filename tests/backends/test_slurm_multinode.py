@@ -1,0 +1,220 @@
+"""`molremote remote --slurm --nodes 2` for real: DDP over two SLURM nodes of the loopback cluster.
+
+scripts/loopback-cluster.sh runs node1 on this host (10.77.0.1) and node2 as a second slurmd inside a network
+namespace (10.77.0.2); both share the filesystem and munge. Each test submits demo experiment 1 through the
+CLI with `--nodes 2 --gpus 1` (one gloo process per node, world size 2). GLOO_SOCKET_IFNAME names the veth
+interface (the same name on both nodes): the host name resolves to 127.0.0.1 on both, which gloo would pick.
+Where the namespace cannot be made, these tests skip with the cluster script's reason (never a pass).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from molremote import jobs
+from molremote.backends import backend_for
+
+from .conftest import CLUSTER_SCRIPT, ROOT, wait_state
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+NETNS = "molremote-node2"
+# a few steps of the demo experiment (of ~26 per epoch; each epoch validates on ~3.3k molecules)
+SHORT = ["--set", "training.epochs=1", "--set", "training.max_steps_per_epoch=3"]
+# two epochs: training lasts long enough to be caught mid-way, and a resubmission can resume from the first
+# epoch's checkpoint
+TWO_EPOCHS = ["--set", "training.epochs=2", "--set", "training.max_steps_per_epoch=8"]
+# the loopback nodes advertise 4000 MB and 8 CPUs; the experiment's 16G would never be scheduled
+SMALL = ["--set", "backend.slurm.mem=2G", "--set", "backend.slurm.cpus=1"]
+
+
+@pytest.fixture(scope="module")
+def two_nodes(cluster):
+    if cluster.get("INFRA_SLURM_NODES") != "2":
+        why = subprocess.run(["bash", str(CLUSTER_SCRIPT), "nodes"], capture_output=True, text=True).stdout.strip()
+        pytest.skip(f"two-node SLURM tests did not run: {why}")
+    return cluster
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    (tmp_path / "molremote.toml").touch()
+    return {**os.environ, "MOLREMOTE_PROJECT": str(ROOT), "MOLREMOTE_CONFIG": str(tmp_path / "molremote.toml"),
+            "PYTHONPATH": str(ROOT), "COLUMNS": "250", **extra}
+
+
+def cli(tmp_path: Path, *args: str, timeout: int = 120, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "molremote", *args], env=_env(tmp_path, **env), cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def submit(tmp_path: Path, sets: list[str], time_limit: str = "00:05:00", max_restarts: int = 2):
+    """`molremote remote -e 1 --slurm --nodes 2 --gpus 1`; sbatch passes this environment to the job."""
+    r = cli(tmp_path, "remote", "-e", "1", "--slurm", "--nodes", "2", "--gpus", "1", *sets, *SMALL,
+            "--set", f"backend.slurm.max_restarts={max_restarts}", "--time", time_limit,
+            "--venv", str(ROOT / ".venv"), "--remote-root", str(tmp_path / "remote"), GLOO_SOCKET_IFNAME="mrnode2")
+    assert r.returncode == 0, r.stderr
+    rec = jobs.load(re.search(r"launched slurm job (\S+):", r.stdout)[1])
+    return rec, backend_for(rec), Path(rec.handle["job_dir"])
+
+
+def local_ddp(tmp_path: Path, sets: list[str]) -> subprocess.Popen:
+    """The reference: `molremote train -e 1 --gpus 2` here (2 gloo processes, one machine)."""
+    return subprocess.Popen([sys.executable, "-m", "molremote", "train", "-e", "1", "--gpus", "2", *sets],
+                            env=_env(tmp_path, MOLREMOTE_RUNS=str(tmp_path / "local")), cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def run_dir(job_dir: Path) -> Path:
+    (m,) = (job_dir / "runs").glob("0001_*/fold0-*/manifest.json")
+    return m.parent
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    import torch
+
+    wa = torch.load(a, map_location="cpu", weights_only=False)["model"]
+    wb = torch.load(b, map_location="cpu", weights_only=False)["model"]
+    assert wa.keys() == wb.keys()
+    for k in wa:  # the tolerance of tests/training/test_ddp.py: the same model up to float rounding
+        assert torch.allclose(wa[k], wb[k], atol=1e-5), k
+
+
+def wait_for(what: str, check, timeout: float, log=lambda: ""):
+    deadline = time.monotonic() + timeout
+    while not (got := check()):
+        assert time.monotonic() < deadline, f"no {what} after {timeout} s\n{log()[-3000:]}"
+        time.sleep(0.2)
+    return got
+
+
+def workers(job_dir: Path) -> dict[str, int]:
+    """{node: pid} of the trainer processes torchrun started for this job (node2's are in its namespace)."""
+    in_ns = set(subprocess.run(["ip", "netns", "pids", NETNS], capture_output=True, text=True).stdout.split())
+    found = {}
+    for p in Path("/proc").iterdir():
+        try:
+            argv = (p / "cmdline").read_bytes().decode().split("\0")
+        except (OSError, ValueError):
+            continue
+        if f"{job_dir}/experiment.json" in argv and "torch.distributed.run" not in argv and argv[1:2] == ["-c"]:
+            found["node2" if p.name in in_ns else "node1"] = int(p.name)
+    return found
+
+
+def _sigmask(pid: int, *fields: str) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    got = 0
+    for m in re.findall(rf"^(?:{'|'.join(fields)}):\s*([0-9a-f]+)$", status, re.M):
+        got |= int(m, 16)
+    return got
+
+
+def usr1_pending(pid: int) -> bool:
+    return bool(_sigmask(pid, "SigPnd", "ShdPnd") & (1 << (signal.SIGUSR1 - 1)))
+
+
+def caught(pid: int, sig: int) -> bool:
+    return bool(_sigmask(pid, "SigCgt") & (1 << (sig - 1)))
+
+
+def test_two_nodes_train_like_local_ddp(two_nodes, tmp_path):
+    """Both nodes take part (one torchrun per node, world size 2) and the result equals `train --gpus 2` here."""
+    local = local_ddp(tmp_path, SHORT)  # runs while the job is queued and trains: same 2 cores either way
+    rec, be, jd = submit(tmp_path, SHORT)
+    st = wait_state(be, rec, timeout=400, poll=2)
+    log = "".join(be.logs(rec))
+    assert st.state == "complete", log[-3000:]
+    assert "node node1 (10.77.0.1): torchrun, 1 process(es), rendezvous at 10.77.0.1:" in log
+    assert "node node2 (10.77.0.2): torchrun, 1 process(es), rendezvous at 10.77.0.1:" in log
+    m = json.loads((run_dir(jd) / "manifest.json").read_text())
+    assert m["status"] == "complete" and m["world_size"] == 2, m
+    out, err = local.communicate(timeout=400)
+    assert local.returncode == 0, err[-3000:]
+    assert_same_weights(run_dir(jd) / "checkpoints/last.pt", Path(out.strip().splitlines()[-1]) / "checkpoints/last.pt")
+
+
+def test_time_limit_usr1_reaches_both_nodes_requeue_resume(two_nodes, tmp_path):
+    """--time 2 minutes: SLURM sends USR1 (60 s before the limit) to the batch shell, srun relays it to both
+    nodes, each node's torchrun task passes it to its worker; rank 0 checkpoints, the job exits 75, requeues,
+    and resumes on two nodes to the same final weights as an uninterrupted `train --gpus 2`.
+
+    Why 2 minutes, not 1: SLURM checks limits every 30 s, so with 1 minute USR1 comes 30-60 s after the start,
+    and on a busy 2-core machine the workers start training only after ~55 s (before, USR1 is ignored: it
+    reaches processes that have not installed the trainer's handler yet). The workers are stopped (SIGSTOP)
+    once training has started and continued when USR1 is pending in both: the signal then arrives
+    mid-training whatever the machine's speed."""
+    local = local_ddp(tmp_path, TWO_EPOCHS)
+    rec, be, jd = submit(tmp_path, TWO_EPOCHS, time_limit="00:02:00")
+    sid = rec.handle["slurm_job_id"]
+    logs = lambda: "".join(be.logs(rec))  # noqa: E731
+    def training():  # both workers have installed the trainer's handler (from setup to the end of training)
+        w = workers(jd)
+        return w if len(w) == 2 and all(caught(p, signal.SIGUSR1) for p in w.values()) else None
+
+    pids = wait_for("trainer running on both nodes", training, 150, logs)
+    for pid in pids.values():
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        wait_for("USR1 from SLURM", lambda: "USR1: time limit near" in logs(), 120, logs)
+        wait_for("USR1 pending in both workers", lambda: all(usr1_pending(p) for p in pids.values()), 20, logs)
+    finally:
+        for pid in pids.values():
+            os.kill(pid, signal.SIGCONT)
+    wait_for("requeue", lambda: "requeueing (restart 1/" in logs(), 120, logs)
+    # the resumed attempt gets room: a busy machine must not make it hit the 1-minute limit again
+    subprocess.run(["scontrol", "update", f"JobId={sid}", "TimeLimit=5"], check=True)
+    st = wait_state(be, rec, timeout=400, poll=2)
+    log = logs()
+    assert st.state == "complete", log[-3000:]
+    assert "trainer exit 75 (signalled: 1)" in log and "fold 0: trainer exit 0" in log
+    assert log.count("node node2 (10.77.0.2): torchrun") == 2 and log.count("node node1 (10.77.0.1): torchrun") == 2
+    m = json.loads((run_dir(jd) / "manifest.json").read_text())
+    assert m["status"] == "complete" and m["world_size"] == 2
+    assert [s.get("status") for s in m["sessions"]] == ["incomplete", "complete"], m["sessions"]
+    # rank 0 checkpointed mid-epoch on USR1 and the second attempt resumed from that very batch
+    stopped = re.search(r"stopped \(SIGUSR1\) at (epoch \d+ batch \d+); checkpoint saved", log)
+    assert stopped and re.search(rf"resuming fold0-\w+ at {stopped[1]} ", log), log[-3000:]
+    out, err = local.communicate(timeout=400)
+    assert local.returncode == 0, err[-3000:]
+    assert_same_weights(run_dir(jd) / "checkpoints/last.pt", Path(out.strip().splitlines()[-1]) / "checkpoints/last.pt")
+
+
+def test_node_dying_fails_visibly_and_resubmission_resumes(two_nodes, tmp_path):
+    """The worker on node2 is killed after the first epoch: the job fails, `molremote status` names node2 and
+    shows the log tail; `scontrol requeue` (the same job folder) resumes from the epoch-1 checkpoint."""
+    rec, be, jd = submit(tmp_path, TWO_EPOCHS)
+    logs = lambda: "".join(be.logs(rec))  # noqa: E731
+
+    def epoch_done():
+        return any('"valid_' in p.read_text() for p in (jd / "runs").glob("0001_*/fold0-*/metrics.jsonl"))
+
+    wait_for("end of epoch 1", epoch_done, 300, logs)
+    node2 = wait_for("worker on node2", lambda: workers(jd).get("node2"), 30, logs)
+    os.kill(node2, signal.SIGKILL)
+    st = wait_state(be, rec, timeout=200, poll=2)
+    assert st.state == "failed", logs()[-3000:]
+    r = cli(tmp_path, "status", "-e", "1", MOLREMOTE_JOBS=os.environ["MOLREMOTE_JOBS"])
+    assert r.returncode == 0, r.stderr
+    assert "failed" in r.stdout and "first failed on node node2 (task 1: Exited with exit code 1)" in r.stdout
+    tail = r.stdout.split("log tail", 1)[-1]  # under the table: the log's last lines (node1 failed next)
+    assert "srun: error: node1: task 0: Exited with exit code 1" in tail and "fold 0: trainer exit 1" in tail
+
+    subprocess.run(["scontrol", "requeue", rec.handle["slurm_job_id"]], check=True)
+    wait_for("requeued job", lambda: be.status(rec).state in ("pending", "running"), 30, logs)
+    st = wait_state(be, rec, timeout=300, poll=2)
+    assert st.state == "complete", logs()[-3000:]
+    rd = run_dir(jd)
+    m = json.loads((rd / "manifest.json").read_text())
+    assert m["status"] == "complete" and m["world_size"] == 2
+    assert [s.get("status") for s in m["sessions"]] == ["failed", "complete"], m["sessions"]
+    rows = [json.loads(x) for x in (rd / "metrics.jsonl").read_text().splitlines()]
+    # resumed after epoch 1 (index 0): its validation is not repeated
+    assert [r["epoch"] for r in rows if "valid_belka_ap" in r] == [0, 1], rows
