@@ -192,23 +192,9 @@ def scores(
     """A competition's submissions with public/private scores, joined back to experiments and local records
     (kept in .molremote/scores/ for `molremote report`)."""
     from ..backends.kaggle_api import KaggleClient
-    from ..experiments import Registry
-    from ..results.kaggle_submit import competition_for_task, join_scores, local_records
+    from ..results.kaggle_submit import choose_competition, join_scores, local_records
 
-    if competition is None:
-        if exp_id is not None:
-            competition = competition_for_task(Registry().resolve(exp_id).task.name)
-        else:
-            comps = set()
-            for e in Registry().all():
-                try:
-                    comps.add(competition_for_task(e.task.name))
-                except SubmissionError:
-                    pass
-            if len(comps) != 1:
-                raise SubmissionError("name the competition with --competition SLUG (or -e N)"
-                                      + (f": the experiments use {', '.join(sorted(comps))}" if comps else ""))
-            competition = comps.pop()
+    competition = choose_competition(competition, exp_id)
     from ..report.leaderboard import draw, save_scores
 
     every = join_scores(KaggleClient(account).submissions(competition), local_records())

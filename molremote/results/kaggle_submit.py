@@ -40,6 +40,27 @@ def competition_for_task(task: str) -> str:
     return info.competition
 
 
+def choose_competition(competition: str | None, exp_id: int | None = None) -> str:
+    """The competition `scores` reads: the one given, else experiment `exp_id`'s, else the one competition all
+    the project's experiments share; a SubmissionError asking for `--competition` when that is ambiguous."""
+    if competition is not None:
+        return competition
+    from ..experiments import Registry
+
+    if exp_id is not None:
+        return competition_for_task(Registry().resolve(exp_id).task.name)
+    comps = set()
+    for e in Registry().all():
+        try:
+            comps.add(competition_for_task(e.task.name))
+        except SubmissionError:
+            pass
+    if len(comps) != 1:
+        raise SubmissionError("name the competition with --competition SLUG (or -e N)"
+                              + (f": the experiments use {', '.join(sorted(comps))}" if comps else ""))
+    return comps.pop()
+
+
 def short_commit(code: Iterable[dict[str, Any] | None]) -> str:
     """`0123abc`, `0123abc-dirty`, `0123abc+4567def` (runs made by several commits), or `unknown`."""
     commits, dirty = [], False
