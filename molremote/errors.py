@@ -49,3 +49,15 @@ class ConfigError(MolremoteError):
     """molremote.toml or an environment override is wrong: names the file (or variable) and the key."""
 
     exit_code = 8
+
+
+class RunBusyError(MolremoteError):
+    """Another process (a trainer, a pull) holds the run folder's lock: one writer per run."""
+
+    exit_code = 9
+
+
+class ManifestError(MolremoteError):
+    """A run's manifest.json is not readable JSON: named, kept, never silently rebuilt."""
+
+    exit_code = 10

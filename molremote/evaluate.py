@@ -48,10 +48,10 @@ class RunInfo:
 
 
 def load_run(path: Path | str) -> RunInfo:
-    from .runs import read_json
+    from .runs import read_json, read_manifest
 
     path = Path(path)
-    man = read_json(path / "manifest.json")
+    man = read_manifest(path / "manifest.json")  # ManifestError names a damaged one
     if man is None:
         raise DataError(f"{path / 'manifest.json'}: missing or not JSON: {path} is not a run folder")
     cfg = read_json(path / "config.json") or man.get("config") or {}
@@ -350,9 +350,13 @@ def configured_store():  # -> Store | None
 
 
 def _usable(path: Path) -> tuple[bool, str]:
-    from .runs import read_json
+    from .errors import ManifestError
+    from .runs import read_manifest
 
-    m = read_json(path / "manifest.json")
+    try:
+        m = read_manifest(path / "manifest.json")
+    except ManifestError as e:
+        return False, str(e)
     if m is None:
         return False, f"no run folder {path}"
     if m.get("status") != "complete":

@@ -24,6 +24,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .experiments import Experiment
 
 STATUS_COMPLETE, STATUS_INCOMPLETE, STATUS_RUNNING, STATUS_FAILED = "complete", "incomplete", "running", "failed"
+# shown, never stored: a run whose manifest says running but whose trainer on this host is gone (kill -9,
+# power loss), and a run whose manifest cannot be read
+STATUS_STOPPED, STATUS_CORRUPT = "stopped", "corrupt manifest"
 EXIT_INCOMPLETE = 75  # EX_TEMPFAIL: stopped at a deadline or signal, resumable; backends chain/requeue on it
 
 
@@ -48,6 +51,44 @@ def read_json(path: Path) -> dict | None:
         return json.loads(Path(path).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
+
+
+def read_manifest(path: Path) -> dict | None:
+    """A run's manifest; None when absent; ManifestError (naming the file) when it is not a JSON object."""
+    from .errors import ManifestError
+
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    try:
+        m = json.loads(text)
+    except json.JSONDecodeError as e:
+        m, why = None, f"not valid JSON ({e})"
+    else:
+        why = "" if isinstance(m, dict) else "not a JSON object"
+    if why:
+        raise ManifestError(f"{path} is {why}: the run's record (sessions, run_uid, status) is damaged. "
+                            "Restore it from the store (`molremote pull`), or `molremote train ... --repair` "
+                            "keeps it as manifest.json.corrupt-<time> and starts a new record")
+    return m
+
+
+def shown_status(run_dir: Path, m: dict) -> str | None:
+    """The status to show: `running` becomes `stopped` when the run was last run on this host and no live
+    process holds its lock (killed: kill -9, a crash, power loss). A run running on another host stays
+    `running` (its lock is not visible from here)."""
+    from .runlock import is_locked
+
+    status = m.get("status")
+    if status != STATUS_RUNNING:
+        return status
+    sessions = m.get("sessions") or []
+    host = (sessions[-1].get("host") if sessions else None) or (m.get("machine") or {}).get("hostname")
+    if host == socket.gethostname() and not is_locked(run_dir):
+        return STATUS_STOPPED
+    return status
 
 
 def run_key(exp: "Experiment", fold: int) -> str:
@@ -104,7 +145,14 @@ class Run:
     metrics_path = property(lambda self: self.path / "metrics.jsonl")
 
     def manifest(self) -> dict[str, Any] | None:
-        return read_json(self.manifest_path)
+        """None when absent; ManifestError when the file exists but is damaged (never silently rebuilt)."""
+        return read_manifest(self.manifest_path)
+
+    def set_corrupt_manifest_aside(self) -> Path:
+        """Keep a damaged manifest as `manifest.json.corrupt-<time>` (train --repair), out of the way."""
+        aside = self.path / f"manifest.json.corrupt-{dt.datetime.now().strftime('%Y%m%dT%H%M%S')}"
+        os.replace(self.manifest_path, aside)
+        return aside
 
     def exists(self) -> bool:
         return self.manifest_path.is_file()
@@ -159,15 +207,23 @@ class Run:
 
 
 def iter_local_runs(root: Path | None = None, experiment: int | None = None) -> Iterator[tuple[Path, dict]]:
-    """(run folder, manifest) for every local run, newest-updated last."""
+    """(run folder, manifest) for every local run, newest-updated last; the manifest's status is the one to
+    show (`stopped` for a killed run, `corrupt manifest` for an unreadable one)."""
     base = root or runs_dir()
     if not base.is_dir():
         return iter(())
     pattern = f"{experiment:04d}_*/fold*/manifest.json" if experiment is not None else "*/fold*/manifest.json"
     found = []
+    from .errors import ManifestError
+
     for p in base.glob(pattern):
-        m = read_json(p)
+        try:
+            m = read_manifest(p)
+        except ManifestError as e:  # shown as such, not skipped: `ls` must not hide a damaged run
+            digits = p.parent.parent.name.split("_")[0]
+            m = {"experiment": int(digits) if digits.isdigit() else None, "status": STATUS_CORRUPT,
+                 "error": str(e)}
         if m is not None:
-            found.append((p.parent, m))
+            found.append((p.parent, {**m, "status": shown_status(p.parent, m)}))
     found.sort(key=lambda t: t[1].get("updated_at") or "")
     return iter(found)

@@ -257,7 +257,7 @@ class Trainer:
         self.sched = Schedule(self.exp, self.opt, self.steps_per_epoch)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.device.type == "cuda" and t.amp == "fp16")
         self.metrics = MetricsLog(self.run.metrics_path, self.tracker)
-        state = ckpt.load_latest(self.run.checkpoints)
+        state = ckpt.load_latest(self.run.checkpoints, move_corrupt=self.main)
         if state is not None:
             self.load_state_dict(state)
             self.echo(f"resuming {self.run.path.name} at {self.where()} (step {self.step})")
