@@ -2,6 +2,7 @@
 
 A run folder has one layout everywhere (locally, in the store, on the Hub, in /kaggle/working):
     manifest.json  config.json  metrics.jsonl  checkpoints/{last,best}.pt  predictions/  submission.csv  logs/
+    env/<hash>.txt (the installed packages of a session)   .lock (runlock.py; local, never stored)
 The run key `<NNNN_slug>/fold<k>-<confighash>` names it in every store; a changed config is a new run and
 the old one is kept. torch-free.
 """
@@ -189,8 +190,13 @@ class Run:
         m.setdefault("started_at", now_iso())
         m["status"] = STATUS_RUNNING
         m["ended_at"] = None
+        from .provenance import accelerators, environment
+
+        # provenance to rerun it: the result-shaping package versions, the whole installed set (by hash, its
+        # list kept in env/<hash>.txt beside the manifest) and the accelerators
         m.setdefault("sessions", []).append({"started_at": now_iso(), "host": m["machine"]["hostname"],
-                                             "backend": m["machine"]["backend"], "code": m["code"]})
+                                             "backend": m["machine"]["backend"], "code": m["code"],
+                                             "env": environment(self.path), "accelerators": accelerators()})
         self.save(m)
         return m
 
