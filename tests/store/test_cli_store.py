@@ -119,3 +119,16 @@ def test_hub_store_push_and_pull_through_the_cli(tmp_path, hub):
     r = mr(b, "pull", "-e", "620", store="hf://tester/proj-runs", env=env)
     assert r.returncode == 5 and "logs/train.log" in r.stderr, r.stderr
     assert (b / "runs" / KEY / "logs/train.log").read_text() == "edited here\n"
+
+
+def test_push_pull_runs_never_import_torch(tmp_path):
+    a = new_project(tmp_path / "a")
+    make_run(a / "runs")
+    for cmd in (["push", "-e", "620"], ["pull", "-e", "620", "--force"], ["runs", "--json"]):
+        code = ("import sys; sys.argv = ['molremote', *%r]\nfrom molremote.cli import main\n"
+                "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
+                "sys.stderr.write('TORCH' if 'torch' in sys.modules else 'CLEAN'); sys.exit(code)" % (cmd,))
+        env = {**os.environ, "MOLREMOTE_PROJECT": str(a), "PYTHONPATH": str(ROOT),
+               "MOLREMOTE_STORE": str(tmp_path / "store")}
+        r = subprocess.run([sys.executable, "-c", code], cwd=a, env=env, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and r.stderr.endswith("CLEAN"), (cmd, r.stderr[-500:])

@@ -47,6 +47,7 @@ def _ls_status(project: Path) -> str:
     return json.loads(r.stdout)[0]["status"]
 
 
+@pytest.mark.slow  # six trainer processes one after another: ~25 s on a quiet 2-core machine
 def test_second_trainer_refused_waits_with_wait_and_killed_run_shows_stopped(project):
     toy_exp(project, epochs=50, task=', "sleep_s": 0.01')
     first = popen(project, "train", "-e", "1")
