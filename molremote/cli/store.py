@@ -29,7 +29,8 @@ def _transfer_bar(verb: str):
     from ..store.base import Transfer
 
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                   TimeRemainingColumn(), console=err_console, transient=True)
+                   TimeRemainingColumn(), console=err_console, transient=True,
+                   disable=not err_console.is_terminal)
 
     class Bar(Transfer):
         task = None

@@ -132,3 +132,30 @@ def test_push_pull_runs_never_import_torch(tmp_path):
                "MOLREMOTE_STORE": str(tmp_path / "store")}
         r = subprocess.run([sys.executable, "-c", code], cwd=a, env=env, capture_output=True, text=True, timeout=60)
         assert r.returncode == 0 and r.stderr.endswith("CLEAN"), (cmd, r.stderr[-500:])
+
+
+def test_pull_and_push_show_a_progress_bar_on_a_terminal(tmp_path):
+    a, b = new_project(tmp_path / "a"), new_project(tmp_path / "b")
+    make_run(a / "runs")
+    env = {**os.environ, "MOLREMOTE_PROJECT": str(a), "PYTHONPATH": str(ROOT), "COLUMNS": "120",
+           "MOLREMOTE_STORE": str(tmp_path / "store"), "TERM": "xterm"}
+    outputs = []
+    for project, cmd in ((a, "push"), (b, "pull")):
+        master, slave = os.openpty()  # stderr is a terminal: the bar is drawn there
+        p = subprocess.Popen([sys.executable, "-m", "molremote", cmd, "-e", "620"], cwd=project,
+                             env={**env, "MOLREMOTE_PROJECT": str(project)}, stdout=subprocess.PIPE, stderr=slave)
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        assert p.wait(timeout=60) == 0
+        os.close(master)
+        outputs.append(b"".join(chunks).decode(errors="replace"))
+    assert f"push {KEY} (10 files)" in outputs[0] and "kB" in outputs[0], outputs[0][-2000:]
+    assert f"pull {KEY} (10 files)" in outputs[1] and "kB" in outputs[1], outputs[1][-2000:]
