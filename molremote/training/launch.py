@@ -115,7 +115,7 @@ def _train_main(exp: Experiment, fold: int, dist: Any, lock: RunLock, *, sets, m
     run = Run.create_or_open(exp, fold, sets=sets, root=root)
     lock.cleanup_if_unused = False
     if existing and restart:
-        run.update(restarted_from=str(aside))
+        run.update(restarted_from=aside.name)  # a sibling folder; the name travels
     if repaired is not None:
         run.update(repaired_from=repaired.name)
     manifest = run.start_session()
