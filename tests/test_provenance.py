@@ -7,7 +7,7 @@ import subprocess
 import sys
 from importlib import metadata
 
-from molremote.provenance import accelerators, environment, installed
+from molremote.provenance import accelerators, installed
 from molremote.runs import Run
 
 
