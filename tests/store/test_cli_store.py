@@ -120,6 +120,16 @@ def test_hub_store_push_and_pull_through_the_cli(tmp_path, hub):
     assert r.returncode == 5 and "logs/train.log" in r.stderr, r.stderr
     assert (b / "runs" / KEY / "logs/train.log").read_text() == "edited here\n"
 
+    # bytes damaged at rest on the Hub side (the tree still lists the old blob id): refused, nothing written
+    served = hub.state.folder("models", "tester/proj-runs") / "runs" / KEY / "checkpoints/best.pt"
+    st, data = served.stat(), served.read_bytes()
+    served.write_bytes(data[:500] + bytes([data[500] ^ 1]) + data[501:])
+    os.utime(served, ns=(st.st_atime_ns, st.st_mtime_ns))  # the server's blob-id cache keeps the old id
+    c = new_project(tmp_path / "c")
+    r = mr(c, "pull", "-e", "620", store="hf://tester/proj-runs", env=env)
+    assert r.returncode == 5 and "checkpoints/best.pt" in r.stderr and "does not match" in r.stderr, r.stderr
+    assert list((c / "runs").rglob("*")) == []
+
 
 def test_push_pull_runs_never_import_torch(tmp_path):
     a = new_project(tmp_path / "a")
