@@ -86,6 +86,8 @@ def test_second_trainer_refused_waits_with_wait_and_killed_run_shows_stopped(pro
     killed.wait()
     assert json.loads((run_dir / "manifest.json").read_text())["status"] == "running"
     assert _ls_status(project) == "stopped"
+    r = cli(project, "runs", "--local", "--json")
+    assert r.returncode == 0 and [row["status"] for row in json.loads(r.stdout)] == ["stopped"], r.stderr
 
 
 def test_restart_then_the_printed_command_resumes(project):
