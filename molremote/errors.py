@@ -12,6 +12,8 @@ EXIT_STORE = 5
 EXIT_BACKEND = 6
 EXIT_SUBMISSION = 7
 EXIT_CONFIG = 8
+EXIT_RUN_BUSY = 9  # another process (a trainer, a pull) holds the run folder's lock
+EXIT_MANIFEST = 10  # a run's manifest.json cannot be read (kept; `train --repair` rebuilds it)
 EXIT_INCOMPLETE = 75  # EX_TEMPFAIL: stopped at a deadline or signal, resumable; backends chain/requeue on it
 EXIT_INTERRUPTED = 130  # Ctrl-C outside the trainer (128 + SIGINT)
 
@@ -24,6 +26,8 @@ EXIT_CODES: dict[int, str] = {
     EXIT_BACKEND: "backend",
     EXIT_SUBMISSION: "submission format",
     EXIT_CONFIG: "settings",
+    EXIT_RUN_BUSY: "run busy",
+    EXIT_MANIFEST: "corrupt manifest",
     EXIT_INCOMPLETE: "stopped early but resumable",
 }
 
@@ -75,3 +79,15 @@ class ConfigError(MolremoteError):
     """molremote.toml or an environment override is wrong: names the file (or variable) and the key."""
 
     exit_code = EXIT_CONFIG
+
+
+class RunBusyError(MolremoteError):
+    """Another process (a trainer, a pull) holds the run folder's lock: one writer per run."""
+
+    exit_code = EXIT_RUN_BUSY
+
+
+class ManifestError(MolremoteError):
+    """A run's manifest.json is not readable JSON: named, kept, never silently rebuilt."""
+
+    exit_code = EXIT_MANIFEST

@@ -413,6 +413,9 @@ class Registry:
             spec.loader.exec_module(module)  # type: ignore[union-attr]
         except ExperimentError as e:
             raise ExperimentError(str(e), file=str(path)) from None
+        except SystemExit as e:  # would end `ls`/`show` silently: it is this file's error
+            raise ExperimentError(f"calls sys.exit({e.code if e.code is not None else ''}) when imported; an "
+                                  "experiment file must only define EXPERIMENT", file=str(path)) from None
         except Exception as e:  # a malformed file: syntax error, bad import, ...
             raise ExperimentError(f"cannot load: {type(e).__name__}: {e}", file=str(path)) from None
         finally:

@@ -2,6 +2,7 @@
 
 A run folder has one layout everywhere (locally, in the store, on the Hub, in /kaggle/working):
     manifest.json  config.json  metrics.jsonl  checkpoints/{last,best}.pt  predictions/  submission.csv  logs/
+    env/<hash>.txt (the installed packages of a session)   .lock (runlock.py; local, never stored)
 The run key `<NNNN_slug>/fold<k>-<confighash>` names it in every store; a changed config is a new run and
 the old one is kept. torch-free.
 """
@@ -27,6 +28,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .experiments import Experiment
 
 STATUS_COMPLETE, STATUS_INCOMPLETE, STATUS_RUNNING, STATUS_FAILED = "complete", "incomplete", "running", "failed"
+# shown, never stored: a run whose manifest says running but whose trainer on this host is gone (kill -9,
+# power loss), and a run whose manifest cannot be read
+STATUS_STOPPED, STATUS_CORRUPT = "stopped", "corrupt manifest"
 
 
 def now_iso() -> str:
@@ -50,6 +54,44 @@ def read_json(path: Path) -> dict | None:
         return json.loads(Path(path).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
+
+
+def read_manifest(path: Path) -> dict | None:
+    """A run's manifest; None when absent; ManifestError (naming the file) when it is not a JSON object."""
+    from .errors import ManifestError
+
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    try:
+        m = json.loads(text)
+    except json.JSONDecodeError as e:
+        m, why = None, f"not valid JSON ({e})"
+    else:
+        why = "" if isinstance(m, dict) else "not a JSON object"
+    if why:
+        raise ManifestError(f"{path} is {why}: the run's record (sessions, run_uid, status) is damaged. "
+                            "Restore it from the store (`molremote pull`), or `molremote train ... --repair` "
+                            "keeps it as manifest.json.corrupt-<time> and starts a new record")
+    return m
+
+
+def shown_status(run_dir: Path, m: dict) -> str | None:
+    """The status to show: `running` becomes `stopped` when the run was last run on this host and no live
+    process holds its lock (killed: kill -9, a crash, power loss). A run running on another host stays
+    `running` (its lock is not visible from here)."""
+    from .runlock import is_locked
+
+    status = m.get("status")
+    if status != STATUS_RUNNING:
+        return status
+    sessions = m.get("sessions") or []
+    host = (sessions[-1].get("host") if sessions else None) or (m.get("machine") or {}).get("hostname")
+    if host == socket.gethostname() and not is_locked(run_dir):
+        return STATUS_STOPPED
+    return status
 
 
 def run_key(exp: "Experiment", fold: int) -> str:
@@ -133,9 +175,9 @@ def load_run(path: Path | str) -> RunInfo:
     from .errors import DataError
 
     path = Path(path)
-    man = read_json(path / MANIFEST)
+    man = read_manifest(path / MANIFEST)  # ManifestError names a damaged one
     if man is None:
-        raise DataError(f"{path / MANIFEST}: missing or not JSON: {path} is not a run folder")
+        raise DataError(f"{path / MANIFEST}: missing: {path} is not a run folder")
     cfg = read_json(path / "config.json") or man.get("config") or {}
     if not cfg.get("task"):
         raise DataError(f"{path / 'config.json'}: missing or has no 'task': cannot tell which metric to use")
@@ -191,7 +233,14 @@ class Run:
     metrics_path = property(lambda self: self.path / "metrics.jsonl")
 
     def manifest(self) -> dict[str, Any] | None:
-        return read_json(self.manifest_path)
+        """None when absent; ManifestError when the file exists but is damaged (never silently rebuilt)."""
+        return read_manifest(self.manifest_path)
+
+    def set_corrupt_manifest_aside(self) -> Path:
+        """Keep a damaged manifest as `manifest.json.corrupt-<time>` (train --repair), out of the way."""
+        aside = self.path / f"manifest.json.corrupt-{dt.datetime.now().strftime('%Y%m%dT%H%M%S')}"
+        os.replace(self.manifest_path, aside)
+        return aside
 
     def exists(self) -> bool:
         return self.manifest_path.is_file()
@@ -228,8 +277,13 @@ class Run:
         m.setdefault("started_at", now_iso())
         m["status"] = STATUS_RUNNING
         m["ended_at"] = None
+        from .provenance import accelerators, environment
+
+        # provenance to rerun it: the result-shaping package versions, the whole installed set (by hash, its
+        # list kept in env/<hash>.txt beside the manifest) and the accelerators
         m.setdefault("sessions", []).append({"started_at": now_iso(), "host": m["machine"]["hostname"],
-                                             "backend": m["machine"]["backend"], "code": m["code"]})
+                                             "backend": m["machine"]["backend"], "code": m["code"],
+                                             "env": environment(self.path), "accelerators": accelerators()})
         self.save(m)
         return m
 
@@ -246,15 +300,23 @@ class Run:
 
 
 def iter_local_runs(root: Path | None = None, experiment: int | None = None) -> Iterator[tuple[Path, dict]]:
-    """(run folder, manifest) for every local run, newest-updated last."""
+    """(run folder, manifest) for every local run, newest-updated last; the manifest's status is the one to
+    show (`stopped` for a killed run, `corrupt manifest` for an unreadable one)."""
     base = root or runs_dir()
     if not base.is_dir():
         return iter(())
     pattern = f"{experiment:04d}_*/fold*/manifest.json" if experiment is not None else "*/fold*/manifest.json"
     found = []
+    from .errors import ManifestError
+
     for p in base.glob(pattern):
-        m = read_json(p)
+        try:
+            m = read_manifest(p)
+        except ManifestError as e:  # shown as such, not skipped: `ls` must not hide a damaged run
+            digits = p.parent.parent.name.split("_")[0]
+            m = {"experiment": int(digits) if digits.isdigit() else None, "status": STATUS_CORRUPT,
+                 "error": str(e)}
         if m is not None:
-            found.append((p.parent, m))
+            found.append((p.parent, {**m, "status": shown_status(p.parent, m)}))
     found.sort(key=lambda t: t[1].get("updated_at") or "")
     return iter(found)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from typing import Optional
 
 import typer
@@ -19,6 +20,32 @@ def _configured_store():
     return configured_store()
 
 
+@contextmanager
+def _transfer_bar(verb: str):
+    """A Rich progress bar (bytes, rate, ETA) fed by the store's Transfer hooks; on stderr, only on a terminal."""
+    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
+                               TransferSpeedColumn)
+
+    from ..store.base import Transfer
+
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                   TimeRemainingColumn(), console=err_console, transient=True,
+                   disable=not err_console.is_terminal)
+
+    class Bar(Transfer):
+        task = None
+
+        def start(self, key: str, files: int, nbytes: int) -> None:
+            self.task = bar.add_task(f"{verb} {key} ({files} files)", total=nbytes)
+
+        def advance(self, rel: str, nbytes: int) -> None:
+            if self.task is not None:
+                bar.advance(self.task, nbytes)
+
+    with bar:
+        yield Bar()
+
+
 @app.command()
 def push(exp_id: int = typer.Option(..., "-e", "--experiment"),
          fold: Optional[int] = typer.Option(None, "--fold", "-f"),
@@ -34,9 +61,10 @@ def push(exp_id: int = typer.Option(..., "-e", "--experiment"),
     if not rows:
         raise StoreError(f"no local run of experiment {exp_id}" + (f" fold {fold}" if fold is not None else ""))
     for r in rows:
-        s = push_run(r["path"], store=store, key=r["key"], force=force)
+        with _transfer_bar("push") as bar:
+            s = push_run(r["path"], store=store, key=r["key"], force=force, transfer=bar)
         console.print(f"pushed {s['key']} -> {s['store']}: {len(s['uploaded'])} uploaded, "
-                      f"{len(s['deleted'])} deleted, {len(s['unchanged'])} unchanged")
+                      f"{len(s['deleted'])} deleted, {s['unchanged']} unchanged")
 
 
 @app.command()
@@ -44,13 +72,17 @@ def pull(exp_id: int = typer.Option(..., "-e", "--experiment"),
          fold: Optional[int] = typer.Option(None, "--fold", "-f"),
          only: list[str] = typer.Option([], "--only", help=ONLY_HELP),
          config_hash: Optional[str] = typer.Option(None, "--hash", help="Only runs with this config hash."),
-         force: bool = typer.Option(False, "--force", help="Overwrite a local folder holding another or newer run.")) -> None:
+         force: bool = typer.Option(False, "--force", help="Overwrite a local folder holding another or newer run; "
+                                    "files changed here since the last sync go to <run>/.backups/<time>/ first.")) -> None:
     """Bring an experiment's runs here: from the store, or from the backend's output when there is no store."""
     store = _configured_store()
     if store is not None:
         from ..store.ops import pull_experiment
 
-        for p in pull_experiment(exp_id, fold=fold, config_hash=config_hash, only=only or None, force=force, store=store):
+        with _transfer_bar("pull") as bar:
+            pulled = pull_experiment(exp_id, fold=fold, config_hash=config_hash, only=only or None, force=force,
+                                     store=store, transfer=bar)
+        for p in pulled:
             console.print(f"pulled {p}")
         return
     from .. import jobs
@@ -84,7 +116,7 @@ def runs(exp_id: Optional[int] = typer.Option(None, "-e", "--experiment"),
         m = r.get("manifest") or {}
         best = m.get("best") or {}
         score = f"{best['value']:.4f} {best.get('metric', '')}" if best.get("value") is not None else ""
-        table.add_row(r["key"], r.get("where", "local-only"), m.get("status", ""), score, m.get("updated_at", ""),
+        table.add_row(r["key"], r.get("where", "local-only"), r.get("status") or "", score, m.get("updated_at", ""),
                       (m.get("machine") or {}).get("hostname", ""))
     console.print(table)
     if not rows:

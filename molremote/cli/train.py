@@ -41,6 +41,8 @@ def train(
     experiment_json: Optional[Path] = typer.Option(None, "--experiment-json", help="Resolved experiment JSON (remote machines)."),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: when a terminal)."),
     gpus: int = typer.Option(1, "--gpus", help="Processes (one per GPU) under torchrun with DDP; on a CPU-only machine, gloo processes."),
+    wait: bool = typer.Option(False, "--wait", help="When another process holds the run, wait for it instead of exiting 9."),
+    repair: bool = typer.Option(False, "--repair", help="Keep a damaged manifest.json aside (manifest.json.corrupt-<time>) and start a new record."),
 ) -> None:
     """Train one fold (or all folds) of an experiment here. Prints the run folder as its last line."""
     from ..timefmt import parse_duration
@@ -63,7 +65,7 @@ def train(
     for f in folds:
         err_console.print(f"[bold]{exp.name}[/] fold {f}  hash {exp.config_hash}")
         res = train_fold(exp, f, sets=sets, max_time_s=max_time_s, restart=restart, progress=progress,
-                         store=store, settings=settings)
+                         store=store, settings=settings, wait=wait, repair=repair)
         last = res.run_dir
         if res.exit_code:
             code = res.exit_code

@@ -146,9 +146,13 @@ def configured_store():  # -> Store | None
 
 
 def _usable(path: Path) -> tuple[bool, str]:
-    from ..runs import read_json
+    from ..errors import ManifestError
+    from ..runs import read_manifest
 
-    m = read_json(path / MANIFEST)
+    try:
+        m = read_manifest(path / MANIFEST)
+    except ManifestError as e:
+        return False, str(e)
     if m is None:
         return False, f"no run folder {path}"
     if m.get("status") != "complete":

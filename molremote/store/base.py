@@ -65,9 +65,14 @@ def safe_relpath(rel: str, *, where: str) -> str:
     return rel
 
 
+# Damaged files kept aside locally for inspection (`last.pt.corrupt-<time>`, `manifest.json.corrupt-<time>`)
+# stay local: a store holds the run, not its wreckage.
+CORRUPT_MARK = ".corrupt-"
+
+
 def excluded(rel: str) -> bool:
     parts = rel.split("/")
-    return any(p.startswith(".") for p in parts) or parts[-1].endswith(EXCLUDE_SUFFIXES)
+    return any(p.startswith(".") for p in parts) or parts[-1].endswith(EXCLUDE_SUFFIXES) or CORRUPT_MARK in parts[-1]
 
 
 def in_subset(rel: str, only: list[str] | None) -> bool:
@@ -234,22 +239,92 @@ def keys_from_manifest_paths(paths: list[str]) -> list[str]:
     return out
 
 
+# --- what was last synced, and the stored index ------------------------------------------------------
+# `<run>/.synced.json` (local, hidden: never pushed) holds {path: sha256} of each file as it was when last
+# pushed or pulled. A file whose current hash differs from it was changed here since: pull refuses to
+# overwrite it (names it), or with --force moves it to `<run>/.backups/<time>/` first.
+SYNC_RECORD = ".synced.json"
+BACKUPS = ".backups"
+# `runs/<key>/.index.json` in a folder store: {path: {size, sha256}} of every stored file, written by push
+# under the store lock; pull checks each copied byte stream against it before anything is replaced. The Hub
+# store needs none: its tree lists each file's LFS sha256 (large files) or git blob id (small ones).
+INDEX = ".index.json"
+
+
+def read_sync_record(run_dir: Path) -> dict[str, str]:
+    try:
+        d = json.loads((Path(run_dir) / SYNC_RECORD).read_text())
+    except (OSError, ValueError):
+        return {}
+    files = d.get("files") if isinstance(d, dict) else None
+    return files if isinstance(files, dict) else {}
+
+
+def write_sync_record(run_dir: Path, files: dict[str, str], store_url: str, merge: bool = False) -> None:
+    """Record {path: sha256} as synced with `store_url` (merged into the old record when `merge`)."""
+    from ..fsutil import write_json
+    from .. import runs
+
+    if not Path(run_dir).is_dir():
+        return
+    record = {**read_sync_record(run_dir), **files} if merge else dict(files)
+    write_json(Path(run_dir) / SYNC_RECORD, {"store": store_url, "at": runs.now_iso(), "files": record})
+
+
+def changed_locally(dest: Path, targets: dict[str, Path], incoming: list[str]) -> list[str]:
+    """Among the files a pull would replace, those changed here since the last push/pull (or never synced)."""
+    record = read_sync_record(dest)
+    return [rel for rel in incoming if targets[rel].is_file() and record.get(rel) != hash_file(targets[rel]).sha256]
+
+
+def guard_local_changes(dest: Path, targets: dict[str, Path], incoming: list[str], force: bool, where: str) -> None:
+    """Refuse to overwrite local changes (naming them); with `force`, move them to a dated backup first."""
+    changed = changed_locally(dest, targets, incoming)
+    if not changed:
+        return
+    if not force:
+        raise StoreError(f"pulling {where} would overwrite {len(changed)} file(s) changed here since the last "
+                         f"sync: {', '.join(changed)} (in {dest}). Push them, move them away, or pull with "
+                         "--force to move them to a dated backup first; nothing was written")
+    import datetime as dt
+
+    backup = Path(dest) / BACKUPS / dt.datetime.now().strftime("%Y%m%dT%H%M%S")
+    for rel in changed:
+        (backup / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(targets[rel], backup / rel)
+    log.warning("pull --force: %d locally changed file(s) kept in %s: %s", len(changed), backup, ", ".join(changed))
+
+
+class Transfer:
+    """Progress hooks of a push or pull (the CLI passes a Rich progress bar; the default is silent)."""
+
+    def start(self, key: str, files: int, nbytes: int) -> None:
+        pass
+
+    def advance(self, rel: str, nbytes: int) -> None:
+        pass
+
+
 class Store(ABC):
     """Durable home of run folders. Implementations: LocalStore (a folder), HubStore (a Hub repo)."""
 
     url: str
 
     @abstractmethod
-    def push(self, run_dir: Path, key: str, *, force: bool = False) -> dict[str, Any]:
+    def push(self, run_dir: Path, key: str, *, force: bool = False,
+             transfer: Transfer | None = None) -> dict[str, Any]:
         """Upload what changed in `run_dir` (by size + hash). Returns a summary:
         {key, store, uploaded: [paths], deleted: [paths], unchanged: n, bytes: n, commit: id | None}.
         Raises StoreConflictError if the store holds another run (different run_uid) unless `force`."""
 
     @abstractmethod
-    def pull(self, key: str, dest: Path, only: list[str] | None = None) -> Path:
+    def pull(self, key: str, dest: Path, only: list[str] | None = None, *, force: bool = False,
+             transfer: Transfer | None = None) -> Path:
         """Make `dest` hold the stored run's files (byte-identical), fetching only those that differ.
         `only`: subsets among "checkpoints", "predictions", "metrics". Files `dest` has and the store does
-        not are left alone. Unsafe stored paths are refused before anything is written. Returns `dest`."""
+        not are left alone. Unsafe stored paths are refused, and every fetched file is checked against the
+        stored hashes, before anything is written. Local files changed since the last sync are never
+        overwritten: StoreError naming them, or with `force` they go to a dated backup first. Returns `dest`."""
 
     @abstractmethod
     def list_runs(self, experiment: int | str | None = None) -> list[dict[str, Any]]:

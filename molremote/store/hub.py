@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import StoreError
-from .base import (KEEP_IN_STORE, MANIFEST, RUNS_PREFIX, FileInfo, Store, check_conflict, check_only,
-                   dest_targets, excluded, hash_file, in_subset, keys_from_manifest_paths, local_manifest,
-                   manifest_last, match_experiment, safe_relpath, scan_run_dir, validate_key)
+from .base import (KEEP_IN_STORE, MANIFEST, RUNS_PREFIX, FileInfo, Store, Transfer, check_conflict, check_only,
+                   dest_targets, excluded, guard_local_changes, hash_file, in_subset, keys_from_manifest_paths,
+                   local_manifest, manifest_last, match_experiment, safe_relpath, scan_run_dir, validate_key,
+                   write_sync_record)
 
 log = logging.getLogger(__name__)
 
@@ -148,9 +149,11 @@ class HubStore(Store):
             self._created = True
 
     # --- Store ---------------------------------------------------------------------------------------
-    def push(self, run_dir: Path, key: str, *, force: bool = False) -> dict[str, Any]:
+    def push(self, run_dir: Path, key: str, *, force: bool = False,
+             transfer: Transfer | None = None) -> dict[str, Any]:
         from huggingface_hub.errors import HfHubHTTPError
         key, run_dir = validate_key(key), Path(run_dir)
+        transfer = transfer or Transfer()
         mine = local_manifest(run_dir)
         prefix = f"{RUNS_PREFIX}/{key}"
         self._ensure_repo()
@@ -171,7 +174,9 @@ class HubStore(Store):
                        "commit": None}
             if not changed and not deleted:
                 # nothing left to do; if an earlier attempt's reply was lost, its commit is what landed
+                write_sync_record(run_dir, {rel: fi.sha256 for rel, fi in local.items()}, self.url)
                 return {**lost, "commit": head} if lost else summary
+            transfer.start(key, len(changed), summary["bytes"])  # one commit: advances when it lands
             try:
                 with self._errors(f"pushing {key}"):
                     info = self.api.upload_folder(
@@ -195,13 +200,18 @@ class HubStore(Store):
                     continue
                 raise
             summary["commit"] = info.oid
+            for rel in changed:
+                transfer.advance(rel, local[rel].size)
+            write_sync_record(run_dir, {rel: fi.sha256 for rel, fi in local.items()}, self.url)
             log.info("pushed %s to %s: %d uploaded, %d deleted (commit %s)", key, self.url, len(changed),
                      len(deleted), info.oid)
             return summary
         raise StoreError(f"{self.url}: the repo kept changing during {HEAD_MOVED_RETRIES} attempts to push {key}")
 
-    def pull(self, key: str, dest: Path, only: list[str] | None = None) -> Path:
+    def pull(self, key: str, dest: Path, only: list[str] | None = None, *, force: bool = False,
+             transfer: Transfer | None = None) -> Path:
         key, only = validate_key(key), check_only(only)
+        transfer = transfer or Transfer()
         prefix = f"{RUNS_PREFIX}/{key}"
         head = self._head()
         stored = self._tree(prefix, head) if head else {}
@@ -213,25 +223,34 @@ class HubStore(Store):
         rels = [r for r in stored if in_subset(r, only) and not excluded(r)]
         dest = Path(dest)
         targets = dest_targets(dest, rels, where=where)
-        fetch = [r for r in manifest_last(rels) if not (targets[r].is_file() and _same(hash_file(targets[r]), stored[r]))]
+        same = {r: hash_file(targets[r]).sha256 for r in rels if targets[r].is_file()
+                and _same(hash_file(targets[r]), stored[r])}
+        fetch = [r for r in manifest_last(rels) if r not in same]
         if not fetch:
+            write_sync_record(dest, same, self.url, merge=True)
             return dest
+        guard_local_changes(dest, targets, fetch, force, where)
         dest.mkdir(parents=True, exist_ok=True)
         # Download everything into a staging folder beside dest, check it, then move it in: a failure
         # half-way leaves dest as it was; the final renames stay on one filesystem.
         staging = Path(tempfile.mkdtemp(prefix=".molremote-pull-", dir=dest.resolve().parent))
         try:
-            got = {}
+            got, hashes = {}, {}
+            transfer.start(key, len(fetch), sum(stored[r].size for r in fetch))
             for rel in fetch:
                 p = self._download(f"{prefix}/{rel}", head, staging)
-                if not _same(hash_file(p), stored[rel]):
-                    raise StoreError(f"{where}: downloaded {rel} does not match the stored size/hash")
-                got[rel] = p
+                fi = hash_file(p)
+                if not _same(fi, stored[rel]):
+                    raise StoreError(f"{where}: downloaded {rel} does not match the stored size/hash "
+                                     "(sha256 for LFS files, git blob id for small ones); nothing was written")
+                got[rel], hashes[rel] = p, fi.sha256
+                transfer.advance(rel, fi.size)
             for rel in fetch:
                 targets[rel].parent.mkdir(parents=True, exist_ok=True)
                 os.replace(got[rel], targets[rel])
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        write_sync_record(dest, {**same, **hashes}, self.url, merge=True)
         return dest
 
     def list_runs(self, experiment: int | str | None = None) -> list[dict[str, Any]]:

@@ -14,8 +14,9 @@ from typing import Any
 
 from ..errors import StoreError
 from ..project import runs_dir
-from .base import (MANIFEST, Store, StoreConflictError, describe, keys_from_manifest_paths, match_experiment,
-                   read_json_file, validate_key)
+from ..runs import STATUS_CORRUPT, shown_status
+from .base import (MANIFEST, Store, StoreConflictError, Transfer, describe, keys_from_manifest_paths,
+                   match_experiment, read_json_file, validate_key)
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +43,30 @@ def run_key_of(run_dir: Path, runs_root: Path | None = None) -> str:
 
 
 def push_run(run_dir: Path, *, store: Store | str | None = None, key: str | None = None, force: bool = False,
-             runs_root: Path | None = None) -> dict[str, Any]:
+             runs_root: Path | None = None, transfer: Transfer | None = None) -> dict[str, Any]:
     """Push one run folder (changed files only). StoreConflictError if the store holds another run there."""
-    return _store(store).push(Path(run_dir), key or run_key_of(run_dir, runs_root), force=force)
+    return _store(store).push(Path(run_dir), key or run_key_of(run_dir, runs_root), force=force, transfer=transfer)
 
 
 def pull_run(key: str, *, store: Store | str | None = None, only: list[str] | None = None, force: bool = False,
-             runs_root: Path | None = None, dest: Path | None = None) -> Path:
-    """Bring a stored run into `<runs>/<key>` (or `dest`). Refuses, unless `force`, when the local folder
-    holds another run (different run_uid) or a newer copy of this one (a run still going here)."""
+             runs_root: Path | None = None, dest: Path | None = None, transfer: Transfer | None = None) -> Path:
+    """Bring a stored run into `<runs>/<key>` (or `dest`), holding the run folder's lock (RunBusyError while a
+    trainer holds it). Refuses, unless `force`, when the local folder holds another run (different run_uid)
+    or a newer copy of this one, and (see Store.pull) when it would overwrite files changed here."""
+    from ..runlock import RunLock
+
     key, st = validate_key(key), _store(store)
     dest = Path(dest) if dest is not None else Path(runs_root or runs_dir()) / key
+    fresh = not dest.exists()
+    lock = RunLock(dest, "pull").acquire()
+    lock.cleanup_if_unused = fresh  # a refused pull leaves no empty folder behind
+    try:
+        return _pull_locked(key, st, dest, only, force, transfer)
+    finally:
+        lock.release()
+
+
+def _pull_locked(key: str, st: Store, dest: Path, only, force: bool, transfer) -> Path:
     if not force:
         mine = read_json_file(dest / MANIFEST, "local run manifest")
         theirs = st.read_manifest(key) if mine is not None else None
@@ -65,7 +79,7 @@ def pull_run(key: str, *, store: Store | str | None = None, only: list[str] | No
                 raise StoreConflictError(
                     f"{dest} is newer than the stored copy of {key} (local updated {mine.get('updated_at')}, "
                     f"stored {theirs.get('updated_at')}): push it instead, or pull with --force.")
-    return st.pull(key, dest, only)
+    return st.pull(key, dest, only, force=force, transfer=transfer)
 
 
 def restore_for_resume(store: Store | str | None, key: str, dest: Path) -> dict | None:
@@ -92,13 +106,14 @@ def select_runs(experiment: int | str, *, fold: int | None = None, config_hash: 
 
 def pull_experiment(experiment: int | str, *, fold: int | None = None, config_hash: str | None = None,
                     only: list[str] | None = None, force: bool = False, store: Store | str | None = None,
-                    runs_root: Path | None = None) -> list[Path]:
+                    runs_root: Path | None = None, transfer: Transfer | None = None) -> list[Path]:
     st = _store(store)
     rows = select_runs(experiment, fold=fold, config_hash=config_hash, store=st)
     if not rows:
         what = f"experiment {experiment}" + (f" fold {fold}" if fold is not None else "")
         raise StoreError(f"no run of {what} in store {st.url}")
-    return [pull_run(r["key"], store=st, only=only, force=force, runs_root=runs_root) for r in rows]
+    return [pull_run(r["key"], store=st, only=only, force=force, runs_root=runs_root, transfer=transfer)
+            for r in rows]
 
 
 def _key_matches(key: str, fold: int | None, config_hash: str | None) -> bool:
@@ -121,10 +136,15 @@ def local_runs(experiment: int | str | None = None, runs_root: Path | None = Non
         if not match_experiment(key, experiment):
             continue
         try:
-            out.append({"key": validate_key(key), "path": root / key,
-                        "manifest": read_json_file(root / key / MANIFEST, "run manifest")})
+            validate_key(key)
         except StoreError as e:
             log.warning("skipping local run %s: %s", key, e)
+            continue
+        try:
+            m = read_json_file(root / key / MANIFEST, "run manifest")
+        except StoreError as e:  # shown, not skipped: a damaged run must not disappear from `runs`
+            m = {"status": STATUS_CORRUPT, "error": str(e)}
+        out.append({"key": key, "path": root / key, "manifest": m})
     return out
 
 
@@ -152,6 +172,9 @@ def list_runs(experiment: int | str | None = None, *, store: Store | str | None 
             lu, su = lm.get("updated_at") or "", sm.get("updated_at") or ""
             row["where"] = "same" if lu == su else ("local-newer" if lu > su else "store-newer")
             row["manifest"] = lm if lu >= su else sm
+        m = row["manifest"] or {}
+        # a local run marked running whose trainer here is gone shows as stopped
+        row["status"] = shown_status(row["path"], m) if row.get("path") is not None and m is lm else m.get("status")
     return [rows[k] for k in sorted(rows)]
 
 

@@ -2,7 +2,9 @@
 
 `last.pt` is replaced atomically (temp file + fsync + rename); the previous `last.pt` is kept as
 `last.prev.pt`, so a corrupt or truncated `last.pt` (disk full, a copy cut short) falls back one
-checkpoint instead of losing the run. Loading never silently starts from scratch over existing checkpoints.
+checkpoint instead of losing the run. The corrupt file is then moved aside (`last.pt.corrupt-<time>`), so
+the next save can never rotate it into the backup slot. Loading never silently starts from scratch over
+existing checkpoints.
 """
 from __future__ import annotations
 
@@ -52,9 +54,19 @@ def _load(path: Path) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
-def load_latest(ckpt_dir: Path) -> dict[str, Any] | None:
+def move_aside(path: Path) -> Path:
+    """Keep a corrupt checkpoint for inspection, out of the rotation (never pushed: see store.base.excluded)."""
+    import datetime as dt
+
+    aside = path.with_name(f"{path.name}.corrupt-{dt.datetime.now().strftime('%Y%m%dT%H%M%S')}")
+    os.replace(path, aside)
+    return aside
+
+
+def load_latest(ckpt_dir: Path, move_corrupt: bool = True) -> dict[str, Any] | None:
     """The newest readable of last.pt / last.prev.pt; None when neither exists; CheckpointError when files
-    exist but none can be read (never train from scratch over them)."""
+    exist but none can be read (never train from scratch over them). When it falls back, the unreadable
+    newer file is moved aside (`move_corrupt`: rank 0 only under DDP)."""
     candidates = [ckpt_dir / "last.pt", ckpt_dir / "last.prev.pt"]
     existing = [p for p in candidates if p.exists()]
     if not existing:
@@ -66,7 +78,11 @@ def load_latest(ckpt_dir: Path) -> dict[str, Any] | None:
             if not isinstance(state, dict) or "model" not in state:
                 raise ValueError("not a molremote checkpoint")
             if p.name != "last.pt":
-                log.warning("checkpoint %s unreadable (%s); resuming from %s", candidates[0], errors[-1], p.name)
+                aside = ""
+                if move_corrupt and candidates[0].exists():
+                    aside = f"; moved it aside to {move_aside(candidates[0]).name}"
+                log.warning("checkpoint %s unreadable (%s); resuming from %s%s", candidates[0], errors[-1],
+                            p.name, aside)
             return state
         except Exception as e:  # corrupt zip, truncated file, wrong format
             errors.append(f"{p}: {type(e).__name__}: {e}")

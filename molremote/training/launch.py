@@ -7,8 +7,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..errors import ManifestError
 from ..experiments import Experiment
-from ..runs import STATUS_COMPLETE, Run, run_key, run_path
+from ..runlock import RunLock
+from ..runs import STATUS_COMPLETE, STATUS_INCOMPLETE, STATUS_RUNNING, Run, run_key, run_path
 from .trainer import TrainResult, train_run
 
 
@@ -25,8 +27,10 @@ def _echo_to(run: Run):
 
 def train_fold(exp: Experiment, fold: int, *, sets: list[str] | None = None, max_time_s: float | None = None,
                restart: bool = False, progress: bool | None = None, root: Path | None = None,
-               store: Any = None, settings: Any = None) -> TrainResult:
+               store: Any = None, settings: Any = None, wait: bool = False, repair: bool = False) -> TrainResult:
     """Train one fold; resume an unfinished run; leave a finished one alone unless `restart`.
+    Rank 0 holds the run folder's lock for its whole life (RunBusyError when another process holds it,
+    unless `wait`). A damaged manifest stops the run (ManifestError) unless `repair`.
     Under torchrun, rank 0 prepares the run folder and the other ranks wait for it."""
     from .dist import init_from_env
 
@@ -41,16 +45,47 @@ def train_fold(exp: Experiment, fold: int, *, sets: list[str] | None = None, max
         finally:
             dist.close()  # leaving the group explicitly: an open gloo group aborts the process at exit
     try:
-        return _train_main(exp, fold, dist, sets=sets, max_time_s=max_time_s, restart=restart, progress=progress,
-                           root=root, store=store, settings=settings)
+        lock = _lock_run(run_path(exp, fold, root), wait)
+        try:
+            return _train_main(exp, fold, dist, lock, sets=sets, max_time_s=max_time_s, restart=restart,
+                               progress=progress, root=root, store=store, settings=settings, repair=repair)
+        finally:
+            lock.release()
     finally:
         dist.close()
 
 
-def _train_main(exp: Experiment, fold: int, dist: Any, *, sets, max_time_s, restart, progress, root, store,
-                settings) -> TrainResult:
+def _lock_run(path: Path, wait: bool) -> RunLock:
+    """One writer per run: the lock is taken before anything in the folder is read or written. A folder made
+    only to hold the lock is removed again if training never starts (a data error leaves nothing behind)."""
+    fresh = not path.exists()
+    lock = RunLock(path, "train").acquire(
+        wait, on_wait=lambda who: print(f"waiting for {path} held by {who} (--wait)", file=sys.stderr, flush=True))
+    if fresh:
+        lock.cleanup_if_unused = True
+    return lock
+
+
+def _train_main(exp: Experiment, fold: int, dist: Any, lock: RunLock, *, sets, max_time_s, restart, progress,
+                root, store, settings, repair) -> TrainResult:
     path = run_path(exp, fold, root)
-    existing = Run(path).manifest()
+    run0 = Run(path)
+    repaired = None
+    try:
+        existing = run0.manifest()
+    except ManifestError:
+        if not repair:
+            raise
+        repaired = run0.set_corrupt_manifest_aside()
+        print(f"kept the damaged manifest as {repaired}; starting a new record for the run (--repair)",
+              file=sys.stderr)
+        existing = None
+    if existing and restart and existing.get("restarted_from") and \
+            existing.get("status") in (STATUS_INCOMPLETE, STATUS_RUNNING):
+        # "resume with the same command": the run this --restart began is resumed, not restarted again
+        print(f"resuming the run begun by --restart (the previous one is kept as {existing['restarted_from']}); "
+              f"to start over once more, move {path} aside first", file=sys.stderr)
+        restart = False
     if existing and existing.get("status") == STATUS_COMPLETE and not restart:
         best = existing.get("best") or {}
         print(f"run {path} is already complete (best {best.get('metric')} {best.get('value')}); "
@@ -61,8 +96,9 @@ def _train_main(exp: Experiment, fold: int, dist: Any, *, sets, max_time_s, rest
         stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
         aside = path.with_name(f"{path.name}.replaced-{stamp}")
         os.replace(path, aside)  # nothing is lost: the old run stays next to the new one
+        lock.move_to(path)
         print(f"moved the previous run to {aside}", file=sys.stderr)
-    if existing is None and store is not None:
+    if existing is None and store is not None and repaired is None:
         from ..store.ops import restore_for_resume
 
         restored = restore_for_resume(store, run_key(exp, fold), path)
@@ -77,6 +113,11 @@ def _train_main(exp: Experiment, fold: int, dist: Any, *, sets, max_time_s, rest
     task = get_task(exp)
     task.load()
     run = Run.create_or_open(exp, fold, sets=sets, root=root)
+    lock.cleanup_if_unused = False
+    if existing and restart:
+        run.update(restarted_from=aside.name)  # a sibling folder; the name travels
+    if repaired is not None:
+        run.update(repaired_from=repaired.name)
     manifest = run.start_session()
     if dist.enabled:
         run.update(world_size=dist.world)

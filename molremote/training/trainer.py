@@ -202,209 +202,257 @@ def _progress(enabled: bool):
                     disable=not enabled, transient=False)
 
 
-def train_run(exp: Experiment, fold: int, run: Run, *, max_time_s: float | None = None,
-              progress: bool | None = None, tracker: Any = None, on_checkpoint: Any = None,
-              echo: Any = None, dist: Any = None, task: Any = None) -> TrainResult:
-    """Train (or resume) one fold into `run`. Returns the status and exit code (0 complete, 75 incomplete).
-    Under torchrun (`dist.enabled`) every rank trains on its shard; rank 0 alone writes files."""
-    from .dist import Dist
+class Trainer:
+    """One (experiment, fold) run, resumable at any step (torchtune's recipe class is the model).
 
-    t = exp.training
-    dist = dist or Dist()
-    main = dist.is_main
-    echo = echo or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    if not main:
-        echo = lambda msg: None  # noqa: E731
-    start = time.monotonic()
-    stop = StopFlag(start + max_time_s if max_time_s is not None else None).install()
-    device = pick_device(t.device, dist.local_rank)
-    if t.threads and device.type == "cpu":
-        torch.set_num_threads(t.threads)
-    autocast = _autocast_factory(exp, device)
-    try:
-        if task is None:
-            task = get_task(exp)
-            task.load()
-        train_idx, valid_idx = task.split(fold)
-        seed_everything(t.seed + 1000 * fold)
-        core = build_model(exp, task.model_info()).to(device)
-        model = core
+    What is saved and what is restored sit side by side in `state_dict()` / `load_state_dict()`; the loop is
+    `train_epoch()` (steps, periodic checkpoints), `validate()` (score, best checkpoint, schedule, early
+    stopping) and `finish()` (predictions and submission from the best weights). Under torchrun
+    (`dist.enabled`) every rank trains on its shard; rank 0 alone writes files."""
+
+    def __init__(self, exp: Experiment, fold: int, run: Run, *, max_time_s: float | None = None,
+                 progress: bool | None = None, tracker: Any = None, on_checkpoint: Any = None, echo: Any = None,
+                 dist: Any = None, task: Any = None):
+        from .dist import Dist
+
+        self.exp, self.t, self.fold, self.run = exp, exp.training, fold, run
+        self.dist = dist or Dist()
+        self.main = self.dist.is_main
+        echo = echo or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        self.echo = echo if self.main else (lambda msg: None)
+        self.tracker, self.on_checkpoint, self.progress = tracker, on_checkpoint, progress
+        self.stop = StopFlag(time.monotonic() + max_time_s if max_time_s is not None else None)
+        self.task = task
+        # the resumable position; see state_dict()
+        self.epoch, self.pos, self.step = 0, 0, 0
+        self.best: dict | None = None
+        self.bad_epochs, self.train_time = 0, 0.0
+        # running loss sums (epoch, log window) live in the checkpoint so resumed metrics equal uninterrupted ones
+        self.acc = {"epoch_sum": 0.0, "epoch_n": 0, "win_sum": 0.0, "win_n": 0}
+
+    # ---- setup -------------------------------------------------------------------------------------
+    def setup(self) -> None:
+        t, dist = self.t, self.dist
+        self.device = pick_device(t.device, dist.local_rank)
+        if t.threads and self.device.type == "cpu":
+            torch.set_num_threads(t.threads)
+        self.autocast = _autocast_factory(self.exp, self.device)
+        if self.task is None:
+            self.task = get_task(self.exp)
+            self.task.load()
+        self.train_idx, self.valid_idx = self.task.split(self.fold)
+        seed_everything(t.seed + 1000 * self.fold)
+        self.core = build_model(self.exp, self.task.model_info()).to(self.device)
+        self.model = self.core
         if dist.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
-            model = DDP(core, device_ids=[device.index] if device.type == "cuda" else None)
-        opt = make_optimizer(exp, core)
-        bs, ebs = t.batch_size, t.eval_batch_size or 2 * t.batch_size
-        order0 = _batches(train_idx, bs)
+            self.model = DDP(self.core, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.opt = make_optimizer(self.exp, self.core)
+        self.bs, self.ebs = t.batch_size, t.eval_batch_size or 2 * t.batch_size
+        order0 = _batches(self.train_idx, self.bs)
         if len(order0) > 1 and len(order0[-1]) < 2:  # a 1-sample batch breaks BatchNorm; drop it
             order0 = order0[:-1]
-        steps_per_epoch = min(len(order0), t.max_steps_per_epoch or len(order0))
-        sched = Schedule(exp, opt, steps_per_epoch)
-        scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and t.amp == "fp16")
-        metrics = MetricsLog(run.metrics_path, tracker)
-
-        state = ckpt.load_latest(run.checkpoints)
-        epoch, pos, step = 0, 0, 0
-        best: dict | None = None
-        bad_epochs, train_time = 0, 0.0
-        # running loss sums (epoch, log window) live in the checkpoint so resumed metrics equal uninterrupted ones
-        acc = {"epoch_sum": 0.0, "epoch_n": 0, "win_sum": 0.0, "win_n": 0}
+        self.steps_per_epoch = min(len(order0), t.max_steps_per_epoch or len(order0))
+        self.sched = Schedule(self.exp, self.opt, self.steps_per_epoch)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.device.type == "cuda" and t.amp == "fp16")
+        self.metrics = MetricsLog(self.run.metrics_path, self.tracker)
+        state = ckpt.load_latest(self.run.checkpoints, move_corrupt=self.main)
         if state is not None:
-            core.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            scaler.load_state_dict(state["scaler"])
-            ckpt.set_rng_state(state["rng"])
-            epoch, pos, step = state["epoch"], state["pos"], state["step"]
-            best, bad_epochs, train_time = state["best"], state["bad_epochs"], state.get("train_time", 0.0)
-            acc = state["loss_acc"]
-            metrics.truncate(state["metrics_offset"])
-            echo(f"resuming {run.path.name} at epoch {epoch} batch {pos} (step {step})")
-        task.setup(core, device)
-        model.train()
+            self.load_state_dict(state)
+            self.echo(f"resuming {self.run.path.name} at {self.where()} (step {self.step})")
+        self.task.setup(self.core, self.device)
+        self.model.train()
         # Losses accumulate on the device (float64: sums of float32 losses stay exact, so they do not depend on
         # when they are read) and are read back only when logged or checkpointed: no device sync per step.
-        acc_dev = torch.zeros(2, dtype=torch.float64, device=device)  # [epoch_sum, win_sum] not yet in `acc`
+        self.acc_dev = torch.zeros(2, dtype=torch.float64, device=self.device)  # [epoch_sum, win_sum] not in acc
+        self.session_t0 = self.last_ckpt = time.monotonic()
 
-        def fold_losses() -> None:
-            es, ws = acc_dev.tolist()
-            if not (math.isfinite(es) and math.isfinite(ws)):
-                raise FloatingPointError(f"loss became {es if not math.isfinite(es) else ws} before epoch {epoch} "
-                                         f"step {step} (last {acc['win_n']} steps)")
-            acc["epoch_sum"] += es
-            acc["win_sum"] += ws
-            acc_dev.zero_()
+    def where(self) -> str:
+        """The position for people: epochs and batches counted from 1, as the progress bar counts them."""
+        if self.epoch >= self.t.epochs:
+            return f"the end of epoch {self.t.epochs}/{self.t.epochs}"
+        return f"epoch {self.epoch + 1}/{self.t.epochs} batch {self.pos}/{self.steps_per_epoch}"
 
-        def save_last() -> None:
-            fold_losses()
-            if not main:
-                return
-            ckpt.save(run.checkpoints / "last.pt", {
-                "model": core.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                "scaler": scaler.state_dict(), "rng": ckpt.rng_state(), "epoch": epoch, "pos": pos, "step": step,
-                "best": best, "bad_epochs": bad_epochs, "metrics_offset": metrics.offset(), "loss_acc": dict(acc),
-                "train_time": train_time + time.monotonic() - session_t0, "config_hash": exp.config_hash,
-            })
-            if on_checkpoint:
-                on_checkpoint()
+    # ---- the resumable state, listed once ------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.core.state_dict(), "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
+            "scaler": self.scaler.state_dict(), "rng": ckpt.rng_state(), "epoch": self.epoch, "pos": self.pos,
+            "step": self.step, "best": self.best, "bad_epochs": self.bad_epochs,
+            "metrics_offset": self.metrics.offset(), "loss_acc": dict(self.acc),
+            "train_time": self.train_time + time.monotonic() - self.session_t0,
+            "config_hash": self.exp.config_hash,
+        }
 
-        session_t0 = time.monotonic()
-        last_ckpt = time.monotonic()
-        sign = 1.0 if task.greater_is_better else -1.0
-        done_training = epoch >= t.epochs
-        show = main and (sys.stderr.isatty() if progress is None else progress)
-        with _progress(show) as bar:
-            while epoch < t.epochs:
-                order = _batches(epoch_order(train_idx, t.seed, epoch), bs)[:steps_per_epoch]
-                ptask = bar.add_task(f"fold {fold} epoch {epoch + 1}/{t.epochs}", total=len(order), completed=pos,
-                                     rate="-", loss="-")
-                seen, t_epoch = 0, time.monotonic()
-                while pos < len(order):
-                    sched.at(step, epoch)
-                    batch = task.batch("train", dist.shard(order[pos]), device)
-                    with autocast():
-                        loss = task.loss(model, batch)
-                    opt.zero_grad(set_to_none=True)
-                    scaler.scale(loss).backward()
-                    if t.grad_clip:
-                        scaler.unscale_(opt)
-                        torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
-                    scaler.step(opt)
-                    scaler.update()
-                    acc_dev += loss.detach().double()
-                    acc["epoch_n"] += 1
-                    acc["win_n"] += 1
-                    pos += 1
-                    step += 1
-                    seen += len(order[pos - 1])
-                    rate = seen / max(1e-9, time.monotonic() - t_epoch)
-                    bar.update(ptask, advance=1, rate=f"{rate:,.0f}")
-                    if step % t.log_every_steps == 0:
-                        fold_losses()
-                        win = acc["win_sum"] / max(1, acc["win_n"])
-                        if main:
-                            metrics.write({"step": step, "epoch": epoch, "train_loss": win,
-                                           "lr": opt.param_groups[0]["lr"], "samples_per_s": rate, "time": now_iso()})
-                        bar.update(ptask, loss=f"{win:.4f}")
-                        acc["win_sum"], acc["win_n"] = 0.0, 0
-                    due = (t.checkpoint_every_steps and step % t.checkpoint_every_steps == 0) or \
-                          (time.monotonic() - last_ckpt >= t.checkpoint_every_s)
-                    stopping, due = dist.any(bool(stop), due)  # every rank takes the same decision
-                    if stopping and not stop:
-                        stop.reason = stop.reason or "peer stopped"
-                    if stop or due:
-                        if pos < len(order):  # at epoch end the checkpoint comes after validation
-                            save_last()
-                            last_ckpt = time.monotonic()
-                        if stop and pos < len(order):
-                            raise _Stopped()
-                # ---- epoch end: validation, best checkpoint, schedule, early stopping
-                fold_losses()
-                out = predict(task, core, "train", valid_idx, ebs, device, autocast)  # every rank: same score
-                score = float(task.score(valid_idx, out))
-                sched.on_epoch_end(score, task.greater_is_better)
-                improved = best is None or sign * score > sign * best["value"]
-                if improved:
-                    best = {"metric": task.metric_name, "value": score, "epoch": epoch, "step": step}
-                    if main:
-                        ckpt.save(run.checkpoints / "best.pt", {"model": core.state_dict(), "best": best,
-                                                                "config_hash": exp.config_hash}, keep_previous=False)
-                    bad_epochs = 0
-                else:
-                    bad_epochs += 1
-                row = {"step": step, "epoch": epoch,
-                       "epoch_train_loss": acc["epoch_sum"] / acc["epoch_n"] if acc["epoch_n"] else None,
-                       f"valid_{task.metric_name}": score, "lr": opt.param_groups[0]["lr"], "time": now_iso()}
-                if main:
-                    metrics.write(row)
-                echo(f"epoch {epoch + 1}/{t.epochs}  valid {task.metric_name} {score:.4f}"
-                     f"{'  (best)' if improved else ''}  {seen / max(1e-9, time.monotonic() - t_epoch):,.0f} samples/s")
-                epoch, pos = epoch + 1, 0
-                acc["epoch_sum"], acc["epoch_n"] = 0.0, 0
-                early = t.early_stopping_patience is not None and bad_epochs > t.early_stopping_patience
-                if early:
-                    echo(f"early stopping: no improvement in {bad_epochs} epochs")
-                    epoch = t.epochs
-                save_last()
-                last_ckpt = time.monotonic()
-                if dist.any(bool(stop))[0] and epoch < t.epochs:
-                    stop.reason = stop.reason or "peer stopped"
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.core.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.sched.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        ckpt.set_rng_state(state["rng"])
+        self.epoch, self.pos, self.step = state["epoch"], state["pos"], state["step"]
+        self.best, self.bad_epochs = state["best"], state["bad_epochs"]
+        self.train_time = state.get("train_time", 0.0)
+        self.acc = state["loss_acc"]
+        self.metrics.truncate(state["metrics_offset"])
+
+    def fold_losses(self) -> None:
+        es, ws = self.acc_dev.tolist()
+        if not (math.isfinite(es) and math.isfinite(ws)):
+            raise FloatingPointError(f"loss became {es if not math.isfinite(es) else ws} before epoch {self.epoch} "
+                                     f"step {self.step} (last {self.acc['win_n']} steps)")
+        self.acc["epoch_sum"] += es
+        self.acc["win_sum"] += ws
+        self.acc_dev.zero_()
+
+    def save_checkpoint(self) -> None:
+        self.fold_losses()
+        self.last_ckpt = time.monotonic()
+        if not self.main:
+            return
+        ckpt.save(self.run.checkpoints / "last.pt", self.state_dict())
+        if self.on_checkpoint:
+            self.on_checkpoint()
+
+    # ---- the loop ----------------------------------------------------------------------------------
+    def train_epoch(self, bar: Any) -> None:
+        """The rest of the current epoch from batch `pos`. Raises _Stopped at a signal or the deadline."""
+        t, task, dist, stop = self.t, self.task, self.dist, self.stop
+        order = _batches(epoch_order(self.train_idx, t.seed, self.epoch), self.bs)[:self.steps_per_epoch]
+        ptask = bar.add_task(f"fold {self.fold} epoch {self.epoch + 1}/{t.epochs}", total=len(order),
+                             completed=self.pos, rate="-", loss="-")
+        self.seen, self.t_epoch = 0, time.monotonic()
+        while self.pos < len(order):
+            self.sched.at(self.step, self.epoch)
+            batch = task.batch("train", dist.shard(order[self.pos]), self.device)
+            with self.autocast():
+                loss = task.loss(self.model, batch)
+            self.opt.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            if t.grad_clip:
+                self.scaler.unscale_(self.opt)
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
+            self.scaler.step(self.opt)
+            self.scaler.update()
+            self.acc_dev += loss.detach().double()
+            self.acc["epoch_n"] += 1
+            self.acc["win_n"] += 1
+            self.pos += 1
+            self.step += 1
+            self.seen += len(order[self.pos - 1])
+            rate = self.seen / max(1e-9, time.monotonic() - self.t_epoch)
+            bar.update(ptask, advance=1, rate=f"{rate:,.0f}")
+            if self.step % t.log_every_steps == 0:
+                self.fold_losses()
+                win = self.acc["win_sum"] / max(1, self.acc["win_n"])
+                if self.main:
+                    self.metrics.write({"step": self.step, "epoch": self.epoch, "train_loss": win,
+                                        "lr": self.opt.param_groups[0]["lr"], "samples_per_s": rate,
+                                        "time": now_iso()})
+                bar.update(ptask, loss=f"{win:.4f}")
+                self.acc["win_sum"], self.acc["win_n"] = 0.0, 0
+            due = (t.checkpoint_every_steps and self.step % t.checkpoint_every_steps == 0) or \
+                  (time.monotonic() - self.last_ckpt >= t.checkpoint_every_s)
+            stopping, due = dist.any(bool(stop), due)  # every rank takes the same decision
+            if stopping and not stop:
+                stop.reason = stop.reason or "peer stopped"
+            if stop or due:
+                if self.pos < len(order):  # at epoch end the checkpoint comes after validation
+                    self.save_checkpoint()
+                if stop and self.pos < len(order):
                     raise _Stopped()
-            done_training = True
-        # ---- final outputs from the best weights
-        if done_training and not main:
-            return TrainResult(STATUS_COMPLETE, run.path, 0, best)
-        if done_training:
-            best_path = run.checkpoints / "best.pt"
-            if best_path.exists():
-                core.load_state_dict(ckpt.load_weights(best_path)["model"])
-            valid_out = predict(task, core, "train", valid_idx, ebs, device, autocast)
-            task.write_predictions(run.predictions, "valid", valid_idx, valid_out)
-            test_idx = np.arange(task.n_test())
-            if len(test_idx):
-                test_out = predict(task, core, "test", test_idx, ebs, device, autocast)
-                task.write_predictions(run.predictions, "test", test_idx, test_out)
-                task.write_submission(run.path / "submission.csv", test_out)
-            baseline = task.baseline_score(valid_idx)
-            summary = {"best": best, "baseline": baseline, "steps": step, "epochs": epoch,
-                       "train_time_s": round(train_time + time.monotonic() - session_t0, 2)}
-            if tracker is not None:
-                tracker.summary({f"best_{task.metric_name}": best["value"] if best else None,
-                                 "baseline": baseline, "steps": step})
-            run.end_session(STATUS_COMPLETE, **summary)
-            return TrainResult(STATUS_COMPLETE, run.path, 0, best)
-        raise AssertionError("unreachable")  # pragma: no cover
-    except _Stopped:
-        if main:
-            run.end_session(STATUS_INCOMPLETE, stop_reason=stop.reason, best=best)
-        echo(f"stopped ({stop.reason}) at epoch {epoch} batch {pos}; checkpoint saved; resume with the same command")
-        return TrainResult(STATUS_INCOMPLETE, run.path, EXIT_INCOMPLETE, best)
-    except BaseException as e:
-        if main:
-            run.end_session(STATUS_FAILED, error=f"{type(e).__name__}: {e}")
-        raise
-    finally:
-        stop.uninstall()
+
+    def validate(self) -> None:
+        """Epoch end: validation score, best checkpoint, schedule, early stopping, then the next epoch."""
+        t, task = self.t, self.task
+        self.fold_losses()
+        out = predict(task, self.core, "train", self.valid_idx, self.ebs, self.device, self.autocast)  # every rank
+        score = float(task.score(self.valid_idx, out))
+        self.sched.on_epoch_end(score, task.greater_is_better)
+        sign = 1.0 if task.greater_is_better else -1.0
+        improved = self.best is None or sign * score > sign * self.best["value"]
+        if improved:
+            self.best = {"metric": task.metric_name, "value": score, "epoch": self.epoch, "step": self.step}
+            if self.main:
+                ckpt.save(self.run.checkpoints / "best.pt", {"model": self.core.state_dict(), "best": self.best,
+                                                             "config_hash": self.exp.config_hash},
+                          keep_previous=False)
+            self.bad_epochs = 0
+        else:
+            self.bad_epochs += 1
+        acc = self.acc
+        row = {"step": self.step, "epoch": self.epoch,
+               "epoch_train_loss": acc["epoch_sum"] / acc["epoch_n"] if acc["epoch_n"] else None,
+               f"valid_{task.metric_name}": score, "lr": self.opt.param_groups[0]["lr"], "time": now_iso()}
+        if self.main:
+            self.metrics.write(row)
+        self.echo(f"epoch {self.epoch + 1}/{t.epochs}  valid {task.metric_name} {score:.4f}"
+                  f"{'  (best)' if improved else ''}  "
+                  f"{self.seen / max(1e-9, time.monotonic() - self.t_epoch):,.0f} samples/s")
+        self.epoch, self.pos = self.epoch + 1, 0
+        acc["epoch_sum"], acc["epoch_n"] = 0.0, 0
+        if t.early_stopping_patience is not None and self.bad_epochs > t.early_stopping_patience:
+            self.echo(f"early stopping: no improvement in {self.bad_epochs} epochs")
+            self.epoch = t.epochs
+        self.save_checkpoint()
+        if self.dist.any(bool(self.stop))[0] and self.epoch < t.epochs:
+            self.stop.reason = self.stop.reason or "peer stopped"
+            raise _Stopped()
+
+    def finish(self) -> TrainResult:
+        """Predictions, submission and the run summary from the best weights (rank 0)."""
+        run, task = self.run, self.task
+        if not self.main:
+            return TrainResult(STATUS_COMPLETE, run.path, 0, self.best)
+        best_path = run.checkpoints / "best.pt"
+        if best_path.exists():
+            self.core.load_state_dict(ckpt.load_weights(best_path)["model"])
+        valid_out = predict(task, self.core, "train", self.valid_idx, self.ebs, self.device, self.autocast)
+        task.write_predictions(run.predictions, "valid", self.valid_idx, valid_out)
+        test_idx = np.arange(task.n_test())
+        if len(test_idx):
+            test_out = predict(task, self.core, "test", test_idx, self.ebs, self.device, self.autocast)
+            task.write_predictions(run.predictions, "test", test_idx, test_out)
+            task.write_submission(run.path / "submission.csv", test_out)
+        baseline = task.baseline_score(self.valid_idx)
+        summary = {"best": self.best, "baseline": baseline, "steps": self.step, "epochs": self.epoch,
+                   "train_time_s": round(self.train_time + time.monotonic() - self.session_t0, 2)}
+        if self.tracker is not None:
+            self.tracker.summary({f"best_{task.metric_name}": self.best["value"] if self.best else None,
+                                  "baseline": baseline, "steps": self.step})
+        run.end_session(STATUS_COMPLETE, **summary)
+        return TrainResult(STATUS_COMPLETE, run.path, 0, self.best)
+
+    def train(self) -> TrainResult:
+        """Train (or resume) to the end, or to a stop. Returns the status and exit code (0 complete, 75
+        incomplete); a failure is recorded in the manifest and re-raised."""
+        self.stop.install()
+        try:
+            self.setup()
+            show = self.main and (sys.stderr.isatty() if self.progress is None else self.progress)
+            with _progress(show) as bar:
+                while self.epoch < self.t.epochs:
+                    self.train_epoch(bar)
+                    self.validate()
+            return self.finish()
+        except _Stopped:
+            if self.main:
+                self.run.end_session(STATUS_INCOMPLETE, stop_reason=self.stop.reason, best=self.best)
+            self.echo(f"stopped ({self.stop.reason}) in {self.where()}; checkpoint saved; "
+                      "resume with the same command")
+            return TrainResult(STATUS_INCOMPLETE, self.run.path, EXIT_INCOMPLETE, self.best)
+        except BaseException as e:
+            if self.main:
+                self.run.end_session(STATUS_FAILED, error=f"{type(e).__name__}: {e}")
+            raise
+        finally:
+            self.stop.uninstall()
+
+
+def train_run(exp: Experiment, fold: int, run: Run, **kwargs: Any) -> TrainResult:
+    """Train (or resume) one fold into `run` (see Trainer for the keyword arguments)."""
+    return Trainer(exp, fold, run, **kwargs).train()
 
 
 class _Stopped(Exception):

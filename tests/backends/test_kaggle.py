@@ -261,7 +261,7 @@ def test_chained_sessions_complete_with_the_result_of_one_uninterrupted_run(kenv
         runtime.close()
     s1, s2 = runtime.sessions
     assert state == "complete" and len(recs) == 2, "\n".join(said) + s1.output[-3000:]
-    assert "stopped (deadline) at epoch 0 batch 1;" in s1.output and "incomplete (trainer exit 75)" in s1.output
+    assert "stopped (deadline) in epoch 1/" in s1.output and " batch 1/" in s1.output and "incomplete (trainer exit 75)" in s1.output
     assert "restored 0001_belka_tiny/fold0-" in s2.output and "resuming" in s2.output
     assert any("previous version (COMPLETE)" in m for m in said)  # the stale status right after the 2nd push
     assert [r.state for r in jobs.load_all(experiment=1)] == ["incomplete", "complete"]

@@ -42,9 +42,15 @@ def make_run(root: Path, key: str = KEY, *, run_uid: str | None = None, host: st
     return d
 
 
+# bookkeeping: what a run folder last synced, its lock file, the stored file index
+BOOKKEEPING = (".synced.json", ".lock", ".index.json")
+
+
 def tree_bytes(d: Path) -> dict[str, bytes]:
-    """Every regular file under d (hidden ones included: a pull must leave no stray files)."""
-    return {p.relative_to(d).as_posix(): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+    """Every regular file under d (hidden ones included: a pull must leave no stray files), but the run
+    folder's own bookkeeping."""
+    return {p.relative_to(d).as_posix(): p.read_bytes() for p in sorted(d.rglob("*"))
+            if p.is_file() and p.relative_to(d).as_posix() not in BOOKKEEPING}
 
 
 def set_manifest(run_dir: Path, **fields) -> None:

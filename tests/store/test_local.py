@@ -94,10 +94,20 @@ def test_pull_fetches_only_differing_files(tmp_path, store):
     dest = tmp_path / "b" / KEY
     store.pull(KEY, dest)
     ino = (dest / "checkpoints/last.pt").stat().st_ino
-    (dest / "metrics.jsonl").write_bytes(b"tampered")
-    store.pull(KEY, dest)
-    assert (dest / "checkpoints/last.pt").stat().st_ino == ino
+    (dest / "metrics.jsonl").write_bytes(b"changed here")
+    with pytest.raises(StoreError, match=r"changed here since the last sync: metrics.jsonl"):
+        store.pull(KEY, dest)  # a local change is never overwritten silently
+    assert (dest / "metrics.jsonl").read_bytes() == b"changed here"
+    store.pull(KEY, dest, force=True)  # --force: kept in a dated backup first
+    assert (dest / "checkpoints/last.pt").stat().st_ino == ino  # only the differing file was fetched
     assert (dest / "metrics.jsonl").read_bytes() == (run / "metrics.jsonl").read_bytes()
+    [backup] = (dest / ".backups").iterdir()
+    assert (backup / "metrics.jsonl").read_bytes() == b"changed here"
+    # a file the store changed while the local copy stayed as last synced is simply updated
+    (run / "submission.csv").write_bytes(b"id,y\n1,0.7\n")
+    store.push(run, KEY)
+    store.pull(KEY, dest)
+    assert (dest / "submission.csv").read_bytes() == b"id,y\n1,0.7\n"
 
 
 def test_pull_refuses_symlink_in_store_and_writes_nothing(tmp_path, store):

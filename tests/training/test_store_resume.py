@@ -33,7 +33,9 @@ def cli(project: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
 
 
 def tree(d: Path) -> dict[str, bytes]:
-    return {p.relative_to(d).as_posix(): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+    """The run's files, without each machine's own bookkeeping (its lock file, what it last synced)."""
+    return {p.relative_to(d).as_posix(): p.read_bytes() for p in sorted(d.rglob("*"))
+            if p.is_file() and p.name not in (".lock", ".synced.json")}
 
 
 def _resume_elsewhere(tmp_path: Path, env: dict) -> None:
