@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import KEY, make_run, tree_bytes
+from conftest import KEY, TOKEN, make_run, tree_bytes
 from tests.conftest import ROOT
 
 
@@ -105,7 +105,7 @@ def test_missing_store_folder_says_so(tmp_path):
 @pytest.mark.integration
 def test_hub_store_push_and_pull_through_the_cli(tmp_path, hub):
     a, b = new_project(tmp_path / "a"), new_project(tmp_path / "b")
-    env = {"HF_ENDPOINT": hub.url, "HF_TOKEN": "hf_test_token", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    env = {"HF_ENDPOINT": hub.url, "HF_TOKEN": TOKEN, "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
     run = make_run(a / "runs")
     r = mr(a, "push", "-e", "620", store="hf://tester/proj-runs", env=env)
     assert r.returncode == 0 and "10 uploaded" in r.stdout, r.stderr
@@ -121,10 +121,10 @@ def test_hub_store_push_and_pull_through_the_cli(tmp_path, hub):
     assert (b / "runs" / KEY / "logs/train.log").read_text() == "edited here\n"
 
     # bytes damaged at rest on the Hub side (the tree still lists the old blob id): refused, nothing written
-    served = hub.state.folder("models", "tester/proj-runs") / "runs" / KEY / "checkpoints/best.pt"
-    st, data = served.stat(), served.read_bytes()
+    entry = hub.state.tree_at("models", "tester/proj-runs")[1][f"runs/{KEY}/checkpoints/best.pt"]
+    served = hub.state._object(entry["sha256"])  # the stored LFS object; the tree keeps its sha256
+    data = served.read_bytes()
     served.write_bytes(data[:500] + bytes([data[500] ^ 1]) + data[501:])
-    os.utime(served, ns=(st.st_atime_ns, st.st_mtime_ns))  # the server's blob-id cache keeps the old id
     c = new_project(tmp_path / "c")
     r = mr(c, "pull", "-e", "620", store="hf://tester/proj-runs", env=env)
     assert r.returncode == 5 and "checkpoints/best.pt" in r.stderr and "does not match" in r.stderr, r.stderr
