@@ -82,7 +82,8 @@ def test_2_bad_experiment(tmp_path):
     r = molremote(p, "show", "99")
     assert r.returncode == 2 and "unknown experiment id 99; nearest ids: 3" in r.stderr, r.stderr
     (p / "experiments" / "0004_bad.py").write_text(
-        "from molremote.experiments import experiment\nEXPERIMENT = experiment(task='belka', model='cnn1d', trainin={})\n")
+        "from molremote.experiments import experiment\n"
+        "EXPERIMENT = experiment(task='belka', model='cnn1d', trainin={})\n")
     r = molremote(p, "show", "4")
     assert r.returncode == 2, r.stderr
     assert f"file {p / 'experiments' / '0004_bad.py'}, field 'trainin': unknown key; did you mean training?" in r.stderr
