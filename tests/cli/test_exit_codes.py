@@ -45,7 +45,7 @@ def molremote(project: Path, *args: str, timeout: int = 300, **env: str) -> subp
     base = {k: v for k, v in os.environ.items()
             if not k.startswith(("MOLREMOTE_", "WANDB_", "KAGGLE_")) and k != "HF_TOKEN"}
     env = {**base, "MOLREMOTE_PROJECT": str(project), "MOLREMOTE_JOBS": str(project / ".molremote" / "jobs"),
-           "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1", **env}
+           "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1", "COLUMNS": "250", **env}  # Rich: no wrapping
     return subprocess.run([sys.executable, "-m", "molremote", *args], cwd=project, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
