@@ -63,7 +63,7 @@ def test_readme_table_is_the_one_tested_here():
     for code, meaning in table.items():
         assert f"{code} {meaning}" in line, (code, line)
     assert {int(c) for c in re.findall(r"(?:: |, )(\d+) ", line)} == set(table), line
-    tested = {int(c) for c in re.findall(r"^def test_(\d+)_", Path(__file__).read_text(), flags=re.M)}
+    tested = {int(c) for c in re.findall(r"^def test_(\d+)_", Path(__file__).read_text(), flags=re.MULTILINE)}
     assert set(table) <= tested | {4}  # 4 is tested with 75 (test_75_deadline_then_4_...)
 
 
