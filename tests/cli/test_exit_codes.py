@@ -96,7 +96,7 @@ def test_2_bad_experiment(tmp_path):
 def test_2_unknown_option(tmp_path):
     p = tiny_project(tmp_path / "p")
     r = molremote(p, "train", "-e", "3", "--bogus")
-    assert r.returncode == 2 and "No such option: --bogus" in r.stderr, r.stderr
+    assert r.returncode == 2 and "No such option" in r.stderr and "--bogus" in r.stderr, r.stderr
     no_traceback(r)
 
 
