@@ -49,6 +49,13 @@ class ExperimentError(MolremoteError):
         super().__init__(f"{where}: {message}" if where else message)
 
 
+class UsageError(MolremoteError):
+    """A command-line option has a value the command cannot use (Typer's own usage errors exit 2 the same way):
+    names the option and the values it takes."""
+
+    exit_code = EXIT_USAGE
+
+
 class DataError(MolremoteError):
     """Data missing or malformed: names the file and says how to get or fix it."""
 

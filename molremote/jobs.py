@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import BackendError
+from .errors import BackendError, UsageError
 from .project import project_root
 from .runs import now_iso, write_json
 from .secrets import redact
@@ -119,7 +119,7 @@ def find(experiment: int | None, job_id: str | None, *, active: bool = False,
     if job_id:
         return load(job_id, root)
     if experiment is None:
-        raise BackendError("name the job: -e EXPERIMENT (its latest job) or --job JOB_ID (see `molremote status`)")
+        raise UsageError("name the job: -e EXPERIMENT (its latest job) or --job JOB_ID (see `molremote status`)")
     recs = load_all(root, experiment=experiment)
     if active:
         recs = [r for r in recs if r.state not in TERMINAL] or recs

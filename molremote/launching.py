@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from .backends import BACKENDS
-from .errors import BackendError, ExperimentError
+from .errors import BackendError, ExperimentError, UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .backends.base import Backend, Job
@@ -72,7 +72,7 @@ def backend_options(name: str, exp: "Experiment", settings: "Settings", o: Launc
     backend's typed Options model checks them. Refusals name the option and the value."""
     notes = [] if notes is None else notes
     if o.nodes is not None and (name != "slurm" or o.nodes < 1):
-        raise BackendError(f"--nodes {o.nodes}: " + ("needs --slurm" if name != "slurm" else "must be at least 1"))
+        raise UsageError(f"--nodes {o.nodes}: " + ("needs --slurm" if name != "slurm" else "must be at least 1"))
     opts: dict[str, Any] = {}
     gpus = o.gpus
     if name == "kaggle":
@@ -94,7 +94,7 @@ def backend_options(name: str, exp: "Experiment", settings: "Settings", o: Launc
     elif name == "slurm":
         if o.cluster is not None and o.cluster not in settings.slurm.clusters:
             known = ", ".join(sorted(settings.slurm.clusters)) or "none configured"
-            raise BackendError(f"unknown SLURM cluster {o.cluster!r} (molremote.toml [slurm.clusters.*]: {known})")
+            raise UsageError(f"--cluster: unknown SLURM cluster {o.cluster!r} (molremote.toml [slurm.clusters.*]: {known})")
         c = settings.slurm.clusters.get(o.cluster or "")
         if c:
             opts.update(host=None if c.login == "local" else c.login, remote_root=c.workdir, python=c.python,

@@ -286,6 +286,8 @@ def read_settings(path: Path | None = None, *, use_env: bool = True) -> Settings
                 raw = tomllib.load(f)
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{path}: not valid TOML: {e}") from None
+        except UnicodeDecodeError as e:  # tomllib reads bytes as UTF-8: a binary or Latin-1 file lands here
+            raise ConfigError(f"{path}: not valid TOML: not UTF-8 text (byte at offset {e.start})") from None
         for k in ("file", "sources"):  # bookkeeping fields, not part of the file format
             if k in raw:
                 raise ConfigError(f"{path}: unknown key '{k}'")

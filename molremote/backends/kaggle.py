@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ..errors import EXIT_INCOMPLETE, BackendError
+from ..errors import EXIT_INCOMPLETE, BackendError, UsageError
 from ..jobs import JobRecord
 from .base import Backend, Job, JobStatus, Options, render_template, tail
 
@@ -141,7 +141,7 @@ class KaggleBackend(Backend):
         if acc and acc.lower() in CPU_NAMES:
             acc = None
         if acc and acc not in ACCELERATORS:
-            raise BackendError(f"unknown Kaggle accelerator '{acc}' (known: {', '.join(ACCELERATORS)}, or none)")
+            raise UsageError(f"--accelerator: unknown Kaggle accelerator '{acc}' (known: {', '.join(ACCELERATORS)}, or none)")
         hours = o.session_hours if o.session_hours is not None else k["session_hours"]
         if _is_tpu(acc):
             hours = min(hours, TPU_SESSION_HOURS)
@@ -457,7 +457,7 @@ def push_dataset(task: str, path: Path | str, *, slug: str | None = None, title:
     from .kaggle_api import KaggleClient, write_dataset_metadata
 
     if task not in TASKS:
-        raise BackendError(f"unknown task '{task}' (known: {', '.join(sorted(TASKS))})")
+        raise UsageError(f"--task: unknown task '{task}' (known: {', '.join(sorted(TASKS))})")
     src = Path(path).expanduser().resolve()
     if not src.is_dir():
         raise BackendError(f"--path {path}: not a folder")

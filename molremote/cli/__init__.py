@@ -25,10 +25,12 @@ from . import report as _report  # noqa: F401  (registers plot/report)
 
 
 def main() -> None:
+    from rich.markup import escape
+
     try:
         app(prog_name="molremote")  # standalone: usage errors exit 2, typer.Exit(code) exits code
     except MolremoteError as e:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)  # "[store]" stays
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         err_console.print("aborted")

@@ -102,9 +102,9 @@ def fetch(
     """Copy a job's run folders from where it ran into the local runs folder (without a store; with one,
     `molremote pull` brings them from the store)."""
     from .. import jobs
-    from ..backends import backend_for
+    from ..backends import fetch_runs
     from ..project import runs_dir
 
     rec = jobs.find(exp_id, job_id)
-    dest = backend_for(rec).fetch(rec, runs_dir())
-    console.print(f"fetched {rec.job_id} -> {dest}")
+    for line in fetch_runs(rec, runs_dir()):
+        console.print(f"fetched {rec.job_id}: {line}", markup=False)

@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from ..errors import BackendError
+from ..errors import BackendError, UsageError
 from ._app import app, console, err_console
 from ._options import AllFolds, Experiment, Fold, GPUs, KaggleAccount, MaxTime, Sets
 
@@ -67,7 +67,7 @@ def remote(
     from .. import launching
 
     if sum([kaggle, ssh is not None, slurm]) != 1:
-        raise BackendError("choose exactly one place to run: --kaggle, --ssh HOST or --slurm [--cluster NAME]")
+        raise UsageError("choose exactly one place to run: --kaggle, --ssh HOST or --slurm [--cluster NAME]")
     kind = "kaggle" if kaggle else "ssh" if ssh is not None else "slurm"
     overrides = launching.LaunchOverrides(
         host=ssh, cluster=cluster, gpus=gpus, nodes=nodes, max_time=max_time, venv=venv, python=python,

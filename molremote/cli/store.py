@@ -86,15 +86,15 @@ def pull(exp_id: int = typer.Option(..., "-e", "--experiment"),
             console.print(f"pulled {p}")
         return
     from .. import jobs
-    from ..backends import backend_for
+    from ..backends import fetch_runs
     from ..project import runs_dir
 
     records = [r for r in jobs.load_all(experiment=exp_id) if fold is None or fold in r.folds]
     if not records:
         raise StoreError(f"no store configured and no remote job of experiment {exp_id} recorded here: nothing to pull from")
     rec = records[-1]
-    dest = backend_for(rec).fetch(rec, runs_dir())
-    console.print(f"fetched {rec.backend} job {rec.job_id} -> {dest}")
+    for line in fetch_runs(rec, runs_dir()):
+        console.print(f"fetched {rec.backend} job {rec.job_id}: {line}", markup=False)
 
 
 @app.command()

@@ -120,8 +120,15 @@ def read_header(path: Path) -> list[str]:
     path = Path(path)
     if not path.exists():
         raise SubmissionError(f"{path}: file not found")
-    with open(path, newline="", encoding="utf-8") as f:
-        line = f.readline()
+    with open(path, "rb") as f:
+        raw = f.readline(1 << 20)  # a header line; a binary file has no newline to stop at
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SubmissionError(f"{path}: not a UTF-8 text CSV file (byte 0x{raw[e.start]:02x} at offset {e.start} "
+                              "of its first line)") from None
+    if "\x00" in line:
+        raise SubmissionError(f"{path}: not a CSV text file (NUL byte in its first line)")
     if not line.strip():
         raise SubmissionError(f"{path}: empty file (no header line)")
     return next(csv.reader([line]))

@@ -54,11 +54,11 @@ def all_task_results() -> list["TaskResults"]:
 
 def data_preparer(name: str) -> Any:
     """The function behind `molremote data prepare --task NAME`; a DataError naming the tasks that have one."""
-    from ..errors import DataError
+    from ..errors import UsageError
 
     entry = TASKS.get(name)
     if entry is None or not getattr(entry, "prepare", ""):
         have = sorted(n for n, e in TASKS.items() if getattr(e, "prepare", ""))
-        raise DataError(f"task {name!r} has no data preparation step (tasks with one: {', '.join(have) or 'none'}); "
+        raise UsageError(f"--task {name}: task {name!r} has no data preparation step (tasks with one: {', '.join(have) or 'none'}); "
                         "other tasks read their raw files directly")
     return import_string(entry.prepare)

@@ -391,7 +391,7 @@ def test_cli_data_push_creates_then_versions_with_subfolders(kenv, kaggle_server
     assert ds.files == {"train.parquet": b"PAR1 train", "test.parquet": b"PAR1 test", "shards/part-0.bin": b"\x01\x02"}
     assert not (d / "dataset-metadata.json").exists()  # staged elsewhere: the user's folder is untouched
     bad = cli("data", "push", "--task", "nope", "--path", str(d), env=dict(os.environ), cwd=tmp_path)
-    assert bad.returncode != 0 and "unknown task 'nope'" in bad.stderr  # README: 2 (test_exit_codes.py)
+    assert bad.returncode == 2 and "unknown task 'nope'" in bad.stderr
 
 
 def test_cli_remote_dry_run_renders_and_prints_without_pushing(kenv, kaggle_server, tmp_path):
@@ -417,4 +417,4 @@ def test_cli_remote_dry_run_renders_and_prints_without_pushing(kenv, kaggle_serv
     assert kaggle_server.pushes == [] and kaggle_server.calls == []
     # an unknown accelerator is refused, naming the value and the known ones
     r = cli("remote", "-e", "7", "--kaggle", "--accelerator", "K80", "--dry-run", env=env, cwd=proj)
-    assert r.returncode != 0 and "unknown Kaggle accelerator 'K80'" in r.stderr  # README: 2 (test_exit_codes.py)
+    assert r.returncode == 2 and "unknown Kaggle accelerator 'K80'" in r.stderr

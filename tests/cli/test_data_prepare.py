@@ -49,5 +49,5 @@ def test_prepare_refuses_missing_input_and_other_tasks(tmp_path):
     r = molremote("data", "prepare", "--task", "belka", "--input", str(tmp_path / "nope.parquet"), "--out", str(tmp_path / "o"))
     assert r.returncode == 3 and "nope.parquet not found" in r.stderr
     r = molremote("data", "prepare", "--task", "moa", "--input", str(DEMO), "--out", str(tmp_path / "o"))
-    assert r.returncode != 0 and "belka" in r.stderr  # README: 2 (test_exit_codes.py)
+    assert r.returncode == 2 and "belka" in r.stderr
     assert not (tmp_path / "o").exists()

@@ -59,12 +59,15 @@ def test_readme_table_is_the_one_tested_here():
     text = (ROOT / "README.md").read_text()
     line = " ".join(text[text.index("Exit codes:"):].split("\n\n")[0].split())
     table = {0: "done", 75: "stopped early", 2: "bad experiment or option", 3: "data missing",
-             4: "no usable checkpoint", 5: "store", 6: "backend", 7: "submission format", 8: "settings"}
+             4: "no usable checkpoint", 5: "store", 6: "backend", 7: "submission format", 8: "settings",
+             9: "run busy", 10: "corrupt manifest"}
     for code, meaning in table.items():
         assert f"{code} {meaning}" in line, (code, line)
     assert {int(c) for c in re.findall(r"(?:: |, )(\d+) ", line)} == set(table), line
     tested = {int(c) for c in re.findall(r"^def test_(\d+)_", Path(__file__).read_text(), flags=re.MULTILINE)}
-    assert set(table) <= tested | {4}  # 4 is tested with 75 (test_75_deadline_then_4_...)
+    # 4 is tested with 75 (test_75_deadline_then_4_...); 9 and 10 from real processes in
+    # tests/training/test_run_safety.py (a second trainer on a locked run; a damaged manifest, then --repair)
+    assert set(table) <= tested | {4, 9, 10}
 
 
 def test_0_done(tmp_path):
@@ -91,8 +94,6 @@ def test_2_bad_experiment(tmp_path):
     assert not (p / "runs").exists()  # refused before anything was written
 
 
-@pytest.mark.xfail(strict=True, reason="usage errors raise through main(standalone_mode=False): exit 1 and a "
-                                       "traceback; the launch branch runs Typer in standalone mode (exit 2)")
 def test_2_unknown_option(tmp_path):
     p = tiny_project(tmp_path / "p")
     r = molremote(p, "train", "-e", "3", "--bogus")
@@ -100,8 +101,7 @@ def test_2_unknown_option(tmp_path):
     no_traceback(r)
 
 
-# Options whose value is refused by a BackendError/DataError (exit 6 or 3) although the README says a bad option
-# exits 2. One case each, so that each flips on its own when fixed.
+# Options whose value the command cannot use: a UsageError, exit 2 as the README says (one case each).
 OPTION_ERRORS = {
     "no place to run": (["remote", "-e", "3"], "choose exactly one place to run"),
     "--nodes without --slurm": (["remote", "-e", "3", "--ssh", "box", "--nodes", "2", "--dry-run"],
@@ -119,9 +119,6 @@ OPTION_ERRORS = {
 
 
 @pytest.mark.parametrize("case", list(OPTION_ERRORS))
-@pytest.mark.xfail(strict=True, reason="bad option values raise BackendError (6) or DataError (3) in cli/remote.py, "
-                                       "cli/jobs.py, backends/kaggle.py, tasks: the README says 2; each needs "
-                                       "ExperimentError(field='--option') or a usage error class with exit 2")
 def test_2_bad_option_value(tmp_path, case):
     p = tiny_project(tmp_path / "p", git=True)
     args, message = OPTION_ERRORS[case]
@@ -168,14 +165,14 @@ def test_5_store(tmp_path):
     assert r.returncode == 5, r.stderr
     assert "no store configured and no remote job of experiment 3 recorded here: nothing to pull from" in r.stderr
     store = tmp_path / "store"
+    r = molremote(p, "pull", "-e", "3", MOLREMOTE_STORE=str(store))  # a store folder that is not there
+    assert r.returncode == 5 and "does not exist" in r.stderr and str(store) in r.stderr, (r.returncode, r.stderr)
+    store.mkdir()
     r = molremote(p, "pull", "-e", "3", MOLREMOTE_STORE=str(store))  # a store with nothing of experiment 3
     assert r.returncode == 5 and "experiment 3" in r.stderr, (r.returncode, r.stderr)
     no_traceback(r)
 
 
-@pytest.mark.xfail(strict=True, reason="main() prints MolremoteError messages through Rich markup: '[store]' in "
-                                       "the message is taken for a tag and vanishes ('set  url in molremote.toml'); "
-                                       "fix: rich.markup.escape(str(e)) in molremote/cli/__init__.py main()")
 def test_error_messages_keep_square_brackets(tmp_path):
     p = tiny_project(tmp_path / "p")
     r = molremote(p, "push", "-e", "3")

@@ -42,9 +42,9 @@ def test_slurm_dry_run_nodes_and_gpus(tmp_path):
     assert "--nproc_per_node=2 --rdzv_backend=c10d" in r.stdout and "bash -c node_main &" in r.stdout
     assert "gpus-per-node" not in r.stdout and "--gres" not in r.stdout
     r = molremote(tmp_path, "remote", "-e", "1", "--ssh", "box", "--nodes", "2", "--dry-run")
-    assert r.returncode != 0 and "--nodes 2: needs --slurm" in r.stderr  # README: 2 (test_exit_codes.py)
+    assert r.returncode == 2 and "--nodes 2: needs --slurm" in r.stderr
     r = molremote(tmp_path, "remote", "-e", "1", "--slurm", "--nodes", "0", "--dry-run")
-    assert r.returncode != 0 and "--nodes 0: must be at least 1" in r.stderr  # README: 2 (test_exit_codes.py)
+    assert r.returncode == 2 and "--nodes 0: must be at least 1" in r.stderr
 
 
 def test_ssh_dry_run_uses_named_host(tmp_path):
@@ -59,8 +59,8 @@ def test_ssh_dry_run_uses_named_host(tmp_path):
 def test_refusals(tmp_path):
     (tmp_path / "molremote.toml").write_text("")
     r = molremote(tmp_path, "remote", "-e", "1")
-    assert r.returncode != 0 and "choose exactly one" in r.stderr  # README: 2 (test_exit_codes.py)
+    assert r.returncode == 2 and "choose exactly one" in r.stderr
     r = molremote(tmp_path, "remote", "-e", "1", "--slurm", "--cluster", "nope", "--dry-run")
-    assert r.returncode != 0 and "unknown SLURM cluster 'nope'" in r.stderr  # README: 2 (test_exit_codes.py)
+    assert r.returncode == 2 and "unknown SLURM cluster 'nope'" in r.stderr
     r = molremote(tmp_path, "remote", "-e", "1", "--ssh", "box", "--max-time", "soon", "--dry-run")
     assert r.returncode == 2 and "--max-time" in r.stderr
