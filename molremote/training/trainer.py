@@ -226,6 +226,7 @@ def train_run(exp: Experiment, fold: int, run: Run, *, max_time_s: float | None 
             task = get_task(exp)
             task.load()
         train_idx, valid_idx = task.split(fold)
+        task.prepare_fold(fold, train_idx, run.path)  # per-fold fitted preprocessing, kept in the run folder
         seed_everything(t.seed + 1000 * fold)
         core = build_model(exp, task.model_info()).to(device)
         model = core
