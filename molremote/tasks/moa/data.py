@@ -51,6 +51,11 @@ class MoaData:
     submission_cols: list[str]  # sample_submission's value columns, in order
 
 
+def _plain(v: object) -> object:
+    """A numpy scalar as the Python value (messages show 2, not np.int64(2))."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
 def _csv(path: Path) -> pd.DataFrame:
     try:
         return pd.read_csv(path)
@@ -72,7 +77,7 @@ def read_features(path: Path) -> Features:
         bad = np.flatnonzero(codes.isna().to_numpy())
         if len(bad):
             r = int(bad[0])
-            raise DataError(f"{path}: row {r + 2} (sig_id {df['sig_id'].iloc[r]}): {c} = {df[c].iloc[r]!r}, "
+            raise DataError(f"{path}: row {r + 2} (sig_id {df['sig_id'].iloc[r]}): {c} = {_plain(df[c].iloc[r])!r}, "
                             f"expected one of {list(values)}")
         cat[:, j] = codes.to_numpy(dtype=np.int8)
     gene_cols = [c for c in df.columns if c.startswith("g-")]
@@ -85,7 +90,7 @@ def read_features(path: Path) -> Features:
     if len(bad_r):
         r, c = int(bad_r[0]), int(bad_c[0])
         raise DataError(f"{path}: row {r + 2} (sig_id {df['sig_id'].iloc[r]}): {num.columns[c]} = "
-                        f"{num.iloc[r, c]!r} is not a finite number")
+                        f"{_plain(num.iloc[r, c])!r} is not a finite number")
     g = len(gene_cols)
     return Features(df["sig_id"].astype(str).to_numpy(), cat, x[:, :g], x[:, g:], gene_cols, cell_cols)
 
@@ -103,7 +108,7 @@ def read_targets(path: Path, sig_id: np.ndarray) -> tuple[np.ndarray, list[str]]
     bad_r, bad_c = np.nonzero(~np.isin(y, (0, 1)))
     if len(bad_r):
         r, c = int(bad_r[0]), int(bad_c[0])
-        raise DataError(f"{path}: sig_id {sig_id[r]}: {df.columns[c]} = {y[r, c]!r}, expected 0 or 1")
+        raise DataError(f"{path}: sig_id {sig_id[r]}: {df.columns[c]} = {_plain(y[r, c])!r}, expected 0 or 1")
     return y.astype(np.float32), [str(c) for c in df.columns]
 
 

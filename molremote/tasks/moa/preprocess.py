@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import DataError
+from ...errors import DataError, ExperimentError
 from ...fsutil import atomic_path, write_json
 from .data import Features
 from .params import MoaParams
@@ -59,11 +59,10 @@ class Preprocessor:
         out.fitted["variance"] = None
         if p.variance_threshold is not None:
             cont = out._continuous(rows)
-            vt = VarianceThreshold(p.variance_threshold).fit(cont)
-            if not vt.get_support().any():
-                raise DataError(f"variance_threshold {p.variance_threshold} removes every feature "
-                                f"(largest variance {cont.var(axis=0).max():.3g})")
-            out.fitted["variance"] = vt
+            if not (cont.var(axis=0) > p.variance_threshold).any():
+                raise ExperimentError(f"variance_threshold {p.variance_threshold} removes every feature "
+                                f"(largest variance {cont.var(axis=0).max():.3g})", field="task.variance_threshold")
+            out.fitted["variance"] = VarianceThreshold(p.variance_threshold).fit(cont)
         return out
 
     def _continuous(self, f: Features) -> np.ndarray:
