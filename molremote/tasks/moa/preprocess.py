@@ -6,9 +6,9 @@ PCA and factor analysis components of the (transformed) g- and c- blocks appende
 continuous features; cp_time / cp_dose codes in front (cp_type is constant once control rows are dropped).
 Fitted on the fold's training rows, or on those plus the test rows with `fit_on="train+test"` (as the
 winners did; the validation rows are never seen). The fitted object is pickled to
-`<run>/preprocess/preprocess.pkl` with `preprocess.json` beside it (the parameters, the feature count and a
-SHA-256 of the transformed training features): a resumed run loads it instead of refitting, and a changed
-input that would give different features is refused.
+`<run>/preprocess/preprocess.pkl`, the features it produced to `features.npz` (all training and test rows)
+and `preprocess.json` (the parameters, the feature count, the features' SHA-256): a resumed run loads the
+features instead of refitting, and a changed input that would give different features is refused.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from ...fsutil import atomic_path, write_json
 from .data import Features
 from .params import MoaParams
 
-PKL, META = "preprocess.pkl", "preprocess.json"
+PKL, META, FEATURES = "preprocess.pkl", "preprocess.json", "features.npz"
 
 
 def _block(x: np.ndarray, q: Any, pca: Any, fa: Any) -> list[np.ndarray]:
@@ -78,31 +78,46 @@ class Preprocessor:
         return np.ascontiguousarray(np.concatenate([cat, cont], axis=1), dtype=np.float32)
 
 
-def digest(x: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(x, dtype=np.float32).tobytes()).hexdigest()
+def digest(*arrays: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for x in arrays:
+        h.update(np.ascontiguousarray(x, dtype=np.float32).tobytes())
+    return h.hexdigest()
 
 
-def fit_or_load(p: MoaParams, fit_rows: Features, check_rows: Features, folder: Path) -> tuple[Preprocessor, str]:
-    """The run's preprocessor: loaded from `folder` when a previous session saved it, else fitted on
-    `fit_rows` and saved. `check_rows` (the fold's training rows) are transformed to fingerprint the
-    features. Returns (preprocessor, "loaded" | "fitted")."""
+def fit_or_load(p: MoaParams, fit_rows: Features, train: Features, test: Features,
+                folder: Path) -> tuple[np.ndarray, np.ndarray, str]:
+    """The run's features (all training rows, all test rows): loaded from `folder` when a previous session
+    saved them, else the preprocessing is fitted on `fit_rows`, applied, and saved with its features.
+
+    The features themselves are saved (features.npz), not only the fitted transforms: BLAS sums in PCA / FA
+    transforms are not bit-reproducible across processes (thread count, memory alignment), and a resumed run
+    must see exactly the features the first session trained on. On load, a fresh transform of the current data
+    must agree with the saved features to float32 noise, else the data changed under the run (refused).
+    Returns (x_train, x_test, "loaded" | "fitted")."""
     folder = Path(folder)
-    pkl, meta = folder / PKL, folder / META
-    if pkl.exists() and meta.exists():
+    pkl, meta, feats = folder / PKL, folder / META, folder / FEATURES
+    if pkl.exists() and meta.exists() and feats.exists():
         with open(pkl, "rb") as fh:
             pre = pickle.load(fh)  # our own file in our own run folder
         saved = json.loads(meta.read_text())
-        got = digest(pre.transform(check_rows))
-        if got != saved["train_features_sha256"]:
-            raise DataError(f"{pkl}: the saved preprocessing gives different features for this fold's training "
-                            f"rows than when it was fitted (sha256 {got[:12]} != {saved['train_features_sha256'][:12]}):"
-                            " the data changed under a resumed run; start a fresh run instead")
-        return pre, "loaded"
+        with np.load(feats) as z:
+            x_train, x_test = z["train"], z["test"]
+        if digest(x_train, x_test) != saved["features_sha256"]:
+            raise DataError(f"{feats}: content does not match the sha256 in {meta} (file damaged); start a fresh run")
+        now = pre.transform(train)
+        if now.shape != x_train.shape or not np.allclose(now, x_train, rtol=1e-4, atol=1e-4):
+            raise DataError(f"{pkl}: the saved preprocessing gives different features for the current training rows "
+                            f"than when it was fitted: the data changed under a resumed run; start a fresh run instead")
+        return x_train, x_test, "loaded"
     pre = Preprocessor.fit(p, fit_rows)
-    x = pre.transform(check_rows)
+    x_train, x_test = pre.transform(train), pre.transform(test)
     with atomic_path(pkl) as tmp:
         with open(tmp, "wb") as fh:
             pickle.dump(pre, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    write_json(meta, {"params": p.model_dump(), "fit_rows": len(fit_rows.sig_id), "n_features": int(x.shape[1]),
-                      "train_features_sha256": digest(x)})
-    return pre, "fitted"
+    with atomic_path(feats, suffix=".npz") as tmp:
+        np.savez(tmp, train=x_train, test=x_test)
+    # written last: its presence marks a complete save
+    write_json(meta, {"params": p.model_dump(), "fit_rows": len(fit_rows.sig_id), "n_features": int(x_train.shape[1]),
+                      "features_sha256": digest(x_train, x_test)})
+    return x_train, x_test, "fitted"

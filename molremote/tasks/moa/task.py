@@ -75,9 +75,8 @@ class MoaTask(Task):
     def prepare_fold(self, fold: int, train_idx: np.ndarray, run_dir: Path) -> None:
         rows = self.train.take(np.asarray(train_idx))
         fit_rows = _concat(rows, self.test) if self.params.fit_on == "train+test" else rows
-        pre, self.preprocess_source = fit_or_load(self.params, fit_rows, rows, Path(run_dir) / "preprocess")
-        self.x_train = pre.transform(self.train)
-        self.x_test = pre.transform(self.test)
+        self.x_train, self.x_test, self.preprocess_source = fit_or_load(self.params, fit_rows, self.train, self.test,
+                                                                        Path(run_dir) / "preprocess")
 
     def _x(self, split: str) -> np.ndarray:
         x = self.x_test if split == "test" else self.x_train

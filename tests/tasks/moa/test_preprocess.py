@@ -33,14 +33,14 @@ def test_fit_is_saved_and_a_second_session_loads_it_with_identical_features(tmp_
     assert t.model_info() == {"n_features": meta["n_features"], "n_outputs": 14}
     assert 2 + 150 + 20 < meta["n_features"] <= 2 + 150 + 8 + 4 + 20 + 3 + 2
     assert meta["fit_rows"] == len(tr)
-    pkl = tmp_path / "preprocess" / PKL
-    before = (pkl.stat().st_mtime_ns, pkl.read_bytes())
+    files = [tmp_path / "preprocess" / n for n in (PKL, "features.npz", "preprocess.json")]
+    before = [(f.stat().st_mtime_ns, f.read_bytes()) for f in files]
     x_train, x_test = t.x_train.copy(), t.x_test.copy()
 
     t2, tr2, _ = fold_task(**FULL)  # a new process resuming the run
     t2.prepare_fold(0, tr2, tmp_path)
     assert t2.preprocess_source == "loaded"
-    assert (pkl.stat().st_mtime_ns, pkl.read_bytes()) == before  # reused, not rewritten
+    assert [(f.stat().st_mtime_ns, f.read_bytes()) for f in files] == before  # reused, not rewritten
     np.testing.assert_array_equal(t2.x_train, x_train)
     np.testing.assert_array_equal(t2.x_test, x_test)
 
@@ -66,6 +66,15 @@ def test_changed_data_under_a_saved_preprocessing_is_refused(tmp_path, moa_copy)
     df.to_csv(moa_copy / "train_features.csv", index=False)
     t2, tr2, _ = fold_task(moa_copy, pca_genes=4)
     with pytest.raises(DataError, match=r"preprocess.pkl: the saved preprocessing gives different features"):
+        t2.prepare_fold(0, tr2, tmp_path)
+
+
+def test_damaged_saved_features_are_refused(tmp_path):
+    t, tr, _ = fold_task(pca_genes=4)
+    t.prepare_fold(0, tr, tmp_path)
+    np.savez(tmp_path / "preprocess" / "features.npz", train=t.x_train + 1, test=t.x_test)
+    t2, tr2, _ = fold_task(pca_genes=4)
+    with pytest.raises(DataError, match=r"features.npz: content does not match the sha256"):
         t2.prepare_fold(0, tr2, tmp_path)
 
 
