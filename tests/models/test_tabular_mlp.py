@@ -5,10 +5,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from pydantic import ValidationError  # noqa: E402
+from pydantic import ValidationError
 
-from molremote.models.params import TabularMlpParams  # noqa: E402
-from molremote.models.tabular_mlp import build  # noqa: E402
+from molremote.models.params import TabularMlpParams
+from molremote.models.tabular_mlp import build
 
 INFO = {"n_features": 875, "n_outputs": 206}
 

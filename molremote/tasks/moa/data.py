@@ -34,7 +34,7 @@ class Features:
     def control(self) -> np.ndarray:
         return self.cat[:, 0] == CATEGORIES["cp_type"].index(CONTROL)
 
-    def take(self, rows: np.ndarray) -> "Features":
+    def take(self, rows: np.ndarray) -> Features:
         return Features(self.sig_id[rows], self.cat[rows], self.genes[rows], self.cells[rows], self.gene_cols,
                         self.cell_cols)
 

@@ -103,10 +103,10 @@ def build(h5ad: Path, out: Path = OUT, seed: int = 12) -> Path:
     scored[control] = 0
     nonscored[control] = 0
 
-    test_drugs = set(rng.choice(drugs, int(round(TEST_FRACTION * len(drugs))), replace=False))
+    test_drugs = set(rng.choice(drugs, round(TEST_FRACTION * len(drugs)), replace=False))
     ctl_idx = np.flatnonzero(control)
     test = np.isin(drug, list(test_drugs))
-    test[rng.choice(ctl_idx, int(round(TEST_FRACTION * len(ctl_idx))), replace=False)] = True
+    test[rng.choice(ctl_idx, round(TEST_FRACTION * len(ctl_idx)), replace=False)] = True
 
     feats = pd.DataFrame({"sig_id": sig, "cp_type": np.where(control, "ctl_vehicle", "trt_cp"), "cp_time": time,
                           "cp_dose": dose})

@@ -40,7 +40,7 @@ class Preprocessor:
     fitted: dict[str, Any] = field(default_factory=dict)  # name -> fitted sklearn object (or None)
 
     @classmethod
-    def fit(cls, p: MoaParams, rows: Features) -> "Preprocessor":
+    def fit(cls, p: MoaParams, rows: Features) -> Preprocessor:
         from sklearn.decomposition import PCA, FactorAnalysis
         from sklearn.feature_selection import VarianceThreshold
         from sklearn.preprocessing import QuantileTransformer
@@ -112,9 +112,8 @@ def fit_or_load(p: MoaParams, fit_rows: Features, train: Features, test: Feature
         return x_train, x_test, "loaded"
     pre = Preprocessor.fit(p, fit_rows)
     x_train, x_test = pre.transform(train), pre.transform(test)
-    with atomic_path(pkl) as tmp:
-        with open(tmp, "wb") as fh:
-            pickle.dump(pre, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    with atomic_path(pkl) as tmp, open(tmp, "wb") as fh:
+        pickle.dump(pre, fh, protocol=pickle.HIGHEST_PROTOCOL)
     with atomic_path(feats, suffix=".npz") as tmp:
         np.savez(tmp, train=x_train, test=x_test)
     # written last: its presence marks a complete save

@@ -7,8 +7,9 @@ control rows already 0.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -76,10 +77,10 @@ class MoaResults(TaskResults):
         return o.score(o.y, o.pred)
 
     def test_submission(self, members: Sequence[TestMember]) -> tuple[Predictions, SubmissionSpec, dict[str, Any]]:
+        import pyarrow.parquet as pq
+
         from ...results.averaging import average
         from ...results.submission_files import read_parquet_columns
-
-        import pyarrow.parquet as pq
 
         cols = [c for c in pq.read_schema(members[0].path).names if c != "sig_id"]
         spec = submission_spec(cols)

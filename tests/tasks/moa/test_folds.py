@@ -31,7 +31,7 @@ def test_every_scheme_assigns_each_row_one_fold_of_balanced_size(demo):
 
 
 def test_multilabel_stratification_spreads_each_target_over_the_folds(demo):
-    y, drug = demo
+    y, _ = demo
     f = folds.multilabel_stratified(y, 5, 0)
     per_fold = np.stack([y[f == k].sum(axis=0) for k in range(5)])  # (fold, target) positives
     expected = y.sum(axis=0) / 5

@@ -46,7 +46,7 @@ def test_fit_is_saved_and_a_second_session_loads_it_with_identical_features(tmp_
 
 
 def test_quantile_output_is_normal_and_validation_rows_stay_out_of_the_fit(tmp_path):
-    t, tr, va = fold_task()
+    t, tr, _ = fold_task()
     t.prepare_fold(0, tr, tmp_path / "a")
     c = t.x_train[tr, 152:172]  # transformed c- columns of the fitting rows (continuous, no ties: normal)
     assert np.all(np.abs(np.median(c, axis=0)) < 0.05) and np.all(np.abs(c.std(axis=0) - 1) < 0.2)
