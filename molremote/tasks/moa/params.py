@@ -14,6 +14,9 @@ class MoaParams(TaskParams):
     pca_cells: int = 0  # ... from the c- columns (2-stage NN: 15)
     fa_genes: int = 0  # factor-analysis components from the g- columns (3-stage NN: 90)
     fa_cells: int = 0  # ... from the c- columns (3-stage NN: 50)
+    umap_genes: int = 0  # UMAP components from the (transformed) g- columns (3-stage NN: 45; needs umap-learn)
+    umap_cells: int = 0  # ... from the c- columns (3-stage NN: 25)
+    umap_neighbors: int = 15  # umap-learn's default neighbourhood, which the winners kept
     variance_threshold: float | None = None  # drop features with variance below this (2-stage NN: 0.5)
     # "train": fit on the fold's training rows only (no test information); "train+test": also on the test
     # features, as the winners did (unsupervised, so no label leaks; the fold's validation rows stay out)

@@ -2,7 +2,7 @@
 reused for validation, test and resumed runs.
 
 Pipeline (each step optional, from MoaParams): QuantileTransformer (normal output) on the g- and c- columns;
-PCA and factor analysis components of the (transformed) g- and c- blocks appended; VarianceThreshold over the
+PCA, factor analysis and UMAP (umap-learn, optional) components of the (transformed) g- and c- blocks appended; VarianceThreshold over the
 continuous features; cp_time / cp_dose codes in front (cp_type is constant once control rows are dropped).
 Fitted on the fold's training rows, or on those plus the test rows with `fit_on="train+test"` (as the
 winners did; the validation rows are never seen). The fitted object is pickled to
@@ -29,9 +29,21 @@ from .params import MoaParams
 PKL, META, FEATURES = "preprocess.pkl", "preprocess.json", "features.npz"
 
 
-def _block(x: np.ndarray, q: Any, pca: Any, fa: Any) -> list[np.ndarray]:
+def _block(x: np.ndarray, q: Any, *reducers: Any) -> list[np.ndarray]:
     x = q.transform(x) if q is not None else x
-    return [x] + [m.transform(x) for m in (pca, fa) if m is not None]
+    return [x] + [m.transform(x) for m in reducers if m is not None]
+
+
+def _umap(n: int, p: MoaParams, x: np.ndarray) -> Any:
+    """A fitted umap-learn UMAP (imported only when asked for: numba compiles for ~20 s on first use)."""
+    if not n:
+        return None
+    try:
+        from umap import UMAP
+    except ImportError:
+        raise ExperimentError("umap_genes / umap_cells need the umap-learn package: pip install umap-learn",
+                              field="task.umap_genes") from None
+    return UMAP(n_components=n, n_neighbors=p.umap_neighbors, random_state=p.seed, n_jobs=1).fit(x)
 
 
 @dataclass
@@ -46,8 +58,8 @@ class Preprocessor:
         from sklearn.preprocessing import QuantileTransformer
 
         out = cls(p.model_dump())
-        for name, x, n_pca, n_fa in (("genes", rows.genes, p.pca_genes, p.fa_genes),
-                                     ("cells", rows.cells, p.pca_cells, p.fa_cells)):
+        for name, x, n_pca, n_fa, n_umap in (("genes", rows.genes, p.pca_genes, p.fa_genes, p.umap_genes),
+                                             ("cells", rows.cells, p.pca_cells, p.fa_cells, p.umap_cells)):
             q = None
             if p.quantile:
                 q = QuantileTransformer(n_quantiles=min(p.n_quantiles, len(x)), output_distribution="normal",
@@ -55,7 +67,7 @@ class Preprocessor:
                 x = q.transform(x)
             pca = PCA(n_components=n_pca, random_state=p.seed).fit(x) if n_pca else None
             fa = FactorAnalysis(n_components=n_fa, random_state=p.seed).fit(x) if n_fa else None
-            out.fitted[name] = (q, pca, fa)
+            out.fitted[name] = (q, pca, fa, _umap(n_umap, p, x))
         out.fitted["variance"] = None
         if p.variance_threshold is not None:
             cont = out._continuous(rows)
@@ -85,6 +97,16 @@ def digest(*arrays: np.ndarray) -> str:
     return h.hexdigest()
 
 
+def raw_digest(*rows: Features) -> str:
+    """SHA-256 of the input features (ids, categorical codes, g- and c- values) the preprocessing sees."""
+    h = hashlib.sha256()
+    for f in rows:
+        h.update("\n".join(f.sig_id.tolist()).encode())
+        for a in (f.cat, f.genes, f.cells):
+            h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
 def fit_or_load(p: MoaParams, fit_rows: Features, train: Features, test: Features,
                 folder: Path) -> tuple[np.ndarray, np.ndarray, str]:
     """The run's features (all training rows, all test rows): loaded from `folder` when a previous session
@@ -92,8 +114,8 @@ def fit_or_load(p: MoaParams, fit_rows: Features, train: Features, test: Feature
 
     The features themselves are saved (features.npz), not only the fitted transforms: BLAS sums in PCA / FA
     transforms are not bit-reproducible across processes (thread count, memory alignment), and a resumed run
-    must see exactly the features the first session trained on. On load, a fresh transform of the current data
-    must agree with the saved features to float32 noise, else the data changed under the run (refused).
+    must see exactly the features the first session trained on. On load, the current input data must hash to
+    what the preprocessing was fitted on, else the data changed under the run (refused).
     Returns (x_train, x_test, "loaded" | "fitted")."""
     folder = Path(folder)
     pkl, meta, feats = folder / PKL, folder / META, folder / FEATURES
@@ -105,10 +127,10 @@ def fit_or_load(p: MoaParams, fit_rows: Features, train: Features, test: Feature
             x_train, x_test = z["train"], z["test"]
         if digest(x_train, x_test) != saved["features_sha256"]:
             raise DataError(f"{feats}: content does not match the sha256 in {meta} (file damaged); start a fresh run")
-        now = pre.transform(train)
-        if now.shape != x_train.shape or not np.allclose(now, x_train, rtol=1e-4, atol=1e-4):
-            raise DataError(f"{pkl}: the saved preprocessing gives different features for the current training rows "
-                            f"than when it was fitted: the data changed under a resumed run; start a fresh run instead")
+        if raw_digest(train, test) != saved["input_sha256"]:
+            raise DataError(f"{feats}: the input data (train/test features) differ from those the saved "
+                            "preprocessing was fitted on: the data changed under a resumed run; start a fresh run "
+                            "instead")
         return x_train, x_test, "loaded"
     pre = Preprocessor.fit(p, fit_rows)
     x_train, x_test = pre.transform(train), pre.transform(test)
@@ -118,5 +140,5 @@ def fit_or_load(p: MoaParams, fit_rows: Features, train: Features, test: Feature
         np.savez(tmp, train=x_train, test=x_test)
     # written last: its presence marks a complete save
     write_json(meta, {"params": p.model_dump(), "fit_rows": len(fit_rows.sig_id), "n_features": int(x_train.shape[1]),
-                      "features_sha256": digest(x_train, x_test)})
+                      "features_sha256": digest(x_train, x_test), "input_sha256": raw_digest(train, test)})
     return x_train, x_test, "fitted"

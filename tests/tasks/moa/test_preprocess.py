@@ -65,7 +65,7 @@ def test_changed_data_under_a_saved_preprocessing_is_refused(tmp_path, moa_copy)
     df.loc[df["cp_type"] == "trt_cp", "g-0"] += 3.0
     df.to_csv(moa_copy / "train_features.csv", index=False)
     t2, tr2, _ = fold_task(moa_copy, pca_genes=4)
-    with pytest.raises(DataError, match=r"preprocess.pkl: the saved preprocessing gives different features"):
+    with pytest.raises(DataError, match=r"features.npz: the input data \(train/test features\) differ"):
         t2.prepare_fold(0, tr2, tmp_path)
 
 
@@ -84,3 +84,17 @@ def test_a_threshold_that_removes_everything_is_refused(tmp_path):
         t.prepare_fold(0, tr, tmp_path)
     with pytest.raises(RuntimeError, match="prepare_fold"):
         t.model_info()
+
+
+@pytest.mark.slow  # umap-learn's numba compilation: 20-60 s on a busy 2-core machine
+def test_umap_components_are_appended_and_reused_on_resume(tmp_path):
+    pytest.importorskip("umap")
+    t, tr, _ = fold_task(umap_genes=3, umap_cells=2, quantile=True)
+    t.prepare_fold(0, tr, tmp_path)
+    plain, tr_p, _ = fold_task()
+    plain.prepare_fold(0, tr_p, tmp_path / "plain")
+    assert t.x_train.shape[1] == plain.x_train.shape[1] + 5 and np.isfinite(t.x_train).all()
+    t2, tr2, _ = fold_task(umap_genes=3, umap_cells=2, quantile=True)
+    t2.prepare_fold(0, tr2, tmp_path)
+    assert t2.preprocess_source == "loaded"
+    np.testing.assert_array_equal(t2.x_test, t.x_test)
