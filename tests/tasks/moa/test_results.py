@@ -76,3 +76,14 @@ def test_fold_and_oof_scores_and_the_averaged_test_submission(task, tmp_path):
     want[task.test.control] = 0
     np.testing.assert_array_equal(sub.ids, task.test.sig_id)
     np.testing.assert_allclose(sub.values, want, atol=1e-12)
+
+
+def test_the_torch_free_side_and_the_data_modules_never_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from molremote.tasks import task_results; task_results('moa'); "
+            "import molremote.tasks.moa.task, molremote.tasks.moa.preprocess, molremote.tasks.moa.folds; "
+            "print('torch' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120)
+    assert r.stdout.strip() == "False", r.stderr
