@@ -13,6 +13,7 @@ MODELS: dict[str, Entry] = {
     "gcn_text": Entry("molremote.models.params:GcnTextParams", "molremote.models.gcn_text:build"),
     "transformer": Entry("molremote.models.params:TransformerParams", "molremote.models.transformer:build"),
     "mamba": Entry("molremote.models.params:MambaParams", "molremote.models.mamba:build"),
+    "tabular_mlp": Entry("molremote.models.params:TabularMlpParams", "molremote.models.tabular_mlp:build"),
 }
 
 

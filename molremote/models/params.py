@@ -82,3 +82,18 @@ class MambaParams(_Params):
     dropout: float = 0.1
     conv_kernel: int = 3  # token conv embedding, as for the transformer
     backend: Literal["auto", "mamba_ssm", "torch"] = "auto"  # auto: mamba_ssm on CUDA when installed, else mambapy
+
+
+class TabularMlpParams(_Params):
+    """MoA 1st place weight-normalised 3-block MLP on tabular features (models/tabular_mlp.py)."""
+
+    hidden: int = 2048  # winners: 2048 (simple NN, stages 1-2), 1024 (stage 3)
+    dropout: tuple[float, float, float] = (0.15, 0.3, 0.25)  # the 3-stage NN's three blocks
+    negative_slope: float = 0.01  # leaky ReLU: torch's default, the winners left it unset
+
+    @field_validator("hidden")
+    @classmethod
+    def _hidden(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be >= 1")
+        return v

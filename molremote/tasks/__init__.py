@@ -26,6 +26,8 @@ TASKS: dict[str, Entry] = {
     "text2mol": TaskEntry("molremote.tasks.text2mol.params:Text2MolParams",
                           "molremote.tasks.text2mol.task:Text2MolTask",
                           "molremote.tasks.text2mol.results:Text2MolResults"),
+    "moa": TaskEntry("molremote.tasks.moa.params:MoaParams", "molremote.tasks.moa.task:MoaTask",
+                     "molremote.tasks.moa.results:MoaResults"),
 }
 
 

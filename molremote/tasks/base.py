@@ -9,6 +9,7 @@ out-of-fold predictions and the fold-averaged test submission.
     task.load()                          read data; raise DataError naming the missing file + how to get it
     task.n_train(), task.n_test()
     task.fold_assignment() -> int array  fold id per training sample (exp.folds: n_folds, scheme, seed)
+    task.prepare_fold(fold, train_idx, run_dir)  optional: fit per-fold preprocessing, saved in the run folder
     task.model_info() -> dict            passed to the model builder (vocab size, outputs, feature dims)
     task.setup(model, device)            once after the model is built/loaded (e.g. cache frozen text embeddings)
     task.batch(split, idx, device)       batch for samples idx of split "train" | "test" ("valid" rows are
@@ -188,6 +189,11 @@ class Task(ABC):
 
     def model_info(self) -> dict[str, Any]:
         return {}
+
+    def prepare_fold(self, fold: int, train_idx: np.ndarray, run_dir: Path) -> None:
+        """Called by the trainer once per run, after split() and before model_info(): fit per-fold
+        preprocessing on the training rows and keep it in `run_dir` (a resumed run loads it). Default: none."""
+        return None
 
     # ------------------------------------------------------------------ torch side
     def setup(self, model: Any, device: Any) -> None:

@@ -50,7 +50,7 @@ def test_every_task_has_a_consistent_results_side():
         assert info.metric_name == task_cls.metric_name and info.greater_is_better == task_cls.greater_is_better
         assert info.submission_spec().id_col
     assert sorted(i.name for i in all_task_results()) == sorted(TASKS)
-    with pytest.raises(ExperimentError, match=r"unknown task 'nope' \(known: belka, text2mol\)"):
+    with pytest.raises(ExperimentError, match=r"unknown task 'nope' \(known: belka, moa, text2mol\)"):
         task_results("nope")
     with pytest.raises(DataError, match=r"task 'text2mol' has no data preparation step \(tasks with one: belka\)"):
         data_preparer("text2mol")

@@ -1,0 +1,28 @@
+"""MoA task parameters (torch-free pydantic): data layout, preprocessing and loss settings."""
+from __future__ import annotations
+
+from typing import Literal
+
+from ..base import TaskParams
+
+
+class MoaParams(TaskParams):
+    # --- preprocessing, fitted per fold (preprocess.py); every step is optional
+    quantile: bool = True  # QuantileTransformer to a normal distribution: every winner's first step
+    n_quantiles: int = 100  # the 1st-place 3-stage NN's value
+    pca_genes: int = 0  # PCA components appended from the g- columns (2-stage NN: 50); 0 = none
+    pca_cells: int = 0  # ... from the c- columns (2-stage NN: 15)
+    fa_genes: int = 0  # factor-analysis components from the g- columns (3-stage NN: 90)
+    fa_cells: int = 0  # ... from the c- columns (3-stage NN: 50)
+    umap_genes: int = 0  # UMAP components from the (transformed) g- columns (3-stage NN: 45; needs umap-learn)
+    umap_cells: int = 0  # ... from the c- columns (3-stage NN: 25)
+    umap_neighbors: int = 15  # umap-learn's default neighbourhood, which the winners kept
+    variance_threshold: float | None = None  # drop features with variance below this (2-stage NN: 0.5)
+    # "train": fit on the fold's training rows only (no test information); "train+test": also on the test
+    # features, as the winners did (unsupervised, so no label leaks; the fold's validation rows stay out)
+    fit_on: Literal["train", "train+test"] = "train"
+    seed: int = 0  # random_state of the quantile subsample, PCA and FA (fixed: identical features on refit)
+    # --- folds: `folds.scheme` = "mskf" (multilabel stratified), "drug" (the winners' drug-aware MSKF) or "kfold"
+    drug_threshold: int = 18  # drug folds: drugs with at most this many rows are stratified as whole drugs
+    # --- loss
+    label_smoothing: float = 0.001  # simple NN / TabNet: targets pulled to [s/2, 1-s/2] (smoothed BCE)
