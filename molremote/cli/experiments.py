@@ -10,6 +10,7 @@ from ..errors import ExperimentError
 from ..experiments import Registry, apply_overrides, diff as diff_experiments
 from ..runs import iter_local_runs
 from ._app import app, console
+from ._options import Json, Sets
 
 
 def _last_runs() -> dict[int, dict]:
@@ -57,7 +58,7 @@ def _ls_table(rows: list[dict], where: object, width: int) -> Table:
 
 
 @app.command("ls")
-def ls(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+def ls(as_json: Json = False) -> None:
     """List experiments: id, task, model, parent, description, last local status and score."""
     reg = Registry()
     last = _last_runs()
@@ -84,7 +85,7 @@ def ls(as_json: bool = typer.Option(False, "--json", help="Machine-readable outp
 @app.command()
 def show(exp_id: int = typer.Argument(..., metavar="ID"),
          as_json: bool = typer.Option(False, "--json", help="Print the resolved JSON (what travels)."),
-         sets: list[str] = typer.Option([], "--set", help="key.path=value overrides")) -> None:
+         sets: Sets = []) -> None:
     """Show an experiment's resolved configuration."""
     exp = apply_overrides(Registry().resolve(exp_id), sets)
     if as_json:

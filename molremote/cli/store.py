@@ -10,6 +10,7 @@ from rich.table import Table
 
 from ..errors import StoreError
 from ._app import app, console, err_console
+from ._options import Experiment, ExperimentOpt, Fold, Json
 
 ONLY_HELP = "Only part of the run: checkpoints | predictions | metrics (repeatable); manifest and config always come."
 
@@ -47,17 +48,18 @@ def _transfer_bar(verb: str):
 
 
 @app.command()
-def push(exp_id: int = typer.Option(..., "-e", "--experiment"),
-         fold: Optional[int] = typer.Option(None, "--fold", "-f"),
+def push(exp_id: Experiment,
+         fold: Fold = None,
          force: bool = typer.Option(False, "--force", help="Replace a different run stored under the same key.")) -> None:
     """Push local run folders of an experiment to the configured store (changed files only)."""
+    from ..runs import parse_key
     from ..store.ops import local_runs, push_run
 
     store = _configured_store()
     if store is None:
         raise StoreError("no store configured: set [store] url in molremote.toml or MOLREMOTE_STORE "
                          "(a folder, file://..., or hf://owner/repo)")
-    rows = [r for r in local_runs(exp_id) if fold is None or r["key"].split("/")[-1].startswith(f"fold{fold}-")]
+    rows = [r for r in local_runs(exp_id) if fold is None or (parse_key(r["key"]) or ("", -1, ""))[1] == fold]
     if not rows:
         raise StoreError(f"no local run of experiment {exp_id}" + (f" fold {fold}" if fold is not None else ""))
     for r in rows:
@@ -68,8 +70,8 @@ def push(exp_id: int = typer.Option(..., "-e", "--experiment"),
 
 
 @app.command()
-def pull(exp_id: int = typer.Option(..., "-e", "--experiment"),
-         fold: Optional[int] = typer.Option(None, "--fold", "-f"),
+def pull(exp_id: Experiment,
+         fold: Fold = None,
          only: list[str] = typer.Option([], "--only", help=ONLY_HELP),
          config_hash: Optional[str] = typer.Option(None, "--hash", help="Only runs with this config hash."),
          force: bool = typer.Option(False, "--force", help="Overwrite a local folder holding another or newer run; "
@@ -98,9 +100,9 @@ def pull(exp_id: int = typer.Option(..., "-e", "--experiment"),
 
 
 @app.command()
-def runs(exp_id: Optional[int] = typer.Option(None, "-e", "--experiment"),
+def runs(exp_id: ExperimentOpt = None,
          local_only: bool = typer.Option(False, "--local", help="Do not ask the store."),
-         as_json: bool = typer.Option(False, "--json")) -> None:
+         as_json: Json = False) -> None:
     """Runs known here and in the store, with status and best score."""
     from ..store.ops import list_runs
 
