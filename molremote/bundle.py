@@ -69,7 +69,7 @@ class BundleInfo:
         return d
 
     @classmethod
-    def from_json(cls, d: dict) -> "BundleInfo":
+    def from_json(cls, d: dict) -> BundleInfo:
         d = dict(d)
         d["path"] = Path(d["path"])
         d["dirty_files"] = tuple(d.get("dirty_files", ()))
@@ -148,7 +148,8 @@ def _check_secrets(root: Path, files: list[str], allow: list[str]) -> None:
                            f"(add it to .gitignore; jobs read secrets from the remote environment)")
     found = secrets.scan_files(root, files, allow)
     if found:
-        more = f" ({len(found) - 1} more finding(s): {', '.join(f.where() for f in found[1:6])})" if len(found) > 1 else ""
+        more = (f" ({len(found) - 1} more finding(s): {', '.join(f.where() for f in found[1:6])})"
+                if len(found) > 1 else "")
         raise BackendError(str(_refusal(found[0])) + more)
     tokens = secrets.env_token_values()
     for rel in files:

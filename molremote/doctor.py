@@ -12,8 +12,8 @@ import re
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 from .secrets import mask
 from .settings import (
@@ -94,7 +94,8 @@ def check_hub(settings: Settings) -> Check:
     except Exception as e:  # noqa: BLE001
         return Check(name, False, f"logged in as {user}; {repo_type} repo {repo_id}: {type(e).__name__}: {e}",
                      "check the network, HF_ENDPOINT and the token's access to the repo")
-    return Check(name, True, f"logged in as {user} (token from {hf_token_source()}); {repo_type} repo {repo_id} reachable")
+    return Check(name, True,
+                 f"logged in as {user} (token from {hf_token_source()}); {repo_type} repo {repo_id} reachable")
 
 
 def check_wandb(settings: Settings) -> Check:

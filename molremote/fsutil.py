@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Iterator, TextIO
+from typing import IO, Any, BinaryIO, TextIO
 
 
 def _umask() -> int:

@@ -115,7 +115,7 @@ class GcnText(nn.Module):
         # only the binary contrastive loss uses it (softmax losses are shift-invariant): BCE needs a threshold
         self.logit_bias = nn.Parameter(torch.tensor(float(p.logit_bias)))
 
-    def train(self, mode: bool = True) -> "GcnText":
+    def train(self, mode: bool = True) -> GcnText:
         super().train(mode)
         if self.text_frozen:
             self.text_model.eval()  # frozen: no dropout, so cached features equal live ones

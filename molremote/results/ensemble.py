@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +48,8 @@ def infer_task(files: Sequence[Path | str]) -> str:
     if fits:
         raise SubmissionError(f"the header of {', '.join(str(p) for p, _ in headers)} fits the submission format of "
                               f"several tasks ({', '.join(fits)}): name one with --task")
-    expected = "; ".join(f"{i.name}: {_few(i.submission_spec().expected_columns() or [i.submission_spec().id_col, '...'])}"
+    expected = "; ".join(f"{i.name}: "
+                         f"{_few(i.submission_spec().expected_columns() or [i.submission_spec().id_col, '...'])}"
                          for i in infos)
     got = "; ".join(f"{p}: {_few(h)}" for p, h in headers)
     raise SubmissionError(f"no task's submission format fits the member file header(s) ({got}); the tasks expect "
@@ -133,7 +135,7 @@ def blend(members: Sequence[Member], task: str, *, weights: Sequence[float] | st
           runs_root: Path | None = None) -> BlendResult:
     """Average the members' test submissions by id into out (a folder, or a .csv file path; default
     runs/ensembles/<members>-<hash>/), with submission.csv, correlation.png and ensemble.json."""
-    from .averaging import unique_names, build_ensemble, combine, normalise_weights
+    from .averaging import build_ensemble, combine, normalise_weights, unique_names
 
     if not members:
         raise SubmissionError("no ensemble members: give experiments with -e and/or files with -i")

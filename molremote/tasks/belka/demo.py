@@ -275,7 +275,8 @@ def main() -> None:
     print(f"train: {len(train)} molecules, {len(tr)} rows, positives "
           + ", ".join(f"{p} {int(tr.loc[tr.protein_name == p, 'binds'].sum())}" for p in PROTEINS))
     print(f"test: {len(mols) - n_tr} molecules ({len(share)} share, {len(nonshare)} nonshare), {len(te)} rows")
-    print("sizes: " + ", ".join(f"{p.name} {p.stat().st_size / 1e3:.0f} kB" for p in sorted(args.out.glob('*.parquet'))))
+    sizes = ", ".join(f"{p.name} {p.stat().st_size / 1e3:.0f} kB" for p in sorted(args.out.glob("*.parquet")))
+    print("sizes: " + sizes)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ or lie outside [0, 1] are refused, as the organisers' scorer refuses them.
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

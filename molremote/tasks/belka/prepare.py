@@ -10,7 +10,9 @@ memory: same checks, errors, molecules and building-block ids), never whole. Row
 adjacent, as in the real files (molecule-major; BRD4, HSA, sEH); this is checked within every batch and
 across each batch boundary (a molecule seen again after other molecules is refused, naming both row ids;
 one recurring several batches later would need a global index of 98M SMILES and is not looked for), and a
-molecule whose rows straddle a batch boundary is held back and finished with the next batch. Output folder (raw little-endian matrices, `np.memmap`-able):
+molecule whose rows straddle a batch boundary is held back and finished with the next batch.
+
+Output folder (raw little-endian matrices, `np.memmap`-able):
 
     tokens.u8   (n, max_length) uint8   character tokens (tokens.py), PAD 0
     labels.u8   (n, 3) uint8            binds per protein; 255 = no label (no such row; every cell of test)
@@ -44,9 +46,10 @@ import argparse
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -345,7 +348,8 @@ def _meta(split, n, n_rows, max_length, proteins, source, params, state: _State,
         "format": FORMAT, "version": VERSION, "status": "complete", "split": split, "n": n, "n_rows": n_rows,
         "max_length": max_length, "proteins": proteins, "absent": ABSENT, "pad": belka_tokens.PAD,
         "vocab_size": belka_tokens.VOCAB_SIZE,
-        "arrays": {k: {"dtype": d, "shape": list(s)} for k, (d, s) in array_specs(split, n, n_rows, max_length).items()},
+        "arrays": {k: {"dtype": d, "shape": list(s)}
+                   for k, (d, s) in array_specs(split, n, n_rows, max_length).items()},
         "bb_vocab": "bb_vocab.json", "n_bb": len(state.vocab), "n_bb_base": n_base_vocab,
         "pairs": dict(zip(proteins, state.pairs)),
         "positives": dict(zip(proteins, state.positives)) if split == "train" else None,

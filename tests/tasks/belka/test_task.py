@@ -12,8 +12,8 @@ from sklearn.metrics import average_precision_score
 from molremote.errors import DataError, ExperimentError, SubmissionError
 from molremote.experiments import validate
 from molremote.tasks.belka import task as belka
-from molremote.tasks.belka.task import BelkaTask
 from molremote.tasks.belka.metric import belka_ap, cell_scores, split_groups
+from molremote.tasks.belka.task import BelkaTask
 
 COLS = ["id", "buildingblock1_smiles", "buildingblock2_smiles", "buildingblock3_smiles", "molecule_smiles",
         "protein_name", "binds"]
