@@ -14,6 +14,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 
 from .secrets import mask
 from .settings import (
@@ -222,12 +223,10 @@ def run_checks(settings: Settings | None = None, *, cuda: bool = True,
         ("Kaggle credentials", lambda: check_kaggle(settings), timeout_s),
     ]
     for host_name, host in settings.ssh.hosts.items():
-        jobs.append((f"SSH host {host_name}", lambda h=host_name, d=host.destination: check_ssh_host(h, d),
-                     timeout_s))
+        jobs.append((f"SSH host {host_name}", partial(check_ssh_host, host_name, host.destination), timeout_s))
     for cl_name, cl in settings.slurm.clusters.items():
         if cl.login != "local":
-            jobs.append((f"SLURM login {cl_name}", lambda n=cl_name, d=cl.login: check_ssh_host(f"slurm:{n}", d),
-                         timeout_s))
+            jobs.append((f"SLURM login {cl_name}", partial(check_ssh_host, f"slurm:{cl_name}", cl.login), timeout_s))
     if cuda:
         jobs.append(("CUDA", lambda: check_cuda(settings), CUDA_TIMEOUT_S + 5))
     results: list[list[Check]] = [[] for _ in jobs]

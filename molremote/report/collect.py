@@ -113,7 +113,8 @@ def _status(runs: list[dict[str, Any]], n_folds: int | None) -> str:
 def _records(runs_root: Path | None, warnings: list[str]) -> tuple[list[dict], list[dict]]:
     from ..results.kaggle_submit import local_records
 
-    evaluations, ensembles = [], []
+    evaluations: list[dict[str, Any]] = []
+    ensembles: list[dict[str, Any]] = []
     try:
         recs = local_records(runs_root)
     except OSError as e:

@@ -70,7 +70,7 @@ class Curve:
 
 def read_epoch_rows(path: Path) -> list[dict[str, Any]]:
     """The epoch-end rows of a metrics.jsonl; a torn last line (a run killed mid-write) is ignored."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     try:
         text = Path(path).read_text()
     except FileNotFoundError:

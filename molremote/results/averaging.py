@@ -236,11 +236,13 @@ def combine(arrays: Sequence[np.ndarray], weights: Sequence[float] | np.ndarray 
     on id-aligned files."""
     _check_method(method, normalise, axis)
     w = normalise_weights(weights, len(arrays))
-    acc = None
+    acc: np.ndarray | None = None
     for wi, a in zip(w, arrays):
         a = np.asarray(a, dtype=np.float64)
         x = _transform(a if a.ndim > 1 else a[:, None], method, normalise, axis)
         acc = wi * x if acc is None else acc + wi * x
+    if acc is None:
+        raise SubmissionError("nothing to combine: no prediction arrays")
     out = _finish(acc, method)
     return out[:, 0] if np.asarray(arrays[0]).ndim == 1 else out
 
@@ -571,7 +573,8 @@ class EnsembleResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def build_ensemble(members: Sequence[MemberLike], out_dir: Path | str, *, weights: Sequence[float] | None = None,
+def build_ensemble(members: Sequence[MemberLike], out_dir: Path | str, *,
+                   weights: Sequence[float] | np.ndarray | None = None,
                    method: str | None = None, normalise: str | None = None, axis: str | None = None,
                    task: str | None = None, spec: SubmissionSpec | None = None,
                    expected_ids: np.ndarray | None = None, metrics: dict[str, Any] | None = None,

@@ -97,7 +97,8 @@ def aligned_oof(members: Sequence[Member], task: str) -> tuple[OOF, list[np.ndar
     return ref, preds
 
 
-def ensemble_hash(members: Sequence[Member], weights: Sequence[float], method: str, normalise: str | None) -> str:
+def ensemble_hash(members: Sequence[Member], weights: Sequence[float] | np.ndarray, method: str,
+                  normalise: str | None) -> str:
     payload = json.dumps({"members": [m.sha256 for m in members], "weights": [round(float(w), 6) for w in weights],
                           "method": method, "normalise": normalise}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
@@ -146,14 +147,15 @@ def blend(members: Sequence[Member], task: str, *, weights: Sequence[float] | st
     normalise, axis = info.ensemble.normalise, info.ensemble.axis
     oof = aligned_oof(members, task)
     oof_note = oof if isinstance(oof, str) else None
+    oof_pair = None if isinstance(oof, str) else oof
     fit_info = None
     if weights == "auto":
-        if oof_note:
+        if oof_pair is None:
             raise SubmissionError(f"--weights auto needs out-of-fold predictions for every member: {oof_note}. "
                                   "Give weights explicitly (--weights 0.5,0.5) or leave them uniform")
         from .averaging import fit_weights
 
-        ref, preds = oof  # type: ignore[misc]
+        ref, preds = oof_pair
         f = fit_weights(preds, ref.y, ref.score, True, method=method, normalise=normalise, axis=axis)
         w = f.weights
         fit_info = {"on": "out-of-fold predictions", "rows": int(len(ref.y)), "score": f.score,
@@ -164,8 +166,8 @@ def blend(members: Sequence[Member], task: str, *, weights: Sequence[float] | st
     table = [{"name": m.name, "kind": m.kind, "experiment": m.experiment, "weight": float(wi),
               "fold_score": m.fold_score, "oof_score": None} for m, wi in zip(members, w)]
     ens_oof = None
-    if not oof_note:
-        ref, preds = oof  # type: ignore[misc]
+    if oof_pair is not None:
+        ref, preds = oof_pair
         for row, p in zip(table, preds):
             row["oof_score"] = float(ref.score(ref.y, p))
         ens_oof = float(ref.score(ref.y, combine(preds, w, method, normalise, axis)))

@@ -17,11 +17,11 @@ class TaskEntry(Entry):
     # "module:function" behind `molremote data prepare --task NAME` ("" when raw files are read as is)
     prepare: str = ""
 
-    def results_class(self) -> Any:
+    def results_class(self) -> type[TaskResults]:
         return import_string(self.results)
 
 
-TASKS: dict[str, Entry] = {
+TASKS: dict[str, TaskEntry] = {
     "belka": TaskEntry("molremote.tasks.belka.params:BelkaParams", "molremote.tasks.belka.task:BelkaTask",
                        "molremote.tasks.belka.results:BelkaResults", "molremote.tasks.belka.prepare:prepare_command"),
     "text2mol": TaskEntry("molremote.tasks.text2mol.params:Text2MolParams",

@@ -29,7 +29,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -138,7 +138,8 @@ class Task(ABC):
         from . import TASKS
 
         self.exp = exp
-        self.params = TASKS[exp.task.name].params_class()(**exp.task.params)
+        # a task's registered params class is a TaskParams; subclasses narrow `params` to their own
+        self.params: TaskParams = cast(TaskParams, TASKS[exp.task.name].params_class()(**exp.task.params))
 
     # ------------------------------------------------------------------ data
     def data_dir(self) -> Path:

@@ -47,6 +47,7 @@ import json
 import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,7 +115,8 @@ class _Writer:
 
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="belka-prepare-write")
         self._sync_pool = ThreadPoolExecutor(1, thread_name_prefix="belka-prepare-sync")
-        self._last = self._ckpt = None
+        self._last: Future[None] | None = None
+        self._ckpt: Future[None] | None = None
         self.unsynced = 0  # bytes written since the last checkpoint began
         self.fds: dict[str, int] = {}
         self.row_bytes: dict[str, int] = {}
@@ -128,7 +130,7 @@ class _Writer:
             self.row_bytes[name] = int(np.prod(shape[1:], dtype=np.int64)) * np.dtype(dtype).itemsize
 
     def write(self, name: str, row: int, arr: np.ndarray) -> None:
-        buf = memoryview(np.ascontiguousarray(arr)).cast("B")
+        buf = np.ascontiguousarray(arr).reshape(-1).view(np.uint8).data  # a flat byte memoryview
         off = row * self.row_bytes[name]
         while buf:
             k = os.pwrite(self.fds[name], buf, off)
@@ -415,7 +417,7 @@ def prepare_files(train: str | Path, test: str | Path | None, out_root: str | Pa
     out = Path(out_root)
     splits: dict[str, Any] = {}
     for split, src in (("train", Path(train)), ("test", Path(test) if test else None)):
-        if split == "test" and (src is None or not src.exists()):
+        if src is None or (split == "test" and not src.exists()):
             continue
         m = prepare(src, out / split, split, base_vocab=(out / "train") if split == "test" else None, **kw)
         if m.get("status") != "complete":

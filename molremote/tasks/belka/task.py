@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -44,7 +44,11 @@ from .metric import (
     check_probabilities,
     split_groups,
 )
+from .params import BelkaParams
 from .results import SUBMISSION, BelkaResults
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ...experiments import Experiment
 
 BB_COLS = ("buildingblock1_smiles", "buildingblock2_smiles", "buildingblock3_smiles")
 READ_BATCH_ROWS = 1 << 20  # rows per parquet record batch: ~150 MB of strings, bounded memory
@@ -132,6 +136,7 @@ def _cache_key(train: Path, max_length: int, on_unknown: str) -> str:
 
 # ---------------------------------------------------------------------------------------------- task
 class BelkaTask(Task):
+    params: BelkaParams
     name = BelkaResults.name
     metric_name = BelkaResults.metric_name
     greater_is_better = BelkaResults.greater_is_better
@@ -142,7 +147,7 @@ class BelkaTask(Task):
                  "shipped with molremote.")
     SCHEMES = ("random", "building_block")
 
-    def __init__(self, exp: Any):
+    def __init__(self, exp: Experiment):
         super().__init__(exp)
         self.proteins: list[str] = list(self.params.proteins)
         unknown = [p for p in self.proteins if p not in PROTEINS]
