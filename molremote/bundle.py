@@ -69,7 +69,7 @@ class BundleInfo:
         return d
 
     @classmethod
-    def from_json(cls, d: dict) -> "BundleInfo":
+    def from_json(cls, d: dict) -> BundleInfo:
         d = dict(d)
         d["path"] = Path(d["path"])
         d["dirty_files"] = tuple(d.get("dirty_files", ()))
@@ -148,7 +148,8 @@ def _check_secrets(root: Path, files: list[str], allow: list[str]) -> None:
                            f"(add it to .gitignore; jobs read secrets from the remote environment)")
     found = secrets.scan_files(root, files, allow)
     if found:
-        more = f" ({len(found) - 1} more finding(s): {', '.join(f.where() for f in found[1:6])})" if len(found) > 1 else ""
+        more = (f" ({len(found) - 1} more finding(s): {', '.join(f.where() for f in found[1:6])})"
+                if len(found) > 1 else "")
         raise BackendError(str(_refusal(found[0])) + more)
     tokens = secrets.env_token_values()
     for rel in files:
@@ -196,7 +197,7 @@ def _dependencies(root: Path) -> dict[str, list[str]]:
     try:
         import tomllib
     except ImportError:  # pragma: no cover - python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
+        import tomli as tomllib
     try:
         proj = tomllib.loads(pp.read_text()).get("project", {})
     except tomllib.TOMLDecodeError as e:
@@ -251,15 +252,15 @@ def make_bundle(project_root: Path | str, out_dir: Path | str, require_clean: bo
     # gzip header: empty file name and mtime 0, so the archive bytes depend on the contents only
     with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0, compresslevel=6) as gz:
         with tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar:
-            for ti, data in sorted(entries, key=lambda e: e[0].name):
-                tar.addfile(ti, io.BytesIO(data) if data is not None else None)
+            for ti, body in sorted(entries, key=lambda e: e[0].name):
+                tar.addfile(ti, io.BytesIO(body) if body is not None else None)
     blob = buf.getvalue()
     sha = hashlib.sha256(blob).hexdigest()
     path = out / f"bundle-{sha[:16]}.tar.gz"
     if not path.exists():
         write_bytes(path, blob)
     return BundleInfo(path=path, sha256=sha, commit=commit, dirty=bool(dirty_files), files=len(files),
-                      size=len(blob), content_hash=info["content_hash"], dirty_files=tuple(dirty_files),
+                      size=len(blob), content_hash=str(info["content_hash"]), dirty_files=tuple(dirty_files),
                       dependencies=_dependencies(root))
 
 

@@ -12,8 +12,9 @@ import re
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
+from functools import partial
 
 from .secrets import mask
 from .settings import (
@@ -94,7 +95,8 @@ def check_hub(settings: Settings) -> Check:
     except Exception as e:  # noqa: BLE001
         return Check(name, False, f"logged in as {user}; {repo_type} repo {repo_id}: {type(e).__name__}: {e}",
                      "check the network, HF_ENDPOINT and the token's access to the repo")
-    return Check(name, True, f"logged in as {user} (token from {hf_token_source()}); {repo_type} repo {repo_id} reachable")
+    return Check(name, True,
+                 f"logged in as {user} (token from {hf_token_source()}); {repo_type} repo {repo_id} reachable")
 
 
 def check_wandb(settings: Settings) -> Check:
@@ -221,12 +223,10 @@ def run_checks(settings: Settings | None = None, *, cuda: bool = True,
         ("Kaggle credentials", lambda: check_kaggle(settings), timeout_s),
     ]
     for host_name, host in settings.ssh.hosts.items():
-        jobs.append((f"SSH host {host_name}", lambda h=host_name, d=host.destination: check_ssh_host(h, d),
-                     timeout_s))
+        jobs.append((f"SSH host {host_name}", partial(check_ssh_host, host_name, host.destination), timeout_s))
     for cl_name, cl in settings.slurm.clusters.items():
         if cl.login != "local":
-            jobs.append((f"SLURM login {cl_name}", lambda n=cl_name, d=cl.login: check_ssh_host(f"slurm:{n}", d),
-                         timeout_s))
+            jobs.append((f"SLURM login {cl_name}", partial(check_ssh_host, f"slurm:{cl_name}", cl.login), timeout_s))
     if cuda:
         jobs.append(("CUDA", lambda: check_cuda(settings), CUDA_TIMEOUT_S + 5))
     results: list[list[Check]] = [[] for _ in jobs]

@@ -170,7 +170,7 @@ class Experiment(_Strict):
         return folds
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "Experiment":
+    def from_json(cls, d: dict[str, Any]) -> Experiment:
         """Rebuild from the portable form (remote machines never import experiments/*.py)."""
         d = {k: v for k, v in d.items() if k != "config_hash"}
         exp = validate(d, file=None)
@@ -329,8 +329,8 @@ def apply_overrides(exp: Experiment, sets: list[str]) -> Experiment:
             node = node[p]
         if parts[-1] not in node:
             near = difflib.get_close_matches(parts[-1], list(node), n=3)
-            raise ExperimentError(f"unknown key in --set {expr!r}" + (f"; did you mean {', '.join(near)}?" if near else ""),
-                                  field=key)
+            hint = f"; did you mean {', '.join(near)}?" if near else ""
+            raise ExperimentError(f"unknown key in --set {expr!r}" + hint, field=key)
         node[parts[-1]] = value
     try:
         return validate(d, file=f"--set {' '.join(sets)}")

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Iterator, TextIO
+from typing import IO, Any, BinaryIO, TextIO
 
 
 def _umask() -> int:
@@ -67,7 +68,7 @@ def atomic_text_output(path: Path | str, encoding: str = "utf-8", newline: str |
     import io
 
     with atomic_output(path) as raw:
-        f = io.TextIOWrapper(raw, encoding=encoding, newline=newline)  # type: ignore[arg-type]
+        f = io.TextIOWrapper(raw, encoding=encoding, newline=newline)
         try:
             yield f
             f.flush()
@@ -93,10 +94,10 @@ def write_stream(path: Path | str, chunks: Iterator[bytes] | IO[bytes], chunk_si
     """Copy a byte iterator or a readable binary file to `path`, atomically."""
     with atomic_output(path) as f:
         if hasattr(chunks, "read"):
-            while block := chunks.read(chunk_size):  # type: ignore[union-attr]
+            while block := chunks.read(chunk_size):
                 f.write(block)
         else:
-            for block in chunks:  # type: ignore[union-attr]
+            for block in chunks:
                 f.write(block)
     return Path(path)
 

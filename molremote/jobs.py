@@ -47,7 +47,7 @@ class JobRecord:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "JobRecord":
+    def from_json(cls, d: dict[str, Any]) -> JobRecord:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 

@@ -21,7 +21,7 @@ def project_root(start: Path | None = None) -> Path:
     return here
 
 
-def not_a_project(experiments: Path) -> "ExperimentError":
+def not_a_project(experiments: Path) -> ExperimentError:
     """The error for a command run where there is no experiments folder: says where it looked and what to do."""
     from .errors import ExperimentError
 

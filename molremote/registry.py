@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pydantic import BaseModel
 
 
 def import_string(path: str) -> Any:
@@ -17,7 +20,7 @@ class Entry:
     params: str  # "module:Class" of a torch-free pydantic model
     impl: str  # "module:callable" of the implementation (may import torch)
 
-    def params_class(self) -> Any:
+    def params_class(self) -> type[BaseModel]:
         return import_string(self.params)
 
     def load(self) -> Any:

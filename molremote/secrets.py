@@ -22,9 +22,10 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 MASK = "***"
 
@@ -52,15 +53,18 @@ PATTERNS: tuple[_Pattern, ...] = (
     _p("Kaggle API token", r"(?<![A-Za-z0-9_])(?P<s>KGAT_[A-Za-z0-9]{16,})(?![A-Za-z0-9_])", ("kgat_",), keep=5),
     _p("Kaggle API key", r"""(?i)(?:"key"|KAGGLE_KEY)["']?\s*[:=]\s*["']?(?P<s>[0-9a-f]{32})(?![0-9a-f])""",
        ('"key"', "kaggle_key")),
-    _p("W&B API key", r"(?i)(?:wandb|api\.wandb\.ai)[^\n]{0,80}?(?<![0-9a-f])(?P<s>[0-9a-f]{40})(?![0-9a-f])", ("wandb",)),
+    _p("W&B API key",
+       r"(?i)(?:wandb|api\.wandb\.ai)[^\n]{0,80}?(?<![0-9a-f])(?P<s>[0-9a-f]{40})(?![0-9a-f])", ("wandb",)),
     _p("GitHub token", r"(?<![A-Za-z0-9_])(?P<s>gh[pousr]_[A-Za-z0-9]{36,})(?![A-Za-z0-9_])",
        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), keep=4),
     _p("GitHub token", r"(?<![A-Za-z0-9_])(?P<s>github_pat_[A-Za-z0-9_]{40,})(?![A-Za-z0-9_])", ("github_pat_",),
        keep=11),
     _p("AWS access key id", r"(?<![A-Z0-9])(?P<s>(?:AKIA|ASIA)[0-9A-Z]{16})(?![A-Z0-9])", ("akia", "asia"), keep=4),
     _p("AWS secret access key",
-       r"""(?i)aws_?secret_?(?:access_?)?key["']?\s*[:=]\s*["']?(?P<s>[A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])""", ("secret",)),
-    _p("private key", r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----(?P<s>[\s\S]*?)(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|$)",
+       r"""(?i)aws_?secret_?(?:access_?)?key["']?\s*[:=]\s*["']?"""
+       r"""(?P<s>[A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])""", ("secret",)),
+    _p("private key",
+       r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----(?P<s>[\s\S]*?)(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|$)",
        ("private key",)),
     _p("password in a URL", r"""(?i)\b[a-z][a-z0-9+.-]*://[^\s/?#@:'"]*:(?P<s>[^\s/?#@'"]+)@""", ("://",),
        placeholders_ok=True),
@@ -69,7 +73,8 @@ PATTERNS: tuple[_Pattern, ...] = (
        ("token=", "auth=", "key=", "password=", "passwd=", "pwd=", "secret=", "sig=", "signature="),
        placeholders_ok=True),
     # ssh destinations: ssh never takes a password there; a quoted whole user:<password>@host is one
-    _p("password in an ssh destination", r"""(?<=["'])[A-Za-z0-9._-]+:(?P<s>[^\s@/:'"]+)@[A-Za-z0-9][A-Za-z0-9.-]*(?=["'])""",
+    _p("password in an ssh destination",
+       r"""(?<=["'])[A-Za-z0-9._-]+:(?P<s>[^\s@/:'"]+)@[A-Za-z0-9][A-Za-z0-9.-]*(?=["'])""",
        ("@",), placeholders_ok=True),
 )
 # A whole value shaped like an ssh destination with a password (settings values, --ssh arguments).

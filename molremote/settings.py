@@ -59,11 +59,11 @@ import functools
 import netrc
 import os
 import re
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+import tomllib
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from . import secrets

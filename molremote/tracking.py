@@ -23,9 +23,10 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from . import secrets
 from .errors import ConfigError
@@ -252,8 +253,10 @@ def offline_runs(paths: Path | Iterable[Path], settings: Settings | None = None)
 
 def _wandb_command() -> list[str]:
     exe = Path(sys.executable).with_name("wandb")
-    return [str(exe)] if exe.exists() else ([shutil.which("wandb")] if shutil.which("wandb") else
-                                            [sys.executable, "-m", "wandb"])
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("wandb")
+    return [found] if found else [sys.executable, "-m", "wandb"]
 
 
 def sync_offline(paths: Path | Iterable[Path], project: str | None = None, entity: str | None = None, *,

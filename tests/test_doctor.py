@@ -1,9 +1,8 @@
 import importlib.metadata
 import json
+import socket
 import subprocess
 import sys
-import socket
-import threading
 import time
 
 import pytest

@@ -11,12 +11,14 @@ from molremote.errors import ExperimentError
 from molremote.experiments import Experiment, Registry, apply_overrides, diff
 from tests.conftest import ROOT, write_experiment
 
-BASE = 'EXPERIMENT = experiment(task="belka", model={"name": "cnn1d", "embed_dim": 32}, description="base", training={"epochs": 2})\n'
+BASE = ('EXPERIMENT = experiment(task="belka", model={"name": "cnn1d", "embed_dim": 32}, description="base", '
+        'training={"epochs": 2})\n')
 
 
 def test_resolve_inherits_and_overrides(project):
     write_experiment(project, "0010_base.py", BASE)
-    write_experiment(project, "0011_child.py", 'EXPERIMENT = derive(10, training={"lr": 0.01}, model={"dropout": 0.3})\n')
+    write_experiment(project, "0011_child.py",
+                     'EXPERIMENT = derive(10, training={"lr": 0.01}, model={"dropout": 0.3})\n')
     reg = Registry()
     base, child = reg.resolve(10), reg.resolve(11)
     assert child.parent == 10 and child.slug == "child" and child.name == "0011_child"
@@ -32,7 +34,8 @@ def test_resolve_inherits_and_overrides(project):
 
 def test_hash_ignores_description_and_backend(project):
     write_experiment(project, "0010_base.py", BASE)
-    write_experiment(project, "0012_same.py", 'EXPERIMENT = derive(10, description="other", backend={"kaggle": {"accelerator": "NvidiaL4"}})\n')
+    write_experiment(project, "0012_same.py",
+                     'EXPERIMENT = derive(10, description="other", backend={"kaggle": {"accelerator": "NvidiaL4"}})\n')
     reg = Registry()
     assert reg.resolve(10).config_hash == reg.resolve(12).config_hash
 
@@ -44,13 +47,16 @@ def test_model_change_replaces_section(project):
     assert params["embed_dim"] == 256 and "channels" not in params  # parent's params not carried over a swap
 
 
+E = 'EXPERIMENT = experiment(task="belka", '
+
+
 @pytest.mark.parametrize("name,body,field,words", [
-    ("0020_x.py", 'EXPERIMENT = experiment(task="belka", model="cnn1d", training={"epoch": 3})\n', "training.epoch", "epochs"),
+    ("0020_x.py", E + 'model="cnn1d", training={"epoch": 3})\n', "training.epoch", "epochs"),
     ("0020_x.py", 'EXPERIMENT = experiment(task="belk", model="cnn1d")\n', "task.name", "belka"),
     ("0020_x.py", 'EXPERIMENT = experiment(task="belka", model="cnn2d")\n', "model.name", "cnn1d"),
-    ("0020_x.py", 'EXPERIMENT = experiment(task="belka", model={"name": "cnn1d", "embed": 3})\n', "model.embed", "embed_dim"),
-    ("0020_x.py", 'EXPERIMENT = experiment(task="belka", model="cnn1d", training={"epochs": "many"})\n', "training.epochs", "many"),
-    ("0020_x.py", 'EXPERIMENT = experiment(task="belka", model="cnn1d", training={"epochs": 0})\n', "training.epochs", "> 0"),
+    ("0020_x.py", E + 'model={"name": "cnn1d", "embed": 3})\n', "model.embed", "embed_dim"),
+    ("0020_x.py", E + 'model="cnn1d", training={"epochs": "many"})\n', "training.epochs", "many"),
+    ("0020_x.py", E + 'model="cnn1d", training={"epochs": 0})\n', "training.epochs", "> 0"),
     ("0020_x.py", 'EXPERIMENT = derive(99)\n', "parent", "unknown parent id 99"),
     ("0020_x.py", 'EXPERIMENT = experiment(id=21, task="belka", model="cnn1d")\n', "id", "file name says 20"),
     ("0020_x.py", 'EXPERIMENT = experiment(task="belka")\n', "model", "missing"),
@@ -125,10 +131,10 @@ def test_cli_paths_never_import_torch():
     assert r.returncode == 0, r.stdout + r.stderr
     out = {}
     for cmd in (["--help"], ["ls"], ["show", "1"], ["show", "1", "--json"], ["diff", "1", "2"]):
-        code = ("import sys, runpy; sys.argv = ['molremote', *%r]\n"
+        code = (f"import sys, runpy; sys.argv = ['molremote', *{cmd!r}]\n"
                 "from molremote.cli import main\n"
                 "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
-                "sys.stderr.write('TORCH' if 'torch' in sys.modules else 'CLEAN'); sys.exit(code)" % (cmd,))
+                "sys.stderr.write('TORCH' if 'torch' in sys.modules else 'CLEAN'); sys.exit(code)")
         r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
         assert r.returncode == 0 and r.stderr.endswith("CLEAN"), (cmd, r.stdout[-500:], r.stderr[-500:])
         out[" ".join(cmd)] = r.stdout

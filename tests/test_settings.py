@@ -11,7 +11,6 @@ from molremote.settings import (
     config_path,
     effective_settings_table,
     load_settings,
-    read_settings,
     secret_presence,
 )
 from tests.conftest import ROOT
@@ -291,7 +290,8 @@ def _toml_blocks() -> list[tuple[str, str]]:
     # the module docstring's example: its first indented block (blank lines inside it included)
     lines = (settings_module.__doc__ or "").splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("    "))
-    end = next((i for i in range(start, len(lines)) if lines[i].strip() and not lines[i].startswith("    ")), len(lines))
+    end = next((i for i in range(start, len(lines)) if lines[i].strip() and not lines[i].startswith("    ")),
+               len(lines))
     out.append(("molremote/settings.py docstring", textwrap.dedent("\n".join(lines[start:end]))))
     return out
 

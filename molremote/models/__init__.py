@@ -17,7 +17,7 @@ MODELS: dict[str, Entry] = {
 }
 
 
-def build_model(exp: "Experiment", info: dict[str, Any]) -> Any:
+def build_model(exp: Experiment, info: dict[str, Any]) -> Any:
     """Instantiate the experiment's model; `info` comes from the task (vocab size, outputs, feature dims)."""
     from ..errors import ExperimentError
 

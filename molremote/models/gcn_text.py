@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -97,7 +97,8 @@ class GcnText(nn.Module):
             from peft import LoraConfig, get_peft_model
 
             # target_modules=None: peft's per-architecture default (BERT query/value, DistilBERT q_lin/v_lin)
-            cfg = LoraConfig(r=p.lora_r, lora_alpha=p.lora_alpha or 2 * p.lora_r, lora_dropout=p.lora_dropout)
+            r = int(p.lora_r)  # type: ignore[arg-type]  # set: self.lora is `p.lora_r is not None`
+            cfg = LoraConfig(r=r, lora_alpha=p.lora_alpha or 2 * r, lora_dropout=p.lora_dropout)
             text_model = get_peft_model(text_model, cfg)
         self.text_model = text_model
         self.text_frozen = p.freeze_text
@@ -107,7 +108,8 @@ class GcnText(nn.Module):
             self.text_model.eval()
             self.register_state_dict_post_hook(_drop_frozen_text)
             self.register_load_state_dict_pre_hook(_fill_frozen_text)
-        text_dim = text_model.config.hidden_size if hasattr(text_model.config, "hidden_size") else text_model.config.dim
+        config: Any = text_model.config  # a transformers PretrainedConfig (peft wraps the model, not it)
+        text_dim = int(config.hidden_size if hasattr(config, "hidden_size") else config.dim)  # BERT / DistilBERT
         self.text_head = nn.Sequential(nn.Linear(text_dim, p.head_hidden), nn.ReLU(), nn.Dropout(p.dropout),
                                        nn.Linear(p.head_hidden, p.embed_dim), nn.LayerNorm(p.embed_dim))
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / p.temperature)),
@@ -115,7 +117,7 @@ class GcnText(nn.Module):
         # only the binary contrastive loss uses it (softmax losses are shift-invariant): BCE needs a threshold
         self.logit_bias = nn.Parameter(torch.tensor(float(p.logit_bias)))
 
-    def train(self, mode: bool = True) -> "GcnText":
+    def train(self, mode: bool = True) -> GcnText:
         super().train(mode)
         if self.text_frozen:
             self.text_model.eval()  # frozen: no dropout, so cached features equal live ones
@@ -167,7 +169,7 @@ def _drop_frozen_text(module: nn.Module, state_dict: dict, prefix: str, local_me
 def _fill_frozen_text(module: nn.Module, state_dict: dict, prefix: str, local_metadata: Any, strict: bool,
                       missing_keys: list, unexpected_keys: list, error_msgs: list) -> None:
     """A checkpoint without the frozen tower keeps the pretrained weights already loaded by build()."""
-    own = module.text_model.state_dict(keep_vars=True)
+    own = cast(nn.Module, module.text_model).state_dict(keep_vars=True)  # a submodule (typed Tensor | Module)
     for k, v in own.items():
         state_dict.setdefault(prefix + TEXT_PREFIX + k, v.detach())
 

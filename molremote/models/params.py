@@ -53,7 +53,7 @@ class GcnTextParams(_Params):
         return v
 
     @model_validator(mode="after")
-    def _lora_needs_trainable(self) -> "GcnTextParams":
+    def _lora_needs_trainable(self) -> GcnTextParams:
         if self.lora_r is not None and self.freeze_text:
             raise ValueError("lora_r trains adapters inside the text tower: set freeze_text=False with it")
         return self

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..runs import iter_local_runs, now_iso, read_json
 from .leaderboard import load_cached_scores
@@ -112,7 +113,8 @@ def _status(runs: list[dict[str, Any]], n_folds: int | None) -> str:
 def _records(runs_root: Path | None, warnings: list[str]) -> tuple[list[dict], list[dict]]:
     from ..results.kaggle_submit import local_records
 
-    evaluations, ensembles = [], []
+    evaluations: list[dict[str, Any]] = []
+    ensembles: list[dict[str, Any]] = []
     try:
         recs = local_records(runs_root)
     except OSError as e:
@@ -214,7 +216,8 @@ def collect(*, runs_root: Path | None = None, include_store: bool = True, with_c
         experiments.append({
             "id": eid, "name": f"{eid:04d}_{cfg.get('slug', '?')}" if cfg else (runs[0]["key"].split("/")[0]
                                                                                if runs else f"{eid:04d}"),
-            "parent": parent, "task": (cfg.get("task") or {}).get("name"), "model": (cfg.get("model") or {}).get("name"),
+            "parent": parent, "task": (cfg.get("task") or {}).get("name"),
+            "model": (cfg.get("model") or {}).get("name"),
             "description": cfg.get("description") or "", "tags": cfg.get("tags") or [],
             "status": "invalid" if info["error"] else _status(runs, n_folds), "error": info["error"],
             "where": sorted({r["backend"] for r in runs if r["backend"]}),

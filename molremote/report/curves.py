@@ -1,8 +1,8 @@
 """Learning-curve figures (PNG or SVG) with matplotlib, Agg backend, imported only here."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..errors import ExperimentError
 from ..fsutil import atomic_path

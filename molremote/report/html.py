@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..fsutil import write_text
 from ..timefmt import format_duration
@@ -59,16 +60,16 @@ def render(data: dict[str, Any], refresh: float | None = None) -> str:
     from .leaderboard import describe, svg_text
 
     scores = data["scores"]
-    lb_svg, corr = None, None
+    lb_svg, corr_text = None, None
     if scores["submissions"]:
         comps = ", ".join(c["competition"] for c in scores["competitions"])
         lb_svg, corr = svg_text(scores["submissions"], comps)
-        corr = describe(corr)
+        corr_text = describe(corr)
     for b in data["blends"]:
         b["heatmap_uri"] = _data_uri(b.get("heatmap"))
     curves = {str(e["id"]): e["curves"] for e in data["experiments"] if e["curves"]}
     return environment().get_template(TEMPLATE).render(
-        d=data, curves=curves, lb_svg=lb_svg, corr=corr,
+        d=data, curves=curves, lb_svg=lb_svg, corr=corr_text,
         statuses=sorted({e["status"] for e in data["experiments"]}), refresh=refresh)
 
 

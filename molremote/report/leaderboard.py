@@ -9,8 +9,9 @@ from __future__ import annotations
 import io
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import ExperimentError
 from ..fsutil import atomic_path, write_json

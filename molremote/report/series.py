@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from ..errors import ExperimentError
 from ..runs import Run, read_json
@@ -69,7 +70,7 @@ class Curve:
 
 def read_epoch_rows(path: Path) -> list[dict[str, Any]]:
     """The epoch-end rows of a metrics.jsonl; a torn last line (a run killed mid-write) is ignored."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     try:
         text = Path(path).read_text()
     except FileNotFoundError:

@@ -7,10 +7,11 @@ experiment page it shows. Bound to 127.0.0.1 by default: the report shows paths 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
 class ReportServer:

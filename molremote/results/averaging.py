@@ -4,20 +4,21 @@ Imports no torch (and never may: `molremote ensemble` must stay fast); matplotli
 `correlation_heatmap`.
 
 Alignment is BY ID, never by position. Each member is sorted by id once (a fast path when the file is
-already sorted; an O(n) counting scatter for dense integer ids such as BELKA's; numpy argsort otherwise), then its id array is compared to the first member's with
-np.array_equal and its values are added to a float64 accumulator. Why not pandas: a pandas merge/concat +
-groupby on 10 x 1.7M rows hashes every id of every member, builds a 17M-row frame and an object-heavy
-groupby; sorting each member once is O(n log n) in C on a flat int64 array, the equality check is one
-memcmp, and the weighted sum streams member by member so memory stays at ~one member + the accumulator
-(benchmarks/ensemble.py measures both).
+already sorted; an O(n) counting scatter for dense integer ids such as BELKA's; numpy argsort otherwise),
+then its id array is compared to the first member's with np.array_equal and its values are added to a
+float64 accumulator. Why not pandas: a pandas merge/concat + groupby on 10 x 1.7M rows hashes every id of
+every member, builds a 17M-row frame and an object-heavy groupby; sorting each member once is O(n log n)
+in C on a flat int64 array, the equality check is one memcmp, and the weighted sum streams member by
+member so memory stays at ~one member + the accumulator (benchmarks/ensemble.py measures both).
 """
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Sequence, Union
+from typing import Any, Union
 
 import numpy as np
 import pyarrow as pa
@@ -82,7 +83,8 @@ def load_member(m: MemberLike, *, spec: SubmissionSpec | None = None, id_col: st
             data = pa.Table.from_pandas(data, preserve_index=False)
         idc = spec.id_col if spec is not None else (id_col or data.column_names[0])
         if idc not in data.column_names:
-            raise SubmissionError(f"ensemble member {name!r}: no id column {idc!r} (columns: {_few(data.column_names)})")
+            raise SubmissionError(f"ensemble member {name!r}: no id column {idc!r} "
+                                  f"(columns: {_few(data.column_names)})")
         vcols = list(columns) if columns is not None else [c for c in data.column_names if c != idc]
         try:
             values = _values_to_numpy(data, vcols)
@@ -234,11 +236,13 @@ def combine(arrays: Sequence[np.ndarray], weights: Sequence[float] | np.ndarray 
     on id-aligned files."""
     _check_method(method, normalise, axis)
     w = normalise_weights(weights, len(arrays))
-    acc = None
+    acc: np.ndarray | None = None
     for wi, a in zip(w, arrays):
         a = np.asarray(a, dtype=np.float64)
         x = _transform(a if a.ndim > 1 else a[:, None], method, normalise, axis)
         acc = wi * x if acc is None else acc + wi * x
+    if acc is None:
+        raise SubmissionError("nothing to combine: no prediction arrays")
     out = _finish(acc, method)
     return out[:, 0] if np.asarray(arrays[0]).ndim == 1 else out
 
@@ -569,7 +573,8 @@ class EnsembleResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def build_ensemble(members: Sequence[MemberLike], out_dir: Path | str, *, weights: Sequence[float] | None = None,
+def build_ensemble(members: Sequence[MemberLike], out_dir: Path | str, *,
+                   weights: Sequence[float] | np.ndarray | None = None,
                    method: str | None = None, normalise: str | None = None, axis: str | None = None,
                    task: str | None = None, spec: SubmissionSpec | None = None,
                    expected_ids: np.ndarray | None = None, metrics: dict[str, Any] | None = None,

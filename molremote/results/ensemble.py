@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +48,8 @@ def infer_task(files: Sequence[Path | str]) -> str:
     if fits:
         raise SubmissionError(f"the header of {', '.join(str(p) for p, _ in headers)} fits the submission format of "
                               f"several tasks ({', '.join(fits)}): name one with --task")
-    expected = "; ".join(f"{i.name}: {_few(i.submission_spec().expected_columns() or [i.submission_spec().id_col, '...'])}"
+    expected = "; ".join(f"{i.name}: "
+                         f"{_few(i.submission_spec().expected_columns() or [i.submission_spec().id_col, '...'])}"
                          for i in infos)
     got = "; ".join(f"{p}: {_few(h)}" for p, h in headers)
     raise SubmissionError(f"no task's submission format fits the member file header(s) ({got}); the tasks expect "
@@ -95,7 +97,8 @@ def aligned_oof(members: Sequence[Member], task: str) -> tuple[OOF, list[np.ndar
     return ref, preds
 
 
-def ensemble_hash(members: Sequence[Member], weights: Sequence[float], method: str, normalise: str | None) -> str:
+def ensemble_hash(members: Sequence[Member], weights: Sequence[float] | np.ndarray, method: str,
+                  normalise: str | None) -> str:
     payload = json.dumps({"members": [m.sha256 for m in members], "weights": [round(float(w), 6) for w in weights],
                           "method": method, "normalise": normalise}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
@@ -133,7 +136,7 @@ def blend(members: Sequence[Member], task: str, *, weights: Sequence[float] | st
           runs_root: Path | None = None) -> BlendResult:
     """Average the members' test submissions by id into out (a folder, or a .csv file path; default
     runs/ensembles/<members>-<hash>/), with submission.csv, correlation.png and ensemble.json."""
-    from .averaging import unique_names, build_ensemble, combine, normalise_weights
+    from .averaging import build_ensemble, combine, normalise_weights, unique_names
 
     if not members:
         raise SubmissionError("no ensemble members: give experiments with -e and/or files with -i")
@@ -144,14 +147,15 @@ def blend(members: Sequence[Member], task: str, *, weights: Sequence[float] | st
     normalise, axis = info.ensemble.normalise, info.ensemble.axis
     oof = aligned_oof(members, task)
     oof_note = oof if isinstance(oof, str) else None
+    oof_pair = None if isinstance(oof, str) else oof
     fit_info = None
     if weights == "auto":
-        if oof_note:
+        if oof_pair is None:
             raise SubmissionError(f"--weights auto needs out-of-fold predictions for every member: {oof_note}. "
                                   "Give weights explicitly (--weights 0.5,0.5) or leave them uniform")
         from .averaging import fit_weights
 
-        ref, preds = oof  # type: ignore[misc]
+        ref, preds = oof_pair
         f = fit_weights(preds, ref.y, ref.score, True, method=method, normalise=normalise, axis=axis)
         w = f.weights
         fit_info = {"on": "out-of-fold predictions", "rows": int(len(ref.y)), "score": f.score,
@@ -162,8 +166,8 @@ def blend(members: Sequence[Member], task: str, *, weights: Sequence[float] | st
     table = [{"name": m.name, "kind": m.kind, "experiment": m.experiment, "weight": float(wi),
               "fold_score": m.fold_score, "oof_score": None} for m, wi in zip(members, w)]
     ens_oof = None
-    if not oof_note:
-        ref, preds = oof  # type: ignore[misc]
+    if oof_pair is not None:
+        ref, preds = oof_pair
         for row, p in zip(table, preds):
             row["oof_score"] = float(ref.score(ref.y, p))
         ens_oof = float(ref.score(ref.y, combine(preds, w, method, normalise, axis)))

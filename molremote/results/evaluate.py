@@ -14,9 +14,10 @@ tasks' torch-side code.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +27,10 @@ from ..runs import MANIFEST, RunInfo, load_run, other_config_runs
 from ..tasks import task_results
 from ..tasks.base import TestMember
 from .submission_files import sha256_file, write_submission_atomic
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..experiments import Experiment
+    from ..store.base import Store
 
 EVALUATION_NAME = "evaluation.json"
 
@@ -163,7 +168,8 @@ def _usable(path: Path) -> tuple[bool, str]:
     return True, ""
 
 
-def runs_for_experiment(exp: Any, folds: Sequence[int] | None = None, *, pull: bool = True, store: Any = None,
+def runs_for_experiment(exp: Experiment, folds: Sequence[int] | None = None, *, pull: bool = True,
+                        store: Store | None = None,
                         runs_root: Path | None = None) -> list[Path]:
     """The complete run folder of each fold (default: exp.fold_list()) for exp's current config hash.
 
@@ -225,7 +231,7 @@ def runs_for_experiment(exp: Any, folds: Sequence[int] | None = None, *, pull: b
     return [found[f] for f in folds]
 
 
-def evaluation_dir(exp: Any, folds: Sequence[int] | None = None, runs_root: Path | None = None) -> Path:
+def evaluation_dir(exp: Experiment, folds: Sequence[int] | None = None, runs_root: Path | None = None) -> Path:
     """`runs/<NNNN_slug>/evaluation-<hash>/` (`...-f013` when evaluating other folds than the experiment's)."""
     from ..project import runs_dir
 
@@ -239,8 +245,8 @@ def _fingerprint(runs: Sequence[dict[str, Any]]) -> list[tuple]:
                   for r in runs)
 
 
-def evaluate_experiment(exp: Any, folds: Sequence[int] | None = None, *, overwrite: bool = False,
-                        pull: bool = True, store: Any = None, runs_root: Path | None = None,
+def evaluate_experiment(exp: Experiment, folds: Sequence[int] | None = None, *, overwrite: bool = False,
+                        pull: bool = True, store: Store | None = None, runs_root: Path | None = None,
                         allow_incomplete: bool = False) -> tuple[dict[str, Any], bool]:
     """Evaluate an experiment into evaluation_dir(exp): (the evaluation.json record, reused).
 

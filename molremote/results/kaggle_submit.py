@@ -14,9 +14,10 @@ local records by ref and sha256. Imports no torch and no kaggle client until one
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from ..errors import SubmissionError
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..errors import SubmissionError
 from ..tasks import task_results
 from ..tasks.base import OOF
 from .evaluate import evaluate_experiment
 from .submission_files import sha256_file
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..experiments import Experiment
 
 
 @dataclass
@@ -32,7 +35,7 @@ class Member:
         return "experiment" if self.experiment is not None else "file"
 
 
-def experiment_member(exp: Any, *, pull: bool = True, runs_root: Path | None = None) -> Member:
+def experiment_member(exp: Experiment, *, pull: bool = True, runs_root: Path | None = None) -> Member:
     """An experiment as a member: evaluates it (or reuses its up-to-date evaluation) and reads its OOF."""
     from ..project import runs_dir
 

@@ -14,13 +14,14 @@ if TYPE_CHECKING:  # pragma: no cover
 @dataclass(frozen=True)
 class TaskEntry(Entry):
     results: str = ""  # "module:Class" of the task's torch-free TaskResults
-    prepare: str = ""  # "module:function" behind `molremote data prepare --task NAME` ("" when raw files are read as is)
+    # "module:function" behind `molremote data prepare --task NAME` ("" when raw files are read as is)
+    prepare: str = ""
 
-    def results_class(self) -> Any:
+    def results_class(self) -> type[TaskResults]:
         return import_string(self.results)
 
 
-TASKS: dict[str, Entry] = {
+TASKS: dict[str, TaskEntry] = {
     "belka": TaskEntry("molremote.tasks.belka.params:BelkaParams", "molremote.tasks.belka.task:BelkaTask",
                        "molremote.tasks.belka.results:BelkaResults", "molremote.tasks.belka.prepare:prepare_command"),
     "text2mol": TaskEntry("molremote.tasks.text2mol.params:Text2MolParams",
@@ -31,12 +32,12 @@ TASKS: dict[str, Entry] = {
 }
 
 
-def get_task(exp: "Experiment") -> "Task":
+def get_task(exp: Experiment) -> Task:
     cls = TASKS[exp.task.name].load()
     return cls(exp)
 
 
-def task_results(name: str | None) -> "TaskResults":
+def task_results(name: str | None) -> TaskResults:
     """The torch-free side of task `name`; an ExperimentError naming the known tasks when there is none."""
     from ..errors import ExperimentError
 
@@ -49,7 +50,7 @@ def task_results(name: str | None) -> "TaskResults":
     return entry.results_class()()
 
 
-def all_task_results() -> list["TaskResults"]:
+def all_task_results() -> list[TaskResults]:
     """The results side of every registered task that has one (for recognising a submission file)."""
     return [task_results(n) for n, e in TASKS.items() if getattr(e, "results", "")]
 

@@ -27,9 +27,10 @@ A task is registered by one line in `tasks/__init__.py` (params class, Task, Tas
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -92,7 +93,7 @@ class TaskResults(ABC):
     oof_note: ClassVar[str | None] = None
 
     @abstractmethod
-    def submission_spec(self, n_values: int | None = None) -> "SubmissionSpec":
+    def submission_spec(self, n_values: int | None = None) -> SubmissionSpec:
         """The submission file format; `n_values` fixes the value-column count where the task leaves it open."""
 
     def accepts_header(self, header: Sequence[str]) -> bool:
@@ -120,7 +121,7 @@ class TaskResults(ABC):
         return None
 
     @abstractmethod
-    def test_submission(self, members: Sequence[TestMember]) -> "tuple[Predictions, SubmissionSpec, dict[str, Any]]":
+    def test_submission(self, members: Sequence[TestMember]) -> tuple[Predictions, SubmissionSpec, dict[str, Any]]:
         """(the folds' test predictions averaged as the submission table, its format spec, notes for the record)."""
 
     def __repr__(self) -> str:
@@ -134,11 +135,12 @@ class Task(ABC):
     greater_is_better: ClassVar[bool] = True
     data_help: ClassVar[str] = ""  # where real data is expected and how to get it
 
-    def __init__(self, exp: "Experiment"):
+    def __init__(self, exp: Experiment):
         from . import TASKS
 
         self.exp = exp
-        self.params = TASKS[exp.task.name].params_class()(**exp.task.params)
+        # a task's registered params class is a TaskParams; subclasses narrow `params` to their own
+        self.params: TaskParams = cast(TaskParams, TASKS[exp.task.name].params_class()(**exp.task.params))
 
     # ------------------------------------------------------------------ data
     def data_dir(self) -> Path:
@@ -161,7 +163,8 @@ class Task(ABC):
         for n in names:
             p = d / n
             if not p.exists():
-                raise DataError(f"data file {p} not found (experiment {self.exp.id}, data.root={self.exp.data.root!r}). "
+                raise DataError(f"data file {p} not found (experiment {self.exp.id}, "
+                                f"data.root={self.exp.data.root!r}). "
                                 f"{self.data_help}")
             out.append(p)
         return out

@@ -20,7 +20,8 @@ def mamba_ssm_shapes(d_model: int, d_state: int = 16, d_conv: int = 4, expand: i
     d_inner, dt_rank = expand * d_model, math.ceil(d_model / 16)
     return {"in_proj.weight": (2 * d_inner, d_model), "conv1d.weight": (d_inner, 1, d_conv), "conv1d.bias": (d_inner,),
             "x_proj.weight": (dt_rank + 2 * d_state, d_inner), "dt_proj.weight": (d_inner, dt_rank),
-            "dt_proj.bias": (d_inner,), "A_log": (d_inner, d_state), "D": (d_inner,), "out_proj.weight": (d_model, d_inner)}
+            "dt_proj.bias": (d_inner,), "A_log": (d_inner, d_state), "D": (d_inner,),
+            "out_proj.weight": (d_model, d_inner)}
 
 
 @pytest.mark.parametrize("d_model,d_state,d_conv,expand", [(128, 16, 4, 2), (40, 8, 3, 1)])

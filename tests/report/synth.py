@@ -131,7 +131,8 @@ def make_project(project: Path, n_experiments: int = 6, *, folds: int = 5, epoch
     ens = runs / "ensembles" / ("+".join(f"e{i}" for i in members) + "-0123abcd")
     ens.mkdir(parents=True, exist_ok=True)
     (ens / "ensemble.json").write_text(json.dumps({
-        "version": 1, "created_at": _iso(T0), "task": "belka", "method": "mean", "weights": [0.5, 0.3, 0.2][:len(members)],
+        "version": 1, "created_at": _iso(T0), "task": "belka", "method": "mean",
+        "weights": [0.5, 0.3, 0.2][:len(members)],
         "members": [{"name": reg.resolve(i).name, "experiment": i} for i in members],
         "metrics": {"oof_score": 0.71}}))
     _heatmap(ens / "heatmap.png", len(members))

@@ -126,7 +126,7 @@ def test_report_in_chromium(driver, report_file, tmp_path):
         assert svg.size["width"] > 400 and svg.size["height"] > 250
         lines = svg.find_elements(By.CSS_SELECTOR, "polyline.curve")
         assert len(lines) == 3  # three folds, seeds averaged
-        assert all(len(l.get_attribute("points").split()) == 6 for l in lines)  # six epochs
+        assert all(len(line.get_attribute("points").split()) == 6 for line in lines)  # six epochs
         assert len(svg.find_elements(By.CSS_SELECTOR, "polygon")) == 3  # the seed bands
         assert svg.find_elements(By.CSS_SELECTOR, "line.boundary")  # the resumed session
     legend = page.find_element(By.CSS_SELECTOR, ".legend").text

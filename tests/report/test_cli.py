@@ -107,11 +107,11 @@ def test_plot_and_report_never_import_torch(synth, tmp_path):
     project, _ = synth
     env = {**os.environ, "MOLREMOTE_PROJECT": str(project), "PYTHONPATH": str(ROOT)}
     for cmd in (["plot", "-e", "2", "-o", str(tmp_path / "c.png")], ["report", "-o", str(tmp_path / "r.html")]):
-        code = ("import sys; sys.argv = ['molremote', *%r]\n"
+        code = (f"import sys; sys.argv = ['molremote', *{cmd!r}]\n"
                 "from molremote.cli import main\n"
                 "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
                 "bad = [m for m in ('torch', 'kaggle', 'wandb', 'huggingface_hub') if m in sys.modules]\n"
-                "sys.stderr.write('BAD %%s' %% bad if bad else 'CLEAN'); sys.exit(code)" % (cmd,))
+                "sys.stderr.write(f'BAD {bad}' if bad else 'CLEAN'); sys.exit(code)")
         r = subprocess.run([sys.executable, "-c", code], cwd=project, env=env, capture_output=True, text=True,
                            timeout=300)
         assert r.returncode == 0 and r.stderr.endswith("CLEAN"), (cmd, r.stdout[-500:], r.stderr[-500:])

@@ -12,8 +12,15 @@ from typer.testing import CliRunner
 
 from molremote.cli import app
 from molremote.errors import ExperimentError
-from molremote.report.leaderboard import (correlation, correlations, describe, draw, load_cached_scores, points,
-                                          save_scores)
+from molremote.report.leaderboard import (
+    correlation,
+    correlations,
+    describe,
+    draw,
+    load_cached_scores,
+    points,
+    save_scores,
+)
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -40,7 +47,8 @@ def test_correlation_figures():
 
 
 def test_points_keep_submissions_with_cv_and_a_score():
-    r = rows([0.5, None, 0.6, 0.7], [0.4, 0.5, None, "0.61"], [None, None, 0.55, None], kinds=[None, None, "ensemble", None])
+    r = rows([0.5, None, 0.6, 0.7], [0.4, 0.5, None, "0.61"], [None, None, 0.55, None],
+             kinds=[None, None, "ensemble", None])
     pts = points(r)
     assert [(p["label"], p["cv"], p["public"], p["private"]) for p in pts] == [
         ("600", 0.5, 0.4, None), ("ens 602", 0.6, None, 0.55), ("603", 0.7, 0.61, None)]
@@ -54,7 +62,8 @@ def test_draw_png_and_svg(tmp_path):
     w, h = png_size(png)
     assert (w, h) == (825, 660)  # 7.5 x 6 in at 110 dpi
     assert corr["public"]["n"] == 4 and corr["private"]["n"] == 3
-    assert corr["public"]["pearson"] == pytest.approx(correlation([0.5, 0.55, 0.6, 0.62], [0.48, 0.52, 0.59, 0.58])["pearson"])
+    want = correlation([0.5, 0.55, 0.6, 0.62], [0.48, 0.52, 0.59, 0.58])["pearson"]
+    assert corr["public"]["pearson"] == pytest.approx(want)
     svg, _ = draw(r, tmp_path / "lb.svg", "leash-BELKA")
     assert ET.parse(svg).getroot().tag.endswith("svg")
     with pytest.raises(ExperimentError, match="must end in .png or .svg"):
@@ -90,7 +99,8 @@ def test_scores_plot_through_the_kaggle_client(project, tmp_path, monkeypatch):
         monkeypatch.setenv("KAGGLE_KEY", server.key)
         monkeypatch.setenv(ENDPOINT_ENV, server.url)
         client = KaggleClient()
-        cvs, pubs, privs = [0.50, 0.55, 0.60, 0.58], ["0.480", "0.530", "0.590", "0.560"], ["0.47", "0.52", None, "0.57"]
+        cvs, pubs = [0.50, 0.55, 0.60, 0.58], ["0.480", "0.530", "0.590", "0.560"]
+        privs = ["0.47", "0.52", None, "0.57"]
         for i, (cv, pub, priv) in enumerate(zip(cvs, pubs, privs)):
             ref = client.submit("leash-BELKA", sub, f"molremote e{620 + i:04d} h0123abcd cabc1234 cv={cv:.6f}")
             server.score(ref, public=pub, private=priv)

@@ -13,6 +13,7 @@ import pytest
 from scipy.stats import rankdata
 from sklearn.metrics import average_precision_score, log_loss
 
+from molremote.errors import SubmissionError
 from molremote.results.averaging import (
     average,
     build_ensemble,
@@ -25,7 +26,6 @@ from molremote.results.averaging import (
     rebuild,
     write_record,
 )
-from molremote.errors import SubmissionError
 from molremote.results.submission_files import check_submission
 from molremote.tasks.belka.results import SUBMISSION as BELKA
 from molremote.tasks.text2mol.results import submission_spec as text2mol_spec
@@ -69,7 +69,8 @@ def test_rows_aligned_by_id_not_position(tmp_path: Path):
 @pytest.mark.parametrize("kind", ["sparse", "string"])
 def test_alignment_for_sparse_and_string_ids(tmp_path: Path, kind: str):
     rng = np.random.default_rng(1)
-    ids = rng.choice(10**12, size=200, replace=False) if kind == "sparse" else np.array([f"s_{i:04d}" for i in range(200)])
+    ids = (rng.choice(10**12, size=200, replace=False) if kind == "sparse"
+           else np.array([f"s_{i:04d}" for i in range(200)]))
     vals = rng.random((2, 200, 2))
     members = []
     for i in range(2):

@@ -13,12 +13,12 @@ import pytest
 from sklearn.metrics import average_precision_score
 
 from molremote.errors import DataError, SubmissionError
-from molremote.results.evaluate import evaluate_runs, read_evaluation
 from molremote.experiments import validate
+from molremote.results.evaluate import evaluate_runs, read_evaluation
 from molremote.results.submission_files import check_submission
+from molremote.tasks import get_task
 from molremote.tasks.belka.results import SUBMISSION as BELKA
 from molremote.tasks.text2mol.results import submission_spec as text2mol_spec
-from molremote.tasks import get_task
 
 
 def make_task(name: str, model: str, n_folds: int = 3):
@@ -44,7 +44,7 @@ def belka(tmp_path_factory):
     exp, task = make_task("belka", "cnn1d")
     root = tmp_path_factory.mktemp("belka")
     rng = np.random.default_rng(0)
-    runs, scores, tests = [], {}, []
+    runs, scores = [], {}
     for k in range(3):
         run = write_run(root, exp, k)
         _, valid_idx = task.split(k)
@@ -65,7 +65,8 @@ def test_belka_scores_and_fold_averaged_submission(belka, tmp_path: Path):
     assert ev.mean_fold_score == pytest.approx(np.mean(list(scores.values())))
     valid = pd.concat([pd.read_parquet(r / "predictions" / "valid.parquet") for r in runs])
     assert sum(ev.n_valid.values()) == len(valid)
-    cells = [average_precision_score(g["binds_true"], g["binds"]) for _, g in valid.groupby(["protein_name", "split_group"])]
+    cells = [average_precision_score(g["binds_true"], g["binds"])
+             for _, g in valid.groupby(["protein_name", "split_group"])]
     assert ev.oof_score == pytest.approx(np.mean(cells), abs=1e-12)
     # submission: test predictions averaged over folds by id, BELKA format
     test = pd.concat([pd.read_parquet(r / "predictions" / "test.parquet") for r in runs])

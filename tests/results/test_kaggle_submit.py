@@ -1,11 +1,18 @@
-"""molremote.results.kaggle_submit: parseable submission descriptions and joining Kaggle's list back to local records."""
+"""molremote.results.kaggle_submit: parseable submission descriptions, joining Kaggle's list back to local
+records."""
 from __future__ import annotations
 
 import pytest
 
 from molremote.errors import SubmissionError
-from molremote.results.kaggle_submit import (competition_for_task, describe_ensemble, describe_experiment, join_scores,
-                              parse_description, short_commit)
+from molremote.results.kaggle_submit import (
+    competition_for_task,
+    describe_ensemble,
+    describe_experiment,
+    join_scores,
+    parse_description,
+    short_commit,
+)
 
 
 def test_descriptions_round_trip():

@@ -63,7 +63,7 @@ from rdkit.Chem.MolStandardize import rdMolStandardize
 from ...fsutil import atomic_path
 from ..base import DEMO_ROOT
 
-RDLogger.DisableLog("rdApp.*")
+RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]  # rdkit's stubs omit its Boost.Python functions
 
 SEED = 2024
 N_TRAIN, N_TEST = 10_000, 2_000
@@ -79,9 +79,9 @@ FMOC = "C(=O)OCC1c2ccccc2-c2ccccc21"
 ACID = Chem.MolFromSmarts("[CX3](=O)[OX2H1]")
 REACTIVE_AMINE = Chem.MolFromSmarts("[NX3;H2,H1;!$(N[C,S]=[O,S,N]);!$(N-[N,O]);!$(Nc=[O,S,N]);!$(N#*);!$(N=*)]")
 PRIMARY_AMINE = Chem.MolFromSmarts("[NX3;H2;!$(N[C,S]=[O,S,N]);!$(N-[N,O]);!$(N=*)]")
-DY_AMIDE = AllChem.ReactionFromSmarts("[C:1](=[O:2])[OX2H1]>>[C:1](=[O:2])N[Dy]")
-SNAR = AllChem.ReactionFromSmarts("[Cl][c:1].[NX3;!H0;!$(NC=O);!$(N[Dy]):2]>>[c:1]-[N:2]")
-PROTECT = AllChem.ReactionFromSmarts(f"[NX3;!H0;!$(NC=O);!$(N[Dy]):1]>>[N:1]{FMOC}")
+DY_AMIDE = AllChem.ReactionFromSmarts("[C:1](=[O:2])[OX2H1]>>[C:1](=[O:2])N[Dy]")  # type: ignore[attr-defined]
+SNAR = AllChem.ReactionFromSmarts("[Cl][c:1].[NX3;!H0;!$(NC=O);!$(N[Dy]):2]>>[c:1]-[N:2]")  # type: ignore[attr-defined]
+PROTECT = AllChem.ReactionFromSmarts(f"[NX3;!H0;!$(NC=O);!$(N[Dy]):1]>>[N:1]{FMOC}")  # type: ignore[attr-defined]
 CORE = Chem.MolFromSmiles("Clc1nc(Cl)nc(Cl)n1")
 
 FEATURES = {
@@ -159,7 +159,7 @@ def assemble(bb1: Chem.Mol, bb2: Chem.Mol, bb3: Chem.Mol) -> str:
 
 def features(m: Chem.Mol) -> np.ndarray:
     v = [len(m.GetSubstructMatches(p)) for p in FEATURE_PATTERNS.values()]
-    return np.array(v + [Crippen.MolLogP(m)], dtype=np.float64)
+    return np.array(v + [Crippen.MolLogP(m)], dtype=np.float64)  # type: ignore[attr-defined]  # (rdkit stubs)
 
 
 def scores(f: np.ndarray) -> np.ndarray:
@@ -275,7 +275,8 @@ def main() -> None:
     print(f"train: {len(train)} molecules, {len(tr)} rows, positives "
           + ", ".join(f"{p} {int(tr.loc[tr.protein_name == p, 'binds'].sum())}" for p in PROTEINS))
     print(f"test: {len(mols) - n_tr} molecules ({len(share)} share, {len(nonshare)} nonshare), {len(te)} rows")
-    print("sizes: " + ", ".join(f"{p.name} {p.stat().st_size / 1e3:.0f} kB" for p in sorted(args.out.glob('*.parquet'))))
+    sizes = ", ".join(f"{p.name} {p.stat().st_size / 1e3:.0f} kB" for p in sorted(args.out.glob("*.parquet")))
+    print("sizes: " + sizes)
 
 
 if __name__ == "__main__":

@@ -9,9 +9,9 @@ or lie outside [0, 1] are refused, as the organisers' scorer refuses them.
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ...errors import SubmissionError
 
@@ -34,7 +34,7 @@ def check_probabilities(pred: np.ndarray, what: str = "predictions") -> None:
                               f"{p.ravel()[i].tolist()}")
 
 
-def cell_scores(y_true: Sequence, y_pred: Sequence, protein_name: Sequence, split_group: Sequence,
+def cell_scores(y_true: ArrayLike, y_pred: ArrayLike, protein_name: ArrayLike, split_group: ArrayLike,
                 what: str = "predictions") -> dict[tuple[str, str], float]:
     """Average precision per non-empty (protein_name, split_group) cell. Long-form inputs: one entry per
     (molecule, protein) row. A cell without positives scores whatever sklearn returns for it (0.0 with a
@@ -62,7 +62,7 @@ def cell_scores(y_true: Sequence, y_pred: Sequence, protein_name: Sequence, spli
     return scores
 
 
-def belka_ap(y_true: Sequence, y_pred: Sequence, protein_name: Sequence, split_group: Sequence,
+def belka_ap(y_true: ArrayLike, y_pred: ArrayLike, protein_name: ArrayLike, split_group: ArrayLike,
              what: str = "predictions") -> float:
     """Mean of the per-(protein, split_group) average precisions; NaN when there are no rows."""
     s = cell_scores(y_true, y_pred, protein_name, split_group, what)

@@ -3,8 +3,9 @@ a run writes (`predictions/valid.parquet`: id, protein_name, binds, binds_true, 
 `predictions/test.parquet`: id, protein_name, binds)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

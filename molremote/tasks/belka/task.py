@@ -6,12 +6,13 @@ protein (missing where that protein row is absent: not every test molecule is pa
 and predictions are mapped back to row ids by protein.
 
 Data: `data.root` unset reads the shipped demo. A folder with `train.parquet`/`test.parquet` (as downloaded)
-is read in memory when small: record batches, runs of equal `molecule_smiles` become one molecule, SMILES
-tokenized per batch by the vectorised `tokens.py`, and molecules whose rows are not contiguous are merged
-by a 64-bit hash of their SMILES. Above IN_MEMORY_MAX_ROWS rows (the real train file has ~295M) the files
-are prepared once by `prepare.py` into memory-mapped arrays under `$MOLREMOTE_CACHE/belka` (default
+is read in memory when small, by the one BELKA reader (`reader.py`, shared with the full-scale preparation:
+same checks, same error wording, same molecules and building-block ids; rows of one molecule must be
+adjacent, as in the competition files). Above IN_MEMORY_MAX_ROWS rows (the real train file has ~295M) the
+files are prepared once by `prepare.py` into memory-mapped arrays under `$MOLREMOTE_CACHE/belka` (default
 `<project>/.molremote/cache/belka`), keyed by file size and mtime; `data.root` may also point at a folder
 prepared beforehand (`python -m molremote.tasks.belka.prepare RAW_DIR OUT_DIR`, it has a meta.json).
+Every protein is read; `task.proteins` selects the columns the experiment models.
 Either way the task sees the same `Wide` arrays (memory maps for prepared data: flat memory).
 
 Folds (exp.folds.scheme): "random" (molecules dealt round-robin after a seeded shuffle) and
@@ -28,7 +29,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -43,7 +44,11 @@ from .metric import (
     check_probabilities,
     split_groups,
 )
+from .params import BelkaParams
 from .results import SUBMISSION, BelkaResults
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ...experiments import Experiment
 
 BB_COLS = ("buildingblock1_smiles", "buildingblock2_smiles", "buildingblock3_smiles")
 READ_BATCH_ROWS = 1 << 20  # rows per parquet record batch: ~150 MB of strings, bounded memory
@@ -58,171 +63,59 @@ class Wide:
     ids: np.ndarray  # (n, n_proteins) int64
     labels: np.ndarray  # (n, n_proteins) int8: 0/1, -1 absent (test: -1 everywhere)
     bb: np.ndarray  # (n, 3) int32 building-block ids (one vocabulary for all three positions)
-    hashes: np.ndarray | None = None  # (n,) uint64 SMILES hashes, only while reading
 
     def __len__(self) -> int:
         return len(self.tokens)
 
+    def select(self, columns: list[int]) -> Wide:
+        """The protein columns an experiment models (task.proteins), in its order; self when it is all of
+        them in file order (no copy: prepared data stays memory-mapped)."""
+        if columns == list(range(self.ids.shape[1])):
+            return self
+        return Wide(tokens=self.tokens, ids=np.ascontiguousarray(self.ids[:, columns]),
+                    labels=np.ascontiguousarray(self.labels[:, columns]), bb=self.bb)
+
 
 # ------------------------------------------------------------------------------------------- reading
-class _Chunks:
-    """Per-molecule arrays grown batch by batch; the last molecule stays writable (it may continue)."""
+def read_long(path: Path, *, vocab: list[str], max_length: int, on_unknown: str, labelled: bool) -> Wide:
+    """One (small) competition parquet file in memory, in the wide form, every protein's column (PROTEINS
+    order). Read with the same reader as the full-scale preparation (reader.py: same checks, same errors,
+    same molecules and building-block ids); `vocab` is extended in place. As the whole file is here, a
+    molecule whose rows recur after other molecules is refused wherever it recurs (prepare can only see
+    it within a record batch and across a batch boundary)."""
+    import pandas as pd
 
-    def __init__(self, n_prot: int):
-        self.n_prot = n_prot
-        self.ids: list[np.ndarray] = []
-        self.labels: list[np.ndarray] = []
-        self.bb: list[np.ndarray] = []
-        self.hashes: list[np.ndarray] = []
-        self.n = 0
-        self.last_row: tuple[np.ndarray, np.ndarray] = (np.empty((0, n_prot), np.int64), np.empty((0, n_prot), np.int8))
+    from .reader import LongReader, not_adjacent_message
 
-    def add(self, k: int, bb: np.ndarray, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        ids = np.full((k, self.n_prot), ABSENT, np.int64)
-        labels = np.full((k, self.n_prot), ABSENT, np.int8)
-        self.ids.append(ids), self.labels.append(labels), self.bb.append(bb), self.hashes.append(hashes)
-        self.n += k
-        return ids, labels
+    parts: dict[str, list[np.ndarray]] = {"tokens": [], "bb": [], "labels": [], "ids": [], "rows": [], "hash": []}
+    reader = LongReader(path, labelled=labelled, max_length=max_length, on_unknown=on_unknown, vocab=vocab,
+                        batch_rows=READ_BATCH_ROWS)
+    with reader:
+        for blocks in reader:
+            for blk in blocks:
+                for k in ("tokens", "bb", "labels", "ids", "rows"):
+                    parts[k].append(np.array(getattr(blk, k)))  # copies: the reader reuses its token buffer
+                parts["hash"].append(pd.util.hash_array(blk.smiles.to_numpy(zero_copy_only=False), categorize=False))
+    n_prot = len(PROTEINS)
+    hashes = _cat(parts["hash"], (), np.uint64)
+    ids = _cat(parts["ids"], (n_prot,), np.int64)
+    _, first, counts = np.unique(hashes, return_index=True, return_counts=True)
+    if (counts > 1).any():  # a molecule recurring after other molecules (a hash collision would be refused too)
+        h = hashes[first[np.flatnonzero(counts > 1)[0]]]
+        a, b = np.flatnonzero(hashes == h)[:2]
+        rows = _cat(parts["rows"], (), np.int64)
+        from .tokens import decode
 
+        smiles = decode(_cat(parts["tokens"], (max_length,), np.uint8)[[a]])[0]
+        rid = int(ids[b][ids[b] >= 0].min())
+        raise DataError(f"{path}: row {int(rows[b])} (id {rid}): "
+                        f"{not_adjacent_message(smiles, int(ids[a][ids[a] >= 0].min()))}")
+    return Wide(tokens=_cat(parts["tokens"], (max_length,), np.uint8), ids=ids,
+                labels=_cat(parts["labels"], (n_prot,), np.uint8).view(np.int8), bb=_cat(parts["bb"], (3,), np.int32))
 
 
 def _cat(parts: list[np.ndarray], shape_tail: tuple[int, ...], dtype: Any) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros((0, *shape_tail), dtype)
-
-
-def read_long(path: Path, *, proteins: list[str], bb_vocab: dict[str, int], max_length: int,
-              on_unknown: str, labelled: bool, token_sink: Callable[[np.ndarray], None]) -> Wide:
-    """Stream one competition parquet file into the wide form. Tokens go to `token_sink` batch by batch
-    (the returned Wide has an empty `tokens`; the caller assembles them). `bb_vocab` is extended in place."""
-    import pandas as pd
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    from .tokens import TokenizeError, encode
-
-    try:
-        pf = pq.ParquetFile(path)
-    except Exception as e:  # not parquet, truncated, ...
-        raise DataError(f"{path}: cannot read as parquet ({type(e).__name__}: {e})") from None
-    names = pf.schema_arrow.names
-    need = ["id", *BB_COLS, "molecule_smiles", "protein_name"] + (["binds"] if labelled else [])
-    missing = [c for c in need if c not in names]
-    if missing:
-        raise DataError(f"{path}: missing column(s) {missing}; found {names}. Expected the leash-BELKA layout: "
-                        f"{', '.join(need)}")
-    n_prot = len(proteins)
-    value_set = pa.array(list(PROTEINS))
-    selected = np.array([proteins.index(p) if p in proteins else -1 for p in PROTEINS])
-    chunks = _Chunks(n_prot)
-    tokens_written = 0
-    prev_key: str | None = None
-    row0 = 0
-    for batch in pf.iter_batches(batch_size=READ_BATCH_ROWS, columns=need):
-        n = batch.num_rows
-        if n == 0:
-            continue
-        col = {c: batch.column(c) for c in need}
-        for c in need:
-            if col[c].null_count:
-                r = row0 + int(np.flatnonzero(col[c].is_null().to_numpy(zero_copy_only=False))[0])
-                raise DataError(f"{path}: row {r}: missing value in column '{c}'")
-        mol = col["molecule_smiles"]
-        new = np.empty(n, bool)
-        new[0] = prev_key is None or mol[0].as_py() != prev_key
-        if n > 1:
-            new[1:] = pc.not_equal(mol.slice(1), mol.slice(0, n - 1)).to_numpy(zero_copy_only=False)
-        prev_key = mol[n - 1].as_py()
-        starts = np.flatnonzero(new)
-        local = np.cumsum(new) - 1  # molecule index within this batch's new molecules; -1 = continues
-        new_smiles = mol.take(pa.array(starts))
-        try:
-            toks = encode(new_smiles, max_length, on_unknown=on_unknown)
-        except TokenizeError as e:
-            r = row0 + int(starts[e.row])
-            raise DataError(f"{path}: row {r} (id {col['id'][int(starts[e.row])].as_py()}): {e.args[0].split(': ', 1)[1]}"
-                            f" (BELKA tokenizer, max_length={max_length}; task.unknown_chars='skip' drops unknown "
-                            "characters)") from None
-        token_sink(toks)
-        tokens_written += len(toks)
-        bb = np.empty((len(starts), 3), np.int32)
-        for j, c in enumerate(BB_COLS):
-            enc = pc.dictionary_encode(col[c].take(pa.array(starts)))
-            local_map = np.array([bb_vocab.setdefault(s, len(bb_vocab)) for s in enc.dictionary.to_pylist()],
-                                 dtype=np.int32)
-            bb[:, j] = local_map[enc.indices.to_numpy(zero_copy_only=False)] if len(local_map) else 0
-        hashes = pd.util.hash_array(new_smiles.to_numpy(zero_copy_only=False), categorize=False)
-        ids_new, lab_new = chunks.add(len(starts), bb, hashes)
-
-        pidx = pc.fill_null(pc.index_in(col["protein_name"], value_set=value_set), -1).to_numpy(
-            zero_copy_only=False).astype(np.int64)
-        if (pidx < 0).any():
-            r = int(np.flatnonzero(pidx < 0)[0])
-            raise DataError(f"{path}: row {row0 + r}: protein_name {col['protein_name'][r].as_py()!r} is not one of "
-                            f"{list(PROTEINS)}")
-        p = selected[pidx]
-        keep = p >= 0  # rows of proteins the experiment does not model are skipped
-        ids_col = col["id"].to_numpy(zero_copy_only=False).astype(np.int64)
-        lab_col = (col["binds"].to_numpy(zero_copy_only=False).astype(np.int64) if labelled
-                   else np.full(n, ABSENT, np.int64))
-        if labelled:
-            bad = keep & ~np.isin(lab_col, (0, 1))
-            if bad.any():
-                r = int(np.flatnonzero(bad)[0])
-                raise DataError(f"{path}: row {row0 + r}: binds={int(lab_col[r])}, expected 0 or 1")
-        key = local[keep] * n_prot + p[keep]
-        _, first = np.unique(key, return_index=True)
-        if len(first) < len(key):
-            later = np.ones(len(key), bool)
-            later[first] = False
-            r = int(np.flatnonzero(keep)[np.flatnonzero(later)[0]])
-            raise DataError(f"{path}: row {row0 + r}: a second row for molecule {mol[r].as_py()!r} and protein "
-                            f"{col['protein_name'][r].as_py()!r}")
-        cont = keep & (local < 0)
-        if cont.any():  # rows continuing the previous batch's last molecule
-            ids_last, lab_last = chunks.last_row
-            if (ids_last[0, p[cont]] != ABSENT).any():
-                r = int(np.flatnonzero(cont)[0])
-                raise DataError(f"{path}: row {row0 + r}: a second row for molecule {mol[r].as_py()!r}")
-            ids_last[0, p[cont]] = ids_col[cont]
-            lab_last[0, p[cont]] = lab_col[cont]
-        sel = keep & (local >= 0)
-        ids_new[local[sel], p[sel]] = ids_col[sel]
-        lab_new[local[sel], p[sel]] = lab_col[sel]
-        if len(ids_new):
-            chunks.last_row = (ids_new[-1:], lab_new[-1:])
-        row0 += n
-
-    wide = Wide(tokens=np.zeros((0, max_length), np.uint8), ids=_cat(chunks.ids, (n_prot,), np.int64),
-                labels=_cat(chunks.labels, (n_prot,), np.int8), bb=_cat(chunks.bb, (3,), np.int32))
-    wide.hashes = _cat(chunks.hashes, (), np.uint64)
-    return wide
-
-
-def _merge_duplicates(w: Wide, path: Path) -> np.ndarray | None:
-    """Molecules whose rows were not contiguous appear twice: merge them (first occurrence kept). Returns the
-    kept molecule indices, or None when there was nothing to merge."""
-    hashes, w.hashes = w.hashes, None
-    uniq, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
-    if len(uniq) == len(hashes):
-        return None
-    order = np.argsort(first)  # keep file order of first occurrences
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    target = rank[inverse]
-    present = (w.ids != ABSENT).astype(np.int64)
-    count = np.zeros((len(uniq), w.ids.shape[1]), np.int64)
-    np.add.at(count, target, present)
-    if (count > 1).any():
-        m = int(np.flatnonzero((count > 1).any(axis=1))[0])
-        raise DataError(f"{path}: molecule number {m} has two rows for the same protein")
-    ids = np.full((len(uniq), w.ids.shape[1]), ABSENT, np.int64)
-    labels = np.full((len(uniq), w.ids.shape[1]), ABSENT, np.int8)
-    np.maximum.at(ids, target, w.ids)
-    np.maximum.at(labels, target, w.labels)
-    keep = first[order]
-    w.ids, w.labels, w.bb = ids, labels, w.bb[keep]
-    return keep
 
 
 # --------------------------------------------------------------------------------------------- cache
@@ -243,6 +136,7 @@ def _cache_key(train: Path, max_length: int, on_unknown: str) -> str:
 
 # ---------------------------------------------------------------------------------------------- task
 class BelkaTask(Task):
+    params: BelkaParams
     name = BelkaResults.name
     metric_name = BelkaResults.metric_name
     greater_is_better = BelkaResults.greater_is_better
@@ -253,13 +147,14 @@ class BelkaTask(Task):
                  "shipped with molremote.")
     SCHEMES = ("random", "building_block")
 
-    def __init__(self, exp: Any):
+    def __init__(self, exp: Experiment):
         super().__init__(exp)
         self.proteins: list[str] = list(self.params.proteins)
         unknown = [p for p in self.proteins if p not in PROTEINS]
         if unknown or not self.proteins:
             raise ExperimentError(f"proteins {unknown or '[]'} not among {list(PROTEINS)}", file=exp.file,
                                   field="task.proteins")
+        self.columns = [PROTEINS.index(p) for p in self.proteins]  # of the wide arrays (reader.PROTEINS order)
         if exp.folds.scheme not in self.SCHEMES:
             raise ExperimentError(f"unknown fold scheme {exp.folds.scheme!r} for task belka; one of "
                                   f"{list(self.SCHEMES)}", file=exp.file, field="folds.scheme")
@@ -290,9 +185,6 @@ class BelkaTask(Task):
             if n_rows > IN_MEMORY_MAX_ROWS:
                 from .prepare import prepare_dir
 
-                if self.proteins != list(PROTEINS):
-                    raise ExperimentError(f"{train_p} is prepared as memory maps with all of {list(PROTEINS)}; "
-                                          "task.proteins cannot select a subset there", field="task.proteins")
                 out = cache_root() / _cache_key(train_p, p.max_length, p.unknown_chars)
                 print(f"belka: preparing {n_rows:,} rows of {root} as memory maps in {out} (once; resumable)",
                       flush=True)
@@ -301,10 +193,10 @@ class BelkaTask(Task):
                     raise DataError(f"preparation of {root} in {out} is incomplete: run again to resume")
                 self._use_prepared(PreparedBelka(out), out)
             else:
-                vocab: dict[str, int] = {}
+                vocab: list[str] = []
                 self.train = self._read(train_p, vocab, labelled=True)
                 self.test = self._read(test_p, vocab, labelled=False)
-                self.bb_names = list(vocab)
+                self.bb_names = vocab
         if not len(self.train):  # type: ignore[arg-type]
             raise DataError(f"{root}: no training molecules")
         self._train_seen = np.zeros(len(self.bb_names), bool)
@@ -314,24 +206,21 @@ class BelkaTask(Task):
         if prep.test is None:
             raise DataError(f"{root}/meta.json lists no test split: prepare test.parquet too "
                             "(`python -m molremote.tasks.belka.prepare RAW_DIR OUT_DIR`)")
-        if list(prep.proteins) != self.proteins:
+        if not set(self.proteins) <= set(prep.proteins):
             raise ExperimentError(f"{root} is prepared for proteins {prep.proteins}, the experiment asks for "
                                   f"{self.proteins}", field="task.proteins")
+        columns = [list(prep.proteins).index(p) for p in self.proteins]
         if prep.train.max_length != self.params.max_length:
             raise ExperimentError(f"{root} is prepared with max_length {prep.train.max_length}, the experiment "
                                   f"asks for {self.params.max_length}", field="task.max_length")
-        self.train, self.test = Wide(**prep.train.wide_arrays()), Wide(**prep.test.wide_arrays())
+        self.train = Wide(**prep.train.wide_arrays()).select(columns)
+        self.test = Wide(**prep.test.wide_arrays()).select(columns)
         self.bb_names = list(prep.test.bb_vocab)  # the test vocabulary extends the train one
 
-    def _read(self, path: Path, vocab: dict[str, int], *, labelled: bool) -> Wide:
+    def _read(self, path: Path, vocab: list[str], *, labelled: bool) -> Wide:
         p = self.params
-        parts: list[np.ndarray] = []
-        w = read_long(path, proteins=self.proteins, bb_vocab=vocab, max_length=p.max_length,
-                      on_unknown=p.unknown_chars, labelled=labelled, token_sink=parts.append)
-        tokens = _cat(parts, (p.max_length,), np.uint8)
-        keep = _merge_duplicates(w, path)
-        w.tokens = tokens if keep is None else tokens[keep]
-        return w
+        return read_long(path, vocab=vocab, max_length=p.max_length, on_unknown=p.unknown_chars,
+                         labelled=labelled).select(self.columns)
 
     def _need(self) -> tuple[Wide, Wide]:
         if self.train is None or self.test is None:

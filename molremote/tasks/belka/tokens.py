@@ -14,7 +14,7 @@ cut each row as a fixed-width window of the translated buffer and mask what lies
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -43,7 +43,7 @@ class TokenizeError(ValueError):
         super().__init__(f"row {row}: {reason} {char!r} in SMILES {smiles!r}")
 
 
-def _as_arrow(smiles: "Iterable[str] | object"):
+def _as_arrow(smiles: Any) -> tuple[Any, type[np.signedinteger]]:
     import pyarrow as pa
 
     if isinstance(smiles, pa.ChunkedArray):
@@ -88,7 +88,8 @@ def encode(smiles, max_length: int = 142, *, row_offset: int = 0, on_unknown: st
     too_long = np.flatnonzero(lengths > max_length)
     if too_long.size:
         r = int(too_long[0])
-        raise TokenizeError(row_offset + r, f"length {lengths[r]} > max_length {max_length}", arr[r].as_py(), "too long:")
+        raise TokenizeError(row_offset + r, f"length {lengths[r]} > max_length {max_length}", arr[r].as_py(),
+                            "too long:")
     total = stop - start
     # Codes of all characters, back to back, followed by max_length zero bytes so that every row's window
     # [row_start, row_start + max_length) lies inside the buffer.
@@ -97,7 +98,7 @@ def encode(smiles, max_length: int = 142, *, row_offset: int = 0, on_unknown: st
     padded[total:] = 0
     _translate(data[start:stop], padded[:total])
     codes = padded[:total]
-    unk = np.flatnonzero(codes == UNKNOWN) if codes.max(initial=0) == UNKNOWN else ()
+    unk = np.flatnonzero(codes == UNKNOWN) if codes.max(initial=0) == UNKNOWN else np.zeros(0, np.intp)
     if len(unk):
         if on_unknown != "skip":
             pos = int(unk[0])

@@ -75,10 +75,10 @@ def read_graph(path: str | Path) -> Graph:
         raise DataError(f"{path}: the graph has no nodes (no lines after 'idx to identifier:')")
     if sorted(ids) != list(range(n)):
         raise DataError(f"{path}: node indices must be 0..{n - 1}")
-    e = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
-    if e.size and (e.min() < 0 or e.max() >= n):
+    pairs = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    if pairs.size and (pairs.min() < 0 or pairs.max() >= n):
         raise DataError(f"{path}: an edge refers to a node outside 0..{n - 1}")
-    return Graph(edges=e, ids=[ids[k] for k in range(n)])
+    return Graph(edges=pairs, ids=[ids[k] for k in range(n)])
 
 
 def format_graph(g: Graph) -> str:

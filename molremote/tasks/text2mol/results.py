@@ -3,8 +3,9 @@ files a run writes (`predictions/{valid,test}.parquet`: id, text_id, text_emb, m
 data.read_embeddings_parquet)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -23,19 +23,24 @@ one row per test text, columns in test_cids.txt order, values = cosine similarit
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ...errors import DataError, ExperimentError
 from ..base import Task
 from . import data as td
+from .params import Text2MolParams
 from .results import Text2MolResults
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ...experiments import Experiment
 
 FILES = ("train.tsv", "val.tsv", "test_cids.txt", "test_text.txt", "token_embedding_dict.npy", "raw")
 
 
 class Text2MolTask(Task):
+    params: Text2MolParams
     name = Text2MolResults.name
     metric_name = Text2MolResults.metric_name
     greater_is_better = Text2MolResults.greater_is_better
@@ -44,7 +49,7 @@ class Text2MolTask(Task):
                  "(from the challenge's data archive), or set data.root to where they are "
                  "(scripts/make_demo_text2mol.py builds the same layout from SMILES).")
 
-    def __init__(self, exp: Any):
+    def __init__(self, exp: Experiment):
         super().__init__(exp)
         self._loaded = False
         self._tokenizer: Any = None

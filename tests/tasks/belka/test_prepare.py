@@ -120,7 +120,7 @@ def test_unknown_character_names_row_id_and_character(tmp_path):
     with pytest.raises(PrepareError) as e:
         prepare(p, tmp_path / "out", "train", progress=False, batch_rows=3)
     assert e.value.row_id == 12 and e.value.char == "%"
-    assert "row id 12" in str(e.value) and "'%'" in str(e.value) and "skip" in str(e.value)
+    assert "row 2 (id 12)" in str(e.value) and "'%'" in str(e.value) and "skip" in str(e.value)
     meta = prepare(p, tmp_path / "out2", "train", progress=False, on_unknown="skip")
     assert meta["skipped_char_molecules"] == 1
     tokens = np.fromfile(tmp_path / "out2" / "tokens.u8", np.uint8).reshape(2, 142)
@@ -130,30 +130,30 @@ def test_unknown_character_names_row_id_and_character(tmp_path):
 
 def test_non_adjacent_molecule_is_refused_with_row_ids(tmp_path):
     p = _write(tmp_path, [(1, "CCO", "BRD4", 0), (2, "CCN", "BRD4", 0), (3, "CCO", "HSA", 0)])
-    with pytest.raises(PrepareError, match="row id 1 appears again at row id 3"):
+    with pytest.raises(PrepareError, match=r"row 2 \(id 3\): molecule 'CCO' \(first at row id 1\) appears again"):
         prepare(p, tmp_path / "o1", "train", progress=False)
     # across a batch boundary: the held-back last molecule of a batch reappears after another one
     p = _write(tmp_path, [(1, "CCC", "BRD4", 0), (2, "CCO", "BRD4", 0), (3, "CCN", "BRD4", 0),
                           (4, "CCO", "HSA", 0)], "b.parquet")
-    with pytest.raises(PrepareError, match="row id 4") as e:
+    with pytest.raises(PrepareError, match=r"row 3 \(id 4\): .*first at row id 2") as e:
         prepare(p, tmp_path / "o2", "train", progress=False, batch_rows=2)
     assert e.value.row_id == 4
 
 
 def test_duplicate_protein_row_and_bad_values_are_refused(tmp_path):
     p = _write(tmp_path, [(1, "CCO", "BRD4", 0), (2, "CCO", "BRD4", 1)])
-    with pytest.raises(PrepareError, match="row id 2: .*second row for protein BRD4"):
+    with pytest.raises(PrepareError, match=r"row 1 \(id 2\): a second row for molecule 'CCO' and protein 'BRD4'"):
         prepare(p, tmp_path / "o", "train", progress=False)
-    with pytest.raises(PrepareError, match="second row for protein BRD4"):  # split by a batch boundary
+    with pytest.raises(PrepareError, match=r"row 1 \(id 2\): a second row .* 'BRD4'"):  # split by a batch boundary
         prepare(p, tmp_path / "o1", "train", progress=False, batch_rows=1)
     p = _write(tmp_path, [(1, "CCO", "BRD4", 0), (2, "CCO", "XYZ", 1)], "p.parquet")
-    with pytest.raises(PrepareError, match="row id 2: unknown protein_name 'XYZ'"):
+    with pytest.raises(PrepareError, match=r"row 1 \(id 2\): protein_name 'XYZ' is not one of"):
         prepare(p, tmp_path / "o2", "train", progress=False)
     p = _write(tmp_path, [(1, "CCO", "BRD4", 2)], "b.parquet")
-    with pytest.raises(PrepareError, match="row id 1: binds must be 0 or 1"):
+    with pytest.raises(PrepareError, match=r"row 0 \(id 1\): binds=2, expected 0 or 1"):
         prepare(p, tmp_path / "o3", "train", progress=False)
     pq.write_table(pq.read_table(p).drop(["binds"]), tmp_path / "nb.parquet")
-    with pytest.raises(DataError, match="missing column.*binds"):
+    with pytest.raises(DataError, match=r"missing column\(s\) \['binds'\]"):
         prepare(tmp_path / "nb.parquet", tmp_path / "o4", "train", progress=False)
     with pytest.raises(DataError, match="not found"):
         prepare(tmp_path / "nope.parquet", tmp_path / "o5", "train", progress=False)

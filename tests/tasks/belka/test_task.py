@@ -12,8 +12,8 @@ from sklearn.metrics import average_precision_score
 from molremote.errors import DataError, ExperimentError, SubmissionError
 from molremote.experiments import validate
 from molremote.tasks.belka import task as belka
-from molremote.tasks.belka.task import BelkaTask
 from molremote.tasks.belka.metric import belka_ap, cell_scores, split_groups
+from molremote.tasks.belka.task import BelkaTask
 
 COLS = ["id", "buildingblock1_smiles", "buildingblock2_smiles", "buildingblock3_smiles", "molecule_smiles",
         "protein_name", "binds"]
@@ -41,15 +41,14 @@ def write_long(root: Path, train_rows: list[tuple], test_rows: list[tuple]) -> N
 
 @pytest.fixture
 def small(tmp_path, monkeypatch):
-    """Train: 3 molecules (one interrupted and resumed later in the file, one missing HSA);
+    """Train: 3 molecules (one missing HSA; rows of a molecule adjacent, proteins in any order);
     test: 3 molecules with 3, 1 and 2 protein rows; ids not in molecule order."""
     monkeypatch.setenv("MOLREMOTE_CACHE", str(tmp_path / "cache"))
     m0, m1, m2 = mol_smiles(0, 0, 0), mol_smiles(1, 1, 1), mol_smiles(2, 2, 0)
     train = [
-        (0, "A1", "N1", "N2", m0, "BRD4", 0), (1, "A1", "N1", "N2", m0, "HSA", 1),
+        (0, "A1", "N1", "N2", m0, "BRD4", 0), (7, "A1", "N1", "N2", m0, "sEH", 1), (1, "A1", "N1", "N2", m0, "HSA", 1),
         (2, "A2", "N2", "N3", m1, "BRD4", 1), (3, "A2", "N2", "N3", m1, "sEH", 0),  # m1 has no HSA row
         (4, "A3", "N3", "N1", m2, "BRD4", 0), (5, "A3", "N3", "N1", m2, "HSA", 0), (6, "A3", "N3", "N1", m2, "sEH", 1),
-        (7, "A1", "N1", "N2", m0, "sEH", 1),  # m0 again: rows not contiguous
     ]
     t0, t1, t2 = mol_smiles(0, 1, 2), mol_smiles(3, 0, 0), mol_smiles(1, 2, 2)
     test = [
@@ -64,13 +63,12 @@ def small(tmp_path, monkeypatch):
 @pytest.mark.parametrize("prepared", [False, True])
 def test_long_to_wide_and_back(small, prepared, tmp_path, monkeypatch):
     root, train, test = small
-    if prepared:  # large-file path: prepared once into memory maps in the cache (rows must be contiguous)
+    if prepared:  # large-file path: prepared once into memory maps in the cache
         monkeypatch.setattr(belka, "IN_MEMORY_MAX_ROWS", 0)
-        write_long(root, train[:2] + train[-1:] + train[2:-1], test)
     task = BelkaTask(exp_for(root))
     task.load()
     assert (task.n_train(), task.n_test()) == (3, 3)
-    # molecule 0 (merged across its two runs of rows in the in-memory case); absent cells are -1
+    # one row per molecule, one column per protein; absent cells are -1
     assert task.train.ids.tolist() == [[0, 1, 7], [2, -1, 3], [4, 5, 6]]
     assert task.train.labels.tolist() == [[0, 1, 1], [1, -1, 0], [0, 0, 1]]
     assert task.test.ids.tolist() == [[100, 101, 102], [-1, 104, -1], [103, -1, 105]]
@@ -136,23 +134,60 @@ def test_missing_data_names_the_file_and_how_to_get_it(tmp_path):
 
 
 def test_bad_files_name_row_and_value(tmp_path):
+    # the same reader (reader.py) and wording as prepare: "<file>: row <file row> (id <row id>): <what>"
     root = tmp_path / "d"
     good = (0, "A1", "N1", "N2", "CCO", "BRD4", 0)
-    write_long(root, [good, (1, "A1", "N1", "N2", "CCO", "KRAS", 0)], [])
-    with pytest.raises(DataError, match=r"row 1: protein_name 'KRAS'"):
+    write_long(root, [good, (11, "A1", "N1", "N2", "CCO", "KRAS", 0)], [])
+    with pytest.raises(DataError, match=r"train.parquet: row 1 \(id 11\): protein_name 'KRAS' is not one of"):
         BelkaTask(exp_for(root)).load()
-    write_long(root, [good, (1, "A2", "N1", "N2", "CCP", "BRD4", 0)], [])
-    with pytest.raises(DataError, match=r"row 1 \(id 1\): unknown character 'P'"):
+    write_long(root, [good, (11, "A2", "N1", "N2", "CCP", "BRD4", 0)], [])
+    with pytest.raises(DataError, match=r"row 1 \(id 11\): unknown character 'P'"):
         BelkaTask(exp_for(root)).load()
-    write_long(root, [good, (1, "A1", "N1", "N2", "CCO", "BRD4", 1)], [])
-    with pytest.raises(DataError, match="row 1: a second row for molecule 'CCO' and protein 'BRD4'"):
+    write_long(root, [good, (11, "A1", "N1", "N2", "CCO", "BRD4", 1)], [])
+    with pytest.raises(DataError, match=r"row 1 \(id 11\): a second row for molecule 'CCO' and protein 'BRD4'"):
         BelkaTask(exp_for(root)).load()
-    write_long(root, [good, (1, "A1", "N1", "N2", "CCN", "BRD4", 2)], [])
-    with pytest.raises(DataError, match="row 1: binds=2"):
+    write_long(root, [good, (11, "A1", "N1", "N2", "CCN", "BRD4", 2)], [])
+    with pytest.raises(DataError, match=r"row 1 \(id 11\): binds=2, expected 0 or 1"):
+        BelkaTask(exp_for(root)).load()
+    write_long(root, [good, (11, "A1", "N1", "N2", "CCN", "HSA", 1), (12, "A1", "N1", "N2", "CCN", "BRD4", 0)], [])
+    train = pd.read_parquet(root / "train.parquet").astype({"binds": str})
+    train.to_parquet(root / "train.parquet")
+    with pytest.raises(DataError, match=r"column 'binds' has type (large_)?string, expected an integer"):
         BelkaTask(exp_for(root)).load()
     pd.DataFrame([good[:5]], columns=COLS[:5]).to_parquet(root / "train.parquet")
     with pytest.raises(DataError, match=r"missing column\(s\) \['protein_name', 'binds'\]"):
         BelkaTask(exp_for(root)).load()
+
+
+def test_molecule_recurring_after_others_is_refused_like_prepare(tmp_path):
+    """Rows of one molecule must be adjacent (the competition files are molecule-major): the in-memory read
+    refuses a recurring molecule wherever it recurs, naming both row ids, as prepare does in a batch."""
+    root = tmp_path / "d"
+    m0, m1 = mol_smiles(0, 0, 0), mol_smiles(1, 1, 1)
+    write_long(root, [(0, "A1", "N1", "N2", m0, "BRD4", 0), (1, "A2", "N2", "N3", m1, "BRD4", 1),
+                      (2, "A2", "N2", "N3", m1, "HSA", 1), (3, "A1", "N1", "N2", m0, "HSA", 1)], [])
+    with pytest.raises(DataError, match=r"row 3 \(id 3\): molecule '.*' \(first at row id 0\) appears again"):
+        BelkaTask(exp_for(root)).load()
+    # beyond a record batch: only the whole-file check sees it
+    from molremote.tasks.belka import task as task_mod
+
+    task_mod_rows = task_mod.READ_BATCH_ROWS
+    try:
+        task_mod.READ_BATCH_ROWS = 1
+        with pytest.raises(DataError, match=r"row 3 \(id 3\): .*first at row id 0"):
+            BelkaTask(exp_for(root)).load()
+    finally:
+        task_mod.READ_BATCH_ROWS = task_mod_rows
+
+
+def test_protein_subset_selects_columns_of_every_molecule(small):
+    root, _, _ = small
+    exp = validate({"id": 1, "slug": "t", "task": {"name": "belka", "proteins": ["sEH", "BRD4"]}, "model": "cnn1d",
+                    "folds": {"n_folds": 3}, "data": {"root": str(root)}}, file=None)
+    task = BelkaTask(exp)
+    task.load()
+    assert task.train.ids.tolist() == [[7, 0], [3, 2], [6, 4]]
+    assert task.test.ids.tolist() == [[102, 100], [-1, -1], [105, 103]]  # t1 has only HSA: all absent
 
 
 def test_unknown_fold_scheme_is_refused():

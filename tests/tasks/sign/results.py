@@ -5,8 +5,9 @@ predictions/test.parquet (row, p_positive). Submission: `row,p_positive`, one li
 Metric: accuracy of p_positive > 0.5."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -37,8 +38,8 @@ class SignResults(TaskResults):
     def oof(self, valids: Sequence[Path]) -> OOF:
         import pyarrow as pa
 
-        t = pa.concat_tables([read_parquet_columns(v, ("row", "p_positive", "label")).select(["row", "p_positive", "label"])
-                              for v in valids])
+        cols = ["row", "p_positive", "label"]
+        t = pa.concat_tables([read_parquet_columns(v, tuple(cols)).select(cols) for v in valids])
         order = np.argsort(t["row"].to_numpy(), kind="stable")
         return OOF(t["row"].to_numpy()[order], t["label"].to_numpy()[order],
                    t["p_positive"].to_numpy()[order].astype(np.float64), accuracy)

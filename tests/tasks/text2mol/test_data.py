@@ -9,8 +9,8 @@ from sklearn.metrics import label_ranking_average_precision_score
 from sklearn.metrics.pairwise import cosine_similarity
 
 from molremote.errors import DataError
-from molremote.tasks.text2mol import data as td
 from molremote.tasks.base import DEMO_ROOT
+from molremote.tasks.text2mol import data as td
 
 RDLogger.DisableLog("rdApp.*")  # GetMorganFingerprint prints a deprecation notice; the test uses it on purpose
 
