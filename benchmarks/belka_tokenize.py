@@ -14,6 +14,7 @@ The Python loop runs on a sample and is extrapolated; all three tokenizers are c
 (Named belka_tokenize.py, not tokenize.py: a script's folder is first on sys.path, and a benchmarks/tokenize.py
 would shadow the standard library's `tokenize`, which pandas, torch and linecache import.)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -91,16 +92,28 @@ def child(kind: str, parquet: str, out: str, sample: int, batch_rows: int) -> di
             t0 = time.perf_counter()
             ids = np.zeros((len(strs), 142), dtype=np.uint8)
             for lo in range(0, len(strs), 20_000):  # chunks: an Encoding object per molecule is heavy (~20 KB)
-                enc = tok.encode_batch(strs[lo:lo + 20_000])
-                ids[lo:lo + len(enc)] = [e.ids for e in enc]
+                enc = tok.encode_batch(strs[lo : lo + 20_000])
+                ids[lo : lo + len(enc)] = [e.ids for e in enc]
             res = {"seconds": time.perf_counter() - t0, "molecules": len(strs), "same": bool((ids == ref).all())}
     res["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return res
 
 
 def run_child(kind: str, parquet: Path, out: Path, sample: int, batch_rows: int, baseline: str | None = None) -> dict:
-    cmd = [sys.executable, __file__, "--child", kind, "--parquet", str(parquet), "--out", str(out),
-           "--sample", str(sample), "--batch-rows", str(batch_rows)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        kind,
+        "--parquet",
+        str(parquet),
+        "--out",
+        str(out),
+        "--sample",
+        str(sample),
+        "--batch-rows",
+        str(batch_rows),
+    ]
     env = dict(os.environ, BELKA_BENCH_BASELINE=str(Path(baseline).resolve())) if baseline else None
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if r.returncode:
@@ -115,8 +128,11 @@ def main() -> None:
     ap.add_argument("--sample", type=int, default=1_000_000, help="molecules tokenized by each tokenizer")
     ap.add_argument("--python-sample", type=int, default=100_000, help="molecules for the Python loop")
     ap.add_argument("--batch-rows", type=int, default=1 << 17)
-    ap.add_argument("--baseline", help="another molremote source tree (holding molremote/): its prepare runs "
-                    "alternately with this one on the same file, for before/after figures")
+    ap.add_argument(
+        "--baseline",
+        help="another molremote source tree (holding molremote/): its prepare runs "
+        "alternately with this one on the same file, for before/after figures",
+    )
     ap.add_argument("--repeat", type=int, default=1, help="prepare runs of each (alternating with --baseline)")
     ap.add_argument("--prepare-only", action="store_true", help="skip the tokenize-only comparison")
     ap.add_argument("--child")
@@ -135,8 +151,10 @@ def main() -> None:
 
         t = time.perf_counter()
         belka_synth.write(parquet, a.n, split="train", seed=0)
-        print(f"generated {parquet} ({a.n:,} molecules, {3 * a.n:,} rows, "
-              f"{parquet.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - t:.1f} s")
+        print(
+            f"generated {parquet} ({a.n:,} molecules, {3 * a.n:,} rows, "
+            f"{parquet.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - t:.1f} s"
+        )
     sample = min(a.sample, a.n)
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
 
@@ -149,17 +167,24 @@ def main() -> None:
             rate = p["molecules"] / p["seconds"]
             rates[kind].append(rate)
             label = f"baseline ({a.baseline})" if kind == "prepare-baseline" else "molremote prepare"
-            print(f"  {label:18s}: {p['seconds']:7.2f} s  {rate / 1e6:6.2f} M molecules/s  "
-                  f"peak RSS {p['peak_rss_mib']:6.0f} MiB   -> {REAL_MOLECULES:,} molecules projected "
-                  f"{REAL_MOLECULES / rate:6.0f} s", flush=True)
+            print(
+                f"  {label:18s}: {p['seconds']:7.2f} s  {rate / 1e6:6.2f} M molecules/s  "
+                f"peak RSS {p['peak_rss_mib']:6.0f} MiB   -> {REAL_MOLECULES:,} molecules projected "
+                f"{REAL_MOLECULES / rate:6.0f} s",
+                flush=True,
+            )
     if a.baseline:
         med = {k: sorted(v)[len(v) // 2] for k, v in rates.items()}
-        print(f"  median: baseline {med['prepare-baseline'] / 1e6:.2f} M/s, now {med['prepare'] / 1e6:.2f} M/s "
-              f"({med['prepare'] / med['prepare-baseline']:.2f}x)")
+        print(
+            f"  median: baseline {med['prepare-baseline'] / 1e6:.2f} M/s, now {med['prepare'] / 1e6:.2f} M/s "
+            f"({med['prepare'] / med['prepare-baseline']:.2f}x)"
+        )
     if a.prepare_only:
         return
 
-    print(f"\ntokenize only ({sample:,} unique molecules; Python loop on {min(a.python_sample, sample):,}, extrapolated):")
+    print(
+        f"\ntokenize only ({sample:,} unique molecules; Python loop on {min(a.python_sample, sample):,}, extrapolated):"
+    )
     rows = {}
     mismatched = []
     for kind, n in (("molremote", sample), ("tokenizers", sample), ("python", min(a.python_sample, sample))):
@@ -168,10 +193,14 @@ def main() -> None:
         same = "" if "same" not in r else f"  same ids as molremote: {r['same']}"
         if r.get("same") is False:
             mismatched.append(kind)
-        print(f"  {kind:17s}: {r['molecules'] / r['seconds'] / 1e6:7.3f} M molecules/s  "
-              f"(full {REAL_MOLECULES:,}: {REAL_MOLECULES / rows[kind]:8.0f} s)  peak RSS {r['peak_rss_mib']:5.0f} MiB{same}")
-    print(f"\nratios: molremote encode / tokenizers = {rows['molremote'] / rows['tokenizers']:.1f}x, "
-          f"molremote encode / Python loop = {rows['molremote'] / rows['python']:.0f}x")
+        print(
+            f"  {kind:17s}: {r['molecules'] / r['seconds'] / 1e6:7.3f} M molecules/s  "
+            f"(full {REAL_MOLECULES:,}: {REAL_MOLECULES / rows[kind]:8.0f} s)  peak RSS {r['peak_rss_mib']:5.0f} MiB{same}"
+        )
+    print(
+        f"\nratios: molremote encode / tokenizers = {rows['molremote'] / rows['tokenizers']:.1f}x, "
+        f"molremote encode / Python loop = {rows['molremote'] / rows['python']:.0f}x"
+    )
     if not a.keep:
         import shutil
 

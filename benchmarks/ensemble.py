@@ -6,6 +6,7 @@ peak RSS are its own. The two outputs are compared (max |difference|, same ids).
 
     .venv/bin/python benchmarks/ensemble.py [--members 10] [--rows 1674896] [--keep DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -98,25 +99,35 @@ def main() -> None:
         res = {}
         for which in ("molremote", "pandas"):
             out = d / f"out_{which}.csv"
-            r = subprocess.run([sys.executable, __file__, "--child", which, json.dumps([str(p) for p in paths]),
-                                str(out)], capture_output=True, text=True, env={**os.environ})
+            r = subprocess.run(
+                [sys.executable, __file__, "--child", which, json.dumps([str(p) for p in paths]), str(out)],
+                capture_output=True,
+                text=True,
+                env={**os.environ},
+            )
             if r.returncode:
                 sys.exit(f"{which} failed:\n{r.stderr}")
             res[which] = json.loads(r.stdout.strip().splitlines()[-1])
             x = res[which]
-            print(f"{which:9s}: {x['seconds']:6.2f} s (read+align+average {x['average_s']:.2f} s, write "
-                  f"{x['write_s']:.2f} s)   peak RSS {x['peak_rss_mib']:5.0f} MiB ({x['import_rss_mib']:.0f} after imports)")
+            print(
+                f"{which:9s}: {x['seconds']:6.2f} s (read+align+average {x['average_s']:.2f} s, write "
+                f"{x['write_s']:.2f} s)   peak RSS {x['peak_rss_mib']:5.0f} MiB ({x['import_rss_mib']:.0f} after imports)"
+            )
         import pandas as pd
 
         m = pd.read_csv(d / "out_molremote.csv")
         p = pd.read_csv(d / "out_pandas.csv")
         same_ids = bool(np.array_equal(m["id"].to_numpy(), p["id"].to_numpy()))
         diff = float(np.abs(m["binds"].to_numpy() - p["binds"].to_numpy()).max())
-        print(f"ratio pandas/molremote: {res['pandas']['seconds'] / res['molremote']['seconds']:.1f}x faster, "
-              f"{res['pandas']['peak_rss_mib'] / res['molremote']['peak_rss_mib']:.1f}x less peak memory")
+        print(
+            f"ratio pandas/molremote: {res['pandas']['seconds'] / res['molremote']['seconds']:.1f}x faster, "
+            f"{res['pandas']['peak_rss_mib'] / res['molremote']['peak_rss_mib']:.1f}x less peak memory"
+        )
         print(f"outputs: same ids {same_ids}, max |difference| {diff:.2e}")
         if not same_ids or diff > 1e-6:  # both average the same float32 columns; a speed-up with other output is void
-            sys.exit(f"MISMATCH: molremote and pandas outputs differ (same ids {same_ids}, max |difference| {diff:.2e})")
+            sys.exit(
+                f"MISMATCH: molremote and pandas outputs differ (same ids {same_ids}, max |difference| {diff:.2e})"
+            )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ its wall time (imports included) and peak RSS are its own.
 
     .venv/bin/python benchmarks/report.py [--experiments 400] [--folds 5] [--epochs 10] [--browser] [--keep DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,9 +34,17 @@ def browser_times(html: Path) -> dict[str, float]:
     subprocess.run(["bash", str(ROOT / "scripts" / "install-browser.sh")], check=True, capture_output=True)
     opts = webdriver.ChromeOptions()
     opts.binary_location = "/usr/bin/chromium"
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-              "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-              f"--user-data-dir={tempfile.mkdtemp(prefix='chromium-')}"):
+    for a in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tempfile.mkdtemp(prefix='chromium-')}",
+    ):
         opts.add_argument(a)
     d = webdriver.Chrome(options=opts, service=Service("/usr/bin/chromedriver"))
     try:
@@ -76,23 +85,32 @@ def main() -> None:
         project.mkdir(parents=True, exist_ok=True)
         t = time.perf_counter()
         made = make_project(project, args.experiments, folds=args.folds, epochs=args.epochs)
-        print(f"made {made['runs']} runs of {args.experiments} experiments in {time.perf_counter() - t:.1f} s "
-              f"under {project}")
+        print(
+            f"made {made['runs']} runs of {args.experiments} experiments in {time.perf_counter() - t:.1f} s "
+            f"under {project}"
+        )
     env = {**os.environ, "MOLREMOTE_PROJECT": str(project), "PYTHONPATH": str(ROOT)}
     for k in ("MOLREMOTE_RUNS", "MOLREMOTE_EXPERIMENTS", "MOLREMOTE_STORE", "MOLREMOTE_JOBS"):
         env.pop(k, None)
     out = project / "report.html"
     t = time.perf_counter()
-    cp = subprocess.run([sys.executable, "-m", "molremote", "report", "-o", str(out), "--no-store", "--json"],
-                        cwd=project, env=env, capture_output=True, text=True)
+    cp = subprocess.run(
+        [sys.executable, "-m", "molremote", "report", "-o", str(out), "--no-store", "--json"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - t
     if cp.returncode != 0:
         sys.exit(cp.stderr)
     res = json.loads(cp.stdout)
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    print(f"report: {res['experiments']} experiments, {res['runs']} runs -> {res['bytes'] / 1e6:.2f} MB; "
-          f"wall {wall:.1f} s (build {res['seconds']:.1f} s, the rest imports), CPU {ru.ru_utime + ru.ru_stime:.1f} s; "
-          f"peak RSS {ru.ru_maxrss / 1024:.0f} MiB; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"report: {res['experiments']} experiments, {res['runs']} runs -> {res['bytes'] / 1e6:.2f} MB; "
+        f"wall {wall:.1f} s (build {res['seconds']:.1f} s, the rest imports), CPU {ru.ru_utime + ru.ru_stime:.1f} s; "
+        f"peak RSS {ru.ru_maxrss / 1024:.0f} MiB; load average {os.getloadavg()[0]:.1f}"
+    )
     if args.browser:
         b = browser_times(out)
         print("chromium: " + ", ".join(f"{k} {v:.2f} s" for k, v in b.items()))

@@ -12,6 +12,7 @@ several rounds); `--control` adds a loader-free run that trains on one fixed bat
 On a CPU the model dominates: the reader costs 2-6 ms of a 150-300 ms step, and BatchReader runs match the
 control within the drift; a DataLoader's workers take CPU from the step while they prefetch.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,10 +33,10 @@ def child(kind: str, prepared: str, steps: int, batch: int, tiny: bool, workers:
     if threads:
         torch.set_num_threads(threads)
 
-    from molremote.models.cnn1d import build
-    from molremote.models.params import Cnn1dParams
     from belka_reader import BatchReader  # beside this script
 
+    from molremote.models.cnn1d import build
+    from molremote.models.params import Cnn1dParams
     from molremote.tasks.belka.memmap import PreparedSplit
 
     torch.manual_seed(0)
@@ -49,8 +50,10 @@ def child(kind: str, prepared: str, steps: int, batch: int, tiny: bool, workers:
     def step(tokens: torch.Tensor, labels: torch.Tensor) -> None:
         y = labels.float()
         mask = (labels != 255).float()
-        loss = (torch.nn.functional.binary_cross_entropy_with_logits(model(tokens.long()), y.clamp(max=1),
-                                                                     reduction="none") * mask).mean()
+        loss = (
+            torch.nn.functional.binary_cross_entropy_with_logits(model(tokens.long()), y.clamp(max=1), reduction="none")
+            * mask
+        ).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -71,8 +74,9 @@ def child(kind: str, prepared: str, steps: int, batch: int, tiny: bool, workers:
         it = iter(lambda: fixed, None)
     elif kind == "molremote":
         reader = BatchReader(split, np.arange(split.n), batch, seed=0)
-        it = (( torch.from_numpy(b.tokens), torch.from_numpy(b.labels)) for b in reader.epoch(0))
+        it = ((torch.from_numpy(b.tokens), torch.from_numpy(b.labels)) for b in reader.epoch(0))
     else:
+
         class DS(torch.utils.data.Dataset):
             def __len__(self):
                 return split.n
@@ -80,8 +84,9 @@ def child(kind: str, prepared: str, steps: int, batch: int, tiny: bool, workers:
             def __getitem__(self, i):
                 return torch.from_numpy(np.array(split.tokens[i])), torch.from_numpy(np.array(split.labels[i]))
 
-        dl = torch.utils.data.DataLoader(DS(), batch_size=batch, shuffle=True, num_workers=workers,
-                                         persistent_workers=workers > 0)
+        dl = torch.utils.data.DataLoader(
+            DS(), batch_size=batch, shuffle=True, num_workers=workers, persistent_workers=workers > 0
+        )
         it = iter(dl)
     load_s = step_s = 0.0
     for i in range(warm + steps):
@@ -98,9 +103,15 @@ def child(kind: str, prepared: str, steps: int, batch: int, tiny: bool, workers:
             peak = max(peak, rss())
     dt = time.perf_counter() - t
     cpu = proc.cpu_times()
-    return {"samples_per_s": steps * batch / dt, "seconds": dt, "peak_rss_mib": max(peak, rss()) / 2**20,
-            "load_ms": 1e3 * load_s / steps, "step_ms": 1e3 * step_s / steps, "torch_threads": torch.get_num_threads(),
-            "cpu_s": cpu.user + cpu.system}
+    return {
+        "samples_per_s": steps * batch / dt,
+        "seconds": dt,
+        "peak_rss_mib": max(peak, rss()) / 2**20,
+        "load_ms": 1e3 * load_s / steps,
+        "step_ms": 1e3 * step_s / steps,
+        "torch_threads": torch.get_num_threads(),
+        "cpu_s": cpu.user + cpu.system,
+    }
 
 
 def main() -> None:
@@ -132,25 +143,48 @@ def main() -> None:
         belka_synth.write(parquet, a.n, split="train", seed=0)
     if not ((prepared / "meta.json").exists() and str(parquet.resolve()) in (prepared / "meta.json").read_text()):
         prepare(parquet, prepared, "train", progress=False, restart=True)
-    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
-          f"{'tiny' if a.tiny else 'starter'} cnn1d, batch {a.batch_size}, {a.steps} timed steps")
+    print(
+        f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
+        f"{'tiny' if a.tiny else 'starter'} cnn1d, batch {a.batch_size}, {a.steps} timed steps"
+    )
     res: dict[str, list[float]] = {"molremote": [], "dataloader": [], "fixed": []}
     kinds = ("dataloader", "molremote") if a.dataloader_first else ("molremote", "dataloader")
     for _ in range(a.rounds):
         for kind in kinds + (("fixed",) if a.control else ()):
-            cmd = [sys.executable, __file__, "--child", kind, "--prepared", str(prepared), "--steps", str(a.steps),
-                   "--batch-size", str(a.batch_size), "--workers", str(a.workers)] + (["--tiny"] if a.tiny else []) \
+            cmd = (
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    kind,
+                    "--prepared",
+                    str(prepared),
+                    "--steps",
+                    str(a.steps),
+                    "--batch-size",
+                    str(a.batch_size),
+                    "--workers",
+                    str(a.workers),
+                ]
+                + (["--tiny"] if a.tiny else [])
                 + (["--threads", str(a.threads)] if a.threads else [])
+            )
             r = subprocess.run(cmd, capture_output=True, text=True)
             if r.returncode:
                 raise SystemExit(f"{kind} failed:\n{r.stderr}")
             x = json.loads(r.stdout.strip().splitlines()[-1])
             res[kind].append(x["samples_per_s"])
-            label = {"molremote": "molremote BatchReader", "fixed": "control: one fixed batch",
-                     "dataloader": f"torch DataLoader ({a.workers} workers)"}[kind]
-            print(f"  {label:28s}: {x['samples_per_s']:7.0f} samples/s  (load {x['load_ms']:5.1f} ms + step "
-                  f"{x['step_ms']:6.1f} ms per batch, {x['torch_threads']} torch threads, {x['cpu_s']:5.1f} s CPU "
-                  f"in the trainer)  peak RSS {x['peak_rss_mib']:6.0f} MiB", flush=True)
+            label = {
+                "molremote": "molremote BatchReader",
+                "fixed": "control: one fixed batch",
+                "dataloader": f"torch DataLoader ({a.workers} workers)",
+            }[kind]
+            print(
+                f"  {label:28s}: {x['samples_per_s']:7.0f} samples/s  (load {x['load_ms']:5.1f} ms + step "
+                f"{x['step_ms']:6.1f} ms per batch, {x['torch_threads']} torch threads, {x['cpu_s']:5.1f} s CPU "
+                f"in the trainer)  peak RSS {x['peak_rss_mib']:6.0f} MiB",
+                flush=True,
+            )
     med = {k: sorted(v)[len(v) // 2] for k, v in res.items()}
     print(f"ratio molremote / DataLoader (medians): {med['molremote'] / med['dataloader']:.2f}x")
     if not a.keep:

@@ -18,6 +18,7 @@ can record `code {commit, dirty, bundle_hash}`.
 Hand-written tar writing (rather than `git archive`) because `git archive` only sees commits, not the
 working tree, untracked files or the dirty diff, and its output is not stable across git versions.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -40,8 +41,18 @@ DIFF_PATH = ".molremote/git-diff.patch"
 # Fixed entry mtime: 1980-01-01 (the zip epoch; some tools treat 0 as "no time").
 FIXED_MTIME = 315532800
 # Excluded wherever they appear (path components).
-EXCLUDED_DIRS_ANYWHERE = {".git", ".venv", "venv", "wandb", "__pycache__", ".molremote", ".pytest_cache",
-                          ".ipynb_checkpoints", ".mypy_cache", ".ruff_cache"}
+EXCLUDED_DIRS_ANYWHERE = {
+    ".git",
+    ".venv",
+    "venv",
+    "wandb",
+    "__pycache__",
+    ".molremote",
+    ".pytest_cache",
+    ".ipynb_checkpoints",
+    ".mypy_cache",
+    ".ruff_cache",
+}
 # Excluded only at the project root: run folders and data are big and travel through the store.
 EXCLUDED_DIRS_AT_ROOT = {"runs", "data"}
 EXCLUDED_SUFFIXES = (".pyc", ".pyo")
@@ -94,8 +105,10 @@ def _git_repo(root: Path):
     try:
         return git.Repo(root, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError) as e:
-        raise BackendError(f"{root} is not inside a git repository: the code shipped to a backend is "
-                           f"taken from git (run 'git init' and commit)") from e
+        raise BackendError(
+            f"{root} is not inside a git repository: the code shipped to a backend is "
+            f"taken from git (run 'git init' and commit)"
+        ) from e
 
 
 def _git_in(root: Path):
@@ -136,20 +149,25 @@ def list_files(root: Path) -> tuple[list[str], list[str], str | None, object]:
 
 
 def _refusal(f: secrets.Finding, what: str = "") -> BackendError:
-    return BackendError(f"refusing to bundle {what or f.path}: line {f.line} holds a {f.kind} (remove it: jobs "
-                        f"read secrets from the remote environment; if it is not a secret, add "
-                        f"\"{f.path}:{f.line}\" to bundle.allow_secrets in molremote.toml)")
+    return BackendError(
+        f"refusing to bundle {what or f.path}: line {f.line} holds a {f.kind} (remove it: jobs "
+        f"read secrets from the remote environment; if it is not a secret, add "
+        f'"{f.path}:{f.line}" to bundle.allow_secrets in molremote.toml)'
+    )
 
 
 def _check_secrets(root: Path, files: list[str], allow: list[str]) -> None:
     named = [p for p in files if secrets.credentials_file_name(p)]
     if named:
-        raise BackendError(f"refusing to bundle {named[0]}: it looks like a credentials file "
-                           f"(add it to .gitignore; jobs read secrets from the remote environment)")
+        raise BackendError(
+            f"refusing to bundle {named[0]}: it looks like a credentials file "
+            f"(add it to .gitignore; jobs read secrets from the remote environment)"
+        )
     found = secrets.scan_files(root, files, allow)
     if found:
-        more = (f" ({len(found) - 1} more finding(s): {', '.join(f.where() for f in found[1:6])})"
-                if len(found) > 1 else "")
+        more = (
+            f" ({len(found) - 1} more finding(s): {', '.join(f.where() for f in found[1:6])})" if len(found) > 1 else ""
+        )
         raise BackendError(str(_refusal(found[0])) + more)
     tokens = secrets.env_token_values()
     for rel in files:
@@ -159,8 +177,10 @@ def _check_secrets(root: Path, files: list[str], allow: list[str]) -> None:
         data = p.read_bytes()
         for var, value in tokens.items():
             if value in data:
-                raise BackendError(f"refusing to bundle {rel}: it contains the value of ${var} "
-                                   f"(remove the token from the file; jobs read it from the remote environment)")
+                raise BackendError(
+                    f"refusing to bundle {rel}: it contains the value of ${var} "
+                    f"(remove the token from the file; jobs read it from the remote environment)"
+                )
 
 
 def bundle_allow_list(root: Path) -> list[str]:
@@ -174,9 +194,11 @@ def _check_sizes(root: Path, files: list[str], max_file_mb: float) -> None:
     for rel in files:
         p = root / rel
         if not p.is_symlink() and p.stat().st_size > max_file_mb * 1e6:
-            raise BackendError(f"refusing to bundle {rel}: {p.stat().st_size / 1e6:.0f} MB is over the "
-                               f"{max_file_mb:.0f} MB limit for code (put data under data/ or in the store, "
-                               f"or add it to .gitignore)")
+            raise BackendError(
+                f"refusing to bundle {rel}: {p.stat().st_size / 1e6:.0f} MB is over the "
+                f"{max_file_mb:.0f} MB limit for code (put data under data/ or in the store, "
+                f"or add it to .gitignore)"
+            )
 
 
 def _tarinfo(name: str, size: int, mode: int, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
@@ -207,8 +229,13 @@ def _dependencies(root: Path) -> dict[str, list[str]]:
     return deps
 
 
-def make_bundle(project_root: Path | str, out_dir: Path | str, require_clean: bool = False,
-                max_file_mb: float = MAX_FILE_MB, allow_secrets: list[str] | None = None) -> BundleInfo:
+def make_bundle(
+    project_root: Path | str,
+    out_dir: Path | str,
+    require_clean: bool = False,
+    max_file_mb: float = MAX_FILE_MB,
+    allow_secrets: list[str] | None = None,
+) -> BundleInfo:
     """Pack the working tree of `project_root` into `out_dir/bundle-<sha16>.tar.gz` (see module doc).
     `allow_secrets`: the secret-scan allow-list (None: `[bundle] allow_secrets` from the settings)."""
     root = Path(project_root).resolve()
@@ -237,12 +264,18 @@ def make_bundle(project_root: Path | str, out_dir: Path | str, require_clean: bo
         content.update(f"F {rel}\0{mode:o}\0{hashlib.sha256(data).hexdigest()}\n".encode())
     extra: list[tuple[str, bytes]] = []
     if commit and dirty_files:
-        diff = _git_in(root).execute(["git", "diff", "HEAD", "--binary", "--relative"],
-                                     strip_newline_in_stdout=False, stdout_as_string=False)
+        diff = _git_in(root).execute(
+            ["git", "diff", "HEAD", "--binary", "--relative"], strip_newline_in_stdout=False, stdout_as_string=False
+        )
         _check_diff_secrets(diff, allow)
         extra.append((DIFF_PATH, diff))
-    info = {"commit": commit, "dirty": bool(dirty_files), "dirty_files": dirty_files,
-            "content_hash": content.hexdigest(), "files": len(files)}
+    info = {
+        "commit": commit,
+        "dirty": bool(dirty_files),
+        "dirty_files": dirty_files,
+        "content_hash": content.hexdigest(),
+        "files": len(files),
+    }
     extra.append((BUNDLE_INFO_PATH, (json.dumps(info, indent=1, sort_keys=True) + "\n").encode()))
     entries += [(_tarinfo(name, len(data), 0o644), data) for name, data in extra]
 
@@ -259,9 +292,17 @@ def make_bundle(project_root: Path | str, out_dir: Path | str, require_clean: bo
     path = out / f"bundle-{sha[:16]}.tar.gz"
     if not path.exists():
         write_bytes(path, blob)
-    return BundleInfo(path=path, sha256=sha, commit=commit, dirty=bool(dirty_files), files=len(files),
-                      size=len(blob), content_hash=str(info["content_hash"]), dirty_files=tuple(dirty_files),
-                      dependencies=_dependencies(root))
+    return BundleInfo(
+        path=path,
+        sha256=sha,
+        commit=commit,
+        dirty=bool(dirty_files),
+        files=len(files),
+        size=len(blob),
+        content_hash=str(info["content_hash"]),
+        dirty_files=tuple(dirty_files),
+        dependencies=_dependencies(root),
+    )
 
 
 _HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)")
@@ -283,13 +324,17 @@ def _check_diff_secrets(diff: bytes, allow: list[str]) -> None:
         found = secrets.find(line)
         where = new_line if line.startswith("+") else 0
         if found and not secrets.allowed(secrets.Finding(found[0].kind, where, 0, rel), allow):
-            raise BackendError(f"refusing to bundle: the uncommitted diff ({DIFF_PATH}) holds a {found[0].kind} in "
-                               f"a changed or deleted line of {rel} (the diff carries the old text too: commit "
-                               f"the change first)")
+            raise BackendError(
+                f"refusing to bundle: the uncommitted diff ({DIFF_PATH}) holds a {found[0].kind} in "
+                f"a changed or deleted line of {rel} (the diff carries the old text too: commit "
+                f"the change first)"
+            )
     for var, value in secrets.env_token_values().items():
         if value in diff:
-            raise BackendError(f"refusing to bundle: the uncommitted diff ({DIFF_PATH}) contains the value "
-                               f"of ${var} (a file that held it was changed or deleted; commit first)")
+            raise BackendError(
+                f"refusing to bundle: the uncommitted diff ({DIFF_PATH}) contains the value "
+                f"of ${var} (a file that held it was changed or deleted; commit first)"
+            )
 
 
 def read_bundle_info(path: Path | str) -> dict:

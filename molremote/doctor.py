@@ -5,6 +5,7 @@ so the whole doctor answers in about the slowest check's limit. torch is importe
 check, in a subprocess, so the doctor process itself stays light. Every detail is shown through
 `secrets.mask`: a store URL or ssh destination given with a password or token never reaches the screen.
 """
+
 from __future__ import annotations
 
 import os
@@ -63,8 +64,12 @@ def check_hub(settings: Settings) -> Check:
     repo_type, repo_id = repo
     token = hf_token()
     if not token:
-        return Check(name, False, f"no token found (store is {settings.store.url})",
-                     "export HF_TOKEN=... or run `hf auth login` (writes the Hub token cache)")
+        return Check(
+            name,
+            False,
+            f"no token found (store is {settings.store.url})",
+            "export HF_TOKEN=... or run `hf auth login` (writes the Hub token cache)",
+        )
     endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
     from huggingface_hub import HfApi  # lazy: only the doctor and the Hub store pay for it
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
@@ -74,12 +79,17 @@ def check_hub(settings: Settings) -> Check:
         who = api.whoami(token=token)
     except HfHubHTTPError as e:
         code = getattr(getattr(e, "response", None), "status_code", None)
-        return Check(name, False, f"token from {hf_token_source()} rejected by {endpoint} (HTTP {code})",
-                     "create a new token with write access at https://huggingface.co/settings/tokens, "
-                     "then export HF_TOKEN or run `hf auth login`")
+        return Check(
+            name,
+            False,
+            f"token from {hf_token_source()} rejected by {endpoint} (HTTP {code})",
+            "create a new token with write access at https://huggingface.co/settings/tokens, "
+            "then export HF_TOKEN or run `hf auth login`",
+        )
     except Exception as e:  # noqa: BLE001 - network errors of every kind
-        return Check(name, False, f"{endpoint} unreachable: {type(e).__name__}: {e}",
-                     "check the network or HF_ENDPOINT")
+        return Check(
+            name, False, f"{endpoint} unreachable: {type(e).__name__}: {e}", "check the network or HF_ENDPOINT"
+        )
     user = who.get("name", "?")
     if "/" not in repo_id:
         repo_id = f"{user}/{repo_id}"
@@ -88,15 +98,25 @@ def check_hub(settings: Settings) -> Check:
     except RepositoryNotFoundError:
         # The store creates its repo (private) on the first push, so a missing repo is not fatal; the Hub
         # answers the same for a repo that exists but this token cannot see.
-        return Check(name, False, f"logged in as {user}; {repo_type} repo {repo_id} not found or not accessible "
-                     "(the first push creates it, private)",
-                     f"if it should exist, check [store] url and the token's access; or create it now: "
-                     f"`hf repo create {repo_id} --repo-type {repo_type} --private`", required=False)
+        return Check(
+            name,
+            False,
+            f"logged in as {user}; {repo_type} repo {repo_id} not found or not accessible "
+            "(the first push creates it, private)",
+            f"if it should exist, check [store] url and the token's access; or create it now: "
+            f"`hf repo create {repo_id} --repo-type {repo_type} --private`",
+            required=False,
+        )
     except Exception as e:  # noqa: BLE001
-        return Check(name, False, f"logged in as {user}; {repo_type} repo {repo_id}: {type(e).__name__}: {e}",
-                     "check the network, HF_ENDPOINT and the token's access to the repo")
-    return Check(name, True,
-                 f"logged in as {user} (token from {hf_token_source()}); {repo_type} repo {repo_id} reachable")
+        return Check(
+            name,
+            False,
+            f"logged in as {user}; {repo_type} repo {repo_id}: {type(e).__name__}: {e}",
+            "check the network, HF_ENDPOINT and the token's access to the repo",
+        )
+    return Check(
+        name, True, f"logged in as {user} (token from {hf_token_source()}); {repo_type} repo {repo_id} reachable"
+    )
 
 
 def check_wandb(settings: Settings) -> Check:
@@ -104,21 +124,40 @@ def check_wandb(settings: Settings) -> Check:
     mode, src = settings.wandb.mode, wandb_key_source()
     mode_src = settings.sources.get("wandb.mode", "default")
     if mode == "disabled":
-        return Check(name, True, f"disabled ({mode_src}): metrics go to metrics.jsonl only",
-                     "" if src else "to track: set [wandb] mode = \"online\" in molremote.toml and `wandb login`")
+        return Check(
+            name,
+            True,
+            f"disabled ({mode_src}): metrics go to metrics.jsonl only",
+            "" if src else 'to track: set [wandb] mode = "online" in molremote.toml and `wandb login`',
+        )
     if src is None:
         if mode == "offline":
-            return Check(name, True, "offline: runs are written locally; no API key found for `molremote wandb-sync`",
-                         "export WANDB_API_KEY or run `wandb login` before syncing", required=False)
-        return Check(name, False, "mode online but no API key found (runs would fall back to offline)",
-                     "export WANDB_API_KEY or run `wandb login` (writes ~/.netrc)")
-    return Check(name, True, f"{mode}; API key from {src}; project {settings.wandb.project}"
-                 + (f", entity {settings.wandb.entity}" if settings.wandb.entity else ""))
+            return Check(
+                name,
+                True,
+                "offline: runs are written locally; no API key found for `molremote wandb-sync`",
+                "export WANDB_API_KEY or run `wandb login` before syncing",
+                required=False,
+            )
+        return Check(
+            name,
+            False,
+            "mode online but no API key found (runs would fall back to offline)",
+            "export WANDB_API_KEY or run `wandb login` (writes ~/.netrc)",
+        )
+    return Check(
+        name,
+        True,
+        f"{mode}; API key from {src}; project {settings.wandb.project}"
+        + (f", entity {settings.wandb.entity}" if settings.wandb.entity else ""),
+    )
 
 
 def check_kaggle(settings: Settings) -> list[Check]:
-    fix = ("put kaggle.json (or access_token) from https://www.kaggle.com/settings/api in {d}, chmod 600 it; "
-           "or export KAGGLE_USERNAME and KAGGLE_KEY")
+    fix = (
+        "put kaggle.json (or access_token) from https://www.kaggle.com/settings/api in {d}, chmod 600 it; "
+        "or export KAGGLE_USERNAME and KAGGLE_KEY"
+    )
     from .settings import kaggle_config_dir
 
     accounts = settings.kaggle.accounts
@@ -126,16 +165,28 @@ def check_kaggle(settings: Settings) -> list[Check]:
         src = kaggle_credentials_source()
         if src:
             return [Check("Kaggle credentials", True, f"found: {src}")]
-        return [Check("Kaggle credentials", False, "not found (needed for `remote --kaggle` and `--submit`)",
-                      fix.format(d=kaggle_config_dir()), required=False)]
+        return [
+            Check(
+                "Kaggle credentials",
+                False,
+                "not found (needed for `remote --kaggle` and `--submit`)",
+                fix.format(d=kaggle_config_dir()),
+                required=False,
+            )
+        ]
     out = []
     for acc_name, acc in accounts.items():
         src = kaggle_credentials_source(acc)
         default = " (default)" if acc_name == settings.kaggle.default_account else ""
         who = acc.username or "user from kaggle.json"
-        out.append(Check(f"Kaggle account {acc_name}{default}", src is not None,
-                         f"{who}: credentials from {src}" if src else f"{who}: no credentials found",
-                         "" if src else fix.format(d=kaggle_config_dir(acc))))
+        out.append(
+            Check(
+                f"Kaggle account {acc_name}{default}",
+                src is not None,
+                f"{who}: credentials from {src}" if src else f"{who}: no credentials found",
+                "" if src else fix.format(d=kaggle_config_dir(acc)),
+            )
+        )
     return out
 
 
@@ -146,19 +197,30 @@ def ssh_check_command(destination: str) -> list[str]:
 def check_ssh_host(host_name: str, destination: str) -> Check:
     name = f"SSH host {host_name}"
     try:
-        p = subprocess.run(ssh_check_command(destination), capture_output=True, text=True,
-                           timeout=SSH_CONNECT_TIMEOUT_S * 2, stdin=subprocess.DEVNULL)
+        p = subprocess.run(
+            ssh_check_command(destination),
+            capture_output=True,
+            text=True,
+            timeout=SSH_CONNECT_TIMEOUT_S * 2,
+            stdin=subprocess.DEVNULL,
+        )
     except FileNotFoundError:
         return Check(name, False, "ssh client not installed", "install OpenSSH (apt-get install openssh-client)")
     except subprocess.TimeoutExpired:
-        return Check(name, False, f"{destination}: no answer within {SSH_CONNECT_TIMEOUT_S * 2} s",
-                     "check the host name, network and firewall")
+        return Check(
+            name,
+            False,
+            f"{destination}: no answer within {SSH_CONNECT_TIMEOUT_S * 2} s",
+            "check the host name, network and firewall",
+        )
     if p.returncode == 0:
         return Check(name, True, f"{destination}: reachable (key-based login works)")
     err = (p.stderr.strip().splitlines() or [f"exit {p.returncode}"])[-1]
     if "Permission denied" in err or "Host key verification failed" in err:
-        fix = (f"set up key login: `ssh-copy-id {destination}`, then `ssh {destination}` once by hand "
-               "to accept its host key")
+        fix = (
+            f"set up key login: `ssh-copy-id {destination}`, then `ssh {destination}` once by hand "
+            "to accept its host key"
+        )
     else:
         fix = f"check [ssh.hosts.{host_name}] destination and that `ssh {destination}` works by hand"
     return Check(name, False, f"{destination}: {err}", fix)
@@ -178,21 +240,36 @@ def check_cuda(settings: Settings) -> Check:
 
     name = "CUDA"
     try:
-        p = subprocess.run([sys.executable, "-c", _CUDA_PROBE], capture_output=True, text=True,
-                           timeout=CUDA_TIMEOUT_S, stdin=subprocess.DEVNULL)
+        p = subprocess.run(
+            [sys.executable, "-c", _CUDA_PROBE],
+            capture_output=True,
+            text=True,
+            timeout=CUDA_TIMEOUT_S,
+            stdin=subprocess.DEVNULL,
+        )
     except subprocess.TimeoutExpired:
-        return Check(name, False, f"importing torch took over {CUDA_TIMEOUT_S:.0f} s", "check the torch install",
-                     required=False)
+        return Check(
+            name, False, f"importing torch took over {CUDA_TIMEOUT_S:.0f} s", "check the torch install", required=False
+        )
     if p.returncode != 0:
         last = (p.stderr.strip().splitlines() or ["?"])[-1]
-        return Check(name, False, f"torch not usable: {last}",
-                     "install the training extra: `pip install -e .[train]` (scripts/setup.sh)", required=False)
+        return Check(
+            name,
+            False,
+            f"torch not usable: {last}",
+            "install the training extra: `pip install -e .[train]` (scripts/setup.sh)",
+            required=False,
+        )
     info = json.loads(p.stdout.strip().splitlines()[-1])
     if info["ok"]:
         return Check(name, True, f"torch {info['torch']}, CUDA {info['cuda']}: {', '.join(info['gpus'])}")
-    return Check(name, False, f"torch {info['torch']} sees no GPU: training here runs on CPU",
-                 "train on a GPU machine with `molremote remote --kaggle|--ssh HOST|--slurm`, or install a "
-                 "CUDA build of torch", required=False)
+    return Check(
+        name,
+        False,
+        f"torch {info['torch']} sees no GPU: training here runs on CPU",
+        "train on a GPU machine with `molremote remote --kaggle|--ssh HOST|--slurm`, or install a CUDA build of torch",
+        required=False,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- runner
@@ -212,8 +289,9 @@ def _bounded(name: str, fn: Callable[[], Check | list[Check]], timeout_s: float)
     return box[0] if box else [Check(name, False, f"no answer within {timeout_s:g} s", "check the network")]
 
 
-def run_checks(settings: Settings | None = None, *, cuda: bool = True,
-               timeout_s: float = CHECK_TIMEOUT_S) -> list[Check]:
+def run_checks(
+    settings: Settings | None = None, *, cuda: bool = True, timeout_s: float = CHECK_TIMEOUT_S
+) -> list[Check]:
     """All checks, in a stable order. They run concurrently; each is bounded by `timeout_s`
     (the CUDA check by CUDA_TIMEOUT_S)."""
     settings = settings or load_settings()

@@ -1,5 +1,6 @@
 """Errors users see, and the one exit-code table. Each error names the file, field or value at fault; the CLI
 turns it into its exit code. The README's "Exit codes" line lists the same table (a test compares them)."""
+
 from __future__ import annotations
 
 # The exit codes of every molremote command, in one place. The error classes below carry theirs from here.

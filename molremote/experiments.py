@@ -11,6 +11,7 @@ validates the result (unknown keys, unknown tasks or models, wrong types fail na
 resolved, frozen `Experiment` has a JSON form and a content hash; that JSON is what travels to remote
 machines, manifests and W&B. This module imports no torch.
 """
+
 from __future__ import annotations
 
 import copy
@@ -242,8 +243,9 @@ def _validate_section(kind: str, raw: Any, file: str | None) -> Section:
         if err["type"] == "extra_forbidden":
             near = difflib.get_close_matches(str(err["loc"][-1]), params_cls.model_fields, n=3)
             msg = f"unknown key for {kind} '{name}'" + (f"; did you mean {', '.join(near)}?" if near else "")
-        raise ExperimentError(f"{msg} (value {err.get('input')!r})" if err["type"] != "extra_forbidden" else msg,
-                              file=file, field=path) from None
+        raise ExperimentError(
+            f"{msg} (value {err.get('input')!r})" if err["type"] != "extra_forbidden" else msg, file=file, field=path
+        ) from None
     return Section(name=name, params=params.model_dump(mode="json"))
 
 
@@ -252,9 +254,12 @@ def validate(d: dict[str, Any], *, file: str | None) -> Experiment:
     from .secrets import first_secret  # the config travels to scripts, kernels, manifests and W&B
 
     if hit := first_secret({k: v for k, v in d.items() if k != "file"}):
-        raise ExperimentError(f"holds a {hit[2]} ({hit[1]!r}); secrets never go in an experiment (jobs read "
-                              f"them from the environment: HF_TOKEN, WANDB_API_KEY, Kaggle Secrets)",
-                              file=file, field=hit[0])
+        raise ExperimentError(
+            f"holds a {hit[2]} ({hit[1]!r}); secrets never go in an experiment (jobs read "
+            f"them from the environment: HF_TOKEN, WANDB_API_KEY, Kaggle Secrets)",
+            file=file,
+            field=hit[0],
+        )
     for k in ("task", "model"):
         if k not in d:
             raise ExperimentError(f"missing '{k}'", file=file, field=k)
@@ -267,8 +272,9 @@ def validate(d: dict[str, Any], *, file: str | None) -> Experiment:
         if err["type"] == "extra_forbidden":
             known = _known_keys(path.rsplit(".", 1)[0] if "." in path else "")
             near = difflib.get_close_matches(path.rsplit(".", 1)[-1], known, n=3)
-            raise ExperimentError("unknown key" + (f"; did you mean {', '.join(near)}?" if near else ""),
-                                  file=file, field=path) from None
+            raise ExperimentError(
+                "unknown key" + (f"; did you mean {', '.join(near)}?" if near else ""), file=file, field=path
+            ) from None
         raise ExperimentError(f"{err['msg']} (value {err.get('input')!r})", file=file, field=path) from None
 
 
@@ -324,8 +330,10 @@ def apply_overrides(exp: Experiment, sets: list[str]) -> Experiment:
             if not isinstance(node.get(p), dict):
                 known = list(node) if isinstance(node, dict) else []
                 near = difflib.get_close_matches(p, known, n=3)
-                raise ExperimentError("unknown key" + (f"; did you mean {', '.join(near)}?" if near else ""),
-                                      field=".".join(parts[: i + 1]))
+                raise ExperimentError(
+                    "unknown key" + (f"; did you mean {', '.join(near)}?" if near else ""),
+                    field=".".join(parts[: i + 1]),
+                )
             node = node[p]
         if parts[-1] not in node:
             near = difflib.get_close_matches(parts[-1], list(node), n=3)
@@ -382,8 +390,9 @@ class Registry:
                         continue
                     m = FILE_RE.match(p.name)
                     if not m:
-                        raise ExperimentError("experiment files must be named NNNN_<slug>.py "
-                                              "(4-digit id, lowercase slug)", file=str(p))
+                        raise ExperimentError(
+                            "experiment files must be named NNNN_<slug>.py (4-digit id, lowercase slug)", file=str(p)
+                        )
                     i = int(m.group(1))
                     if i in files:
                         raise ExperimentError(f"duplicate experiment id {i}: also in {files[i].name}", file=str(p))
@@ -414,16 +423,20 @@ class Registry:
         except ExperimentError as e:
             raise ExperimentError(str(e), file=str(path)) from None
         except SystemExit as e:  # would end `ls`/`show` silently: it is this file's error
-            raise ExperimentError(f"calls sys.exit({e.code if e.code is not None else ''}) when imported; an "
-                                  "experiment file must only define EXPERIMENT", file=str(path)) from None
+            raise ExperimentError(
+                f"calls sys.exit({e.code if e.code is not None else ''}) when imported; an "
+                "experiment file must only define EXPERIMENT",
+                file=str(path),
+            ) from None
         except Exception as e:  # a malformed file: syntax error, bad import, ...
             raise ExperimentError(f"cannot load: {type(e).__name__}: {e}", file=str(path)) from None
         finally:
             sys.modules.pop(mod_name, None)
         s = getattr(module, "EXPERIMENT", None)
         if not isinstance(s, Spec):
-            raise ExperimentError("must define EXPERIMENT = experiment(...) or derive(parent_id, ...)",
-                                  file=str(path), field="EXPERIMENT")
+            raise ExperimentError(
+                "must define EXPERIMENT = experiment(...) or derive(parent_id, ...)", file=str(path), field="EXPERIMENT"
+            )
         if s.id is not None and s.id != i:
             raise ExperimentError(f"declares id {s.id} but the file name says {i}", file=str(path), field="id")
         self._specs[i] = s
@@ -446,8 +459,9 @@ class Registry:
             base.pop("description", None)
         for forbidden in ("id", "slug", "parent", "file"):
             if forbidden in s.overrides:
-                raise ExperimentError(f"'{forbidden}' comes from the file name / derive(), not a field",
-                                      file=file, field=forbidden)
+                raise ExperimentError(
+                    f"'{forbidden}' comes from the file name / derive(), not a field", file=file, field=forbidden
+                )
         d = merge(base, s.overrides)
         slug = FILE_RE.match(self.files[i].name).group(2)  # type: ignore[union-attr]
         d.update(id=i, slug=slug, parent=s.parent)

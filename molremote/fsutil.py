@@ -6,6 +6,7 @@ alone makes 0600, unreadable to the other users of a shared-filesystem store), t
 and the folder fsynced so the rename itself survives a crash. On any error the temp file is removed and the
 target is untouched.
 """
+
 from __future__ import annotations
 
 import json

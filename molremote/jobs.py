@@ -5,6 +5,7 @@ lists all jobs in one table and `logs`/`cancel`/`pull` find their way back from 
 job (not one shared JSONL) so concurrent launches and status refreshes never rewrite each other's lines;
 each file is written atomically. torch-free.
 """
+
 from __future__ import annotations
 
 import json
@@ -88,8 +89,12 @@ def load_all(root: Path | None = None, experiment: str | int | None = None) -> l
             r = JobRecord.from_json(json.loads(p.read_text()))
         except (json.JSONDecodeError, TypeError):
             continue
-        if experiment is None or r.experiment == experiment or str(r.experiment_id) == str(experiment) \
-                or (isinstance(experiment, int) and r.experiment_id == experiment):
+        if (
+            experiment is None
+            or r.experiment == experiment
+            or str(r.experiment_id) == str(experiment)
+            or (isinstance(experiment, int) and r.experiment_id == experiment)
+        ):
             out.append(r)
     return sorted(out, key=lambda r: (r.created_at, r.job_id))
 
@@ -107,13 +112,13 @@ def latest(experiment: str | int, backend: str | None = None, root: Path | None 
     """The most recent job of an experiment (optionally of one backend): for `logs -e N`, `pull -e N`."""
     jobs = [j for j in load_all(root, experiment) if backend is None or j.backend == backend]
     if not jobs:
-        raise BackendError(f"no job for experiment {experiment}" + (f" on {backend}" if backend else "")
-                           + f" in {jobs_dir(root)}")
+        raise BackendError(
+            f"no job for experiment {experiment}" + (f" on {backend}" if backend else "") + f" in {jobs_dir(root)}"
+        )
     return jobs[-1]
 
 
-def find(experiment: int | None, job_id: str | None, *, active: bool = False,
-         root: Path | None = None) -> JobRecord:
+def find(experiment: int | None, job_id: str | None, *, active: bool = False, root: Path | None = None) -> JobRecord:
     """The job a command means: `job_id` if given, else the experiment's latest job (with `active`, its
     latest unfinished one when there is one)."""
     if job_id:
@@ -124,8 +129,9 @@ def find(experiment: int | None, job_id: str | None, *, active: bool = False,
     if active:
         recs = [r for r in recs if r.state not in TERMINAL] or recs
     if not recs:
-        raise BackendError(f"no job of experiment {experiment} in {jobs_dir(root)} "
-                           "(launch one with `molremote remote`)")
+        raise BackendError(
+            f"no job of experiment {experiment} in {jobs_dir(root)} (launch one with `molremote remote`)"
+        )
     return recs[-1]
 
 

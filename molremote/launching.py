@@ -10,12 +10,14 @@ Kaggle runs one kernel per fold (one job per fold); ssh and slurm run all folds 
 other on an ssh host, one array task per fold on SLURM). The CLI (`molremote remote`) only parses options and
 prints. torch-free.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from .backends import BACKENDS
 from .errors import BackendError, ExperimentError, UsageError
@@ -54,20 +56,21 @@ class LaunchOverrides:
 class Launch:
     """A prepared launch: the backend with its options, and the jobs it will run."""
 
-    experiment: "Experiment"
+    experiment: Experiment
     backend_name: str
-    backend: "Backend"
-    jobs: list["Job"]
-    bundle: "BundleInfo"
+    backend: Backend
+    jobs: list[Job]
+    bundle: BundleInfo
     notes: list[str] = field(default_factory=list)  # things the user should know (printed by the CLI)
 
 
-def _relaunch(exp: "Experiment", backend: str, fold: int, sets: list[str]) -> str:
+def _relaunch(exp: Experiment, backend: str, fold: int, sets: list[str]) -> str:
     return f"molremote remote -e {exp.id} --{backend} --fold {fold}" + "".join(f" --set {s}" for s in sets)
 
 
-def backend_options(name: str, exp: "Experiment", settings: "Settings", o: LaunchOverrides,
-                    notes: list[str] | None = None) -> tuple[dict[str, Any], int]:
+def backend_options(
+    name: str, exp: Experiment, settings: Settings, o: LaunchOverrides, notes: list[str] | None = None
+) -> tuple[dict[str, Any], int]:
     """(options for the backend named `name`, GPUs per fold) from molremote.toml and the overrides; the
     backend's typed Options model checks them. Refusals name the option and the value."""
     notes = [] if notes is None else notes
@@ -78,11 +81,19 @@ def backend_options(name: str, exp: "Experiment", settings: "Settings", o: Launc
     if name == "kaggle":
         store = os.environ.get("MOLREMOTE_KAGGLE_STORE") or settings.store.url
         if store and not store.startswith("hf://") and not os.environ.get("MOLREMOTE_KAGGLE_STORE"):
-            notes.append(f"note: the store {store} is not reachable from Kaggle; results stay in the kernel "
-                         "output (bring them back with `molremote fetch`). Use an hf:// store to chain sessions.")
+            notes.append(
+                f"note: the store {store} is not reachable from Kaggle; results stay in the kernel "
+                "output (bring them back with `molremote fetch`). Use an hf:// store to chain sessions."
+            )
             store = None
-        opts.update(account=o.account, accelerator=o.accelerator, store=store, wandb_mode=settings.wandb.mode,
-                    wandb_project=settings.wandb.project, wandb_entity=settings.wandb.entity)
+        opts.update(
+            account=o.account,
+            accelerator=o.accelerator,
+            store=store,
+            wandb_mode=settings.wandb.mode,
+            wandb_project=settings.wandb.project,
+            wandb_entity=settings.wandb.entity,
+        )
         return opts, 0
     if name == "ssh":
         named = settings.ssh.hosts.get(o.host or "")
@@ -94,24 +105,61 @@ def backend_options(name: str, exp: "Experiment", settings: "Settings", o: Launc
     elif name == "slurm":
         if o.cluster is not None and o.cluster not in settings.slurm.clusters:
             known = ", ".join(sorted(settings.slurm.clusters)) or "none configured"
-            raise UsageError(f"--cluster: unknown SLURM cluster {o.cluster!r} (molremote.toml [slurm.clusters.*]: {known})")
+            raise UsageError(
+                f"--cluster: unknown SLURM cluster {o.cluster!r} (molremote.toml [slurm.clusters.*]: {known})"
+            )
         c = settings.slurm.clusters.get(o.cluster or "")
         if c:
-            opts.update(host=None if c.login == "local" else c.login, remote_root=c.workdir, python=c.python,
-                        partition=c.partition, account=c.account, sbatch_extra=list(c.extra_sbatch))
-        opts.update({k: v for k, v in (("partition", o.partition), ("account", o.slurm_account), ("time", o.time),
-                                       ("nodes", o.nodes)) if v})
+            opts.update(
+                host=None if c.login == "local" else c.login,
+                remote_root=c.workdir,
+                python=c.python,
+                partition=c.partition,
+                account=c.account,
+                sbatch_extra=list(c.extra_sbatch),
+            )
+        opts.update(
+            {
+                k: v
+                for k, v in (
+                    ("partition", o.partition),
+                    ("account", o.slurm_account),
+                    ("time", o.time),
+                    ("nodes", o.nodes),
+                )
+                if v
+            }
+        )
     else:
         raise BackendError(f"unknown backend '{name}' (known: {', '.join(BACKEND_NAMES)})")
-    opts.update({k: v for k, v in (("venv", o.venv), ("python", o.python), ("remote_root", o.remote_root),
-                                   ("ssh_config", o.ssh_config)) if v})
+    opts.update(
+        {
+            k: v
+            for k, v in (
+                ("venv", o.venv),
+                ("python", o.python),
+                ("remote_root", o.remote_root),
+                ("ssh_config", o.ssh_config),
+            )
+            if v
+        }
+    )
     return opts, gpus or 0
 
 
-def prepare(exp_id: int, backend: str, *, fold: int | None = None, all_folds: bool = False,
-            sets: list[str] | tuple[str, ...] = (), overrides: LaunchOverrides = LaunchOverrides(),
-            settings: "Settings | None" = None, require_clean: bool = False, root: Path | None = None,
-            for_dry_run: bool = False) -> Launch:
+def prepare(
+    exp_id: int,
+    backend: str,
+    *,
+    fold: int | None = None,
+    all_folds: bool = False,
+    sets: list[str] | tuple[str, ...] = (),
+    overrides: LaunchOverrides = LaunchOverrides(),
+    settings: Settings | None = None,
+    require_clean: bool = False,
+    root: Path | None = None,
+    for_dry_run: bool = False,
+) -> Launch:
     """Everything before anything leaves this machine: checks first (experiment, folds, options), then the
     code bundle, then the jobs."""
     from . import jobs as job_records
@@ -149,16 +197,25 @@ def prepare(exp_id: int, backend: str, *, fold: int | None = None, all_folds: bo
     train_args = ["--max-time", overrides.max_time] if overrides.max_time else []
     base_id = job_records.new_job_id(exp.name, backend)
     if backend == "kaggle":  # one kernel per fold
-        job_list = [Job(job_id=f"{base_id}-f{f}", experiment=exp.to_json(), folds=[f], bundle=bundle,
-                        train_args=train_args, options={"relaunch": _relaunch(exp, backend, f, sets)})
-                    for f in folds]
+        job_list = [
+            Job(
+                job_id=f"{base_id}-f{f}",
+                experiment=exp.to_json(),
+                folds=[f],
+                bundle=bundle,
+                train_args=train_args,
+                options={"relaunch": _relaunch(exp, backend, f, sets)},
+            )
+            for f in folds
+        ]
     else:
-        job_list = [Job(job_id=base_id, experiment=exp.to_json(), folds=folds, bundle=bundle, gpus=gpus,
-                        train_args=train_args)]
+        job_list = [
+            Job(job_id=base_id, experiment=exp.to_json(), folds=folds, bundle=bundle, gpus=gpus, train_args=train_args)
+        ]
     return Launch(exp, backend, be, job_list, bundle, notes)
 
 
-def render(launch: Launch) -> list[tuple["Job", dict[str, str]]]:
+def render(launch: Launch) -> list[tuple[Job, dict[str, str]]]:
     """What would run: the rendered files of every job (pure for ssh and slurm). For Kaggle the kernel folder
     is also written, as `kaggle kernels push -p FOLDER` takes it."""
     out = []
@@ -170,19 +227,22 @@ def render(launch: Launch) -> list[tuple["Job", dict[str, str]]]:
     return out
 
 
-def submit(launch: Launch) -> list["JobRecord"]:
+def submit(launch: Launch) -> list[JobRecord]:
     """Start every job; each backend saves its job record (for `molremote status`)."""
     return [launch.backend.launch(job) for job in launch.jobs]
 
 
-def chain(launch: Launch, max_sessions: int | None = None,
-          echo: Callable[[str], None] = print) -> list[tuple["Job", str, list["JobRecord"]]]:
+def chain(
+    launch: Launch, max_sessions: int | None = None, echo: Callable[[str], None] = print
+) -> list[tuple[Job, str, list[JobRecord]]]:
     """Kaggle: for each fold, push session after session until its run completes (see backends.kaggle.chain)."""
     from .backends.kaggle import chain as kaggle_chain
 
     if launch.backend_name != "kaggle":
-        raise BackendError(f"--chain is for Kaggle kernels; {launch.backend_name} jobs resume by themselves "
-                           "(SLURM requeues on exit 75; launch an ssh job again to continue)")
+        raise BackendError(
+            f"--chain is for Kaggle kernels; {launch.backend_name} jobs resume by themselves "
+            "(SLURM requeues on exit 75; launch an ssh job again to continue)"
+        )
     n = max_sessions or launch.experiment.backend.kaggle.max_sessions
     out = []
     for job in launch.jobs:
@@ -191,5 +251,4 @@ def chain(launch: Launch, max_sessions: int | None = None,
     return out
 
 
-__all__ = ["BACKEND_NAMES", "Launch", "LaunchOverrides", "backend_options", "chain", "prepare", "render",
-           "submit"]
+__all__ = ["BACKEND_NAMES", "Launch", "LaunchOverrides", "backend_options", "chain", "prepare", "render", "submit"]

@@ -1,4 +1,5 @@
 """Where things live: the project root (the folder holding `experiments/`) and the runs folder."""
+
 from __future__ import annotations
 
 import os
@@ -26,15 +27,21 @@ def not_a_project(experiments: Path) -> ExperimentError:
     from .errors import ExperimentError
 
     if os.environ.get("MOLREMOTE_EXPERIMENTS"):
-        return ExperimentError(f"MOLREMOTE_EXPERIMENTS={experiments}: no such folder (point it at the folder "
-                               f"holding the NNNN_<slug>.py experiment files, or unset it)")
+        return ExperimentError(
+            f"MOLREMOTE_EXPERIMENTS={experiments}: no such folder (point it at the folder "
+            f"holding the NNNN_<slug>.py experiment files, or unset it)"
+        )
     if os.environ.get("MOLREMOTE_PROJECT"):
-        return ExperimentError(f"MOLREMOTE_PROJECT={os.environ['MOLREMOTE_PROJECT']} is not a molremote project: "
-                               f"it has no experiments/ folder (point it at your project, or unset it)")
-    return ExperimentError(f"not inside a molremote project: no experiments/ folder in {Path.cwd()} or any folder "
-                           f"above it. cd into your project (the folder holding experiments/ and molremote.toml), "
-                           f"or set MOLREMOTE_PROJECT=/path/to/project; to start one, mkdir experiments and add "
-                           f"NNNN_<slug>.py files (README: Experiments)")
+        return ExperimentError(
+            f"MOLREMOTE_PROJECT={os.environ['MOLREMOTE_PROJECT']} is not a molremote project: "
+            f"it has no experiments/ folder (point it at your project, or unset it)"
+        )
+    return ExperimentError(
+        f"not inside a molremote project: no experiments/ folder in {Path.cwd()} or any folder "
+        f"above it. cd into your project (the folder holding experiments/ and molremote.toml), "
+        f"or set MOLREMOTE_PROJECT=/path/to/project; to start one, mkdir experiments and add "
+        f"NNNN_<slug>.py files (README: Experiments)"
+    )
 
 
 def experiments_dir(root: Path | None = None) -> Path:

@@ -8,6 +8,7 @@ The full `name==version` list is written once per distinct environment into the 
 the installed set from disk without importing anything (tens of milliseconds). torch-free: accelerators
 are only asked of torch when the caller already imported it (the trainer has).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,9 +20,24 @@ from typing import Any
 
 # The packages that shape results: numerics, models, data. Recorded by name in every session; the rest of
 # the installed set is in the env file.
-RESULT_PACKAGES = ("torch", "numpy", "scipy", "scikit-learn", "pandas", "pyarrow", "transformers", "tokenizers",
-                   "torch-geometric", "peft", "accelerate", "safetensors", "huggingface-hub", "rdkit",
-                   "pydantic", "molremote")
+RESULT_PACKAGES = (
+    "torch",
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "pandas",
+    "pyarrow",
+    "transformers",
+    "tokenizers",
+    "torch-geometric",
+    "peft",
+    "accelerate",
+    "safetensors",
+    "huggingface-hub",
+    "rdkit",
+    "pydantic",
+    "molremote",
+)
 
 
 def _norm(name: str) -> str:
@@ -58,9 +74,12 @@ def environment(run_dir: Path | None = None) -> dict[str, Any]:
     versions = dict(line.split("==", 1) for line in lines)
     text = "\n".join(lines) + "\n"
     env_hash = hashlib.sha256(text.encode()).hexdigest()[:16]
-    out: dict[str, Any] = {"python": sys.version.split()[0],
-                           "packages": {p: versions[p] for p in RESULT_PACKAGES if p in versions},
-                           "env_hash": env_hash, "env_file": f"env/{env_hash}.txt"}
+    out: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "packages": {p: versions[p] for p in RESULT_PACKAGES if p in versions},
+        "env_hash": env_hash,
+        "env_file": f"env/{env_hash}.txt",
+    }
     if run_dir is not None:
         path = Path(run_dir) / out["env_file"]
         if not path.is_file():
@@ -77,8 +96,12 @@ def accelerators() -> dict[str, Any]:
         return {"type": "unknown", "count": None}  # not asked: importing torch here would cost seconds
     if torch.cuda.is_available():
         names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-        return {"type": "cuda", "model": names[0] if len(set(names)) == 1 else names, "count": len(names),
-                "cuda": torch.version.cuda}
+        return {
+            "type": "cuda",
+            "model": names[0] if len(set(names)) == 1 else names,
+            "count": len(names),
+            "cuda": torch.version.cuda,
+        }
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         return {"type": "mps", "model": "Apple GPU", "count": 1}

@@ -1,5 +1,6 @@
 """Lazy name -> implementation maps. Entries are import strings, so listing and validating experiments
 never imports an implementation (and therefore never imports torch)."""
+
 from __future__ import annotations
 
 import importlib

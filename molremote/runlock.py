@@ -5,6 +5,7 @@ The kernel releases the lock when the process dies, so `kill -9` leaves nothing 
 back to say who holds a busy run. `pull` takes the same lock while it writes into a run folder. A hidden
 file: never pushed to or pulled from a store. torch-free.
 """
+
 from __future__ import annotations
 
 import errno
@@ -41,7 +42,9 @@ def describe_holder(run_dir: Path) -> str:
     h = holder(run_dir)
     if not h:
         return "another process"
-    return f"pid {h.get('pid', '?')} on {h.get('host', '?')} ({h.get('what', 'a process')}, since {h.get('since', '?')})"
+    return (
+        f"pid {h.get('pid', '?')} on {h.get('host', '?')} ({h.get('what', 'a process')}, since {h.get('since', '?')})"
+    )
 
 
 class RunLock:
@@ -56,7 +59,7 @@ class RunLock:
         # nothing else was written into it
         self.cleanup_if_unused = False
 
-    def acquire(self, wait: bool = False, *, poll_s: float = 1.0, on_wait: Any = None) -> "RunLock":
+    def acquire(self, wait: bool = False, *, poll_s: float = 1.0, on_wait: Any = None) -> RunLock:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         f = open(lock_path(self.run_dir), "a+")
         t_end, announced = time.monotonic() + PROBE_GRACE_S, False
@@ -78,12 +81,23 @@ class RunLock:
             else:
                 who = describe_holder(self.run_dir)
                 f.close()
-                raise RunBusyError(f"run folder {self.run_dir} is in use by {who}: one writer per run. Wait for "
-                                   "it to finish (or pass --wait), or stop that process first")
+                raise RunBusyError(
+                    f"run folder {self.run_dir} is in use by {who}: one writer per run. Wait for "
+                    "it to finish (or pass --wait), or stop that process first"
+                )
         f.seek(0)
         f.truncate()
-        f.write(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "what": self.what,
-                            "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}) + "\n")
+        f.write(
+            json.dumps(
+                {
+                    "host": socket.gethostname(),
+                    "pid": os.getpid(),
+                    "what": self.what,
+                    "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                }
+            )
+            + "\n"
+        )
         f.flush()
         self._f = f
         return self
@@ -114,7 +128,7 @@ class RunLock:
             self._f.close()
             self._f = None
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         return self if self._f is not None else self.acquire()
 
     def __exit__(self, *exc: Any) -> None:
@@ -125,7 +139,7 @@ def is_locked(run_dir: Path) -> bool:
     """Does a live process hold the run's lock? (A shared probe, released at once.)"""
     p = lock_path(run_dir)
     try:
-        f = open(p, "r")
+        f = open(p)
     except OSError:
         return False
     with f:

@@ -6,6 +6,7 @@ A run folder has one layout everywhere (locally, in the store, on the Hub, in /k
 The run key `<NNNN_slug>/fold<k>-<confighash>` names it in every store; a changed config is a new run and
 the old one is kept. torch-free.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,9 +18,10 @@ import socket
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from .errors import EXIT_INCOMPLETE  # noqa: F401  (the exit-code table's; the trainer imports it from here)
 from .project import project_root, runs_dir
@@ -72,9 +74,11 @@ def read_manifest(path: Path) -> dict | None:
     else:
         why = "" if isinstance(m, dict) else "not a JSON object"
     if why:
-        raise ManifestError(f"{path} is {why}: the run's record (sessions, run_uid, status) is damaged. "
-                            "Restore it from the store (`molremote pull`), or `molremote train ... --repair` "
-                            "keeps it as manifest.json.corrupt-<time> and starts a new record")
+        raise ManifestError(
+            f"{path} is {why}: the run's record (sessions, run_uid, status) is damaged. "
+            "Restore it from the store (`molremote pull`), or `molremote train ... --repair` "
+            "keeps it as manifest.json.corrupt-<time> and starts a new record"
+        )
     return m
 
 
@@ -94,11 +98,11 @@ def shown_status(run_dir: Path, m: dict) -> str | None:
     return status
 
 
-def run_key(exp: "Experiment", fold: int) -> str:
+def run_key(exp: Experiment, fold: int) -> str:
     return f"{exp.name}/fold{fold}-{exp.config_hash}"
 
 
-def run_path(exp: "Experiment", fold: int, root: Path | None = None) -> Path:
+def run_path(exp: Experiment, fold: int, root: Path | None = None) -> Path:
     return (root or runs_dir()) / run_key(exp, fold)
 
 
@@ -137,11 +141,12 @@ def find_run_dir(path: Path | str, levels: int = 3) -> Path | None:
     return None
 
 
-def other_config_runs(exp: "Experiment", root: Path | None = None) -> list[str]:
+def other_config_runs(exp: Experiment, root: Path | None = None) -> list[str]:
     """Run folder names (`fold<k>-<hash>`) of `exp` made with another config hash than its current one."""
     base = (root or runs_dir()) / exp.name
-    return sorted({p.parent.name for p in base.glob(f"fold*-*/{MANIFEST}")
-                   if not p.parent.name.endswith(exp.config_hash)})
+    return sorted(
+        {p.parent.name for p in base.glob(f"fold*-*/{MANIFEST}") if not p.parent.name.endswith(exp.config_hash)}
+    )
 
 
 @dataclass
@@ -165,8 +170,10 @@ class RunInfo:
 
         p = self.path / "predictions" / f"{split}.parquet"
         if not p.is_file():
-            raise DataError(f"{p}: no {split} predictions in run {self.key} (status "
-                            f"{self.manifest.get('status')!r}); finish the run (`molremote train`) or pull it")
+            raise DataError(
+                f"{p}: no {split} predictions in run {self.key} (status "
+                f"{self.manifest.get('status')!r}); finish the run (`molremote train`) or pull it"
+            )
         return p
 
 
@@ -192,23 +199,45 @@ def code_info(root: Path | None = None) -> dict[str, Any]:
     info_file = os.environ.get("MOLREMOTE_BUNDLE_INFO")
     if info_file and Path(info_file).is_file():
         b = read_json(Path(info_file)) or {}
-        return {"commit": b.get("commit"), "dirty": b.get("dirty"),
-                "bundle_hash": os.environ.get("MOLREMOTE_BUNDLE_SHA256") or b.get("sha256") or b.get("content_hash")}
+        return {
+            "commit": b.get("commit"),
+            "dirty": b.get("dirty"),
+            "bundle_hash": os.environ.get("MOLREMOTE_BUNDLE_SHA256") or b.get("sha256") or b.get("content_hash"),
+        }
     root = root or project_root()
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                                timeout=10).stdout.strip() or None
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                                    capture_output=True, text=True, timeout=10).stdout.strip()) if commit else None
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+            or None
+        )
+        dirty = (
+            bool(
+                subprocess.run(
+                    ["git", "status", "--porcelain", "--untracked-files=no"],
+                    cwd=root,
+                    capture_output=True,
+                    text=True,
+                    timeout=10,
+                ).stdout.strip()
+            )
+            if commit
+            else None
+        )
     except (OSError, subprocess.TimeoutExpired):
         commit, dirty = None, None
     return {"commit": commit, "dirty": dirty, "bundle_hash": None}
 
 
 def machine_info() -> dict[str, Any]:
-    info: dict[str, Any] = {"hostname": socket.gethostname(), "platform": platform.platform(),
-                            "python": sys.version.split()[0], "cpus": os.cpu_count(),
-                            "backend": os.environ.get("MOLREMOTE_BACKEND", "local")}
+    info: dict[str, Any] = {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "backend": os.environ.get("MOLREMOTE_BACKEND", "local"),
+    }
     torch = sys.modules.get("torch")  # only report torch when the caller already imported it
     if torch is not None:
         info["torch"] = torch.__version__
@@ -246,16 +275,27 @@ class Run:
         return self.manifest_path.is_file()
 
     @classmethod
-    def create_or_open(cls, exp: "Experiment", fold: int, *, sets: list[str] | None = None,
-                       root: Path | None = None) -> "Run":
+    def create_or_open(
+        cls, exp: Experiment, fold: int, *, sets: list[str] | None = None, root: Path | None = None
+    ) -> Run:
         run = cls(run_path(exp, fold, root))
         m = run.manifest()
         for d in (run.path, run.checkpoints, run.predictions, run.logs):
             d.mkdir(parents=True, exist_ok=True)
         if m is None:
-            m = {"experiment": exp.id, "name": exp.name, "fold": fold, "config_hash": exp.config_hash,
-                 "run_key": run_key(exp, fold), "run_uid": uuid.uuid4().hex, "overrides": list(sets or []),
-                 "created_at": now_iso(), "status": "created", "sessions": [], "best": None}
+            m = {
+                "experiment": exp.id,
+                "name": exp.name,
+                "fold": fold,
+                "config_hash": exp.config_hash,
+                "run_key": run_key(exp, fold),
+                "run_uid": uuid.uuid4().hex,
+                "overrides": list(sets or []),
+                "created_at": now_iso(),
+                "status": "created",
+                "sessions": [],
+                "best": None,
+            }
             write_json(run.path / "config.json", exp.to_json())
         run.save(m)
         return run
@@ -281,9 +321,16 @@ class Run:
 
         # provenance to rerun it: the result-shaping package versions, the whole installed set (by hash, its
         # list kept in env/<hash>.txt beside the manifest) and the accelerators
-        m.setdefault("sessions", []).append({"started_at": now_iso(), "host": m["machine"]["hostname"],
-                                             "backend": m["machine"]["backend"], "code": m["code"],
-                                             "env": environment(self.path), "accelerators": accelerators()})
+        m.setdefault("sessions", []).append(
+            {
+                "started_at": now_iso(),
+                "host": m["machine"]["hostname"],
+                "backend": m["machine"]["backend"],
+                "code": m["code"],
+                "env": environment(self.path),
+                "accelerators": accelerators(),
+            }
+        )
         self.save(m)
         return m
 
@@ -314,8 +361,7 @@ def iter_local_runs(root: Path | None = None, experiment: int | None = None) -> 
             m = read_manifest(p)
         except ManifestError as e:  # shown as such, not skipped: `ls` must not hide a damaged run
             digits = p.parent.parent.name.split("_")[0]
-            m = {"experiment": int(digits) if digits.isdigit() else None, "status": STATUS_CORRUPT,
-                 "error": str(e)}
+            m = {"experiment": int(digits) if digits.isdigit() else None, "status": STATUS_CORRUPT, "error": str(e)}
         if m is not None:
             found.append((p.parent, {**m, "status": shown_status(p.parent, m)}))
     found.sort(key=lambda t: t[1].get("updated_at") or "")

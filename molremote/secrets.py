@@ -17,6 +17,7 @@ destinations (`me:<password>@gpubox`). Values that are obviously placeholders (`
 Used by settings (refuse secrets in molremote.toml and overrides), bundle (refuse files holding secrets),
 tracking (W&B config), doctor / config / job records (mask what is shown or stored). No dependencies.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -51,43 +52,80 @@ def _p(kind: str, pattern: str, needles: tuple[str, ...], keep: int = 0, placeho
 PATTERNS: tuple[_Pattern, ...] = (
     _p("Hugging Face token", r"(?<![A-Za-z0-9_])(?P<s>hf_[A-Za-z0-9]{30,})(?![A-Za-z0-9_])", ("hf_",), keep=3),
     _p("Kaggle API token", r"(?<![A-Za-z0-9_])(?P<s>KGAT_[A-Za-z0-9]{16,})(?![A-Za-z0-9_])", ("kgat_",), keep=5),
-    _p("Kaggle API key", r"""(?i)(?:"key"|KAGGLE_KEY)["']?\s*[:=]\s*["']?(?P<s>[0-9a-f]{32})(?![0-9a-f])""",
-       ('"key"', "kaggle_key")),
-    _p("W&B API key",
-       r"(?i)(?:wandb|api\.wandb\.ai)[^\n]{0,80}?(?<![0-9a-f])(?P<s>[0-9a-f]{40})(?![0-9a-f])", ("wandb",)),
-    _p("GitHub token", r"(?<![A-Za-z0-9_])(?P<s>gh[pousr]_[A-Za-z0-9]{36,})(?![A-Za-z0-9_])",
-       ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), keep=4),
-    _p("GitHub token", r"(?<![A-Za-z0-9_])(?P<s>github_pat_[A-Za-z0-9_]{40,})(?![A-Za-z0-9_])", ("github_pat_",),
-       keep=11),
+    _p(
+        "Kaggle API key",
+        r"""(?i)(?:"key"|KAGGLE_KEY)["']?\s*[:=]\s*["']?(?P<s>[0-9a-f]{32})(?![0-9a-f])""",
+        ('"key"', "kaggle_key"),
+    ),
+    _p(
+        "W&B API key",
+        r"(?i)(?:wandb|api\.wandb\.ai)[^\n]{0,80}?(?<![0-9a-f])(?P<s>[0-9a-f]{40})(?![0-9a-f])",
+        ("wandb",),
+    ),
+    _p(
+        "GitHub token",
+        r"(?<![A-Za-z0-9_])(?P<s>gh[pousr]_[A-Za-z0-9]{36,})(?![A-Za-z0-9_])",
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
+        keep=4,
+    ),
+    _p(
+        "GitHub token",
+        r"(?<![A-Za-z0-9_])(?P<s>github_pat_[A-Za-z0-9_]{40,})(?![A-Za-z0-9_])",
+        ("github_pat_",),
+        keep=11,
+    ),
     _p("AWS access key id", r"(?<![A-Z0-9])(?P<s>(?:AKIA|ASIA)[0-9A-Z]{16})(?![A-Z0-9])", ("akia", "asia"), keep=4),
-    _p("AWS secret access key",
-       r"""(?i)aws_?secret_?(?:access_?)?key["']?\s*[:=]\s*["']?"""
-       r"""(?P<s>[A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])""", ("secret",)),
-    _p("private key",
-       r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----(?P<s>[\s\S]*?)(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|$)",
-       ("private key",)),
-    _p("password in a URL", r"""(?i)\b[a-z][a-z0-9+.-]*://[^\s/?#@:'"]*:(?P<s>[^\s/?#@'"]+)@""", ("://",),
-       placeholders_ok=True),
-    _p("token in a URL", r"""(?i)[?&](?:token|access_token|auth|auth_token|api_?key|key|password|passwd|pwd|secret|"""
-       r"""sig|signature|private_token)=(?P<s>[^&#\s'"`()<>\[\]]+)""",
-       ("token=", "auth=", "key=", "password=", "passwd=", "pwd=", "secret=", "sig=", "signature="),
-       placeholders_ok=True),
+    _p(
+        "AWS secret access key",
+        r"""(?i)aws_?secret_?(?:access_?)?key["']?\s*[:=]\s*["']?"""
+        r"""(?P<s>[A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])""",
+        ("secret",),
+    ),
+    _p(
+        "private key",
+        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----(?P<s>[\s\S]*?)(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|$)",
+        ("private key",),
+    ),
+    _p(
+        "password in a URL",
+        r"""(?i)\b[a-z][a-z0-9+.-]*://[^\s/?#@:'"]*:(?P<s>[^\s/?#@'"]+)@""",
+        ("://",),
+        placeholders_ok=True,
+    ),
+    _p(
+        "token in a URL",
+        r"""(?i)[?&](?:token|access_token|auth|auth_token|api_?key|key|password|passwd|pwd|secret|"""
+        r"""sig|signature|private_token)=(?P<s>[^&#\s'"`()<>\[\]]+)""",
+        ("token=", "auth=", "key=", "password=", "passwd=", "pwd=", "secret=", "sig=", "signature="),
+        placeholders_ok=True,
+    ),
     # ssh destinations: ssh never takes a password there; a quoted whole user:<password>@host is one
-    _p("password in an ssh destination",
-       r"""(?<=["'])[A-Za-z0-9._-]+:(?P<s>[^\s@/:'"]+)@[A-Za-z0-9][A-Za-z0-9.-]*(?=["'])""",
-       ("@",), placeholders_ok=True),
+    _p(
+        "password in an ssh destination",
+        r"""(?<=["'])[A-Za-z0-9._-]+:(?P<s>[^\s@/:'"]+)@[A-Za-z0-9][A-Za-z0-9.-]*(?=["'])""",
+        ("@",),
+        placeholders_ok=True,
+    ),
 )
 # A whole value shaped like an ssh destination with a password (settings values, --ssh arguments).
-_DESTINATION = _p("password in an ssh destination", r"^\s*(?:ssh://)?[^\s@/:]+:(?P<s>[^\s@/]+)@[^\s@]+\s*$",
-                  ("@",), placeholders_ok=True)
+_DESTINATION = _p(
+    "password in an ssh destination",
+    r"^\s*(?:ssh://)?[^\s@/:]+:(?P<s>[^\s@/]+)@[^\s@]+\s*$",
+    ("@",),
+    placeholders_ok=True,
+)
 # In free text shown to users (status details, doctor output), mask any user:pass@host too.
-_DESTINATION_IN_TEXT = _p("password in an ssh destination",
-                          r"(?<![\w/:@.-])[A-Za-z0-9._-]+:(?P<s>[^\s@/:'\"]+)@[A-Za-z0-9][A-Za-z0-9.-]*",
-                          ("@",), placeholders_ok=True)
+_DESTINATION_IN_TEXT = _p(
+    "password in an ssh destination",
+    r"(?<![\w/:@.-])[A-Za-z0-9._-]+:(?P<s>[^\s@/:'\"]+)@[A-Za-z0-9][A-Za-z0-9.-]*",
+    ("@",),
+    placeholders_ok=True,
+)
 
 # Key names that hold secrets (settings keys are refused; W&B config keys are dropped).
-SECRET_KEY = re.compile(r"(token|secret|passw(or)?d|passphrase|api[_-]?key|apikey|credential|^key$|[_-]key$)",
-                        re.IGNORECASE)
+SECRET_KEY = re.compile(
+    r"(token|secret|passw(or)?d|passphrase|api[_-]?key|apikey|credential|^key$|[_-]key$)", re.IGNORECASE
+)
 
 
 def _placeholder(s: str) -> bool:
@@ -154,7 +192,7 @@ def mask(text: str) -> str:
     for start, end, keep in sorted(spans):
         if start < pos:  # overlapping findings: already masked
             continue
-        out.append(text[pos:start + keep] + MASK)
+        out.append(text[pos : start + keep] + MASK)
         pos = end
     out.append(text[pos:])
     return "".join(out)
@@ -168,8 +206,10 @@ def redact(obj: Any, keys: bool = True) -> Any:
     """A copy of a nested dict/list/str with every string masked and (with `keys`) the value of secret-named
     keys "***"."""
     if isinstance(obj, dict):
-        return {k: (MASK if keys and secret_key(k) and obj[k] not in (None, "", [], {}) else redact(v, keys))
-                for k, v in obj.items()}
+        return {
+            k: (MASK if keys and secret_key(k) and obj[k] not in (None, "", [], {}) else redact(v, keys))
+            for k, v in obj.items()
+        }
     if isinstance(obj, (list, tuple)):
         return type(obj)(redact(v, keys) for v in obj)
     if isinstance(obj, str):
@@ -179,8 +219,21 @@ def redact(obj: Any, keys: bool = True) -> Any:
 
 # ------------------------------------------------------------------------------------------------ files
 # Names that look like credentials: refused by the bundle (add them to .gitignore), never silently shipped.
-CREDENTIAL_FILE_NAMES = (".env", ".env.*", "kaggle.json", "*.pem", "id_rsa*", "id_ed25519*", "id_ecdsa*",
-                         "id_dsa*", ".netrc", "_netrc", ".git-credentials", ".pypirc", "credentials.json")
+CREDENTIAL_FILE_NAMES = (
+    ".env",
+    ".env.*",
+    "kaggle.json",
+    "*.pem",
+    "id_rsa*",
+    "id_ed25519*",
+    "id_ecdsa*",
+    "id_dsa*",
+    ".netrc",
+    "_netrc",
+    ".git-credentials",
+    ".pypirc",
+    "credentials.json",
+)
 CREDENTIAL_FILE_NAMES_ALLOWED = (".env.example", ".env.sample", ".env.template")
 # Variables whose values are searched for in shipped files (whatever their shape). Values shorter than
 # this are not real tokens (and would give false positives).
@@ -235,9 +288,11 @@ def scan_files(root: Path, files: Iterable[str], allow: Iterable[str] = ()) -> l
 
 
 # ------------------------------------------------------------------------------------------ refusals
-WHERE_SECRETS_GO = ("ssh takes no password in a destination (set up key login: `ssh-copy-id HOST`); tokens reach "
-                    "jobs from the remote environment (HF_TOKEN, WANDB_API_KEY) or Kaggle Secrets, never from "
-                    "a URL, an option or a file")
+WHERE_SECRETS_GO = (
+    "ssh takes no password in a destination (set up key login: `ssh-copy-id HOST`); tokens reach "
+    "jobs from the remote environment (HF_TOKEN, WANDB_API_KEY) or Kaggle Secrets, never from "
+    "a URL, an option or a file"
+)
 
 
 def first_secret(obj: Any, prefix: str = "") -> tuple[str, str, str] | None:

@@ -52,6 +52,7 @@ with the run to the store and can be synced from any machine; set wandb.dir to c
 
 This module imports neither torch nor any service client: `molremote config` and `--help` stay fast.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -185,8 +186,10 @@ def _refuse_secret_value(value: str, where: str, dotted: str) -> None:
     query. The message shows the value masked (never the secret) and the kind of secret found."""
     found = secrets.find_in_value(value)
     if found:
-        raise ConfigError(f"{where}: the value of '{dotted}' ({secrets.mask(value)!r}) holds a {found[0].kind}; "
-                          f"it is refused. {WHERE_TOKENS_BELONG}")
+        raise ConfigError(
+            f"{where}: the value of '{dotted}' ({secrets.mask(value)!r}) holds a {found[0].kind}; "
+            f"it is refused. {WHERE_TOKENS_BELONG}"
+        )
 
 
 def _check_no_secrets(raw: dict[str, Any], file: str, prefix: tuple[str, ...] = ()) -> None:
@@ -320,8 +323,10 @@ def read_settings(path: Path | None = None, *, use_env: bool = True) -> Settings
     acc = settings.kaggle.default_account
     if acc and settings.kaggle.accounts and acc not in settings.kaggle.accounts:
         where = sources.get("kaggle.default_account", "").replace("file ", "").replace("env ", "environment variable ")
-        raise ConfigError(f"{where}: key 'kaggle.default_account' = {acc!r} names no [kaggle.accounts.{acc}] "
-                          f"(known: {', '.join(settings.kaggle.accounts)})")
+        raise ConfigError(
+            f"{where}: key 'kaggle.default_account' = {acc!r} names no [kaggle.accounts.{acc}] "
+            f"(known: {', '.join(settings.kaggle.accounts)})"
+        )
     return settings
 
 
@@ -358,7 +363,8 @@ def hf_token_source() -> str | None:
             return f"env {name}"
     # Same lookup as huggingface_hub.constants, written out so this module does not import the client.
     hf_home = os.environ.get("HF_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "huggingface")
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "huggingface"
+    )
     token_path = Path(os.environ.get("HF_TOKEN_PATH") or os.path.join(hf_home, "token")).expanduser()
     return f"file {token_path}" if _nonempty_file(token_path) else None
 
@@ -454,10 +460,16 @@ def effective_settings_table(settings: Settings | None = None) -> list[tuple[str
     d = settings.model_dump(mode="json", exclude={"file", "sources"})
     root = project_root()
     in_project = (root / "experiments").is_dir() or bool(os.environ.get("MOLREMOTE_EXPERIMENTS"))
-    rows = [("project", str(root) if in_project else
-             f"(none: no experiments/ in {root} or above; cd into a project or set MOLREMOTE_PROJECT)",
-             "env MOLREMOTE_PROJECT" if os.environ.get("MOLREMOTE_PROJECT") else ""),
-            ("settings file", settings.file or f"(none: {config_path()} absent)", "")]
+    rows = [
+        (
+            "project",
+            str(root)
+            if in_project
+            else f"(none: no experiments/ in {root} or above; cd into a project or set MOLREMOTE_PROJECT)",
+            "env MOLREMOTE_PROJECT" if os.environ.get("MOLREMOTE_PROJECT") else "",
+        ),
+        ("settings file", settings.file or f"(none: {config_path()} absent)", ""),
+    ]
     for key, value in _flatten(d):
         shown = "" if value is None else (", ".join(map(str, value)) if isinstance(value, list) else str(value))
         if key == "store.url" and value is None:

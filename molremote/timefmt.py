@@ -1,4 +1,5 @@
 """Durations as people write them: `90`, `90s`, `30m`, `11h30m`, `1d2h`."""
+
 from __future__ import annotations
 
 import re

@@ -13,6 +13,7 @@
   no-op) with a warning; a failing log call warns once and is dropped (metrics.jsonl still has it).
 - Under DDP only rank 0 tracks (`RANK` != 0 gets the no-op tracker).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -135,8 +136,9 @@ def _init(wandb: Any, mode: str, kwargs: dict[str, Any]) -> Any:
     return wandb.init(mode=mode, **kwargs)
 
 
-def open_tracker(run_dir: Path, exp_json: dict[str, Any], manifest: dict[str, Any], fold: int,
-                 settings: Settings | None = None) -> NullTracker | WandbTracker:
+def open_tracker(
+    run_dir: Path, exp_json: dict[str, Any], manifest: dict[str, Any], fold: int, settings: Settings | None = None
+) -> NullTracker | WandbTracker:
     """A tracker for one run: no-op when W&B is disabled (or on a non-zero DDP rank), else a W&B run whose
     id is stable across resumes. `exp_json` is `Experiment.to_json()`, `manifest` the run's manifest."""
     settings = settings or load_settings()
@@ -144,15 +146,20 @@ def open_tracker(run_dir: Path, exp_json: dict[str, Any], manifest: dict[str, An
     if mode == "disabled" or os.environ.get("RANK", "0") not in ("", "0"):
         return NullTracker()
     if mode == "online" and wandb_key_source() is None:
-        log.warning("W&B mode is online but no API key was found (WANDB_API_KEY or `wandb login`); "
-                    "logging offline instead: upload later with `molremote wandb-sync`")
+        log.warning(
+            "W&B mode is online but no API key was found (WANDB_API_KEY or `wandb login`); "
+            "logging offline instead: upload later with `molremote wandb-sync`"
+        )
         mode = "offline"
 
     config_hash = exp_json.get("config_hash") or manifest.get("config_hash") or "nohash"
     exp_id = int(exp_json.get("id", manifest.get("experiment", 0)))
     run_id = wandb_run_id(exp_id, fold, config_hash)
-    name = exp_json.get("name") or manifest.get("name") or (
-        f"{exp_id:04d}_{exp_json['slug']}" if exp_json.get("slug") else f"{exp_id:04d}")
+    name = (
+        exp_json.get("name")
+        or manifest.get("name")
+        or (f"{exp_id:04d}_{exp_json['slug']}" if exp_json.get("slug") else f"{exp_id:04d}")
+    )
     wdir = wandb_dir_for(Path(run_dir), settings)
     wdir.mkdir(parents=True, exist_ok=True)
     tags = [t[:64] for t in [*exp_json.get("tags", []), f"fold{fold}", f"exp{exp_id:04d}"]]
@@ -160,9 +167,17 @@ def open_tracker(run_dir: Path, exp_json: dict[str, Any], manifest: dict[str, An
     import wandb  # lazy: only training with W&B enabled pays its import
 
     kwargs = dict(
-        id=run_id, resume="allow", project=settings.wandb.project, entity=settings.wandb.entity,
-        dir=str(wdir), name=f"{name}-fold{fold}", group=name, job_type=f"fold{fold}", tags=tags,
-        config=wandb_config(exp_json, manifest), reinit="finish_previous",
+        id=run_id,
+        resume="allow",
+        project=settings.wandb.project,
+        entity=settings.wandb.entity,
+        dir=str(wdir),
+        name=f"{name}-fold{fold}",
+        group=name,
+        job_type=f"fold{fold}",
+        tags=tags,
+        config=wandb_config(exp_json, manifest),
+        reinit="finish_previous",
         # init_timeout: a slow or unreachable server must not eat a training session's time budget.
         settings=wandb.Settings(init_timeout=120.0, save_code=False, silent=False),
     )
@@ -230,9 +245,9 @@ def _offline_id_and_order(folder: Path) -> tuple[str, tuple[str, int]] | None:
     files = list(folder.glob("run-*.wandb"))
     if not m or len(files) != 1:
         return None
-    rid = files[0].name[len("run-"):-len(".wandb")]
+    rid = files[0].name[len("run-") : -len(".wandb")]
     rest = m.group(2)
-    n = int(rest[len(rid) + 1:]) if rest.startswith(rid + "-") and rest[len(rid) + 1:].isdigit() else 0
+    n = int(rest[len(rid) + 1 :]) if rest.startswith(rid + "-") and rest[len(rid) + 1 :].isdigit() else 0
     return rid, (m.group(1), n)
 
 
@@ -259,9 +274,15 @@ def _wandb_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "wandb"]
 
 
-def sync_offline(paths: Path | Iterable[Path], project: str | None = None, entity: str | None = None, *,
-                 dry_run: bool = False, settings: Settings | None = None,
-                 timeout_s: float = 3600.0) -> list[SyncResult]:
+def sync_offline(
+    paths: Path | Iterable[Path],
+    project: str | None = None,
+    entity: str | None = None,
+    *,
+    dry_run: bool = False,
+    settings: Settings | None = None,
+    timeout_s: float = 3600.0,
+) -> list[SyncResult]:
     """Upload offline W&B runs: one `wandb sync --id ID --project P [--entity E] <folders...>` per run id,
     its folders in start order (a resumed run's sessions replay in order into the same W&B run).
     `dry_run` passes wandb's `--dry-run` (lists what would be uploaded). Needs WANDB_API_KEY or
@@ -270,8 +291,10 @@ def sync_offline(paths: Path | Iterable[Path], project: str | None = None, entit
     project = project or settings.wandb.project
     entity = entity or settings.wandb.entity
     if not dry_run and wandb_key_source() is None:
-        raise ConfigError("wandb sync needs a W&B API key: export WANDB_API_KEY or run `wandb login` "
-                          "(the key is read from the environment or ~/.netrc, never from molremote.toml)")
+        raise ConfigError(
+            "wandb sync needs a W&B API key: export WANDB_API_KEY or run `wandb login` "
+            "(the key is read from the environment or ~/.netrc, never from molremote.toml)"
+        )
     results = []
     for rid, folders in offline_runs(paths, settings).items():
         cmd = [*_wandb_command(), "sync", "--id", rid, "--project", project]

@@ -8,6 +8,7 @@ so the README cannot drift from what the code does.
 
 Wall time is printed, never checked: it depends on the machine and its load (the README states a range).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,7 +48,9 @@ def measure(exp: int, molremote: str, runs: Path) -> Figure:
     run_dir = Path(cp.stdout.strip().splitlines()[-1])
     manifest = json.loads((run_dir / "manifest.json").read_text())
     best = manifest["best"]
-    return Figure(exp, manifest["name"].split("_", 1)[1], seconds, best["metric"], best["value"], manifest.get("baseline"))
+    return Figure(
+        exp, manifest["name"].split("_", 1)[1], seconds, best["metric"], best["value"], manifest.get("baseline")
+    )
 
 
 def readme_rows(path: Path) -> dict[int, tuple[str, str, float, float]]:
@@ -85,8 +88,9 @@ def main(argv: list[str] | None = None) -> int:
             if name != f.name or metric.lower() != f.metric.lower():
                 bad.append(f"experiment {exp}: {a.check} names `{name}` {metric}, the run is `{f.name}` {f.metric}")
             if abs(f.value - value) > a.tolerance:
-                bad.append(f"experiment {exp}: {f.metric} {f.value:.3f}, {a.check} says {value:.3f} "
-                           f"(tolerance {a.tolerance})")
+                bad.append(
+                    f"experiment {exp}: {f.metric} {f.value:.3f}, {a.check} says {value:.3f} (tolerance {a.tolerance})"
+                )
             if f.baseline is None or abs(f.baseline - baseline) > 0.005:
                 bad.append(f"experiment {exp}: baseline {base}, {a.check} says {baseline:.3f}")
     for b in bad:

@@ -1,4 +1,5 @@
 """molremote/bundle.py: reproducible code snapshots of a git working tree."""
+
 import hashlib
 import os
 import stat
@@ -23,8 +24,9 @@ def repo(tmp_path: Path) -> Path:
     (r / "pkg" / "mod.py").write_text("X = 1\n")
     (r / "run.sh").write_text("#!/bin/sh\necho hi\n")
     (r / "run.sh").chmod(0o775)
-    (r / "pyproject.toml").write_text('[project]\nname="p"\ndependencies=["numpy>=1"]\n'
-                                      '[project.optional-dependencies]\ntrain=["torch"]\n')
+    (r / "pyproject.toml").write_text(
+        '[project]\nname="p"\ndependencies=["numpy>=1"]\n[project.optional-dependencies]\ntrain=["torch"]\n'
+    )
     (r / ".gitignore").write_text("ignored.txt\n")
     git(r, "init", "-q")
     git(r, "-c", "user.email=t@t", "-c", "user.name=t", "add", ".")
@@ -123,12 +125,24 @@ def test_subfolder_of_a_repo_bundles_that_folder_only(repo, tmp_path):
 HF = "hf_" + "QxZ7rT2mN9vB4kL1pW8sY3dF6gH0jA5cE2uR"  # assembled: this file must scan clean itself
 
 
-@pytest.mark.parametrize("name, text, line, kind", [
-    ("pkg/conf.py", "A = 1\nTOKEN = '" + HF + "'\n", 2, "Hugging Face token"),
-    ("molremote.toml", '[ssh.hosts.box]\ndestination = "me:' + 'pw1234@gpubox"\n', 2,
-     "password in an ssh destination"),
-    ("deploy/key", "x\n-----BEGIN RSA " + "PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n", 2, "private key"),
-])
+@pytest.mark.parametrize(
+    "name, text, line, kind",
+    [
+        ("pkg/conf.py", "A = 1\nTOKEN = '" + HF + "'\n", 2, "Hugging Face token"),
+        (
+            "molremote.toml",
+            '[ssh.hosts.box]\ndestination = "me:' + 'pw1234@gpubox"\n',
+            2,
+            "password in an ssh destination",
+        ),
+        (
+            "deploy/key",
+            "x\n-----BEGIN RSA " + "PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n",
+            2,
+            "private key",
+        ),
+    ],
+)
 def test_token_shaped_content_refused_without_env(repo, tmp_path, monkeypatch, name, text, line, kind):
     for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "WANDB_API_KEY", "KAGGLE_KEY", "KAGGLE_API_TOKEN"):
         monkeypatch.delenv(var, raising=False)
@@ -149,8 +163,11 @@ def test_token_in_a_deleted_line_of_the_diff_refused(repo, tmp_path):
     with pytest.raises(BackendError, match="refusing to bundle pkg/mod.py: line 2"):
         make_bundle(repo, tmp_path / "o", allow_secrets=[])
     (repo / "pkg" / "mod.py").write_text("X = 1\n")  # fixed in the tree, not yet committed
-    with pytest.raises(BackendError, match=r"uncommitted diff .* holds a Hugging Face token in a changed or "
-                                           r"deleted line of pkg/mod.py") as e:
+    with pytest.raises(
+        BackendError,
+        match=r"uncommitted diff .* holds a Hugging Face token in a changed or "
+        r"deleted line of pkg/mod.py",
+    ) as e:
         make_bundle(repo, tmp_path / "o", allow_secrets=[])
     assert HF[3:] not in str(e.value)
     git(repo, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qam", "fix")

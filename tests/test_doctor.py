@@ -98,9 +98,12 @@ def test_wandb_check(proj, monkeypatch):
 def test_kaggle_accounts(proj):
     (proj / "home" / "km").mkdir()
     (proj / "home" / "km" / "kaggle.json").write_text('{"username": "me", "key": "KSECRET"}')
-    s = settings_from(proj, "[kaggle]\ndefault_account = 'main'\n"
-                            "[kaggle.accounts.main]\nusername = 'me'\nconfig_dir = '~/km'\n"
-                            "[kaggle.accounts.spare]\nusername = 'me2'\nconfig_dir = '~/ks'\n")
+    s = settings_from(
+        proj,
+        "[kaggle]\ndefault_account = 'main'\n"
+        "[kaggle.accounts.main]\nusername = 'me'\nconfig_dir = '~/km'\n"
+        "[kaggle.accounts.spare]\nusername = 'me2'\nconfig_dir = '~/ks'\n",
+    )
     main, spare = check_kaggle(s)
     assert main.name == "Kaggle account main (default)" and main.ok and "kaggle.json" in main.detail
     assert spare.name == "Kaggle account spare" and not spare.ok
@@ -152,12 +155,25 @@ def test_cuda_check_reports_the_installed_torch(proj):
     c = check_cuda(load_settings())
     torch_version = importlib.metadata.version("torch")
     # what this machine has, asked of torch directly (not through the doctor's probe)
-    truth = subprocess.run([sys.executable, "-c", "import json, torch; c = torch.cuda; print(json.dumps("
-                            "[c.is_available(), torch.version.cuda, [c.get_device_name(i) for i in "
-                            "range(c.device_count())]]))"], capture_output=True, text=True, timeout=120, check=True)
+    truth = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json, torch; c = torch.cuda; print(json.dumps("
+            "[c.is_available(), torch.version.cuda, [c.get_device_name(i) for i in "
+            "range(c.device_count())]]))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     has_gpu, cuda, gpus = json.loads(truth.stdout.strip().splitlines()[-1])
-    want = (True, f"torch {torch_version}, CUDA {cuda}: {', '.join(gpus)}", True) if has_gpu else \
-        (False, f"torch {torch_version} sees no GPU: training here runs on CPU", False)
+    want = (
+        (True, f"torch {torch_version}, CUDA {cuda}: {', '.join(gpus)}", True)
+        if has_gpu
+        else (False, f"torch {torch_version} sees no GPU: training here runs on CPU", False)
+    )
     assert (c.ok, c.detail, c.required) == want
     assert has_gpu or "`molremote remote --kaggle|--ssh HOST|--slurm`" in c.fix
 
@@ -165,8 +181,12 @@ def test_cuda_check_reports_the_installed_torch(proj):
 def test_details_are_masked_even_for_settings_built_in_code(proj):
     """The loader refuses credentials in values; settings built another way are still shown masked."""
     token = "hf_" + "QxZ7rT2mN9vB4kL1pW8sY3dF6gH0jA5cE2uR"
-    s = Settings.model_validate({"store": {"url": f"https://example.org/runs?token={token}"},
-                                 "ssh": {"hosts": {"box": {"destination": "me:" + "pw1234@127.0.0.1"}}}})
+    s = Settings.model_validate(
+        {
+            "store": {"url": f"https://example.org/runs?token={token}"},
+            "ssh": {"hosts": {"box": {"destination": "me:" + "pw1234@127.0.0.1"}}},
+        }
+    )
     checks = run_checks(s, cuda=False, timeout_s=15)
     text = "\n".join(f"{c.name} {c.detail} {c.fix}" for c in checks)
     assert token[3:] not in text and "pw1234" not in text

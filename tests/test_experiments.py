@@ -1,4 +1,5 @@
 """Experiment definitions: resolution, hashing, overrides, and errors that name the file and field."""
+
 from __future__ import annotations
 
 import json
@@ -11,14 +12,17 @@ from molremote.errors import ExperimentError
 from molremote.experiments import Experiment, Registry, apply_overrides, diff
 from tests.conftest import ROOT, write_experiment
 
-BASE = ('EXPERIMENT = experiment(task="belka", model={"name": "cnn1d", "embed_dim": 32}, description="base", '
-        'training={"epochs": 2})\n')
+BASE = (
+    'EXPERIMENT = experiment(task="belka", model={"name": "cnn1d", "embed_dim": 32}, description="base", '
+    'training={"epochs": 2})\n'
+)
 
 
 def test_resolve_inherits_and_overrides(project):
     write_experiment(project, "0010_base.py", BASE)
-    write_experiment(project, "0011_child.py",
-                     'EXPERIMENT = derive(10, training={"lr": 0.01}, model={"dropout": 0.3})\n')
+    write_experiment(
+        project, "0011_child.py", 'EXPERIMENT = derive(10, training={"lr": 0.01}, model={"dropout": 0.3})\n'
+    )
     reg = Registry()
     base, child = reg.resolve(10), reg.resolve(11)
     assert child.parent == 10 and child.slug == "child" and child.name == "0011_child"
@@ -34,8 +38,11 @@ def test_resolve_inherits_and_overrides(project):
 
 def test_hash_ignores_description_and_backend(project):
     write_experiment(project, "0010_base.py", BASE)
-    write_experiment(project, "0012_same.py",
-                     'EXPERIMENT = derive(10, description="other", backend={"kaggle": {"accelerator": "NvidiaL4"}})\n')
+    write_experiment(
+        project,
+        "0012_same.py",
+        'EXPERIMENT = derive(10, description="other", backend={"kaggle": {"accelerator": "NvidiaL4"}})\n',
+    )
     reg = Registry()
     assert reg.resolve(10).config_hash == reg.resolve(12).config_hash
 
@@ -50,18 +57,21 @@ def test_model_change_replaces_section(project):
 E = 'EXPERIMENT = experiment(task="belka", '
 
 
-@pytest.mark.parametrize("name,body,field,words", [
-    ("0020_x.py", E + 'model="cnn1d", training={"epoch": 3})\n', "training.epoch", "epochs"),
-    ("0020_x.py", 'EXPERIMENT = experiment(task="belk", model="cnn1d")\n', "task.name", "belka"),
-    ("0020_x.py", 'EXPERIMENT = experiment(task="belka", model="cnn2d")\n', "model.name", "cnn1d"),
-    ("0020_x.py", E + 'model={"name": "cnn1d", "embed": 3})\n', "model.embed", "embed_dim"),
-    ("0020_x.py", E + 'model="cnn1d", training={"epochs": "many"})\n', "training.epochs", "many"),
-    ("0020_x.py", E + 'model="cnn1d", training={"epochs": 0})\n', "training.epochs", "> 0"),
-    ("0020_x.py", 'EXPERIMENT = derive(99)\n', "parent", "unknown parent id 99"),
-    ("0020_x.py", 'EXPERIMENT = experiment(id=21, task="belka", model="cnn1d")\n', "id", "file name says 20"),
-    ("0020_x.py", 'EXPERIMENT = experiment(task="belka")\n', "model", "missing"),
-    ("0020_x.py", 'X = 1\n', "EXPERIMENT", "must define"),
-])
+@pytest.mark.parametrize(
+    "name,body,field,words",
+    [
+        ("0020_x.py", E + 'model="cnn1d", training={"epoch": 3})\n', "training.epoch", "epochs"),
+        ("0020_x.py", 'EXPERIMENT = experiment(task="belk", model="cnn1d")\n', "task.name", "belka"),
+        ("0020_x.py", 'EXPERIMENT = experiment(task="belka", model="cnn2d")\n', "model.name", "cnn1d"),
+        ("0020_x.py", E + 'model={"name": "cnn1d", "embed": 3})\n', "model.embed", "embed_dim"),
+        ("0020_x.py", E + 'model="cnn1d", training={"epochs": "many"})\n', "training.epochs", "many"),
+        ("0020_x.py", E + 'model="cnn1d", training={"epochs": 0})\n', "training.epochs", "> 0"),
+        ("0020_x.py", "EXPERIMENT = derive(99)\n", "parent", "unknown parent id 99"),
+        ("0020_x.py", 'EXPERIMENT = experiment(id=21, task="belka", model="cnn1d")\n', "id", "file name says 20"),
+        ("0020_x.py", 'EXPERIMENT = experiment(task="belka")\n', "model", "missing"),
+        ("0020_x.py", "X = 1\n", "EXPERIMENT", "must define"),
+    ],
+)
 def test_errors_name_file_and_field(project, name, body, field, words):
     path = write_experiment(project, name, body)
     with pytest.raises(ExperimentError) as e:
@@ -122,19 +132,23 @@ def test_shipped_experiments_resolve():
 
 
 def test_cli_paths_never_import_torch():
-    code = ("import sys; from molremote.cli import app; from molremote.experiments import Registry; "
-            "import molremote.runs, molremote.settings; "
-            "[Registry().resolve(i) for i in Registry().ids()]; "
-            "bad = [m for m in ('torch', 'kaggle', 'wandb', 'huggingface_hub', 'transformers') if m in sys.modules]; "
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys; from molremote.cli import app; from molremote.experiments import Registry; "
+        "import molremote.runs, molremote.settings; "
+        "[Registry().resolve(i) for i in Registry().ids()]; "
+        "bad = [m for m in ('torch', 'kaggle', 'wandb', 'huggingface_hub', 'transformers') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     out = {}
     for cmd in (["--help"], ["ls"], ["show", "1"], ["show", "1", "--json"], ["diff", "1", "2"]):
-        code = (f"import sys, runpy; sys.argv = ['molremote', *{cmd!r}]\n"
-                "from molremote.cli import main\n"
-                "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
-                "sys.stderr.write('TORCH' if 'torch' in sys.modules else 'CLEAN'); sys.exit(code)")
+        code = (
+            f"import sys, runpy; sys.argv = ['molremote', *{cmd!r}]\n"
+            "from molremote.cli import main\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
+            "sys.stderr.write('TORCH' if 'torch' in sys.modules else 'CLEAN'); sys.exit(code)"
+        )
         r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
         assert r.returncode == 0 and r.stderr.endswith("CLEAN"), (cmd, r.stdout[-500:], r.stderr[-500:])
         out[" ".join(cmd)] = r.stdout
@@ -156,8 +170,11 @@ def test_a_secret_in_an_experiment_is_refused_masked(project):
     """The experiment travels to scripts, kernels, manifests and W&B config: a credential never gets in."""
     pw = "hunter" + "2xyz"
     write_experiment(project, "0010_base.py", BASE)
-    write_experiment(project, "0012_leak.py", 'EXPERIMENT = derive(10, description="mirror https://me:'
-                     + pw + '@data.example.org/belka")\n')
+    write_experiment(
+        project,
+        "0012_leak.py",
+        'EXPERIMENT = derive(10, description="mirror https://me:' + pw + '@data.example.org/belka")\n',
+    )
     with pytest.raises(ExperimentError, match=r"0012_leak.py, field 'description': holds a password in a URL") as e:
         Registry().resolve(12)
     assert "('mirror https://me:***@data.example.org/belka')" in str(e.value) and pw not in str(e.value)

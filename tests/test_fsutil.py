@@ -1,4 +1,5 @@
 """molremote/fsutil.py: atomic, durable writes with the umask's mode (issue 10 item 5)."""
+
 from __future__ import annotations
 
 import csv

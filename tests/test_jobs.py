@@ -1,4 +1,5 @@
 """molremote/jobs.py: job records, one JSON file per job."""
+
 import json
 
 import pytest
@@ -14,8 +15,17 @@ def jdir(tmp_path, monkeypatch):
 
 
 def rec(job_id, backend="slurm", exp="0620_fatgcn", eid=620, created="2026-11-01T10:00:00+00:00"):
-    return jobs.JobRecord(job_id=job_id, backend=backend, experiment=exp, experiment_id=eid, config_hash="abc",
-                          folds=[0, 1], created_at=created, handle={"slurm_job_id": "12"}, options={"host": "h"})
+    return jobs.JobRecord(
+        job_id=job_id,
+        backend=backend,
+        experiment=exp,
+        experiment_id=eid,
+        config_hash="abc",
+        folds=[0, 1],
+        created_at=created,
+        handle={"slurm_job_id": "12"},
+        options={"host": "h"},
+    )
 
 
 def test_save_load_update_roundtrip(jdir):
@@ -52,8 +62,13 @@ def test_new_job_id_is_unique_and_readable():
 
 def test_records_never_store_a_password_or_token(jdir):
     """`status` prints job records: an error detail quoting a destination or URL is stored masked."""
-    r = jobs.update(rec("s"), state="failed", detail="ssh me:" + "pw1234@gpubox: Permission denied; store "
-                    "hf://me/r?tok" "en=hf_" + "QxZ7rT2mN9vB4kL1pW8sY3dF6gH0jA5cE2uR")
+    r = jobs.update(
+        rec("s"),
+        state="failed",
+        detail="ssh me:" + "pw1234@gpubox: Permission denied; store "
+        "hf://me/r?tok"
+        "en=hf_" + "QxZ7rT2mN9vB4kL1pW8sY3dF6gH0jA5cE2uR",
+    )
     text = (jdir / "s.json").read_text()
     assert "pw1234" not in text and "QxZ7rT2m" not in text
     assert jobs.load("s").detail == "ssh me:***@gpubox: Permission denied; store hf://me/r?token=***"

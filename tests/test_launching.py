@@ -1,5 +1,6 @@
 """molremote/launching.py: one launch path for every backend (the CLI's `remote` only parses and prints).
 Dry runs only; real launches are in tests/backends against loopback sshd, SLURM and the Kaggle server."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,12 +25,22 @@ def env(monkeypatch, tmp_path):
 
 
 def test_every_backend_renders_through_the_same_path(env):
-    settings = Settings.model_validate({"ssh": {"hosts": {"box": {"destination": "me@box", "gpus": 2}}},
-                                        "slurm": {"clusters": {"hpc": {"partition": "gpu"}}}})
-    plans = {name: launching.prepare(1, name, all_folds=True, settings=settings,
-                                     overrides=launching.LaunchOverrides(host="box", cluster="hpc",
-                                                                         max_time="1h"))
-             for name in ("kaggle", "ssh", "slurm")}
+    settings = Settings.model_validate(
+        {
+            "ssh": {"hosts": {"box": {"destination": "me@box", "gpus": 2}}},
+            "slurm": {"clusters": {"hpc": {"partition": "gpu"}}},
+        }
+    )
+    plans = {
+        name: launching.prepare(
+            1,
+            name,
+            all_folds=True,
+            settings=settings,
+            overrides=launching.LaunchOverrides(host="box", cluster="hpc", max_time="1h"),
+        )
+        for name in ("kaggle", "ssh", "slurm")
+    }
     folds = plans["ssh"].experiment.fold_list()
     # Kaggle: one kernel (job) per fold; ssh and slurm: one job running every fold
     assert [j.folds for j in plans["kaggle"].jobs] == [[f] for f in folds]
@@ -40,9 +51,9 @@ def test_every_backend_renders_through_the_same_path(env):
         assert plan.bundle.path.is_file()
         for job, files in launching.render(plan):
             assert files == plan.backend.render(job), name  # --dry-run is render(), for every backend
-    (_, ssh_files), = launching.render(plans["ssh"])
+    ((_, ssh_files),) = launching.render(plans["ssh"])
     assert "--max-time 1h" in ssh_files["launch.sh"] and "me@box" not in ssh_files["launch.sh"]
-    (_, sbatch), = launching.render(plans["slurm"])
+    ((_, sbatch),) = launching.render(plans["slurm"])
     assert "#SBATCH --partition=gpu" in sbatch["job.sbatch"]
     assert not (env / "jobs").exists()  # nothing launched, nothing recorded
 

@@ -1,4 +1,5 @@
 """Provenance: package versions, the whole installed set by hash with its list beside the manifest, accelerators."""
+
 from __future__ import annotations
 
 import hashlib
@@ -32,8 +33,10 @@ def test_installed_set_matches_importlib_metadata_and_is_hashed_beside_the_manif
 
 
 def test_accelerators_need_torch_already_imported():
-    code = ("import sys; from molremote.provenance import accelerators; a = accelerators(); "
-            "assert 'torch' not in sys.modules, 'imported torch'; print(a['type'])")
+    code = (
+        "import sys; from molremote.provenance import accelerators; a = accelerators(); "
+        "assert 'torch' not in sys.modules, 'imported torch'; print(a['type'])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "unknown", out.stderr
     import torch

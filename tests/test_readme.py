@@ -1,4 +1,5 @@
 """The README's claims, checked against what the code does."""
+
 from __future__ import annotations
 
 import subprocess
@@ -23,7 +24,20 @@ def test_readme_demo_table_has_rows_for_the_demo_experiments():
 @pytest.mark.integration
 def test_readme_demo_figures_reproduce():
     """Trains experiments 1 and 2 through the CLI and compares metric and baseline with the README's table."""
-    cp = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo_figures.py"), "-e", "1", "-e", "2",
-                         "--check", str(ROOT / "README.md")], capture_output=True, text=True, timeout=900)
+    cp = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "demo_figures.py"),
+            "-e",
+            "1",
+            "-e",
+            "2",
+            "--check",
+            str(ROOT / "README.md"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert cp.returncode == 0, cp.stdout + cp.stderr
     assert cp.stdout.count("\n") == 2 and "belka_ap" in cp.stdout and "lrap" in cp.stdout

@@ -1,5 +1,6 @@
 """molremote.runs as the one owner of run keys: key of a folder, key under the runs folder, parsing, finding
 the run folder that holds a file, reading a run folder for evaluation."""
+
 from __future__ import annotations
 
 import json

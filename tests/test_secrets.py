@@ -2,6 +2,7 @@
 
 Token-shaped test values are assembled at run time ("hf_" + ...) so that this file itself holds none: the
 project's own bundle is scanned by the same code."""
+
 import time
 from pathlib import Path
 
@@ -49,19 +50,22 @@ def test_finding_names_line_and_column():
     assert (f.kind, f.line, f.column, f.where()) == ("Hugging Face token", 3, 6, "pkg/conf.py:3")
 
 
-@pytest.mark.parametrize("text", [
-    "def hf_token_source(): ...",  # identifiers are not tokens
-    "HF_TOKEN=hf_...",  # documentation placeholder
-    "destination = 'me@gpubox'",
-    "url = 'hf://datasets/me/molremote-runs'",
-    "url = 'https://user:***@example.org'",  # already masked
-    "url = 'https://user:${PASSWORD}@example.org'",  # a variable, not a value
-    "url = 'ssh://me@box:2222/path'",
-    "git+https://github.com/org/repo@v1.0",
-    "commit = '" + HEX40 + "'",  # 40 hex without W&B context: a git sha
-    "ssh me@box.example.org:22",
-    "?token=<your token>",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "def hf_token_source(): ...",  # identifiers are not tokens
+        "HF_TOKEN=hf_...",  # documentation placeholder
+        "destination = 'me@gpubox'",
+        "url = 'hf://datasets/me/molremote-runs'",
+        "url = 'https://user:***@example.org'",  # already masked
+        "url = 'https://user:${PASSWORD}@example.org'",  # a variable, not a value
+        "url = 'ssh://me@box:2222/path'",
+        "git+https://github.com/org/repo@v1.0",
+        "commit = '" + HEX40 + "'",  # 40 hex without W&B context: a git sha
+        "ssh me@box.example.org:22",
+        "?token=<your token>",
+    ],
+)
 def test_no_false_positive(text):
     assert secrets.find(text) == [] and secrets.mask(text) == text
 
@@ -75,11 +79,21 @@ def test_values_and_destinations():
 
 
 def test_redact_masks_strings_and_secret_named_keys():
-    obj = {"store": "hf://me/r?token=" + HF, "api_key": "abc", "nested": [{"host": "me:" + "pw@box"}], "n": 3,
-           "token": None}
+    obj = {
+        "store": "hf://me/r?token=" + HF,
+        "api_key": "abc",
+        "nested": [{"host": "me:" + "pw@box"}],
+        "n": 3,
+        "token": None,
+    }
     out = secrets.redact(obj)
-    assert out == {"store": "hf://me/r?token=***", "api_key": "***", "nested": [{"host": "me:***@box"}], "n": 3,
-                   "token": None}
+    assert out == {
+        "store": "hf://me/r?token=***",
+        "api_key": "***",
+        "nested": [{"host": "me:***@box"}],
+        "n": 3,
+        "token": None,
+    }
 
 
 def test_scan_files_and_allow_list(tmp_path):

@@ -78,8 +78,12 @@ def test_parse_full_file(proj):
     assert s.kaggle.accounts["main"].config_dir == "~/kaggle-main"
     assert s.kaggle.accounts["tokenbox"].username == "other"
     box = s.ssh.hosts["box"]
-    assert (box.destination, box.gpus, box.env, box.python) == ("me@box.example.org", 2,
-                                                                ["HF_TOKEN", "WANDB_API_KEY"], "python3")
+    assert (box.destination, box.gpus, box.env, box.python) == (
+        "me@box.example.org",
+        2,
+        ["HF_TOKEN", "WANDB_API_KEY"],
+        "python3",
+    )
     hpc = s.slurm.clusters["hpc"]
     assert (hpc.login, hpc.partition, hpc.account) == ("me@login.hpc", "gpu", "proj1")
     assert hpc.extra_sbatch == ["--qos=normal", "--constraint=a100"]
@@ -87,12 +91,15 @@ def test_parse_full_file(proj):
     assert "wandb.dir" not in s.sources
 
 
-@pytest.mark.parametrize("text, key, hint", [
-    ("[wandb]\nprojet = 'x'\n", "wandb.projet", "did you mean 'project'"),
-    ("[wandbb]\nproject = 'x'\n", "wandbb", "did you mean 'wandb'"),
-    ("[ssh.hosts.box]\ndestination = 'a'\nvnev = 'x'\n", "ssh.hosts.box.vnev", "did you mean 'venv'"),
-    ("[slurm.clusters.c]\nzzz = 1\n", "slurm.clusters.c.zzz", "known keys: login, partition"),
-])
+@pytest.mark.parametrize(
+    "text, key, hint",
+    [
+        ("[wandb]\nprojet = 'x'\n", "wandb.projet", "did you mean 'project'"),
+        ("[wandbb]\nproject = 'x'\n", "wandbb", "did you mean 'wandb'"),
+        ("[ssh.hosts.box]\ndestination = 'a'\nvnev = 'x'\n", "ssh.hosts.box.vnev", "did you mean 'venv'"),
+        ("[slurm.clusters.c]\nzzz = 1\n", "slurm.clusters.c.zzz", "known keys: login, partition"),
+    ],
+)
 def test_unknown_key_names_file_and_key(proj, text, key, hint):
     p = write(proj, text)
     with pytest.raises(ConfigError) as e:
@@ -165,13 +172,16 @@ def test_cache_follows_file_changes(proj):
     assert load_settings().wandb.project == "b"
 
 
-@pytest.mark.parametrize("text, key", [
-    ("[wandb]\napi_key = 'abc'\n", "wandb.api_key"),
-    ("[kaggle.accounts.main]\nusername = 'me'\nkey = 'abc'\n", "kaggle.accounts.main.key"),
-    ("[store]\nurl = 'hf://me/r'\ntoken = 'abc'\n", "store.token"),
-    ("hf_token = 'abc'\n", "hf_token"),
-    ("[ssh.hosts.box]\ndestination = 'a'\npassword = 'abc'\n", "ssh.hosts.box.password"),
-])
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("[wandb]\napi_key = 'abc'\n", "wandb.api_key"),
+        ("[kaggle.accounts.main]\nusername = 'me'\nkey = 'abc'\n", "kaggle.accounts.main.key"),
+        ("[store]\nurl = 'hf://me/r'\ntoken = 'abc'\n", "store.token"),
+        ("hf_token = 'abc'\n", "hf_token"),
+        ("[ssh.hosts.box]\ndestination = 'a'\npassword = 'abc'\n", "ssh.hosts.box.password"),
+    ],
+)
 def test_token_like_key_refused_with_where_tokens_belong(proj, text, key):
     p = write(proj, text)
     with pytest.raises(ConfigError) as e:
@@ -183,10 +193,13 @@ def test_token_like_key_refused_with_where_tokens_belong(proj, text, key):
     assert "abc" not in msg  # the value is never echoed
 
 
-@pytest.mark.parametrize("text, what", [
-    ("[store]\nurl = 'hf_" + "a" * 34 + "'\n", "holds a Hugging Face token"),
-    ("[store]\nurl = 'https://me:" "s3cr3t@example.org/store'\n", "holds a password in a URL"),
-])
+@pytest.mark.parametrize(
+    "text, what",
+    [
+        ("[store]\nurl = 'hf_" + "a" * 34 + "'\n", "holds a Hugging Face token"),
+        ("[store]\nurl = 'https://me:s3cr3t@example.org/store'\n", "holds a password in a URL"),
+    ],
+)
 def test_token_like_value_refused(proj, text, what):
     write(proj, text)
     with pytest.raises(ConfigError, match=what) as e:
@@ -203,8 +216,12 @@ def test_ssh_env_lists_names_not_values(proj):
 
 def test_table_masks_secrets_and_says_where_they_come_from(proj, monkeypatch):
     write(proj, FULL)
-    secrets = {"HF_TOKEN": "hf_SECRETabcdefghijklmnopqrstuv", "WANDB_API_KEY": "wandbSECRET0123456789",
-               "KAGGLE_USERNAME": "me", "KAGGLE_KEY": "kaggleSECRET42"}
+    secrets = {
+        "HF_TOKEN": "hf_SECRETabcdefghijklmnopqrstuv",
+        "WANDB_API_KEY": "wandbSECRET0123456789",
+        "KAGGLE_USERNAME": "me",
+        "KAGGLE_KEY": "kaggleSECRET42",
+    }
     for k, v in secrets.items():
         monkeypatch.setenv(k, v)
     rows = effective_settings_table()
@@ -223,8 +240,10 @@ def test_table_masks_secrets_and_says_where_they_come_from(proj, monkeypatch):
 
 def test_secret_presence_from_files(proj, monkeypatch):
     home = proj / "home"
-    write(proj, "[kaggle.accounts.main]\nusername = 'me'\nconfig_dir = '~/km'\n"
-                "[kaggle.accounts.spare]\nusername = 'me2'\n")
+    write(
+        proj,
+        "[kaggle.accounts.main]\nusername = 'me'\nconfig_dir = '~/km'\n[kaggle.accounts.spare]\nusername = 'me2'\n",
+    )
     assert [r[1] for r in secret_presence()] == [False, False, False, False]
     (home / ".cache" / "huggingface").mkdir(parents=True)
     (home / ".cache" / "huggingface" / "token").write_text("hf_" + "FILESECRETxxxxxxxxxxxxxxxxxxxx\n")
@@ -248,7 +267,8 @@ def test_every_listed_env_override_overrides_its_setting_and_is_documented(proj,
 
     def value(dotted: str, name: str) -> str:
         return {"wandb.mode": "offline", "kaggle.default_account": "spare"}.get(
-            dotted, f"/v/{name.lower()}" if dotted in ("store.url", "wandb.dir") else f"v-{name.lower()}")
+            dotted, f"/v/{name.lower()}" if dotted in ("store.url", "wandb.dir") else f"v-{name.lower()}"
+        )
 
     def setting(dotted: str) -> tuple:
         s = load_settings()
@@ -270,9 +290,11 @@ def test_every_listed_env_override_overrides_its_setting_and_is_documented(proj,
 
 
 def test_settings_and_doctor_import_no_heavy_modules():
-    code = ("import sys, molremote.settings, molremote.doctor, molremote.tracking\n"
-            "heavy = [m for m in ('torch', 'wandb', 'huggingface_hub', 'kaggle') if m in sys.modules]\n"
-            "assert not heavy, heavy\n")
+    code = (
+        "import sys, molremote.settings, molremote.doctor, molremote.tracking\n"
+        "heavy = [m for m in ('torch', 'wandb', 'huggingface_hub', 'kaggle') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)
 
 
@@ -290,8 +312,9 @@ def _toml_blocks() -> list[tuple[str, str]]:
     # the module docstring's example: its first indented block (blank lines inside it included)
     lines = (settings_module.__doc__ or "").splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("    "))
-    end = next((i for i in range(start, len(lines)) if lines[i].strip() and not lines[i].startswith("    ")),
-               len(lines))
+    end = next(
+        (i for i in range(start, len(lines)) if lines[i].strip() and not lines[i].startswith("    ")), len(lines)
+    )
     out.append(("molremote/settings.py docstring", textwrap.dedent("\n".join(lines[start:end]))))
     return out
 

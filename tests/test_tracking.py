@@ -1,4 +1,5 @@
 """W&B tracking against the real wandb client in offline mode; its run files are read back and checked."""
+
 import json
 import subprocess
 import sys
@@ -15,16 +16,28 @@ from tests.helpers.env import isolate_env
 
 HASH = "abc123def456"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
-SECRETS = {"HF_TOKEN": "hf_TRACKSECRETabcdefghijklmnopq", "KAGGLE_USERNAME": "me",
-           "KAGGLE_KEY": "KAGGLETRACKSECRET42"}
-EXP = {"id": 620, "slug": "toy", "config_hash": HASH, "tags": ["demo"], "task": {"name": "toy"},
-       "training": {"epochs": 2, "lr": 0.001}}
+SECRETS = {"HF_TOKEN": "hf_TRACKSECRETabcdefghijklmnopq", "KAGGLE_USERNAME": "me", "KAGGLE_KEY": "KAGGLETRACKSECRET42"}
+EXP = {
+    "id": 620,
+    "slug": "toy",
+    "config_hash": HASH,
+    "tags": ["demo"],
+    "task": {"name": "toy"},
+    "training": {"epochs": 2, "lr": 0.001},
+}
 
 
 def manifest(fold: int = 1) -> dict:
-    return {"experiment": 620, "name": "0620_toy", "fold": fold, "config_hash": HASH, "run_uid": "uid-1",
-            "code": {"commit": COMMIT, "dirty": False, "bundle_hash": "bundle-sha"},
-            "machine": {"hostname": "box", "backend": "local"}, "status": "running"}
+    return {
+        "experiment": 620,
+        "name": "0620_toy",
+        "fold": fold,
+        "config_hash": HASH,
+        "run_uid": "uid-1",
+        "code": {"commit": COMMIT, "dirty": False, "bundle_hash": "bundle-sha"},
+        "machine": {"hostname": "box", "backend": "local"},
+        "status": "running",
+    }
 
 
 def offline(project: str = "molremote-test", **kw) -> Settings:
@@ -51,8 +64,9 @@ def sessions(tmp_path_factory):
         t1.finish("incomplete")
 
         # The resumed session: online without any API key falls back to offline, same run id.
-        t2 = open_tracker(run_dir, EXP, manifest(), 1,
-                          Settings(wandb=WandbSettings(mode="online", project="molremote-test")))
+        t2 = open_tracker(
+            run_dir, EXP, manifest(), 1, Settings(wandb=WandbSettings(mode="online", project="molremote-test"))
+        )
         t2.log({"loss": 0.4}, step=3)
         t2.log({"loss": 0.3}, step=4)
         t2.summary({"best_auc": 0.66})
@@ -88,8 +102,13 @@ def test_config_holds_experiment_and_code(sessions):
     info = wr.run_info(wr.wandb_file(folders(sessions)[0]))
     cfg = info["config"]
     assert cfg["experiment"] == EXP
-    assert cfg["manifest"] == {"commit": COMMIT, "dirty": False, "bundle_hash": "bundle-sha", "run_uid": "uid-1",
-                               "machine": {"hostname": "box", "backend": "local"}}
+    assert cfg["manifest"] == {
+        "commit": COMMIT,
+        "dirty": False,
+        "bundle_hash": "bundle-sha",
+        "run_uid": "uid-1",
+        "machine": {"hostname": "box", "backend": "local"},
+    }
     assert info["project"] == "molremote-test" and info["group"] == "0620_toy" and info["job_type"] == "fold1"
     assert set(info["tags"]) == {"demo", "fold1", "exp0620"}
     assert info["display_name"] == "0620_toy-fold1"
@@ -126,7 +145,7 @@ def test_sync_offline_plans_one_sync_per_run_in_start_order(sessions):
     (res,) = sync_offline(sessions["run_dir"], project="proj-x", entity="team-y", dry_run=True, settings=offline())
     assert res.run_id == "0620-f1-abc123def456" and res.paths == [f1, f2]
     i = res.command.index("sync")
-    assert res.command[i:i + 7] == ["sync", "--id", res.run_id, "--project", "proj-x", "--entity", "team-y"]
+    assert res.command[i : i + 7] == ["sync", "--id", res.run_id, "--project", "proj-x", "--entity", "team-y"]
     assert res.command[-2:] == [str(f1), str(f2)] and "--dry-run" in res.command
     assert res.ok, res.output
     assert "Would sync 2 run(s)" in res.output  # the real `wandb sync` found both session files
@@ -134,19 +153,25 @@ def test_sync_offline_plans_one_sync_per_run_in_start_order(sessions):
 
 def test_offline_runs_groups_by_file_id_and_orders_by_start(tmp_path):
     shared = tmp_path / "shared"
-    names = {"offline-run-20260101_000002-0620-f1-h": "0620-f1-h",
-             "offline-run-20260101_000001-0620-f1-h-1": "0620-f1-h",  # same-second second start
-             "offline-run-20260101_000001-0620-f1-h": "0620-f1-h",
-             "offline-run-20260101_000001-0620-f2-h": "0620-f2-h"}
+    names = {
+        "offline-run-20260101_000002-0620-f1-h": "0620-f1-h",
+        "offline-run-20260101_000001-0620-f1-h-1": "0620-f1-h",  # same-second second start
+        "offline-run-20260101_000001-0620-f1-h": "0620-f1-h",
+        "offline-run-20260101_000001-0620-f2-h": "0620-f2-h",
+    }
     for folder, rid in names.items():
         (shared / "wandb" / folder).mkdir(parents=True)
         (shared / "wandb" / folder / f"run-{rid}.wandb").write_bytes(b":W&B")
     (shared / "wandb" / "offline-run-20260101_000003-broken").mkdir()  # no .wandb file: ignored
     got = offline_runs(shared, Settings())
     assert {k: [p.name for p in v] for k, v in got.items()} == {
-        "0620-f1-h": ["offline-run-20260101_000001-0620-f1-h", "offline-run-20260101_000001-0620-f1-h-1",
-                      "offline-run-20260101_000002-0620-f1-h"],
-        "0620-f2-h": ["offline-run-20260101_000001-0620-f2-h"]}
+        "0620-f1-h": [
+            "offline-run-20260101_000001-0620-f1-h",
+            "offline-run-20260101_000001-0620-f1-h-1",
+            "offline-run-20260101_000002-0620-f1-h",
+        ],
+        "0620-f2-h": ["offline-run-20260101_000001-0620-f2-h"],
+    }
     # A run folder with a shared [wandb] dir: only its own W&B run is picked.
     run_dir = tmp_path / "runs" / "0620_toy" / "fold2-h"
     run_dir.mkdir(parents=True)
@@ -169,10 +194,12 @@ def test_disabled_mode_writes_nothing(tmp_path, monkeypatch):
 
 
 def test_disabled_mode_never_imports_wandb(tmp_path):
-    code = ("import sys\nfrom molremote.tracking import open_tracker\nfrom molremote.settings import Settings\n"
-            f"t = open_tracker({str(tmp_path)!r}, {{'id': 1, 'config_hash': 'h'}}, {{}}, 0, Settings())\n"
-            "t.log({'a': 1}, step=0); t.finish('complete')\n"
-            "assert 'wandb' not in sys.modules and 'torch' not in sys.modules\n")
+    code = (
+        "import sys\nfrom molremote.tracking import open_tracker\nfrom molremote.settings import Settings\n"
+        f"t = open_tracker({str(tmp_path)!r}, {{'id': 1, 'config_hash': 'h'}}, {{}}, 0, Settings())\n"
+        "t.log({'a': 1}, step=0); t.finish('complete')\n"
+        "assert 'wandb' not in sys.modules and 'torch' not in sys.modules\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)
 
 

@@ -1,6 +1,7 @@
 """W&B online: the real wandb client (its Go wandb-core does the HTTP) against the loopback W&B server
 (tests/servers/wandb_server.py). A resumed run lands in one W&B run with one history, and `molremote wandb-sync`
 uploads offline sessions in start order."""
+
 import json
 import subprocess
 import sys
@@ -19,8 +20,15 @@ HASH = "abc123def456"
 RUN_ID = wandb_run_id(620, 1, HASH)
 SECRETS = {"HF_TOKEN": "hf_ONLINESECRETabcdefghijklmnop", "KAGGLE_KEY": "KAGGLEONLINESECRET42"}
 EXP = {"id": 620, "slug": "toy", "config_hash": HASH, "tags": ["demo"], "training": {"epochs": 2, "lr": 0.001}}
-MANIFEST = {"experiment": 620, "name": "0620_toy", "fold": 1, "config_hash": HASH, "run_uid": "uid-1",
-            "code": {"commit": "0" * 40, "dirty": False, "bundle_hash": "b"}, "machine": {"hostname": "box"}}
+MANIFEST = {
+    "experiment": 620,
+    "name": "0620_toy",
+    "fold": 1,
+    "config_hash": HASH,
+    "run_uid": "uid-1",
+    "code": {"commit": "0" * 40, "dirty": False, "bundle_hash": "b"},
+    "machine": {"hostname": "box"},
+}
 
 
 @pytest.fixture
@@ -76,6 +84,7 @@ def test_a_resumed_online_run_is_one_wandb_run_with_one_history(tmp_path, wandb_
 def test_online_with_a_rejected_key_falls_back_to_offline(tmp_path, wandb_server, monkeypatch):
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
     import molremote.tracking as tracking
+
     real_init = tracking._init
 
     def quick(wandb, mode, kwargs):  # wandb-core retries the 401s until init_timeout: 120 s in production
@@ -94,9 +103,16 @@ def test_wandb_sync_uploads_offline_sessions_in_order(tmp_path, wandb_server):
     session(d, "offline", {3: 0.4, 4: 0.3}, "complete")
     assert wandb_server.state.runs == {}
     import os
+
     env = {**os.environ, "WANDB_API_KEY": KEY, "PYTHONPATH": str(ROOT)}
-    p = subprocess.run([sys.executable, "-m", "molremote", "wandb-sync", str(d), "--project", "molremote-test"],
-                       env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    p = subprocess.run(
+        [sys.executable, "-m", "molremote", "wandb-sync", str(d), "--project", "molremote-test"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert p.returncode == 0, p.stdout + p.stderr
     assert f"ok {RUN_ID}: 2 folder(s)" in p.stdout
     run = wandb_server.state.runs[("tester", "molremote-test", RUN_ID)]

@@ -2,6 +2,7 @@
 
 Imported lazily by name so `molremote status` loads only the backends it needs (and never torch).
 """
+
 from __future__ import annotations
 
 import importlib

@@ -8,16 +8,18 @@ Remote layout under `remote_root` (default `~/.molremote`, on a filesystem the c
     bundles/bundle-<sha16>.tar.gz   code/<sha16>/ (unpacked once per bundle)
     venvs/<deps_hash>/ (one per dependency set, reused)   jobs/<job_id>/ (rendered files, logs, runs/)
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import shlex
 import tempfile
-from pathlib import Path
 import time
 from abc import abstractmethod
-from typing import Any, Iterator
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 from ..errors import BackendError
 from ..jobs import JobRecord
@@ -49,8 +51,10 @@ def deps_hash(job: Job, o: RemoteOptions) -> tuple[str, str]:
 
 def trainer_args(job: Job) -> str:
     """`-c MAIN train ...`: what follows "$PY" (or torchrun's --no-python "$PY") to run the trainer."""
-    return (f'-c {shlex.quote(MAIN)} train --experiment-json "$JOB_DIR/experiment.json" --fold "$FOLD" --no-progress'
-            + "".join(" " + shlex.quote(a) for a in job.train_args))
+    return (
+        f'-c {shlex.quote(MAIN)} train --experiment-json "$JOB_DIR/experiment.json" --fold "$FOLD" --no-progress'
+        + "".join(" " + shlex.quote(a) for a in job.train_args)
+    )
 
 
 def train_cmd(job: Job, o: RemoteOptions) -> str:
@@ -65,11 +69,16 @@ def train_cmd(job: Job, o: RemoteOptions) -> str:
 def render_common(job: Job, o: RemoteOptions, backend: str) -> tuple[str, dict[str, str]]:
     """The shared shell helpers and the side files every remote job folder holds."""
     reqs, dh = deps_hash(job, o)
-    common = render_template("remote_common.sh", bundle_sha=job.bundle.sha256, deps_hash=dh,
-                             python=shlex.quote(o.python), venv=shlex.quote(o.venv or ""),
-                             job_id=shlex.quote(job.job_id), backend=backend)
-    files = {"experiment.json": json.dumps(job.experiment, indent=1, sort_keys=True) + "\n",
-             "requirements.txt": reqs}
+    common = render_template(
+        "remote_common.sh",
+        bundle_sha=job.bundle.sha256,
+        deps_hash=dh,
+        python=shlex.quote(o.python),
+        venv=shlex.quote(o.venv or ""),
+        job_id=shlex.quote(job.job_id),
+        backend=backend,
+    )
+    files = {"experiment.json": json.dumps(job.experiment, indent=1, sort_keys=True) + "\n", "requirements.txt": reqs}
     return common.strip(), files
 
 
@@ -154,8 +163,9 @@ class RemoteBackend(Backend):
         keys = folds if self.per_fold_logs else folds[:1]
         while True:
             finished = (self.status(record).state not in ("pending", "running")) if follow else True
-            script = "; ".join(f"{{ {self.log_command(record, jd, f, offsets[f])}; }} 2>/dev/null; printf '\\0'"
-                               for f in keys)
+            script = "; ".join(
+                f"{{ {self.log_command(record, jd, f, offsets[f])}; }} 2>/dev/null; printf '\\0'" for f in keys
+            )
             out = shell.run(script, check=False, what="reading logs").stdout.split("\0")
             got = False
             for f, chunk in zip(keys, out):
@@ -176,4 +186,3 @@ class RemoteBackend(Backend):
             raise BackendError(f"job {record.job_id} has no run folders yet{where}")
         shell.get(f"{record.handle['job_dir']}/runs", Path(dest), what=f"fetching runs of {record.job_id}")
         return Path(dest)
-

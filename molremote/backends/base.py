@@ -12,14 +12,16 @@ from its output, state); `molremote.launching` turns an experiment into jobs for
 reaches its external system through one narrow function (`Shell.run` for ssh and slurm, `KaggleClient` for
 Kaggle), so tests run it against the real thing on loopback. torch-free.
 """
+
 from __future__ import annotations
 
 import string
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
@@ -46,10 +48,19 @@ class Job:
         return f"{int(self.experiment['id']):04d}_{self.experiment['slug']}"
 
     def new_record(self, backend: str, handle: dict[str, Any], options: dict[str, Any]) -> JobRecord:
-        return JobRecord(job_id=self.job_id, backend=backend, experiment=self.name,
-                         experiment_id=int(self.experiment["id"]), config_hash=self.experiment.get("config_hash", ""),
-                         folds=list(self.folds), bundle_sha256=self.bundle.sha256, commit=self.bundle.commit,
-                         dirty=self.bundle.dirty, handle=handle, options=options)
+        return JobRecord(
+            job_id=self.job_id,
+            backend=backend,
+            experiment=self.name,
+            experiment_id=int(self.experiment["id"]),
+            config_hash=self.experiment.get("config_hash", ""),
+            folds=list(self.folds),
+            bundle_sha256=self.bundle.sha256,
+            commit=self.bundle.commit,
+            dirty=self.bundle.dirty,
+            handle=handle,
+            options=options,
+        )
 
 
 @dataclass
@@ -66,13 +77,14 @@ class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     @model_validator(mode="after")
-    def _no_secrets(self) -> "Options":
+    def _no_secrets(self) -> Options:
         # A password or token in a destination or URL would reach the rendered script/kernel and job record.
         from .. import secrets
 
         if hit := secrets.first_secret(self.model_dump()):
-            raise BackendError(f"backend option '{hit[0]}' ({hit[1]!r}) holds a {hit[2]}; it is "
-                               f"refused: {secrets.WHERE_SECRETS_GO}")
+            raise BackendError(
+                f"backend option '{hit[0]}' ({hit[1]!r}) holds a {hit[2]}; it is refused: {secrets.WHERE_SECRETS_GO}"
+            )
         return self
 
 
@@ -143,8 +155,9 @@ def render_template(name: str, **values: Any) -> str:
 
 
 # ------------------------------------------------------------------------------------------- helpers
-def follow_text(read_from: Callable[[int], bytes], done: Callable[[], bool], follow: bool,
-                poll_s: float = 2.0) -> Iterator[str]:
+def follow_text(
+    read_from: Callable[[int], bytes], done: Callable[[], bool], follow: bool, poll_s: float = 2.0
+) -> Iterator[str]:
     """Yield a growing log: read from byte offset, and with `follow` poll until `done()` (then a last read)."""
     offset = 0
     while True:

@@ -13,6 +13,7 @@ Why one kernel per (experiment, fold): Kaggle's status and output calls only rea
 `mr-0620-f1-<hash8>`, also carries the config hash: a changed config is a new kernel and the old one stays.
 Every call to Kaggle goes through `KaggleClient` (kaggle_api.py). torch-free.
 """
+
 from __future__ import annotations
 
 import base64
@@ -21,9 +22,10 @@ import pprint
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from ..errors import EXIT_INCOMPLETE, BackendError, UsageError
 from ..jobs import JobRecord
@@ -34,8 +36,19 @@ STATUS_FILE = "molremote-status.json"
 KAGGLE_URL = "https://www.kaggle.com"
 B64_LINE = 100  # characters per line of the embedded bundle
 # Accelerator names Kaggle accepts as machine_shape (kaggle-cli docs; the server substitutes retired ones).
-ACCELERATORS = ("NvidiaTeslaP100", "NvidiaTeslaT4", "NvidiaTeslaT4Highmem", "NvidiaTeslaA100", "NvidiaL4",
-                "NvidiaL4X1", "NvidiaH100", "TpuV38", "Tpu1VmV38", "TpuV5E8", "TpuV6E8")
+ACCELERATORS = (
+    "NvidiaTeslaP100",
+    "NvidiaTeslaT4",
+    "NvidiaTeslaT4Highmem",
+    "NvidiaTeslaA100",
+    "NvidiaL4",
+    "NvidiaL4X1",
+    "NvidiaH100",
+    "TpuV38",
+    "Tpu1VmV38",
+    "TpuV5E8",
+    "TpuV6E8",
+)
 CPU_NAMES = ("none", "cpu")
 TPU_SESSION_HOURS = 9.0  # Kaggle's TPU sessions are shorter than GPU ones
 
@@ -98,7 +111,7 @@ def bundle_dataset_slug(sha256: str) -> str:
 def _kaggle_defaults(experiment: dict[str, Any]) -> dict[str, Any]:
     from ..experiments import KaggleDefaults
 
-    given = ((experiment.get("backend") or {}).get("kaggle") or {})
+    given = (experiment.get("backend") or {}).get("kaggle") or {}
     return {**KaggleDefaults().model_dump(), **given}
 
 
@@ -141,7 +154,9 @@ class KaggleBackend(Backend):
         if acc and acc.lower() in CPU_NAMES:
             acc = None
         if acc and acc not in ACCELERATORS:
-            raise UsageError(f"--accelerator: unknown Kaggle accelerator '{acc}' (known: {', '.join(ACCELERATORS)}, or none)")
+            raise UsageError(
+                f"--accelerator: unknown Kaggle accelerator '{acc}' (known: {', '.join(ACCELERATORS)}, or none)"
+            )
         hours = o.session_hours if o.session_hours is not None else k["session_hours"]
         if _is_tpu(acc):
             hours = min(hours, TPU_SESSION_HOURS)
@@ -151,10 +166,20 @@ class KaggleBackend(Backend):
         inline = job.bundle.size <= o.inline_max_mb * 1e6
         datasets = list((exp.get("data") or {}).get("kaggle_datasets") or [])
         code_ds = None if inline else f"{owner}/{bundle_dataset_slug(job.bundle.sha256)}"
-        return KernelSettings(options=o, fold=fold, slug=slug, owner=owner, accelerator=acc, session_hours=hours,
-                              margin_minutes=margin, internet=bool(o.internet if o.internet is not None
-                                                                   else k["internet"]),
-                              inline=inline, datasets=datasets, code_dataset=code_ds, competition=_competition(exp))
+        return KernelSettings(
+            options=o,
+            fold=fold,
+            slug=slug,
+            owner=owner,
+            accelerator=acc,
+            session_hours=hours,
+            margin_minutes=margin,
+            internet=bool(o.internet if o.internet is not None else k["internet"]),
+            inline=inline,
+            datasets=datasets,
+            code_dataset=code_ds,
+            competition=_competition(exp),
+        )
 
     def secrets_needed(self, o: KaggleOptions) -> list[dict[str, str]]:
         out = []
@@ -162,8 +187,11 @@ class KaggleBackend(Backend):
             out.append({"name": "HF_TOKEN", "why": f"the store is {o.store}"})
         if o.wandb_mode == "online":
             out.append({"name": "WANDB_API_KEY", "why": "W&B tracking is online"})
-        out += [{"name": n, "why": "listed in the backend's secrets"} for n in o.secrets
-                if n not in {s["name"] for s in out}]
+        out += [
+            {"name": n, "why": "listed in the backend's secrets"}
+            for n in o.secrets
+            if n not in {s["name"] for s in out}
+        ]
         return out
 
     # ------------------------------------------------------------------------------------- render
@@ -172,26 +200,42 @@ class KaggleBackend(Backend):
         o: KaggleOptions = s.options
         exp = job.experiment
         meta = {
-            "id": s.ref, "title": s.slug, "code_file": CODE_FILE, "language": "python",
-            "kernel_type": "script", "is_private": True,
+            "id": s.ref,
+            "title": s.slug,
+            "code_file": CODE_FILE,
+            "language": "python",
+            "kernel_type": "script",
+            "is_private": True,
             "enable_gpu": bool(s.accelerator) and not _is_tpu(s.accelerator),
-            "enable_tpu": _is_tpu(s.accelerator), "enable_internet": bool(s.internet),
+            "enable_tpu": _is_tpu(s.accelerator),
+            "enable_internet": bool(s.internet),
             "dataset_sources": s.datasets + ([s.code_dataset] if s.code_dataset else []),
             "competition_sources": [s.competition] if s.competition else [],
-            "kernel_sources": [], "model_sources": [],
+            "kernel_sources": [],
+            "model_sources": [],
         }
         if s.accelerator:
             meta["machine_shape"] = s.accelerator
         b = job.bundle
         config = {
-            "job_id": job.job_id, "session": o.session, "kernel": s.ref,
-            "kernel_url": f"{KAGGLE_URL}/code/{s.ref}", "experiment_name": job.name,
-            "experiment": exp, "fold": s.fold,
+            "job_id": job.job_id,
+            "session": o.session,
+            "kernel": s.ref,
+            "kernel_url": f"{KAGGLE_URL}/code/{s.ref}",
+            "experiment_name": job.name,
+            "experiment": exp,
+            "fold": s.fold,
             "run_key": f"{job.name}/fold{s.fold}-{exp.get('config_hash', '')}",
             "relaunch": o.relaunch or f"molremote remote -e {int(exp['id'])} --kaggle --fold {s.fold}",
             "secrets": self.secrets_needed(o),
-            "bundle": {"sha256": b.sha256, "content_hash": b.content_hash, "commit": b.commit, "dirty": b.dirty,
-                       "mode": "inline" if s.inline else "dataset", "dataset": s.code_dataset},
+            "bundle": {
+                "sha256": b.sha256,
+                "content_hash": b.content_hash,
+                "commit": b.commit,
+                "dirty": b.dirty,
+                "mode": "inline" if s.inline else "dataset",
+                "dataset": s.code_dataset,
+            },
             "requirements": b.requirements(o.extras) if b.dependencies else [],
             "internet": bool(s.internet),
             "data": {"datasets": s.datasets, "competition": s.competition},
@@ -208,11 +252,17 @@ class KaggleBackend(Backend):
             except OSError as e:
                 raise BackendError(f"bundle {b.path}: {e.strerror}") from None
             text = base64.b64encode(raw).decode()
-            b64 = "\n" + "".join(f'    "{text[i:i + B64_LINE]}",\n' for i in range(0, len(text), B64_LINE))
+            b64 = "\n" + "".join(f'    "{text[i : i + B64_LINE]}",\n' for i in range(0, len(text), B64_LINE))
         script = render_template(
-            "kaggle_kernel.py", experiment=job.name, fold=s.fold, session=o.session, job_id=job.job_id,
-            config=pprint.pformat(config, indent=1, width=110, sort_dicts=True), bundle_short=b.sha256[:16],
-            bundle_b64=b64)
+            "kaggle_kernel.py",
+            experiment=job.name,
+            fold=s.fold,
+            session=o.session,
+            job_id=job.job_id,
+            config=pprint.pformat(config, indent=1, width=110, sort_dicts=True),
+            bundle_short=b.sha256[:16],
+            bundle_b64=b64,
+        )
         return {"kernel-metadata.json": json.dumps(meta, indent=2) + "\n", CODE_FILE: script}
 
     def write_folder(self, job: Job, dest: Path, files: dict[str, str] | None = None) -> Path:
@@ -258,7 +308,8 @@ class KaggleBackend(Backend):
                 f"Kaggle account {client.username if client else ''}: only {left:.1f} h of {kind.upper()} quota "
                 f"left this week ({q.get(f'{kind}_hours_used') or 0:.1f} of {q.get(f'{kind}_hours_total') or 0:.0f} "
                 f"h used), less than the {o.min_quota_hours:g} h needed to push; it refreshes at {refresh}. "
-                "Use another account (--account NAME) or wait")
+                "Use another account (--account NAME) or wait"
+            )
         return q
 
     def launch(self, job: Job) -> JobRecord:
@@ -283,8 +334,15 @@ class KaggleBackend(Backend):
             folder = self.write_folder(job, self.kernel_folder(job))
             res = client.push_kernel(folder, timeout_s=int(s.session_hours * 3600))
         o = self.job_options(job)
-        handle = {"kernel": res.ref, "url": res.url or f"{KAGGLE_URL}/code/{res.ref}", "version": res.version,
-                  "session": o.session, "folder": str(folder), "pushed_at": time.time(), "seen_active": False}
+        handle = {
+            "kernel": res.ref,
+            "url": res.url or f"{KAGGLE_URL}/code/{res.ref}",
+            "version": res.version,
+            "session": o.session,
+            "folder": str(folder),
+            "pushed_at": time.time(),
+            "seen_active": False,
+        }
         rec = job.new_record(self.name, handle, o.model_dump(exclude_none=True))
         rec.state, rec.detail = "pending", f"pushed version {res.version} of {res.ref} (session {o.session})"
         jobs.save(rec)
@@ -332,8 +390,10 @@ class KaggleBackend(Backend):
         ours = st is not None and st.get("job_id") == record.job_id
         young = time.time() - float(record.handle.get("pushed_at") or 0) < self._parse(record.options).stale_grace_s
         if not ours and not record.handle.get("seen_active") and young:
-            return JobStatus("pending", f"Kaggle still reports the previous version ({kstatus}); waiting for "
-                                        f"session {session} to start")
+            return JobStatus(
+                "pending",
+                f"Kaggle still reports the previous version ({kstatus}); waiting for session {session} to start",
+            )
         if not ours:
             why = failure or "the kernel ended without writing molremote-status.json"
             return JobStatus("failed", f"Kaggle: {kstatus}: {why}")
@@ -353,8 +413,13 @@ class KaggleBackend(Backend):
             record.handle["seen_active"] = True  # in place: the caller's copy saves it too
             jobs.save(record)
 
-    def wait(self, record: JobRecord, poll_s: float | None = None, timeout_s: float | None = None,
-             on_change: Callable[[JobStatus], None] | None = None) -> JobStatus:
+    def wait(
+        self,
+        record: JobRecord,
+        poll_s: float | None = None,
+        timeout_s: float | None = None,
+        on_change: Callable[[JobStatus], None] | None = None,
+    ) -> JobStatus:
         """Poll until the job ends; the record is kept up to date. Returns the final status."""
         from . import refresh
 
@@ -378,9 +443,11 @@ class KaggleBackend(Backend):
         ref, url = record.handle["kernel"], record.handle.get("url")
         st = self.wait(record) if follow else self.status(record)
         if st.state in ("pending", "running"):
-            yield (f"{ref} is {st.state}: Kaggle serves a kernel's log through its API only once the session "
-                   f"has ended. Watch it live at {url} (Logs tab), or run `molremote logs -e "
-                   f"{record.experiment_id} -f` to wait for it.\n")
+            yield (
+                f"{ref} is {st.state}: Kaggle serves a kernel's log through its API only once the session "
+                f"has ended. Watch it live at {url} (Logs tab), or run `molremote logs -e "
+                f"{record.experiment_id} -f` to wait for it.\n"
+            )
             return
         with tempfile.TemporaryDirectory(prefix="molremote-log-") as tmp:
             out = self._client_for(record).kernel_output(ref, tmp, only=[])
@@ -395,8 +462,10 @@ class KaggleBackend(Backend):
         with tempfile.TemporaryDirectory(prefix="molremote-fetch-") as tmp:
             out = self._client_for(record).kernel_output(ref, tmp, only=["runs/*"])
             if not out.files:
-                raise BackendError(f"{ref}: the kernel output holds no run folder (yet); status: "
-                                   f"`molremote status -e {record.experiment_id}`")
+                raise BackendError(
+                    f"{ref}: the kernel output holds no run folder (yet); status: "
+                    f"`molremote status -e {record.experiment_id}`"
+                )
             runs = Path(tmp) / "runs"
             for f in out.files:
                 with open(f, "rb") as src:
@@ -408,14 +477,23 @@ class KaggleBackend(Backend):
 
     def cancel(self, record: JobRecord) -> None:
         url = record.handle.get("url") or f"{KAGGLE_URL}/code/{record.handle.get('kernel')}"
-        raise BackendError(f"Kaggle has no API to stop a running kernel (kaggle-cli #388). Stop it in the web "
-                           f"UI: open {url}, then 'Cancel run' on the running version (or 'Stop session' in the "
-                           "editor). With a store, the next push resumes from the last checkpoint the kernel synced")
+        raise BackendError(
+            f"Kaggle has no API to stop a running kernel (kaggle-cli #388). Stop it in the web "
+            f"UI: open {url}, then 'Cancel run' on the running version (or 'Stop session' in the "
+            "editor). With a store, the next push resumes from the last checkpoint the kernel synced"
+        )
 
 
 # ------------------------------------------------------------------------------------------- chaining
-def chain(backend: KaggleBackend, job: Job, *, max_sessions: int, first_session: int = 1,
-          poll_s: float | None = None, echo: Callable[[str], None] = print) -> tuple[str, list[JobRecord]]:
+def chain(
+    backend: KaggleBackend,
+    job: Job,
+    *,
+    max_sessions: int,
+    first_session: int = 1,
+    poll_s: float | None = None,
+    echo: Callable[[str], None] = print,
+) -> tuple[str, list[JobRecord]]:
     """Push session after session of one (experiment, fold) until the run completes.
 
     A session that ends incomplete (trainer exit 75 at the deadline) is followed by the next, which resumes
@@ -424,8 +502,10 @@ def chain(backend: KaggleBackend, job: Job, *, max_sessions: int, first_session:
     quota runs out, or `max_sessions` are used up while the run is still incomplete."""
     o = backend.job_options(job)
     if not o.store:
-        raise BackendError("chaining needs a store the kernel can reach (e.g. [store] url = \"hf://me/runs\" in "
-                           "molremote.toml): each session resumes from the checkpoint the previous one synced")
+        raise BackendError(
+            'chaining needs a store the kernel can reach (e.g. [store] url = "hf://me/runs" in '
+            "molremote.toml): each session resumes from the checkpoint the previous one synced"
+        )
     records: list[JobRecord] = []
     for n in range(first_session, first_session + max_sessions):
         sj = replace(job, job_id=f"{job.job_id}-s{n}", options={**job.options, "session": n})
@@ -441,13 +521,23 @@ def chain(backend: KaggleBackend, job: Job, *, max_sessions: int, first_session:
         if st.state != "incomplete":
             log_tail = tail(st.log_tail) if st.log_tail else ""
             raise BackendError(f"session {n} ended {st.state}: {st.detail}" + (f"\n{log_tail}" if log_tail else ""))
-    raise BackendError(f"the run is still incomplete after {max_sessions} session(s) (--max-sessions); push again "
-                       "with --chain to continue from the store's checkpoint")
+    raise BackendError(
+        f"the run is still incomplete after {max_sessions} session(s) (--max-sessions); push again "
+        "with --chain to continue from the store's checkpoint"
+    )
 
 
 # ------------------------------------------------------------------------------------------- data
-def push_dataset(task: str, path: Path | str, *, slug: str | None = None, title: str | None = None,
-                 account: str | None = None, notes: str = "molremote data push", client: Any = None) -> tuple[str, bool]:
+def push_dataset(
+    task: str,
+    path: Path | str,
+    *,
+    slug: str | None = None,
+    title: str | None = None,
+    account: str | None = None,
+    notes: str = "molremote data push",
+    client: Any = None,
+) -> tuple[str, bool]:
     """Upload folder `path` (sub-folders included, as archives Kaggle unpacks) as the private dataset
     `<user>/<slug>`: created the first time, a new version afterwards. Returns (ref, created).
 

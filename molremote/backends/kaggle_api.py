@@ -14,6 +14,7 @@ Why a wrapper rather than `import kaggle` where needed:
   here every failure is a `BackendError` whose message says what failed. No secret value is logged.
 - Tests: `MOLREMOTE_KAGGLE_ENDPOINT=http://127.0.0.1:PORT` (or `endpoint=`) points the client there.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -27,9 +28,10 @@ import re
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from ..errors import BackendError
 from ..fsutil import write_bytes
@@ -79,8 +81,10 @@ def _from_dir(d: Path, account: str | None) -> Credentials | None:
         data = json.loads(p.read_text())
         username, key = data["username"], data["key"]
     except (ValueError, KeyError, TypeError):
-        raise BackendError(f"{p}: not a Kaggle API key file (expected JSON with 'username' and 'key'); "
-                           "download a new one from kaggle.com > Settings > API") from None
+        raise BackendError(
+            f"{p}: not a Kaggle API key file (expected JSON with 'username' and 'key'); "
+            "download a new one from kaggle.com > Settings > API"
+        ) from None
     return Credentials(f"file {p}", account, username=str(username), key=str(key), config_dir=d)
 
 
@@ -94,18 +98,24 @@ def resolve_credentials(account: str | None = None) -> Credentials:
         acc = settings.kaggle.accounts.get(name)
         if acc is None:
             where = settings.file or "molremote.toml"
-            raise BackendError(f"Kaggle account '{name}' is not defined: add [kaggle.accounts.{name}] with "
-                               f"username and config_dir to {where}")
+            raise BackendError(
+                f"Kaggle account '{name}' is not defined: add [kaggle.accounts.{name}] with "
+                f"username and config_dir to {where}"
+            )
         d = kaggle_config_dir(acc)
         creds = _from_dir(d, name)
         if creds is None:
-            raise BackendError(f"Kaggle account '{name}': no kaggle.json or access_token in {d} "
-                               f"(config_dir of [kaggle.accounts.{name}])")
+            raise BackendError(
+                f"Kaggle account '{name}': no kaggle.json or access_token in {d} "
+                f"(config_dir of [kaggle.accounts.{name}])"
+            )
         if creds.username is None:
             return Credentials(creds.source, name, username=acc.username, token=creds.token, config_dir=d)
         if acc.username and creds.username != acc.username:
-            raise BackendError(f"Kaggle account '{name}': {creds.source[5:]} belongs to '{creds.username}', "
-                               f"but [kaggle.accounts.{name}] says username = '{acc.username}'")
+            raise BackendError(
+                f"Kaggle account '{name}': {creds.source[5:]} belongs to '{creds.username}', "
+                f"but [kaggle.accounts.{name}] says username = '{acc.username}'"
+            )
         return creds
     if os.environ.get("KAGGLE_API_TOKEN"):
         tok = os.environ["KAGGLE_API_TOKEN"].strip()
@@ -113,13 +123,16 @@ def resolve_credentials(account: str | None = None) -> Credentials:
             tok = Path(tok).read_text().strip()
         return Credentials("env KAGGLE_API_TOKEN", token=tok)
     if os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY"):
-        return Credentials("env KAGGLE_USERNAME/KAGGLE_KEY", username=os.environ["KAGGLE_USERNAME"],
-                           key=os.environ["KAGGLE_KEY"])
+        return Credentials(
+            "env KAGGLE_USERNAME/KAGGLE_KEY", username=os.environ["KAGGLE_USERNAME"], key=os.environ["KAGGLE_KEY"]
+        )
     d = kaggle_config_dir()
     creds = _from_dir(d, None)
     if creds is None:
-        raise BackendError(f"no Kaggle credentials: put kaggle.json (kaggle.com > Settings > API) in {d}, "
-                           "or set KAGGLE_USERNAME and KAGGLE_KEY, or name an account from molremote.toml")
+        raise BackendError(
+            f"no Kaggle credentials: put kaggle.json (kaggle.com > Settings > API) in {d}, "
+            "or set KAGGLE_USERNAME and KAGGLE_KEY, or name an account from molremote.toml"
+        )
     return creds
 
 
@@ -204,8 +217,10 @@ def write_dataset_metadata(folder: Path, ref: str, title: str, license_name: str
     6-50 characters."""
     owner, _, slug = ref.partition("/")
     if not owner or not (6 <= len(slug) <= 50) or not (6 <= len(title) <= 50):
-        raise BackendError(f"Kaggle dataset '{ref}' / title {title!r}: need owner/slug with a 6-50 character "
-                           "slug and a 6-50 character title")
+        raise BackendError(
+            f"Kaggle dataset '{ref}' / title {title!r}: need owner/slug with a 6-50 character "
+            "slug and a 6-50 character title"
+        )
     p = Path(folder) / DATASET_METADATA
     write_bytes(p, json.dumps({"id": ref, "title": title, "licenses": [{"name": license_name}]}, indent=2).encode())
     return p
@@ -240,8 +255,9 @@ class KaggleClient:
 
     push_retry_delay_s = 10.0  # Kaggle's "not found" on a new slug's first push clears within seconds
 
-    def __init__(self, account: str | None = None, *, endpoint: str | None = None,
-                 push_retry_delay_s: float | None = None):
+    def __init__(
+        self, account: str | None = None, *, endpoint: str | None = None, push_retry_delay_s: float | None = None
+    ):
         self.credentials = resolve_credentials(account)
         self.endpoint = (endpoint or os.environ.get(ENDPOINT_ENV) or "").rstrip("/") or None
         if push_retry_delay_s is not None:
@@ -259,7 +275,7 @@ class KaggleClient:
         return str(self._api().config_values.get("username") or "")
 
     # -- environment --------------------------------------------------------------------------------
-    def __enter__(self) -> "KaggleClient":
+    def __enter__(self) -> KaggleClient:
         stack = contextlib.ExitStack()
         stack.enter_context(self._activated())
         self._stack.append(stack)
@@ -314,8 +330,9 @@ class KaggleClient:
                     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
                         api.authenticate()
                 except SystemExit:
-                    raise BackendError(f"Kaggle rejected the credentials from {c.source} "
-                                       "(expired or revoked token?)") from None
+                    raise BackendError(
+                        f"Kaggle rejected the credentials from {c.source} (expired or revoked token?)"
+                    ) from None
                 except Exception as e:  # noqa: BLE001 - the token check is a network call
                     raise BackendError(f"Kaggle authentication with {c.source} failed: {_http_message(e)}") from None
                 self._api_obj = api
@@ -334,8 +351,9 @@ class KaggleClient:
             except requests.HTTPError as e:
                 raise BackendError(f"Kaggle {what}: {_http_message(e)}") from None
             except requests.RequestException as e:
-                raise BackendError(f"Kaggle {what}: cannot reach {self.endpoint or 'api.kaggle.com'}: "
-                                   f"{type(e).__name__}") from None
+                raise BackendError(
+                    f"Kaggle {what}: cannot reach {self.endpoint or 'api.kaggle.com'}: {type(e).__name__}"
+                ) from None
             except ValueError as e:  # the client's own checks of metadata files and arguments
                 raise BackendError(f"Kaggle {what}: {e}") from None
             finally:
@@ -344,8 +362,9 @@ class KaggleClient:
         return result, out.getvalue()
 
     # -- kernels -------------------------------------------------------------------------------------
-    def push_kernel(self, folder: Path | str, *, timeout_s: int | None = None,
-                    accelerator: str | None = None) -> PushResult:
+    def push_kernel(
+        self, folder: Path | str, *, timeout_s: int | None = None, accelerator: str | None = None
+    ) -> PushResult:
         """Push the kernel in `folder` (kernel-metadata.json + code file); Kaggle starts running it.
 
         `accelerator` overrides the metadata's machine_shape (e.g. "NvidiaTeslaT4"); `timeout_s` caps the
@@ -363,8 +382,10 @@ class KaggleClient:
             from slugify import slugify  # python-slugify, as the kaggle client and server use
 
             if slugify(title) != kid.split("/")[1].lower():
-                raise BackendError(f"{meta_path}: title {title!r} gives the slug '{slugify(title)}' but id is "
-                                   f"'{kid}'; Kaggle names a new kernel after its title, so make them agree")
+                raise BackendError(
+                    f"{meta_path}: title {title!r} gives the slug '{slugify(title)}' but id is "
+                    f"'{kid}'; Kaggle names a new kernel after its title, so make them agree"
+                )
 
         def push(api: Any) -> Any:
             return api.kernels_push(str(folder), str(timeout_s) if timeout_s else None, accelerator)
@@ -375,20 +396,26 @@ class KaggleClient:
             time.sleep(self.push_retry_delay_s)
             resp, _ = self._call(f"push of {folder}", push)
             if resp.error and "not found" in resp.error.lower():
-                raise BackendError(f"Kaggle push of {folder} ({kid}): {resp.error} (twice). The owner in "
-                                   f"'id' must be the account's username ('{self.username}'); for a new "
-                                   "kernel, retry in a minute")
+                raise BackendError(
+                    f"Kaggle push of {folder} ({kid}): {resp.error} (twice). The owner in "
+                    f"'id' must be the account's username ('{self.username}'); for a new "
+                    "kernel, retry in a minute"
+                )
         if resp.error:
             raise BackendError(f"Kaggle push of {folder} ({kid}): {resp.error}")
         invalid = {
-            "dataset_sources": resp.invalid_dataset_sources, "competition_sources": resp.invalid_competition_sources,
-            "kernel_sources": resp.invalid_kernel_sources, "model_sources": resp.invalid_model_sources,
+            "dataset_sources": resp.invalid_dataset_sources,
+            "competition_sources": resp.invalid_competition_sources,
+            "kernel_sources": resp.invalid_kernel_sources,
+            "model_sources": resp.invalid_model_sources,
         }
         bad = {k: v for k, v in invalid.items() if v}
         if bad:
             listed = "; ".join(f"{k}: {', '.join(v)}" for k, v in bad.items())
-            raise BackendError(f"Kaggle pushed {kid} but refused these sources, so the kernel runs without "
-                               f"them: {listed}. Check the names in {meta_path}")
+            raise BackendError(
+                f"Kaggle pushed {kid} but refused these sources, so the kernel runs without "
+                f"them: {listed}. Check the names in {meta_path}"
+            )
         return PushResult(self._kernel_ref(resp.ref) or kid, resp.url, resp.version_number)
 
     @staticmethod
@@ -427,6 +454,7 @@ class KaggleClient:
                     req.page_token = token
                 with api.build_kaggle_client() as kaggle:
                     return kaggle.kernels.kernels_api_client.list_kernel_session_output(req)
+
             return self._call(f"output of {ref}", go)[0]
 
         files: list[Path] = []
@@ -442,11 +470,13 @@ class KaggleClient:
                 try:
                     r = requests.get(item.url, timeout=DOWNLOAD_TIMEOUT_S)
                 except requests.RequestException as e:
-                    raise BackendError(f"Kaggle output {item.file_name} of {ref}: download failed: "
-                                       f"{type(e).__name__}") from None
+                    raise BackendError(
+                        f"Kaggle output {item.file_name} of {ref}: download failed: {type(e).__name__}"
+                    ) from None
                 if r.status_code != 200:
-                    raise BackendError(f"Kaggle output {item.file_name} of {ref}: download answered HTTP "
-                                       f"{r.status_code}")
+                    raise BackendError(
+                        f"Kaggle output {item.file_name} of {ref}: download answered HTTP {r.status_code}"
+                    )
                 write_bytes(target, r.content)
                 files.append(target)
             token = page.next_page_token
@@ -469,8 +499,9 @@ class KaggleClient:
         try:
             ref = str(json.loads(meta_path.read_text())["id"])
         except FileNotFoundError:
-            raise BackendError(f"{meta_path}: no dataset metadata file (molremote writes it with "
-                               "write_dataset_metadata)") from None
+            raise BackendError(
+                f"{meta_path}: no dataset metadata file (molremote writes it with write_dataset_metadata)"
+            ) from None
         except (ValueError, KeyError, TypeError):
             raise BackendError(f"{meta_path}: not valid dataset metadata (JSON with an 'id')") from None
 
@@ -485,11 +516,15 @@ class KaggleClient:
 
         found, _ = self._call(f"status of dataset {ref}", exists)
         if found:
-            resp, printed = self._call(f"new version of dataset {ref}", lambda api: api.dataset_create_version(
-                str(folder), notes, quiet=False, dir_mode="zip"))
+            resp, printed = self._call(
+                f"new version of dataset {ref}",
+                lambda api: api.dataset_create_version(str(folder), notes, quiet=False, dir_mode="zip"),
+            )
         else:
-            resp, printed = self._call(f"creation of dataset {ref}", lambda api: api.dataset_create_new(
-                str(folder), public=public, quiet=False, dir_mode="zip"))
+            resp, printed = self._call(
+                f"creation of dataset {ref}",
+                lambda api: api.dataset_create_new(str(folder), public=public, quiet=False, dir_mode="zip"),
+            )
         failed = re.findall(r"Upload unsuccessful: (.+)", printed)
         if failed:
             raise BackendError(f"Kaggle dataset {ref}: upload of {', '.join(failed)} failed")
@@ -505,8 +540,11 @@ class KaggleClient:
         out: dict[str, Any] = {"refresh_time": resp.quota_refresh_time.isoformat() if resp.quota_refresh_time else None}
         for name, q in (("gpu", resp.gpu_quota), ("tpu", resp.tpu_quota)):
             used = q.time_used.total_seconds() / 3600 if q is not None and q.time_used is not None else None
-            total = (q.total_time_allowed.total_seconds() / 3600
-                     if q is not None and q.total_time_allowed is not None else None)
+            total = (
+                q.total_time_allowed.total_seconds() / 3600
+                if q is not None and q.total_time_allowed is not None
+                else None
+            )
             out[f"{name}_hours_used"] = used
             out[f"{name}_hours_total"] = total
             out[f"{name}_hours_left"] = max(0.0, total - (used or 0.0)) if total is not None else None
@@ -518,8 +556,10 @@ class KaggleClient:
         file = Path(file)
         if not file.is_file():
             raise BackendError(f"{file}: no such submission file")
-        resp, _ = self._call(f"submission to {competition}",
-                             lambda api: api.competition_submit(str(file), message, competition, quiet=True))
+        resp, _ = self._call(
+            f"submission to {competition}",
+            lambda api: api.competition_submit(str(file), message, competition, quiet=True),
+        )
         if not resp.ref:
             raise BackendError(f"Kaggle submission of {file} to {competition} failed: {resp.message or 'no ref'}")
         return int(resp.ref)
@@ -533,6 +573,7 @@ class KaggleClient:
         rows: list[dict[str, Any]] = []
         token: str | None = None
         while True:
+
             def go(api: Any, token: str | None = token) -> Any:
                 req = ApiListSubmissionsRequest()
                 req.competition_name, req.page_size = competition, PAGE_SIZE
@@ -543,11 +584,18 @@ class KaggleClient:
 
             resp, _ = self._call(f"submissions of {competition}", go)
             for s in resp.submissions or []:
-                rows.append({
-                    "ref": s.ref, "date": s.date.isoformat() if s.date else None, "description": s.description,
-                    "file_name": s.file_name, "status": s.status.name, "public_score": _score(s.public_score),
-                    "private_score": _score(s.private_score), "error_description": s.error_description,
-                })
+                rows.append(
+                    {
+                        "ref": s.ref,
+                        "date": s.date.isoformat() if s.date else None,
+                        "description": s.description,
+                        "file_name": s.file_name,
+                        "status": s.status.name,
+                        "public_score": _score(s.public_score),
+                        "private_score": _score(s.private_score),
+                        "error_description": s.error_description,
+                    }
+                )
             token = resp.next_page_token
             if not token:
                 return rows

@@ -5,6 +5,7 @@ System `ssh` (not paramiko/asyncssh) because users' `~/.ssh/config` (aliases, Pr
 agent, hardware keys) then simply works, and host-key checking stays exactly as the user configured it
 (BatchMode: never prompt; an unknown host key fails with ssh's own message).
 """
+
 from __future__ import annotations
 
 import shlex
@@ -44,19 +45,28 @@ class Shell:
             return ["bash", "-c", script]
         return [*self.ssh_args(), self.host, "bash -c " + shlex.quote(script)]
 
-    def run(self, script: str, *, check: bool = True, timeout: float | None = 120,
-            what: str = "command") -> subprocess.CompletedProcess:
+    def run(
+        self, script: str, *, check: bool = True, timeout: float | None = 120, what: str = "command"
+    ) -> subprocess.CompletedProcess:
         cwd = str(Path.home()) if self.host is None else None
         try:
-            cp = subprocess.run(self.argv(script), capture_output=True, text=True, errors="replace", timeout=timeout, cwd=cwd,
-                                stdin=subprocess.DEVNULL)
+            cp = subprocess.run(
+                self.argv(script),
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=timeout,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+            )
         except subprocess.TimeoutExpired:
             raise BackendError(f"{what} on {self.where} did not answer within {timeout:.0f} s") from None
         if self.host and cp.returncode == 255:
             raise BackendError(f"cannot reach {self.host} over ssh: {cp.stderr.strip()[-500:]}")
         if check and cp.returncode != 0:
-            raise BackendError(f"{what} failed on {self.where} (exit {cp.returncode}): "
-                               f"{(cp.stderr or cp.stdout).strip()[-1500:]}")
+            raise BackendError(
+                f"{what} failed on {self.where} (exit {cp.returncode}): {(cp.stderr or cp.stdout).strip()[-1500:]}"
+            )
         return cp
 
     def _rsync(self, src: list[str], dst: str, what: str) -> None:

@@ -13,6 +13,7 @@ relays it; the run's manifest turns torchrun's generic failure back into exit 75
 status: squeue for live tasks, then the exit files each task leaves (state/fold<k>.exit), then sacct;
 clusters with accounting disabled (sacct fails) are handled, `accounting=False` skips sacct entirely.
 """
+
 from __future__ import annotations
 
 import re
@@ -23,14 +24,24 @@ from ..jobs import JobRecord
 from . import _remote
 from .base import Job, JobStatus, render_template
 
-PENDING = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD", "RESV_DEL_HOLD", "RESIZING",
-           "SPECIAL_EXIT"}
+PENDING = {
+    "PENDING",
+    "CONFIGURING",
+    "REQUEUED",
+    "REQUEUE_FED",
+    "REQUEUE_HOLD",
+    "RESV_DEL_HOLD",
+    "RESIZING",
+    "SPECIAL_EXIT",
+}
 RUNNING = {"RUNNING", "COMPLETING", "SUSPENDED", "STOPPED", "SIGNALING", "STAGE_OUT"}
 INCOMPLETE = {"TIMEOUT", "PREEMPTED"}  # killed at the limit / preempted: resumable from the last checkpoint
 TIME_RE = re.compile(r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$")
 # srun's "srun: error: <node>: task <n>: ..." lines of a log's last attempt (attempts append to one log)
-_SRUN_ERRORS = ("awk -v f=\"$f\" '/^\\[molremote [0-9:]+\\] slurm job /{n=0} /^srun: error: /{a[n++]=$0} "
-                "END{for(i=0;i<n;i++) print f\" \"a[i]}' \"$f\"")
+_SRUN_ERRORS = (
+    'awk -v f="$f" \'/^\\[molremote [0-9:]+\\] slurm job /{n=0} /^srun: error: /{a[n++]=$0} '
+    'END{for(i=0;i<n;i++) print f" "a[i]}\' "$f"'
+)
 
 
 class SlurmOptions(_remote.RemoteOptions):
@@ -94,11 +105,17 @@ def resources(job: Job, o: SlurmOptions) -> SlurmResources:
     gpus = int(d.get("gpus") or 0)
     if nodes < 1 or gpus < 0:
         raise BackendError(f"slurm nodes={nodes} gpus={gpus}: need nodes >= 1 and gpus >= 0")
-    return SlurmResources(time=time_limit, nodes=nodes, gpus=gpus, cpus=int(d.get("cpus") or 4),
-                          signal_margin_s=limit // 2 if margin >= limit else margin,
-                          max_restarts=int(d["max_restarts"] if d.get("max_restarts") is not None else 5),
-                          partition=d.get("partition") or None, account=d.get("account") or None,
-                          mem=d.get("mem") or None)
+    return SlurmResources(
+        time=time_limit,
+        nodes=nodes,
+        gpus=gpus,
+        cpus=int(d.get("cpus") or 4),
+        signal_margin_s=limit // 2 if margin >= limit else margin,
+        max_restarts=int(d["max_restarts"] if d.get("max_restarts") is not None else 5),
+        partition=d.get("partition") or None,
+        account=d.get("account") or None,
+        mem=d.get("mem") or None,
+    )
 
 
 def _gpus_to_request(job: Job, r: SlurmResources) -> int:
@@ -110,15 +127,20 @@ def _gpus_to_request(job: Job, r: SlurmResources) -> int:
 def _srun_ddp(job: Job, r: SlurmResources) -> tuple[str, str, str]:
     """(helpers block, launch command, exit-code mapping) for the srun + torchrun path."""
     nproc = max(r.gpus, 1)  # CPU: one gloo process per node unless gpus asks for more
-    torchrun = ('"$PY" -m torch.distributed.run --nnodes="$SLURM_NNODES" '
-                f'--nproc_per_node={nproc} --rdzv_backend=c10d --rdzv_endpoint="$MASTER_ADDR:$MASTER_PORT" '
-                '--rdzv_id="$SLURM_JOB_ID" --rdzv_conf=is_host="$RDZV_IS_HOST" --local_addr="$NODE_ADDR" '
-                f'--no-python "$PY" {_remote.trainer_args(job)}')
+    torchrun = (
+        '"$PY" -m torch.distributed.run --nnodes="$SLURM_NNODES" '
+        f'--nproc_per_node={nproc} --rdzv_backend=c10d --rdzv_endpoint="$MASTER_ADDR:$MASTER_PORT" '
+        '--rdzv_id="$SLURM_JOB_ID" --rdzv_conf=is_host="$RDZV_IS_HOST" --local_addr="$NODE_ADDR" '
+        f'--no-python "$PY" {_remote.trainer_args(job)}'
+    )
     block = render_template("slurm_ddp.sh", nodes=r.nodes, nproc=nproc, torchrun=torchrun)
     # no --kill-on-bad-exit: a node whose ranks stop first must not kill rank 0 while it writes the checkpoint
     gres = _gpus_to_request(job, r)
-    launch = ('srun --nodes="$SLURM_NNODES" --ntasks-per-node=1 --cpus-per-task="$SLURM_CPUS_PER_TASK" '
-              + (f"--gpus-per-node={gres} " if gres else "") + "bash -c node_main")
+    launch = (
+        'srun --nodes="$SLURM_NNODES" --ntasks-per-node=1 --cpus-per-task="$SLURM_CPUS_PER_TASK" '
+        + (f"--gpus-per-node={gres} " if gres else "")
+        + "bash -c node_main"
+    )
     return "\n\n" + block.strip(), launch, '; RC=$(ddp_exit "$RC")'
 
 
@@ -157,21 +179,38 @@ class SlurmBackend(_remote.RemoteBackend):
         d = [f"--job-name=mr-{job.name}"]
         d += [f"--partition={r.partition}"] if r.partition else []
         d += [f"--account={r.account}"] if r.account else []
-        d += [f"--time={r.time}", f"--nodes={r.nodes}", "--ntasks-per-node=1" if r.ddp else "--ntasks=1",
-              f"--cpus-per-task={r.cpus}"]
+        d += [
+            f"--time={r.time}",
+            f"--nodes={r.nodes}",
+            "--ntasks-per-node=1" if r.ddp else "--ntasks=1",
+            f"--cpus-per-task={r.cpus}",
+        ]
         d += [f"--mem={r.mem}"] if r.mem else []  # per node
         gres = _gpus_to_request(job, r)
         if gres:
             d += [f"--gpus-per-node={gres}"] if r.ddp else [f"--gres=gpu:{gres}"]
         # B: the signal goes to the batch shell (which forwards it); without B: only srun steps get it
-        d += [f"--signal=B:USR1@{r.signal_margin_s}", "--requeue", "--open-mode=append",
-              "--output=slurm-%A_%a.out", f"--array={','.join(str(f) for f in job.folds)}"]
+        d += [
+            f"--signal=B:USR1@{r.signal_margin_s}",
+            "--requeue",
+            "--open-mode=append",
+            "--output=slurm-%A_%a.out",
+            f"--array={','.join(str(f) for f in job.folds)}",
+        ]
         d += list(o.sbatch_extra)
         directives = "\n".join(f"#SBATCH {x}" for x in d)
         block, launch, map_rc = _srun_ddp(job, r) if r.ddp and not o.train_cmd else ("", _remote.train_cmd(job, o), "")
-        script = render_template("slurm.sbatch", directives=directives, job_id=job.job_id, experiment=job.name,
-                                 max_restarts=r.max_restarts, common=common, ddp=block,
-                                 train_cmd=launch, map_rc=map_rc)
+        script = render_template(
+            "slurm.sbatch",
+            directives=directives,
+            job_id=job.job_id,
+            experiment=job.name,
+            max_restarts=r.max_restarts,
+            common=common,
+            ddp=block,
+            train_cmd=launch,
+            map_rc=map_rc,
+        )
         return {"job.sbatch": script, **files}
 
     def submit_command(self, job_dir: str) -> str:
@@ -189,15 +228,20 @@ class SlurmBackend(_remote.RemoteBackend):
     def status(self, record: JobRecord) -> JobStatus:
         o, shell, jd = self._for(record)
         sid = record.handle["slurm_job_id"]
-        sacct = (f"sacct -n -P -X -j {sid} -o JobID,State,ExitCode 2>&1 || echo SACCT_FAILED"
-                 if o.accounting else "echo SACCT_OFF")
+        sacct = (
+            f"sacct -n -P -X -j {sid} -o JobID,State,ExitCode 2>&1 || echo SACCT_FAILED"
+            if o.accounting
+            else "echo SACCT_OFF"
+        )
         # one round trip: live queue, task exit files, accounting, cancel marker, log tails
-        script = (f"cd {jd} || exit 3; echo '== squeue'; squeue -h -r -j {sid} -o '%i|%T|%r' 2>/dev/null; "
-                  f"echo '== exits'; for f in state/fold*.exit; do [ -f \"$f\" ] && echo \"$f $(cat $f)\"; done; "
-                  f"echo '== sacct'; {sacct}; echo '== cancelled'; [ -f cancelled ] && echo yes; "
-                  f"echo '== srun'; for f in slurm-{sid}_*.out; do [ -f \"$f\" ] && {_SRUN_ERRORS}; done; "
-                  f"echo '== log'; for f in slurm-{sid}_*.out; do [ -f \"$f\" ] && "
-                  f"{{ echo \"==> $f <==\"; tail -n {o.tail_lines} \"$f\"; }}; done; true")
+        script = (
+            f"cd {jd} || exit 3; echo '== squeue'; squeue -h -r -j {sid} -o '%i|%T|%r' 2>/dev/null; "
+            f'echo \'== exits\'; for f in state/fold*.exit; do [ -f "$f" ] && echo "$f $(cat $f)"; done; '
+            f"echo '== sacct'; {sacct}; echo '== cancelled'; [ -f cancelled ] && echo yes; "
+            f"echo '== srun'; for f in slurm-{sid}_*.out; do [ -f \"$f\" ] && {_SRUN_ERRORS}; done; "
+            f"echo '== log'; for f in slurm-{sid}_*.out; do [ -f \"$f\" ] && "
+            f'{{ echo "==> $f <=="; tail -n {o.tail_lines} "$f"; }}; done; true'
+        )
         cp = shell.run(script, check=False, what="reading job status")
         if cp.returncode == 3:
             return JobStatus("failed", f"job folder {record.handle['job_dir']} not found")
@@ -239,8 +283,11 @@ class SlurmBackend(_remote.RemoteBackend):
         for f in record.folds:
             if f not in tasks:
                 tasks[f] = "cancelled" if cancelled else "failed"
-                reasons[f] = "cancelled" if cancelled else (
-                    "not in the queue and left no exit file" + ("" if sacct_ok else " (sacct unavailable)"))
+                reasons[f] = (
+                    "cancelled"
+                    if cancelled
+                    else ("not in the queue and left no exit file" + ("" if sacct_ok else " (sacct unavailable)"))
+                )
         if cancelled:
             tasks = {f: ("cancelled" if s in ("pending", "running", "failed") else s) for f, s in tasks.items()}
         # several nodes: srun names the node of each task that failed; the first is where it started

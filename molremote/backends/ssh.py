@@ -6,6 +6,7 @@ connection dropping. Folds run one after the other. The venv is keyed by the dep
 launch installs nothing); `venv=` uses an existing one. status/logs/cancel go through the launcher's
 own modes; fetch rsyncs the job's run folders back.
 """
+
 from __future__ import annotations
 
 from ..errors import EXIT_INCOMPLETE, BackendError
@@ -32,10 +33,16 @@ class SshBackend(_remote.RemoteBackend):
     def render(self, job: Job) -> dict[str, str]:
         o = self.job_options(job)
         common, files = _remote.render_common(job, o, self.name)
-        launch = render_template("ssh_launch.sh", job_id=job.job_id, experiment=job.name,
-                                 folds=" ".join(str(f) for f in job.folds), common=common,
-                                 train_cmd=_remote.train_cmd(job, o), kill_wait_s=o.kill_wait_s,
-                                 tail_lines=o.tail_lines)
+        launch = render_template(
+            "ssh_launch.sh",
+            job_id=job.job_id,
+            experiment=job.name,
+            folds=" ".join(str(f) for f in job.folds),
+            common=common,
+            train_cmd=_remote.train_cmd(job, o),
+            kill_wait_s=o.kill_wait_s,
+            tail_lines=o.tail_lines,
+        )
         return {"launch.sh": launch, **files}
 
     def submit_command(self, job_dir: str) -> str:
@@ -52,8 +59,10 @@ class SshBackend(_remote.RemoteBackend):
 
     def status(self, record: JobRecord) -> JobStatus:
         _, shell, jd = self._for(record)
-        cp = shell.run(f"if [ -f {jd}/launch.sh ]; then bash {jd}/launch.sh status; else echo 'state missing'; fi",
-                       what="reading job status")
+        cp = shell.run(
+            f"if [ -f {jd}/launch.sh ]; then bash {jd}/launch.sh status; else echo 'state missing'; fi",
+            what="reading job status",
+        )
         head, _, log_tail = cp.stdout.partition("---\n")
         lines = head.split("\n")
         state_line, cancelled = lines[0].split(), "cancelled" in lines[1:]
@@ -67,8 +76,7 @@ class SshBackend(_remote.RemoteBackend):
         if state_line[1] == "pending":
             return JobStatus("pending", "starting", log_tail)
         if state_line[1] == "dead":
-            return JobStatus("failed", "the job process died without an exit code (killed or host rebooted)",
-                             log_tail)
+            return JobStatus("failed", "the job process died without an exit code (killed or host rebooted)", log_tail)
         code = int(state_line[2])
         if code == 0:
             return JobStatus("complete", "exit 0", log_tail)

@@ -8,20 +8,21 @@ error (unknown option or command, bad value, missing argument, bare `molremote`)
 message and exit 2, whichever click Typer carries; library errors (`MolremoteError`) pass through Typer and
 are printed here as one line with their exit code.
 """
+
 from __future__ import annotations
 
 import sys
 
 from ..errors import EXIT_INTERRUPTED, MolremoteError
-from ._app import app, console, err_console  # noqa: F401
-from . import experiments as _experiments  # noqa: F401  (registers ls/show/diff)
-from . import train as _train  # noqa: F401  (registers train)
-from . import settings as _settings  # noqa: F401  (registers config/doctor/wandb-sync)
 from . import evaluate as _evaluate  # noqa: F401  (registers evaluate/ensemble/scores)
-from . import store as _store  # noqa: F401  (registers push/pull/runs)
-from . import remote as _remote  # noqa: F401  (registers remote, data)
+from . import experiments as _experiments  # noqa: F401  (registers ls/show/diff)
 from . import jobs as _jobs  # noqa: F401  (registers status/logs/cancel/fetch)
+from . import remote as _remote  # noqa: F401  (registers remote, data)
 from . import report as _report  # noqa: F401  (registers plot/report)
+from . import settings as _settings  # noqa: F401  (registers config/doctor/wandb-sync)
+from . import store as _store  # noqa: F401  (registers push/pull/runs)
+from . import train as _train  # noqa: F401  (registers train)
+from ._app import app, console, err_console  # noqa: F401
 
 
 def main() -> None:

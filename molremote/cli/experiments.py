@@ -1,4 +1,5 @@
 """ls / show / diff: read experiments, never import torch."""
+
 from __future__ import annotations
 
 import json
@@ -7,7 +8,8 @@ import typer
 from rich.table import Table
 
 from ..errors import ExperimentError
-from ..experiments import Registry, apply_overrides, diff as diff_experiments
+from ..experiments import Registry, apply_overrides
+from ..experiments import diff as diff_experiments
 from ..runs import iter_local_runs
 from ._app import app, console
 from ._options import Json, Sets
@@ -24,19 +26,39 @@ def _last_runs() -> dict[int, dict]:
 # ls columns: (key, header). Every column but the description is as wide as its widest cell and never cut
 # (the score above all); the description takes what is left of the terminal and is dropped below
 # MIN_DESCRIPTION characters. Two spaces between columns, no borders: 80 columns hold the demo's rows.
-LS_COLUMNS = (("id", "id"), ("task", "task"), ("model", "model"), ("parent", "from"), ("status", "status"),
-              ("score", "score"), ("description", "description"))
+LS_COLUMNS = (
+    ("id", "id"),
+    ("task", "task"),
+    ("model", "model"),
+    ("parent", "from"),
+    ("status", "status"),
+    ("score", "score"),
+    ("description", "description"),
+)
 MIN_DESCRIPTION = 12
 
 
 def _ls_cells(r: dict) -> dict[str, str]:
     if "error" in r:
-        return {"id": f"{r['id']:04d}", "task": "invalid", "model": "", "parent": "", "status": "", "score": "",
-                "description": r["error"]}
+        return {
+            "id": f"{r['id']:04d}",
+            "task": "invalid",
+            "model": "",
+            "parent": "",
+            "status": "",
+            "score": "",
+            "description": r["error"],
+        }
     score = f"{r['score']:.4f} {r['metric']}" if r["score"] is not None else ""
-    return {"id": f"{r['id']:04d}", "task": r["task"], "model": r["model"],
-            "parent": "" if r["parent"] is None else str(r["parent"]), "status": r["status"] or "",
-            "score": score, "description": r["description"] or ""}
+    return {
+        "id": f"{r['id']:04d}",
+        "task": r["task"],
+        "model": r["model"],
+        "parent": "" if r["parent"] is None else str(r["parent"]),
+        "status": r["status"] or "",
+        "score": score,
+        "description": r["description"] or "",
+    }
 
 
 def _ls_table(rows: list[dict], where: object, width: int) -> Table:
@@ -44,8 +66,15 @@ def _ls_table(rows: list[dict], where: object, width: int) -> Table:
     fixed = {k: max([len(h)] + [len(c[k]) for c in cells]) for k, h in LS_COLUMNS if k != "description"}
     left = width - sum(fixed.values()) - 2 * (len(LS_COLUMNS) - 1)
     cols = [(k, h) for k, h in LS_COLUMNS if k != "description" or left >= MIN_DESCRIPTION]
-    table = Table(title=f"experiments ({where})", box=None, padding=(0, 1), pad_edge=False, show_edge=False,
-                  header_style="bold", title_justify="left")
+    table = Table(
+        title=f"experiments ({where})",
+        box=None,
+        padding=(0, 1),
+        pad_edge=False,
+        show_edge=False,
+        header_style="bold",
+        title_justify="left",
+    )
     for k, h in cols:
         if k == "description":  # one line per experiment: `molremote show ID` has it whole
             table.add_column(h, no_wrap=True, overflow="ellipsis", max_width=left)
@@ -68,9 +97,18 @@ def ls(as_json: Json = False) -> None:
             e = reg.resolve(i)
             m = last.get(i) or {}
             best = m.get("best") or {}
-            rows.append({"id": i, "task": e.task.name, "model": e.model.name, "parent": e.parent,
-                         "description": e.description, "status": m.get("status"),
-                         "score": best.get("value"), "metric": best.get("metric")})
+            rows.append(
+                {
+                    "id": i,
+                    "task": e.task.name,
+                    "model": e.model.name,
+                    "parent": e.parent,
+                    "description": e.description,
+                    "status": m.get("status"),
+                    "score": best.get("value"),
+                    "metric": best.get("metric"),
+                }
+            )
         except ExperimentError as err:
             rows.append({"id": i, "error": str(err)})
     if as_json:
@@ -83,9 +121,11 @@ def ls(as_json: Json = False) -> None:
 
 
 @app.command()
-def show(exp_id: int = typer.Argument(..., metavar="ID"),
-         as_json: bool = typer.Option(False, "--json", help="Print the resolved JSON (what travels)."),
-         sets: Sets = []) -> None:
+def show(
+    exp_id: int = typer.Argument(..., metavar="ID"),
+    as_json: bool = typer.Option(False, "--json", help="Print the resolved JSON (what travels)."),
+    sets: Sets = [],
+) -> None:
     """Show an experiment's resolved configuration."""
     exp = apply_overrides(Registry().resolve(exp_id), sets)
     if as_json:

@@ -3,6 +3,7 @@
 Each command finds the job record (`.molremote/jobs/`), rebuilds the backend that launched it from the
 options saved there, and asks it; the backends (kaggle, ssh, slurm) know their own traps.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,8 +53,15 @@ def status(
     table = Table("job", "backend", "experiment", "folds", "state", "detail", "updated")
     for r, detail in rows:
         style = {"complete": "green", "failed": "red", "incomplete": "yellow", "cancelled": "dim"}.get(r.state, "")
-        table.add_row(r.job_id, r.backend, r.experiment, ",".join(map(str, r.folds)),
-                      f"[{style}]{r.state}[/]" if style else r.state, detail, r.updated_at.replace("+00:00", "Z"))
+        table.add_row(
+            r.job_id,
+            r.backend,
+            r.experiment,
+            ",".join(map(str, r.folds)),
+            f"[{style}]{r.state}[/]" if style else r.state,
+            detail,
+            r.updated_at.replace("+00:00", "Z"),
+        )
     console.print(table)
     for job_id, tail in tails:
         console.print(f"[bold]--- {job_id} failed; log tail[/] (all of it: `molremote logs --job {job_id}`)")

@@ -1,8 +1,8 @@
 """config / doctor / wandb-sync: project configuration and accounts, no torch."""
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -25,7 +25,9 @@ def config_cmd() -> None:
 
 
 @app.command()
-def doctor(cuda: bool = typer.Option(True, "--cuda/--no-cuda", help="Also check for a GPU (imports torch in a child).")) -> None:
+def doctor(
+    cuda: bool = typer.Option(True, "--cuda/--no-cuda", help="Also check for a GPU (imports torch in a child)."),
+) -> None:
     """Check what is configured (Hub, W&B, Kaggle, SSH hosts, CUDA) and say what to fix."""
     from ..doctor import run_checks
 
@@ -43,10 +45,12 @@ def doctor(cuda: bool = typer.Option(True, "--cuda/--no-cuda", help="Also check 
 
 
 @app.command("wandb-sync")
-def wandb_sync(paths: list[Path] = typer.Argument(None, help="Run folders or W&B offline folders (default: all local runs)."),
-               project: Optional[str] = typer.Option(None, help="W&B project (default: settings)."),
-               entity: Optional[str] = typer.Option(None, help="W&B entity (default: settings)."),
-               dry_run: bool = typer.Option(False, "--dry-run", help="List what would be uploaded.")) -> None:
+def wandb_sync(
+    paths: list[Path] = typer.Argument(None, help="Run folders or W&B offline folders (default: all local runs)."),
+    project: str | None = typer.Option(None, help="W&B project (default: settings)."),
+    entity: str | None = typer.Option(None, help="W&B entity (default: settings)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would be uploaded."),
+) -> None:
     """Upload offline W&B runs, each resumed run's sessions in order into the same W&B run."""
     from ..project import runs_dir
     from ..tracking import sync_offline

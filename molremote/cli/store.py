@@ -1,9 +1,9 @@
 """push / pull / runs: run folders between this machine and the store. No torch."""
+
 from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -24,14 +24,20 @@ def _configured_store():
 @contextmanager
 def _transfer_bar(verb: str):
     """A Rich progress bar (bytes, rate, ETA) fed by the store's Transfer hooks; on stderr, only on a terminal."""
-    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
-                               TransferSpeedColumn)
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
     from ..store.base import Transfer
 
-    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                   TimeRemainingColumn(), console=err_console, transient=True,
-                   disable=not err_console.is_terminal)
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+        disable=not err_console.is_terminal,
+    )
 
     class Bar(Transfer):
         task = None
@@ -48,42 +54,55 @@ def _transfer_bar(verb: str):
 
 
 @app.command()
-def push(exp_id: Experiment,
-         fold: Fold = None,
-         force: bool = typer.Option(False, "--force", help="Replace a different run stored under the same key.")) -> None:
+def push(
+    exp_id: Experiment,
+    fold: Fold = None,
+    force: bool = typer.Option(False, "--force", help="Replace a different run stored under the same key."),
+) -> None:
     """Push local run folders of an experiment to the configured store (changed files only)."""
     from ..runs import parse_key
     from ..store.ops import local_runs, push_run
 
     store = _configured_store()
     if store is None:
-        raise StoreError("no store configured: set [store] url in molremote.toml or MOLREMOTE_STORE "
-                         "(a folder, file://..., or hf://owner/repo)")
+        raise StoreError(
+            "no store configured: set [store] url in molremote.toml or MOLREMOTE_STORE "
+            "(a folder, file://..., or hf://owner/repo)"
+        )
     rows = [r for r in local_runs(exp_id) if fold is None or (parse_key(r["key"]) or ("", -1, ""))[1] == fold]
     if not rows:
         raise StoreError(f"no local run of experiment {exp_id}" + (f" fold {fold}" if fold is not None else ""))
     for r in rows:
         with _transfer_bar("push") as bar:
             s = push_run(r["path"], store=store, key=r["key"], force=force, transfer=bar)
-        console.print(f"pushed {s['key']} -> {s['store']}: {len(s['uploaded'])} uploaded, "
-                      f"{len(s['deleted'])} deleted, {s['unchanged']} unchanged")
+        console.print(
+            f"pushed {s['key']} -> {s['store']}: {len(s['uploaded'])} uploaded, "
+            f"{len(s['deleted'])} deleted, {s['unchanged']} unchanged"
+        )
 
 
 @app.command()
-def pull(exp_id: Experiment,
-         fold: Fold = None,
-         only: list[str] = typer.Option([], "--only", help=ONLY_HELP),
-         config_hash: Optional[str] = typer.Option(None, "--hash", help="Only runs with this config hash."),
-         force: bool = typer.Option(False, "--force", help="Overwrite a local folder holding another or newer run; "
-                                    "files changed here since the last sync go to <run>/.backups/<time>/ first.")) -> None:
+def pull(
+    exp_id: Experiment,
+    fold: Fold = None,
+    only: list[str] = typer.Option([], "--only", help=ONLY_HELP),
+    config_hash: str | None = typer.Option(None, "--hash", help="Only runs with this config hash."),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Overwrite a local folder holding another or newer run; "
+        "files changed here since the last sync go to <run>/.backups/<time>/ first.",
+    ),
+) -> None:
     """Bring an experiment's runs here: from the store, or from the backend's output when there is no store."""
     store = _configured_store()
     if store is not None:
         from ..store.ops import pull_experiment
 
         with _transfer_bar("pull") as bar:
-            pulled = pull_experiment(exp_id, fold=fold, config_hash=config_hash, only=only or None, force=force,
-                                     store=store, transfer=bar)
+            pulled = pull_experiment(
+                exp_id, fold=fold, config_hash=config_hash, only=only or None, force=force, store=store, transfer=bar
+            )
         for p in pulled:
             console.print(f"pulled {p}")
         return
@@ -93,16 +112,20 @@ def pull(exp_id: Experiment,
 
     records = [r for r in jobs.load_all(experiment=exp_id) if fold is None or fold in r.folds]
     if not records:
-        raise StoreError(f"no store configured and no remote job of experiment {exp_id} recorded here: nothing to pull from")
+        raise StoreError(
+            f"no store configured and no remote job of experiment {exp_id} recorded here: nothing to pull from"
+        )
     rec = records[-1]
     for line in fetch_runs(rec, runs_dir()):
         console.print(f"fetched {rec.backend} job {rec.job_id}: {line}", markup=False)
 
 
 @app.command()
-def runs(exp_id: ExperimentOpt = None,
-         local_only: bool = typer.Option(False, "--local", help="Do not ask the store."),
-         as_json: Json = False) -> None:
+def runs(
+    exp_id: ExperimentOpt = None,
+    local_only: bool = typer.Option(False, "--local", help="Do not ask the store."),
+    as_json: Json = False,
+) -> None:
     """Runs known here and in the store, with status and best score."""
     from ..store.ops import list_runs
 
@@ -118,8 +141,14 @@ def runs(exp_id: ExperimentOpt = None,
         m = r.get("manifest") or {}
         best = m.get("best") or {}
         score = f"{best['value']:.4f} {best.get('metric', '')}" if best.get("value") is not None else ""
-        table.add_row(r["key"], r.get("where", "local-only"), r.get("status") or "", score, m.get("updated_at", ""),
-                      (m.get("machine") or {}).get("hostname", ""))
+        table.add_row(
+            r["key"],
+            r.get("where", "local-only"),
+            r.get("status") or "",
+            score,
+            m.get("updated_at", ""),
+            (m.get("machine") or {}).get("hostname", ""),
+        )
     console.print(table)
     if not rows:
         err_console.print("no runs yet: `molremote train -e N`")

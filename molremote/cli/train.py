@@ -1,11 +1,11 @@
 """`molremote train`: the only command that imports torch (when it runs, not at start-up)."""
+
 from __future__ import annotations
 
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -14,7 +14,7 @@ from ._app import app, err_console
 from ._options import AllFolds, ExperimentOpt, Fold, MaxTime, Sets
 
 
-def resolve_cli_experiment(exp_id: Optional[int], experiment_json: Optional[Path], sets: list[str]):
+def resolve_cli_experiment(exp_id: int | None, experiment_json: Path | None, sets: list[str]):
     from ..experiments import Experiment, Registry, apply_overrides
 
     if (exp_id is None) == (experiment_json is None):
@@ -38,11 +38,23 @@ def train(
     max_time: MaxTime = None,
     sets: Sets = [],
     restart: bool = typer.Option(False, "--restart", help="Train a finished run again (the old one is kept aside)."),
-    experiment_json: Optional[Path] = typer.Option(None, "--experiment-json", help="Resolved experiment JSON (remote machines)."),
-    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: when a terminal)."),
-    gpus: int = typer.Option(1, "--gpus", help="Processes (one per GPU) under torchrun with DDP; on a CPU-only machine, gloo processes."),
-    wait: bool = typer.Option(False, "--wait", help="When another process holds the run, wait for it instead of exiting 9."),
-    repair: bool = typer.Option(False, "--repair", help="Keep a damaged manifest.json aside (manifest.json.corrupt-<time>) and start a new record."),
+    experiment_json: Path | None = typer.Option(
+        None, "--experiment-json", help="Resolved experiment JSON (remote machines)."
+    ),
+    progress: bool | None = typer.Option(
+        None, "--progress/--no-progress", help="Progress bar (default: when a terminal)."
+    ),
+    gpus: int = typer.Option(
+        1, "--gpus", help="Processes (one per GPU) under torchrun with DDP; on a CPU-only machine, gloo processes."
+    ),
+    wait: bool = typer.Option(
+        False, "--wait", help="When another process holds the run, wait for it instead of exiting 9."
+    ),
+    repair: bool = typer.Option(
+        False,
+        "--repair",
+        help="Keep a damaged manifest.json aside (manifest.json.corrupt-<time>) and start a new record.",
+    ),
 ) -> None:
     """Train one fold (or all folds) of an experiment here. Prints the run folder as its last line."""
     from ..timefmt import parse_duration
@@ -56,16 +68,25 @@ def train(
     if gpus > 1 and "WORLD_SIZE" not in os.environ:
         from ..training.supervisor import run_under_torchrun  # torch-free: torchrun runs as a child
 
-        raise typer.Exit(run_under_torchrun(gpus, exp, folds,
-                                            echo=lambda m: err_console.print(m, highlight=False)))
+        raise typer.Exit(run_under_torchrun(gpus, exp, folds, echo=lambda m: err_console.print(m, highlight=False)))
     store, settings = _store_and_settings()
     from ..training.launch import train_fold  # imports torch
 
     code, last = 0, None
     for f in folds:
         err_console.print(f"[bold]{exp.name}[/] fold {f}  hash {exp.config_hash}")
-        res = train_fold(exp, f, sets=sets, max_time_s=max_time_s, restart=restart, progress=progress,
-                         store=store, settings=settings, wait=wait, repair=repair)
+        res = train_fold(
+            exp,
+            f,
+            sets=sets,
+            max_time_s=max_time_s,
+            restart=restart,
+            progress=progress,
+            store=store,
+            settings=settings,
+            wait=wait,
+            repair=repair,
+        )
         last = res.run_dir
         if res.exit_code:
             code = res.exit_code

@@ -1,4 +1,5 @@
 """Architectures by name. Building one imports torch; listing or validating does not."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -26,5 +27,6 @@ def build_model(exp: Experiment, info: dict[str, Any]) -> Any:
     try:
         return build(params, info)
     except (KeyError, ValueError) as e:
-        raise ExperimentError(f"model '{exp.model.name}' cannot be built for task '{exp.task.name}': {e}",
-                              file=exp.file, field="model") from None
+        raise ExperimentError(
+            f"model '{exp.model.name}' cannot be built for task '{exp.task.name}': {e}", file=exp.file, field="model"
+        ) from None

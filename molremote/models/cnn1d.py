@@ -6,6 +6,7 @@ channels) -> global max pool over positions -> [Linear -> BatchNorm -> ReLU -> D
 sensitive to batch normalisation") but not where the layers sit; here every conv and hidden layer has one.
 Convs and hidden Linears carry no bias: the BatchNorm shift that follows makes it redundant.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -28,14 +29,21 @@ class Cnn1d(nn.Module):
         convs: list[nn.Module] = []
         c_in = p.embed_dim
         for c in p.channels:
-            convs += [nn.Conv1d(c_in, c, p.kernel_size, bias=False),
-                      nn.BatchNorm1d(c, eps=p.bn_eps, momentum=p.bn_momentum), nn.ReLU(inplace=True)]
+            convs += [
+                nn.Conv1d(c_in, c, p.kernel_size, bias=False),
+                nn.BatchNorm1d(c, eps=p.bn_eps, momentum=p.bn_momentum),
+                nn.ReLU(inplace=True),
+            ]
             c_in = c
         self.convs = nn.Sequential(*convs)
         head: list[nn.Module] = []
         for h in p.hidden:
-            head += [nn.Linear(c_in, h, bias=False), nn.BatchNorm1d(h, eps=p.bn_eps, momentum=p.bn_momentum),
-                     nn.ReLU(inplace=True), nn.Dropout(p.dropout)]
+            head += [
+                nn.Linear(c_in, h, bias=False),
+                nn.BatchNorm1d(h, eps=p.bn_eps, momentum=p.bn_momentum),
+                nn.ReLU(inplace=True),
+                nn.Dropout(p.dropout),
+            ]
             c_in = h
         head.append(nn.Linear(c_in, n_outputs))
         self.head = nn.Sequential(*head)
@@ -47,5 +55,6 @@ class Cnn1d(nn.Module):
 
 
 def build(params: Cnn1dParams, info: dict[str, Any]) -> nn.Module:
-    return Cnn1d(params, vocab_size=int(info["vocab_size"]), max_length=int(info["max_length"]),
-                 n_outputs=int(info["n_outputs"]))
+    return Cnn1d(
+        params, vocab_size=int(info["vocab_size"]), max_length=int(info["max_length"]), n_outputs=int(info["n_outputs"])
+    )

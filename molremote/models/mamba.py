@@ -13,6 +13,7 @@ Padding: the mixer is causal (its depthwise conv and scan only look backwards) a
 so the PAD positions after a molecule never reach its real positions; the pool averages real positions
 only. Batches are cut to their longest molecule first (exact, and the scan is linear in length).
 """
+
 from __future__ import annotations
 
 import functools
@@ -40,8 +41,7 @@ def torch_mixer(d_model: int, d_state: int, d_conv: int, expand: int) -> nn.Modu
     """mambapy's MambaBlock: the pure-torch path (CPU, or GPU without mamba_ssm)."""
     from mambapy.mamba import MambaBlock, MambaConfig
 
-    cfg = MambaConfig(d_model=d_model, n_layers=1, d_state=d_state, expand_factor=expand, d_conv=d_conv,
-                      pscan=True)
+    cfg = MambaConfig(d_model=d_model, n_layers=1, d_state=d_state, expand_factor=expand, d_conv=d_conv, pscan=True)
     return MambaBlock(cfg)
 
 
@@ -52,8 +52,10 @@ def make_mixer(p: MambaParams) -> nn.Module:
     if backend == "mamba_ssm":
         cls = _mamba_ssm()
         if cls is None:
-            raise RuntimeError("backend='mamba_ssm' needs the mamba-ssm package (pip install 'molremote[gpu]' on a "
-                               "CUDA machine with nvcc)")
+            raise RuntimeError(
+                "backend='mamba_ssm' needs the mamba-ssm package (pip install 'molremote[gpu]' on a "
+                "CUDA machine with nvcc)"
+            )
         return cls(d_model=p.d_model, d_state=p.d_state, d_conv=p.d_conv, expand=p.expand)
     return torch_mixer(p.d_model, p.d_state, p.d_conv, p.expand)
 
@@ -91,5 +93,6 @@ class MambaEncoder(nn.Module):
 
 
 def build(params: MambaParams, info: dict[str, Any]) -> nn.Module:
-    return MambaEncoder(params, vocab_size=int(info["vocab_size"]), max_length=int(info["max_length"]),
-                        n_outputs=int(info["n_outputs"]))
+    return MambaEncoder(
+        params, vocab_size=int(info["vocab_size"]), max_length=int(info["max_length"]), n_outputs=int(info["n_outputs"])
+    )

@@ -1,4 +1,5 @@
 """Model hyper-parameters (torch-free pydantic models), validated when an experiment is resolved."""
+
 from __future__ import annotations
 
 from typing import Literal

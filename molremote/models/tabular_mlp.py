@@ -3,6 +3,7 @@
 BN -> Dropout(d1) -> weight-norm Linear(in, h) -> LeakyReLU -> BN -> Dropout(d2) -> weight-norm Linear(h, h)
 -> LeakyReLU -> BN -> Dropout(d3) -> weight-norm Linear(h, out). One logit per target.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -19,10 +20,17 @@ class TabularMlp(nn.Module):
         super().__init__()
         h = p.hidden
         self.net = nn.Sequential(
-            nn.BatchNorm1d(n_features), nn.Dropout(p.dropout[0]), weight_norm(nn.Linear(n_features, h)),
+            nn.BatchNorm1d(n_features),
+            nn.Dropout(p.dropout[0]),
+            weight_norm(nn.Linear(n_features, h)),
             nn.LeakyReLU(p.negative_slope),
-            nn.BatchNorm1d(h), nn.Dropout(p.dropout[1]), weight_norm(nn.Linear(h, h)), nn.LeakyReLU(p.negative_slope),
-            nn.BatchNorm1d(h), nn.Dropout(p.dropout[2]), weight_norm(nn.Linear(h, n_outputs)),
+            nn.BatchNorm1d(h),
+            nn.Dropout(p.dropout[1]),
+            weight_norm(nn.Linear(h, h)),
+            nn.LeakyReLU(p.negative_slope),
+            nn.BatchNorm1d(h),
+            nn.Dropout(p.dropout[2]),
+            weight_norm(nn.Linear(h, n_outputs)),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

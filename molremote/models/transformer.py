@@ -14,6 +14,7 @@ padded tokens are removed, no work is spent on them), else `F.scaled_dot_product
 padding mask (which itself picks fused kernels on GPU). Both use the same weights (qkv, out), so a
 checkpoint moves between machines with and without flash-attn.
 """
+
 from __future__ import annotations
 
 import functools
@@ -78,8 +79,12 @@ class Block(nn.Module):
         self.ln1 = nn.LayerNorm(p.d_model)
         self.attn = SelfAttention(p.d_model, p.n_heads, p.dropout, p.attention)
         self.ln2 = nn.LayerNorm(p.d_model)
-        self.mlp = nn.Sequential(nn.Linear(p.d_model, p.ff_mult * p.d_model), nn.GELU(), nn.Dropout(p.dropout),
-                                 nn.Linear(p.ff_mult * p.d_model, p.d_model))
+        self.mlp = nn.Sequential(
+            nn.Linear(p.d_model, p.ff_mult * p.d_model),
+            nn.GELU(),
+            nn.Dropout(p.dropout),
+            nn.Linear(p.ff_mult * p.d_model, p.d_model),
+        )
         self.drop = nn.Dropout(p.dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -140,5 +145,6 @@ class Transformer(nn.Module):
 
 
 def build(params: TransformerParams, info: dict[str, Any]) -> nn.Module:
-    return Transformer(params, vocab_size=int(info["vocab_size"]), max_length=int(info["max_length"]),
-                       n_outputs=int(info["n_outputs"]))
+    return Transformer(
+        params, vocab_size=int(info["vocab_size"]), max_length=int(info["max_length"]), n_outputs=int(info["n_outputs"])
+    )

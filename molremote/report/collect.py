@@ -5,6 +5,7 @@ Sources: the experiment files (a broken one is shown as such, not fatal), run fo
 the store's manifests for runs not pulled here, `evaluation.json` / `ensemble.json` records, the scores cache
 and the job records. Nothing here imports torch.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -36,8 +37,11 @@ def config_diff(parent: dict[str, Any] | None, child: dict[str, Any]) -> list[di
         return []
     skip = ("id", "slug", "parent", "description", "tags", "config_hash", "file")
     fa, fb = _flatten(parent), _flatten(child)
-    return [{"key": k, "parent": fa.get(k), "value": fb.get(k)} for k in sorted(set(fa) | set(fb))
-            if k.split(".")[0] not in skip and fa.get(k) != fb.get(k)]
+    return [
+        {"key": k, "parent": fa.get(k), "value": fb.get(k)}
+        for k in sorted(set(fa) | set(fb))
+        if k.split(".")[0] not in skip and fa.get(k) != fb.get(k)
+    ]
 
 
 def _age(iso: str | None, now: dt.datetime) -> float | None:
@@ -75,8 +79,9 @@ def _store_runs(warnings: list[str]) -> list[dict[str, Any]]:
         from ..store import configured_store
 
         store = configured_store()
-        return [] if store is None else [{"key": r["key"], "manifest": r.get("manifest") or {}}
-                                         for r in store.list_runs()]
+        return (
+            [] if store is None else [{"key": r["key"], "manifest": r.get("manifest") or {}} for r in store.list_runs()]
+        )
     except Exception as e:  # an unreachable store costs its runs' rows, not the report
         warnings.append(f"store: {type(e).__name__}: {e}")
         return []
@@ -86,14 +91,24 @@ def _run_row(key: str, manifest: dict[str, Any], where: str, curve: RunCurve | N
     sessions = manifest.get("sessions") or []
     machine = manifest.get("machine") or {}
     best = manifest.get("best") or {}
-    return {"key": key, "fold": manifest.get("fold"), "config_hash": manifest.get("config_hash"),
-            "seed": curve.seed if curve else None, "status": manifest.get("status") or "unknown",
-            "backend": machine.get("backend") or (sessions[-1].get("backend") if sessions else None),
-            "host": machine.get("hostname") or (sessions[-1].get("host") if sessions else None),
-            "sessions": len(sessions), "epochs": len(curve.epochs) if curve else None,
-            "best_metric": best.get("metric"), "best": best.get("value"), "best_epoch": best.get("epoch"),
-            "created_at": manifest.get("created_at"), "updated_at": manifest.get("updated_at"), "where": where,
-            "commit": (manifest.get("code") or {}).get("commit")}
+    return {
+        "key": key,
+        "fold": manifest.get("fold"),
+        "config_hash": manifest.get("config_hash"),
+        "seed": curve.seed if curve else None,
+        "status": manifest.get("status") or "unknown",
+        "backend": machine.get("backend") or (sessions[-1].get("backend") if sessions else None),
+        "host": machine.get("hostname") or (sessions[-1].get("host") if sessions else None),
+        "sessions": len(sessions),
+        "epochs": len(curve.epochs) if curve else None,
+        "best_metric": best.get("metric"),
+        "best": best.get("value"),
+        "best_epoch": best.get("epoch"),
+        "created_at": manifest.get("created_at"),
+        "updated_at": manifest.get("updated_at"),
+        "where": where,
+        "commit": (manifest.get("code") or {}).get("commit"),
+    }
 
 
 def _status(runs: list[dict[str, Any]], n_folds: int | None) -> str:
@@ -131,8 +146,13 @@ def _heatmap(record_path: str) -> str | None:
     return None
 
 
-def collect(*, runs_root: Path | None = None, include_store: bool = True, with_curves: bool = True,
-            progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+def collect(
+    *,
+    runs_root: Path | None = None,
+    include_store: bool = True,
+    with_curves: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """The report's data. `runs_root`: the runs folder (default the project's)."""
     from .. import jobs as jobs_mod
     from ..project import project_root, runs_dir
@@ -190,10 +210,19 @@ def collect(*, runs_root: Path | None = None, include_store: bool = True, with_c
             continue
         cv = ev.get("oof_score") if ev.get("oof_score") is not None else ev.get("mean_fold_score")
         cv_by_exp.setdefault(int(eid), []).append(
-            {"cv": cv, "metric": ev.get("metric"), "folds": ev.get("folds") or sorted(ev.get("fold_scores") or {}),
-             "fold_scores": ev.get("fold_scores"), "oof": ev.get("oof_score"), "mean_fold": ev.get("mean_fold_score"),
-             "config_hash": ev.get("config_hash"), "greater_is_better": ev.get("greater_is_better", True),
-             "record": ev["_path"], "submissions": len(ev.get("kaggle_submissions") or [])})
+            {
+                "cv": cv,
+                "metric": ev.get("metric"),
+                "folds": ev.get("folds") or sorted(ev.get("fold_scores") or {}),
+                "fold_scores": ev.get("fold_scores"),
+                "oof": ev.get("oof_score"),
+                "mean_fold": ev.get("mean_fold_score"),
+                "config_hash": ev.get("config_hash"),
+                "greater_is_better": ev.get("greater_is_better", True),
+                "record": ev["_path"],
+                "submissions": len(ev.get("kaggle_submissions") or []),
+            }
+        )
 
     experiments = []
     for eid in sorted(set(exps) | set(by_exp)):
@@ -213,46 +242,90 @@ def collect(*, runs_root: Path | None = None, include_store: bool = True, with_c
         lb = lb_by_exp.get(eid) or {}
         curves: list[Curve] = average_seeds(curves_by_exp.get(eid, []), _metric_of(curves_by_exp.get(eid, [])))
         updated = max((r["updated_at"] or "" for r in runs), default="") or None
-        experiments.append({
-            "id": eid, "name": f"{eid:04d}_{cfg.get('slug', '?')}" if cfg else (runs[0]["key"].split("/")[0]
-                                                                               if runs else f"{eid:04d}"),
-            "parent": parent, "task": (cfg.get("task") or {}).get("name"),
-            "model": (cfg.get("model") or {}).get("name"),
-            "description": cfg.get("description") or "", "tags": cfg.get("tags") or [],
-            "status": "invalid" if info["error"] else _status(runs, n_folds), "error": info["error"],
-            "where": sorted({r["backend"] for r in runs if r["backend"]}),
-            "folds_done": len(done), "n_folds": n_folds, "best_cv": best_cv,
-            "cv_metric": next((e["metric"] for e in evs if e["metric"]), None) or next(
-                (r["best_metric"] for r in runs if r["best_metric"]), None),
-            "fold_best_mean": sum(bests) / len(bests) if bests else None,
-            "public": lb.get("public"), "private": lb.get("private"), "updated_at": updated,
-            "config": cfg or None, "diff": config_diff(parent_cfg, cfg) if cfg and parent_cfg else [],
-            "parent_known": parent_cfg is not None, "file": info["file"], "runs": runs, "evaluations": evs,
-            "curves": [_compact(c) for c in curves]})
+        experiments.append(
+            {
+                "id": eid,
+                "name": f"{eid:04d}_{cfg.get('slug', '?')}"
+                if cfg
+                else (runs[0]["key"].split("/")[0] if runs else f"{eid:04d}"),
+                "parent": parent,
+                "task": (cfg.get("task") or {}).get("name"),
+                "model": (cfg.get("model") or {}).get("name"),
+                "description": cfg.get("description") or "",
+                "tags": cfg.get("tags") or [],
+                "status": "invalid" if info["error"] else _status(runs, n_folds),
+                "error": info["error"],
+                "where": sorted({r["backend"] for r in runs if r["backend"]}),
+                "folds_done": len(done),
+                "n_folds": n_folds,
+                "best_cv": best_cv,
+                "cv_metric": next((e["metric"] for e in evs if e["metric"]), None)
+                or next((r["best_metric"] for r in runs if r["best_metric"]), None),
+                "fold_best_mean": sum(bests) / len(bests) if bests else None,
+                "public": lb.get("public"),
+                "private": lb.get("private"),
+                "updated_at": updated,
+                "config": cfg or None,
+                "diff": config_diff(parent_cfg, cfg) if cfg and parent_cfg else [],
+                "parent_known": parent_cfg is not None,
+                "file": info["file"],
+                "runs": runs,
+                "evaluations": evs,
+                "curves": [_compact(c) for c in curves],
+            }
+        )
 
     blends = []
     for rec in ensembles:
-        members = [{"name": m.get("name"), "experiment": m.get("experiment"), "run_key": m.get("run_key"),
-                    "weight": w} for m, w in zip(rec.get("members") or [], rec.get("weights") or [])]
+        members = [
+            {"name": m.get("name"), "experiment": m.get("experiment"), "run_key": m.get("run_key"), "weight": w}
+            for m, w in zip(rec.get("members") or [], rec.get("weights") or [])
+        ]
         metrics = rec.get("metrics") or {}
-        blends.append({"name": Path(rec["_path"]).parent.name, "task": rec.get("task"), "method": rec.get("method"),
-                       "created_at": rec.get("created_at"), "members": members,
-                       "oof_score": metrics.get("oof_score", rec.get("oof_score")),
-                       "submissions": len(rec.get("kaggle_submissions") or []), "record": rec["_path"],
-                       "heatmap": _heatmap(rec["_path"])})
+        blends.append(
+            {
+                "name": Path(rec["_path"]).parent.name,
+                "task": rec.get("task"),
+                "method": rec.get("method"),
+                "created_at": rec.get("created_at"),
+                "members": members,
+                "oof_score": metrics.get("oof_score", rec.get("oof_score")),
+                "submissions": len(rec.get("kaggle_submissions") or []),
+                "record": rec["_path"],
+                "heatmap": _heatmap(rec["_path"]),
+            }
+        )
 
     jobs = []
     try:
         for j in jobs_mod.load_all(project_root()):
             if j.state in ACTIVE_JOB_STATES:
-                jobs.append({"job_id": j.job_id, "backend": j.backend, "experiment": j.experiment,
-                             "experiment_id": j.experiment_id, "folds": j.folds, "state": j.state,
-                             "created_at": j.created_at, "age_s": _age(j.created_at, now), "detail": j.detail})
+                jobs.append(
+                    {
+                        "job_id": j.job_id,
+                        "backend": j.backend,
+                        "experiment": j.experiment,
+                        "experiment_id": j.experiment_id,
+                        "folds": j.folds,
+                        "state": j.state,
+                        "created_at": j.created_at,
+                        "age_s": _age(j.created_at, now),
+                        "detail": j.detail,
+                    }
+                )
     except Exception as e:  # unreadable job folder: the rest of the report still stands
         warnings.append(f"jobs: {e}")
-    return {"generated_at": now_iso(), "project": str(project_root()), "runs_root": str(root),
-            "experiments": experiments, "blends": blends, "jobs": jobs, "scores": scores, "warnings": warnings,
-            "n_runs": sum(len(e["runs"]) for e in experiments)}
+    return {
+        "generated_at": now_iso(),
+        "project": str(project_root()),
+        "runs_root": str(root),
+        "experiments": experiments,
+        "blends": blends,
+        "jobs": jobs,
+        "scores": scores,
+        "warnings": warnings,
+        "n_runs": sum(len(e["runs"]) for e in experiments),
+    }
 
 
 def _metric_of(curves: list[RunCurve]) -> str | None:
@@ -267,12 +340,24 @@ def _round(v: Any) -> Any:
 def _compact(c: Curve) -> dict[str, Any]:
     """A curve for the page's JSON: values rounded to 6 digits (the plot cannot show more), bands only
     where there are several seeds."""
-    d: dict[str, Any] = {"label": c.label(), "fold": c.fold, "variant": c.variant[:6], "metric": c.metric,
-                         "seeds": len(c.seeds), "x": c.epochs, "loss": [_round(v) for v in c.loss],
-                         "valid": [_round(v) for v in c.valid], "boundaries": c.boundaries}
+    d: dict[str, Any] = {
+        "label": c.label(),
+        "fold": c.fold,
+        "variant": c.variant[:6],
+        "metric": c.metric,
+        "seeds": len(c.seeds),
+        "x": c.epochs,
+        "loss": [_round(v) for v in c.loss],
+        "valid": [_round(v) for v in c.valid],
+        "boundaries": c.boundaries,
+    }
     if len(c.seeds) > 1:
-        d.update(loss_lo=[_round(v) for v in c.loss_lo], loss_hi=[_round(v) for v in c.loss_hi],
-                 valid_lo=[_round(v) for v in c.valid_lo], valid_hi=[_round(v) for v in c.valid_hi])
+        d.update(
+            loss_lo=[_round(v) for v in c.loss_lo],
+            loss_hi=[_round(v) for v in c.loss_hi],
+            valid_lo=[_round(v) for v in c.valid_lo],
+            valid_hi=[_round(v) for v in c.valid_hi],
+        )
     return d
 
 

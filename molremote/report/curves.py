@@ -1,4 +1,5 @@
 """Learning-curve figures (PNG or SVG) with matplotlib, Agg backend, imported only here."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -44,8 +45,13 @@ def draw(curves: Sequence[Curve], out: Path | str, *, title: str | None = None) 
     fig, (ax_loss, ax_valid) = plt.subplots(1, 2, figsize=(12.5, 5.0), constrained_layout=True)
     resumed = False
     for c in curves:
-        style = dict(color=colour[c.experiment], linestyle=LINESTYLES[c.fold % len(LINESTYLES)], linewidth=1.6,
-                     marker=MARKERS[c.fold % len(MARKERS)], markersize=3)
+        style = dict(
+            color=colour[c.experiment],
+            linestyle=LINESTYLES[c.fold % len(LINESTYLES)],
+            linewidth=1.6,
+            marker=MARKERS[c.fold % len(MARKERS)],
+            markersize=3,
+        )
         label = c.label(with_variant=variants[c.experiment] > 1)
         for ax, y, lo, hi in ((ax_loss, c.loss, c.loss_lo, c.loss_hi), (ax_valid, c.valid, c.valid_lo, c.valid_hi)):
             if not _has(y):
@@ -54,14 +60,23 @@ def draw(curves: Sequence[Curve], out: Path | str, *, title: str | None = None) 
             ax.plot(xs, [v for v in y if v is not None], label=label, **style)
             if len(c.seeds) > 1:
                 pts = [(x, a, b) for x, a, b in zip(c.epochs, lo, hi) if a is not None and b is not None]
-                ax.fill_between([p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts],
-                                color=colour[c.experiment], alpha=0.18, linewidth=0)
+                ax.fill_between(
+                    [p[0] for p in pts],
+                    [p[1] for p in pts],
+                    [p[2] for p in pts],
+                    color=colour[c.experiment],
+                    alpha=0.18,
+                    linewidth=0,
+                )
             for b in c.boundaries:
                 resumed = True
                 ax.axvline(b, color=colour[c.experiment], linestyle=":", linewidth=1.0, alpha=0.8)
     ax_loss.set(title="Training loss (mean over the epoch)", xlabel="epoch", ylabel="train loss")
-    ax_valid.set(title=f"Validation {metric or 'metric'} (end of epoch)", xlabel="epoch",
-                 ylabel=f"valid {metric}" if metric else "")
+    ax_valid.set(
+        title=f"Validation {metric or 'metric'} (end of epoch)",
+        xlabel="epoch",
+        ylabel=f"valid {metric}" if metric else "",
+    )
     for ax in (ax_loss, ax_valid):
         ax.grid(True, alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)

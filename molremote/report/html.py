@@ -6,6 +6,7 @@ blends with their members, weights and correlation heatmap (PNG inlined as base6
 against the leaderboard (matplotlib SVG inline). Learning curves travel as compact JSON and are drawn as SVG
 in the browser when a page is opened, so a report of thousands of runs stays small and quick to build.
 """
+
 from __future__ import annotations
 
 import base64
@@ -48,9 +49,13 @@ def _data_uri(path: str | None) -> str | None:
 def environment():
     import jinja2
 
-    env = jinja2.Environment(loader=jinja2.PackageLoader("molremote.report", "templates"),
-                             autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True,
-                             lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("molremote.report", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
     env.filters.update(fmt=_fmt, age=_age, pretty=lambda d: json.dumps(d, indent=2, sort_keys=True, default=str))
     return env
 
@@ -68,19 +73,40 @@ def render(data: dict[str, Any], refresh: float | None = None) -> str:
     for b in data["blends"]:
         b["heatmap_uri"] = _data_uri(b.get("heatmap"))
     curves = {str(e["id"]): e["curves"] for e in data["experiments"] if e["curves"]}
-    return environment().get_template(TEMPLATE).render(
-        d=data, curves=curves, lb_svg=lb_svg, corr=corr_text,
-        statuses=sorted({e["status"] for e in data["experiments"]}), refresh=refresh)
+    return (
+        environment()
+        .get_template(TEMPLATE)
+        .render(
+            d=data,
+            curves=curves,
+            lb_svg=lb_svg,
+            corr=corr_text,
+            statuses=sorted({e["status"] for e in data["experiments"]}),
+            refresh=refresh,
+        )
+    )
 
 
-def build(out: Path | str, *, runs_root: Path | None = None, include_store: bool = True,
-          progress: Callable[[str], None] | None = None, refresh: float | None = None) -> dict[str, Any]:
+def build(
+    out: Path | str,
+    *,
+    runs_root: Path | None = None,
+    include_store: bool = True,
+    progress: Callable[[str], None] | None = None,
+    refresh: float | None = None,
+) -> dict[str, Any]:
     """Collect, render and write the report atomically; returns {path, bytes, experiments, runs, warnings}."""
     from .collect import collect
 
     data = collect(runs_root=runs_root, include_store=include_store, progress=progress)
     html = render(data, refresh)
     path = write_text(out, html)
-    return {"path": str(path), "bytes": len(html.encode()), "experiments": len(data["experiments"]),
-            "runs": data["n_runs"], "blends": len(data["blends"]), "jobs": len(data["jobs"]),
-            "warnings": data["warnings"]}
+    return {
+        "path": str(path),
+        "bytes": len(html.encode()),
+        "experiments": len(data["experiments"]),
+        "runs": data["n_runs"],
+        "blends": len(data["blends"]),
+        "jobs": len(data["jobs"]),
+        "warnings": data["warnings"],
+    }

@@ -4,6 +4,7 @@
 it also keeps what it fetched in `.molremote/scores/<competition>.json`, so the report shows leaderboard scores
 without asking Kaggle (no network when building or viewing it).
 """
+
 from __future__ import annotations
 
 import io
@@ -25,11 +26,30 @@ def scores_dir(root: Path | None = None) -> Path:
 
 
 def save_scores(competition: str, rows: Sequence[dict[str, Any]], root: Path | None = None) -> Path:
-    keep = ("ref", "date", "status", "description", "public_score", "private_score", "molremote", "kind",
-            "experiments", "hash", "commit", "cv", "record")
-    return write_json(scores_dir(root) / f"{competition}.json",
-                      {"competition": competition, "fetched_at": now_iso(),
-                       "submissions": [{k: r.get(k) for k in keep} for r in rows]}, sort_keys=True)
+    keep = (
+        "ref",
+        "date",
+        "status",
+        "description",
+        "public_score",
+        "private_score",
+        "molremote",
+        "kind",
+        "experiments",
+        "hash",
+        "commit",
+        "cv",
+        "record",
+    )
+    return write_json(
+        scores_dir(root) / f"{competition}.json",
+        {
+            "competition": competition,
+            "fetched_at": now_iso(),
+            "submissions": [{k: r.get(k) for k in keep} for r in rows],
+        },
+        sort_keys=True,
+    )
 
 
 def load_cached_scores(root: Path | None = None) -> dict[str, Any]:
@@ -79,8 +99,11 @@ def correlation(xs: Sequence[float], ys: Sequence[float]) -> dict[str, Any]:
     import numpy as np  # not scipy.stats: its import alone takes seconds, for two coefficients
 
     x, y = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
-    return {"n": n, "pearson": float(np.corrcoef(x, y)[0, 1]),
-            "spearman": float(np.corrcoef(_ranks(x), _ranks(y))[0, 1])}
+    return {
+        "n": n,
+        "pearson": float(np.corrcoef(x, y)[0, 1]),
+        "spearman": float(np.corrcoef(_ranks(x), _ranks(y))[0, 1]),
+    }
 
 
 def _ranks(a):
@@ -120,9 +143,10 @@ def _labelled(pts: Sequence[dict[str, Any]]) -> set[int]:
     """Indices of the points to label: all of them, or the MAX_LABELS // 2 best on the leaderboard."""
     if len(pts) <= MAX_LABELS:
         return set(range(len(pts)))
-    best = sorted(range(len(pts)), key=lambda i: -(pts[i]["public"] if pts[i]["public"] is not None
-                                                    else pts[i]["private"]))
-    return set(best[:MAX_LABELS // 2])
+    best = sorted(
+        range(len(pts)), key=lambda i: -(pts[i]["public"] if pts[i]["public"] is not None else pts[i]["private"])
+    )
+    return set(best[: MAX_LABELS // 2])
 
 
 def _figure(pts: Sequence[dict[str, Any]], competition: str, corr: dict[str, dict[str, Any]]):
@@ -137,9 +161,15 @@ def _figure(pts: Sequence[dict[str, Any]], competition: str, corr: dict[str, dic
         sel = [p for p in pts if p[side] is not None]
         if not sel:
             continue
-        ax.scatter([p["cv"] for p in sel], [p[side] for p in sel], marker=marker, color=colour, s=36,
-                   label=f"{side} LB" + (f" (r = {corr[side]['pearson']:.3f})" if corr[side]["pearson"] is not None
-                                         else ""), zorder=3)
+        ax.scatter(
+            [p["cv"] for p in sel],
+            [p[side] for p in sel],
+            marker=marker,
+            color=colour,
+            s=36,
+            label=f"{side} LB" + (f" (r = {corr[side]['pearson']:.3f})" if corr[side]["pearson"] is not None else ""),
+            zorder=3,
+        )
         for i, p in enumerate(pts):
             if p[side] is not None and i in labelled:
                 ax.annotate(p["label"], (p["cv"], p[side]), textcoords="offset points", xytext=(4, 4), fontsize=7)
@@ -147,10 +177,13 @@ def _figure(pts: Sequence[dict[str, Any]], competition: str, corr: dict[str, dic
     hi = max([p["cv"] for p in pts] + [v for p in pts for v in (p["public"], p["private"]) if v is not None])
     pad = (hi - lo) * 0.05 or 0.01
     ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="grey", linewidth=0.8, linestyle="--", label="LB = CV")
-    ax.set(xlabel="CV (out-of-fold, else mean of folds)", ylabel="leaderboard score",
-           title=f"{competition}: CV against leaderboard"
-                 + (f" (labels: the {len(labelled)} best of {len(pts)})" if len(labelled) < len(pts) else "")
-                 + f"\n{describe(corr)}")
+    ax.set(
+        xlabel="CV (out-of-fold, else mean of folds)",
+        ylabel="leaderboard score",
+        title=f"{competition}: CV against leaderboard"
+        + (f" (labels: the {len(labelled)} best of {len(pts)})" if len(labelled) < len(pts) else "")
+        + f"\n{describe(corr)}",
+    )
     ax.title.set_fontsize(9)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="best")
@@ -165,8 +198,10 @@ def draw(rows: Sequence[dict[str, Any]], out: Path | str, competition: str) -> t
         raise ExperimentError(f"cannot write {out}: the file name must end in .png or .svg", field="--plot-out")
     pts = points(rows)
     if not pts:
-        raise ExperimentError("nothing to plot: no submission has both a CV in its description and a "
-                              "leaderboard score yet", field="--plot")
+        raise ExperimentError(
+            "nothing to plot: no submission has both a CV in its description and a leaderboard score yet",
+            field="--plot",
+        )
     corr = correlations(pts)
     import matplotlib.pyplot as plt
 
@@ -193,4 +228,4 @@ def svg_text(rows: Sequence[dict[str, Any]], competition: str) -> tuple[str | No
         fig.savefig(buf, format="svg", metadata={"Date": None})
     plt.close(fig)
     text = buf.getvalue()
-    return text[text.index("<svg"):], corr
+    return text[text.index("<svg") :], corr

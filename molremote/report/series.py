@@ -6,6 +6,7 @@ one curve; the manifest's `sessions` (each with `started_at`) say where each lat
 between the last epoch finished before it and the next one. Runs of one experiment and fold whose configs
 differ only in `training.seed` are seeds of one variant: averaged, with the min-max band over seeds.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -82,8 +83,11 @@ def read_epoch_rows(path: Path) -> list[dict[str, Any]]:
             row = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if isinstance(row, dict) and "epoch" in row and ("epoch_train_loss" in row
-                                                         or any(k.startswith(VALID_PREFIX) for k in row)):
+        if (
+            isinstance(row, dict)
+            and "epoch" in row
+            and ("epoch_train_loss" in row or any(k.startswith(VALID_PREFIX) for k in row))
+        ):
             rows.append(row)
     return rows
 
@@ -125,7 +129,7 @@ def run_curve(path: Path, manifest: dict[str, Any] | None = None, config: dict[s
     epochs = sorted(by_epoch)
     valid: dict[str, list[float | None]] = {}
     for k in sorted({k for r in by_epoch.values() for k in r if k.startswith(VALID_PREFIX)}):
-        valid[k[len(VALID_PREFIX):]] = [_num(by_epoch[e].get(k)) for e in epochs]
+        valid[k[len(VALID_PREFIX) :]] = [_num(by_epoch[e].get(k)) for e in epochs]
     boundaries = []
     times = [str(by_epoch[e].get("time") or "") for e in epochs]
     for s in (m.get("sessions") or [])[1:]:
@@ -136,11 +140,18 @@ def run_curve(path: Path, manifest: dict[str, Any] | None = None, config: dict[s
     exp_id = m.get("experiment")
     if exp_id is None and cfg:
         exp_id = cfg.get("id")
-    return RunCurve(key=str(m.get("run_key") or run.path.name), experiment=int(exp_id or 0),
-                    name=str(m.get("name") or run.path.parent.name), fold=int(m.get("fold") or 0), seed=seed,
-                    variant=variant, epochs=[e + 1 for e in epochs],
-                    train_loss=[_num(by_epoch[e].get("epoch_train_loss")) for e in epochs], valid=valid,
-                    boundaries=sorted(set(boundaries)))
+    return RunCurve(
+        key=str(m.get("run_key") or run.path.name),
+        experiment=int(exp_id or 0),
+        name=str(m.get("name") or run.path.parent.name),
+        fold=int(m.get("fold") or 0),
+        seed=seed,
+        variant=variant,
+        epochs=[e + 1 for e in epochs],
+        train_loss=[_num(by_epoch[e].get("epoch_train_loss")) for e in epochs],
+        valid=valid,
+        boundaries=sorted(set(boundaries)),
+    )
 
 
 def metrics_of(curves: Iterable[RunCurve]) -> list[str]:
@@ -154,8 +165,11 @@ def choose_metric(curves: Sequence[RunCurve], metric: str | None) -> str | None:
         return names[0] if names else None
     metric = metric.removeprefix(VALID_PREFIX)
     if metric not in names:
-        raise ExperimentError(f"no run logged the validation metric {metric!r}; logged: "
-                              f"{', '.join(names) or 'none (no epoch finished yet)'}", field="--metric")
+        raise ExperimentError(
+            f"no run logged the validation metric {metric!r}; logged: "
+            f"{', '.join(names) or 'none (no epoch finished yet)'}",
+            field="--metric",
+        )
     return metric
 
 
@@ -179,12 +193,31 @@ def average_seeds(runs: Sequence[RunCurve], metric: str | None) -> list[Curve]:
         epochs = sorted({e for r in rs for e in r.epochs})
         idx = [{e: i for i, e in enumerate(r.epochs)} for r in rs]
         loss_cols = [[r.train_loss[ix[e]] if e in ix else None for r, ix in zip(rs, idx)] for e in epochs]
-        valid_cols = [[(r.valid.get(metric) or [None] * len(r.epochs))[ix[e]] if e in ix and metric else None
-                       for r, ix in zip(rs, idx)] for e in epochs]
+        valid_cols = [
+            [
+                (r.valid.get(metric) or [None] * len(r.epochs))[ix[e]] if e in ix and metric else None
+                for r, ix in zip(rs, idx)
+            ]
+            for e in epochs
+        ]
         loss, loss_lo, loss_hi = _stats(loss_cols)
         valid, valid_lo, valid_hi = _stats(valid_cols)
-        out.append(Curve(experiment=exp, name=rs[0].name, fold=fold, variant=variant, metric=metric,
-                         seeds=sorted((r.seed for r in rs), key=lambda s: (s is None, s or 0)), epochs=epochs,
-                         loss=loss, loss_lo=loss_lo, loss_hi=loss_hi, valid=valid, valid_lo=valid_lo,
-                         valid_hi=valid_hi, boundaries=sorted({b for r in rs for b in r.boundaries})))
+        out.append(
+            Curve(
+                experiment=exp,
+                name=rs[0].name,
+                fold=fold,
+                variant=variant,
+                metric=metric,
+                seeds=sorted((r.seed for r in rs), key=lambda s: (s is None, s or 0)),
+                epochs=epochs,
+                loss=loss,
+                loss_lo=loss_lo,
+                loss_hi=loss_hi,
+                valid=valid,
+                valid_lo=valid_lo,
+                valid_hi=valid_hi,
+                boundaries=sorted({b for r in rs for b in r.boundaries}),
+            )
+        )
     return out

@@ -4,6 +4,7 @@ Standard library only (http.server): one page at `/`, rebuilt by a background th
 (atomically, so a request never sees half of it); the page reloads itself on the same period, keeping the
 experiment page it shows. Bound to 127.0.0.1 by default: the report shows paths and hosts.
 """
+
 from __future__ import annotations
 
 import threading
@@ -15,8 +16,16 @@ from typing import Any
 
 
 class ReportServer:
-    def __init__(self, out: Path, *, host: str = "127.0.0.1", port: int = 8765, every: float = 30.0,
-                 build_kwargs: dict[str, Any] | None = None, log: Callable[[str], None] = print):
+    def __init__(
+        self,
+        out: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8765,
+        every: float = 30.0,
+        build_kwargs: dict[str, Any] | None = None,
+        log: Callable[[str], None] = print,
+    ):
         from .html import build
 
         self.out, self.every, self.log = Path(out), every, log
@@ -44,8 +53,10 @@ class ReportServer:
 
         self.httpd = ThreadingHTTPServer((host, port), Handler)
         self.url = f"http://{host}:{self.httpd.server_address[1]}/"
-        self._threads = [threading.Thread(target=self.httpd.serve_forever, daemon=True),
-                         threading.Thread(target=self._rebuild_loop, daemon=True)]
+        self._threads = [
+            threading.Thread(target=self.httpd.serve_forever, daemon=True),
+            threading.Thread(target=self._rebuild_loop, daemon=True),
+        ]
         for t in self._threads:
             t.start()
 

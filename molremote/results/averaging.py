@@ -11,6 +11,7 @@ every member, builds a 17M-row frame and an object-heavy groupby; sorting each m
 in C on a flat int64 array, the equality check is one memcmp, and the weighted sum streams member by
 member so memory stays at ~one member + the accumulator (benchmarks/ensemble.py measures both).
 """
+
 from __future__ import annotations
 
 import json
@@ -47,6 +48,7 @@ CLIP = 1e-7  # geo/logit: keep log() finite for predictions of exactly 0 or 1 (f
 RECORD_NAME = "ensemble.json"
 RECORD_VERSION = 1
 
+
 # ---------------------------------------------------------------------------------------------- members
 def _member_name(m: Any, i: int) -> str:
     if isinstance(m, tuple):
@@ -55,12 +57,22 @@ def _member_name(m: Any, i: int) -> str:
         return Path(m.source).stem if m.path else m.source
     p = Path(m)
     run = find_run_dir(p)
-    return key_of_dir(run) if run is not None else p.stem if p.stem not in ("submission", "test", "valid") else \
-        f"{p.parent.name}/{p.name}"
+    return (
+        key_of_dir(run)
+        if run is not None
+        else p.stem
+        if p.stem not in ("submission", "test", "valid")
+        else f"{p.parent.name}/{p.name}"
+    )
 
 
-def load_member(m: MemberLike, *, spec: SubmissionSpec | None = None, id_col: str | None = None,
-                columns: Sequence[str] | None = None) -> Predictions:
+def load_member(
+    m: MemberLike,
+    *,
+    spec: SubmissionSpec | None = None,
+    id_col: str | None = None,
+    columns: Sequence[str] | None = None,
+) -> Predictions:
     """A member as Predictions: a path (CSV or parquet), a Predictions, or (name, table | DataFrame | path)."""
     if isinstance(m, Predictions):
         return m
@@ -78,20 +90,28 @@ def load_member(m: MemberLike, *, spec: SubmissionSpec | None = None, id_col: st
             import pandas as pd
 
             if not isinstance(data, pd.DataFrame):
-                raise SubmissionError(f"ensemble member {name!r}: a {type(data).__name__}, expected a pyarrow Table, "
-                                      "DataFrame, Predictions or path")
+                raise SubmissionError(
+                    f"ensemble member {name!r}: a {type(data).__name__}, expected a pyarrow Table, "
+                    "DataFrame, Predictions or path"
+                )
             data = pa.Table.from_pandas(data, preserve_index=False)
         idc = spec.id_col if spec is not None else (id_col or data.column_names[0])
         if idc not in data.column_names:
-            raise SubmissionError(f"ensemble member {name!r}: no id column {idc!r} "
-                                  f"(columns: {_few(data.column_names)})")
+            raise SubmissionError(
+                f"ensemble member {name!r}: no id column {idc!r} (columns: {_few(data.column_names)})"
+            )
         vcols = list(columns) if columns is not None else [c for c in data.column_names if c != idc]
         try:
             values = _values_to_numpy(data, vcols)
         except (SubmissionError, KeyError) as e:
             raise SubmissionError(f"ensemble member {name!r}: {e}") from None
-        return Predictions(ids=_ids_to_numpy(data.column(idc), str(name), idc), values=values, columns=tuple(vcols),
-                           id_col=idc, source=str(name))
+        return Predictions(
+            ids=_ids_to_numpy(data.column(idc), str(name), idc),
+            values=values,
+            columns=tuple(vcols),
+            id_col=idc,
+            source=str(name),
+        )
     return read_predictions(Path(m), spec, id_col=id_col, columns=columns)
 
 
@@ -132,8 +152,15 @@ def sort_by_id(pred: Predictions) -> tuple[Predictions, np.ndarray | None]:
         d = order[1]
         raise SubmissionError(f"{pred.source}: column {pred.id_col!r} has {len(d)} duplicated id(s): {_few(d)}")
     s = ids[order]
-    return Predictions(ids=s, values=pred.values[order], columns=pred.columns, id_col=pred.id_col,
-                       source=pred.source, path=pred.path, meta=pred.meta), order
+    return Predictions(
+        ids=s,
+        values=pred.values[order],
+        columns=pred.columns,
+        id_col=pred.id_col,
+        source=pred.source,
+        path=pred.path,
+        meta=pred.meta,
+    ), order
 
 
 def _match(ref: Predictions, other: Predictions) -> Predictions:
@@ -144,18 +171,35 @@ def _match(ref: Predictions, other: Predictions) -> Predictions:
         if sorted(other.columns) != sorted(ref.columns):
             missing = [c for c in ref.columns if c not in other.columns]
             extra = [c for c in other.columns if c not in ref.columns]
-            raise SubmissionError(f"{other.source}: columns differ from {ref.source}: "
-                                  + "; ".join(x for x in (f"missing {_few(missing)}" if missing else "",
-                                                          f"extra {_few(extra)}" if extra else "") if x))
+            raise SubmissionError(
+                f"{other.source}: columns differ from {ref.source}: "
+                + "; ".join(
+                    x
+                    for x in (f"missing {_few(missing)}" if missing else "", f"extra {_few(extra)}" if extra else "")
+                    if x
+                )
+            )
         idx = [other.columns.index(c) for c in ref.columns]
-        other = Predictions(ids=other.ids, values=other.values[:, idx], columns=ref.columns, id_col=other.id_col,
-                            source=other.source, path=other.path, meta=other.meta)
+        other = Predictions(
+            ids=other.ids,
+            values=other.values[:, idx],
+            columns=ref.columns,
+            id_col=other.id_col,
+            source=other.source,
+            path=other.path,
+            meta=other.meta,
+        )
     a, b = ref.ids, other.ids
     if a.dtype.kind != b.dtype.kind:  # int ids in one file, text in another: compare as text
         a, b = a.astype(str), b.astype(str)
     if not np.array_equal(a, b):
-        parts = id_mismatch(a, b, f"{len(b)} rows vs {len(a)} in {ref.source}", f"id(s) of {ref.source} missing",
-                            f"id(s) not in {ref.source}")
+        parts = id_mismatch(
+            a,
+            b,
+            f"{len(b)} rows vs {len(a)} in {ref.source}",
+            f"id(s) of {ref.source} missing",
+            f"id(s) not in {ref.source}",
+        )
         raise SubmissionError(f"{other.source}: id set differs: " + parts)
     return other
 
@@ -201,8 +245,10 @@ def _transform(v: np.ndarray, method: str, normalise: str | None, axis: str, sou
         return rank_values(v, axis)
     if method in ("geo", "logit"):
         if v.min() < 0 or (method == "logit" and v.max() > 1):
-            raise SubmissionError(f"{source}: method {method!r} needs values in [0, 1]"
-                                  f"{'' if method == 'logit' else ' (or >= 0)'}; found {v.min():.4g}..{v.max():.4g}")
+            raise SubmissionError(
+                f"{source}: method {method!r} needs values in [0, 1]"
+                f"{'' if method == 'logit' else ' (or >= 0)'}; found {v.min():.4g}..{v.max():.4g}"
+            )
         c = np.clip(v, CLIP, 1 - CLIP if method == "logit" else np.inf)
         return np.log(c) if method == "geo" else np.log(c) - np.log1p(-c)
     return v
@@ -230,8 +276,13 @@ def normalise_weights(weights: Sequence[float] | np.ndarray | None, n: int) -> n
     return w / w.sum()
 
 
-def combine(arrays: Sequence[np.ndarray], weights: Sequence[float] | np.ndarray | None = None, method: str = "mean",
-            normalise: str | None = None, axis: str = "column") -> np.ndarray:
+def combine(
+    arrays: Sequence[np.ndarray],
+    weights: Sequence[float] | np.ndarray | None = None,
+    method: str = "mean",
+    normalise: str | None = None,
+    axis: str = "column",
+) -> np.ndarray:
     """Blend position-aligned arrays (e.g. OOF predictions of the same rows). `average` uses the same maths
     on id-aligned files."""
     _check_method(method, normalise, axis)
@@ -247,10 +298,19 @@ def combine(arrays: Sequence[np.ndarray], weights: Sequence[float] | np.ndarray 
     return out[:, 0] if np.asarray(arrays[0]).ndim == 1 else out
 
 
-def average(members: Sequence[MemberLike], weights: Sequence[float] | np.ndarray | None = None, method: str = "mean",
-            *, id_col: str | None = None, normalise: str | None = None, axis: str = "column",
-            spec: SubmissionSpec | None = None, expected_ids: np.ndarray | None = None, order: str = "id",
-            columns: Sequence[str] | None = None) -> Predictions:
+def average(
+    members: Sequence[MemberLike],
+    weights: Sequence[float] | np.ndarray | None = None,
+    method: str = "mean",
+    *,
+    id_col: str | None = None,
+    normalise: str | None = None,
+    axis: str = "column",
+    spec: SubmissionSpec | None = None,
+    expected_ids: np.ndarray | None = None,
+    order: str = "id",
+    columns: Sequence[str] | None = None,
+) -> Predictions:
     """Weighted average of members aligned by id.
 
     method: "mean" (arithmetic), "rank" (average of rank/n per column, or per row with axis="row"), "geo"
@@ -292,8 +352,14 @@ def average(members: Sequence[MemberLike], weights: Sequence[float] | np.ndarray
         ids, out = ids[inv], out[inv]
     elif order not in ("id", "first"):
         raise SubmissionError(f"unknown row order {order!r} (choose id or first)")
-    return Predictions(ids=ids, values=out, columns=ref.columns, id_col=ref.id_col, source="ensemble",
-                       meta={"method": method, "weights": w.tolist(), "normalise": normalise, "axis": axis})
+    return Predictions(
+        ids=ids,
+        values=out,
+        columns=ref.columns,
+        id_col=ref.id_col,
+        source="ensemble",
+        meta={"method": method, "weights": w.tolist(), "normalise": normalise, "axis": axis},
+    )
 
 
 # ---------------------------------------------------------------------------------------------- weights
@@ -310,9 +376,19 @@ class WeightFit:
         return self.weights if dtype is None else self.weights.astype(dtype)
 
 
-def fit_weights(oof_preds: Sequence[np.ndarray], y: np.ndarray, metric_fn: Callable[[np.ndarray, np.ndarray], float],
-                greater_is_better: bool = True, *, method: str = "mean", normalise: str | None = None,
-                axis: str = "column", starts: str = "all", eps: float = 1e-3, maxiter: int = 200) -> WeightFit:
+def fit_weights(
+    oof_preds: Sequence[np.ndarray],
+    y: np.ndarray,
+    metric_fn: Callable[[np.ndarray, np.ndarray], float],
+    greater_is_better: bool = True,
+    *,
+    method: str = "mean",
+    normalise: str | None = None,
+    axis: str = "column",
+    starts: str = "all",
+    eps: float = 1e-3,
+    maxiter: int = 200,
+) -> WeightFit:
     """Blend weights (>= 0, summing to 1) that optimise `metric_fn(y, blend)` on out-of-fold predictions, with
     scipy SLSQP as in the MoA 1st-place write-up.
 
@@ -353,9 +429,14 @@ def fit_weights(oof_preds: Sequence[np.ndarray], y: np.ndarray, metric_fn: Calla
             x0s.append(x)
     ok, msg = False, ""
     for x0 in x0s:
-        res = minimize(loss, x0, method="SLSQP", bounds=[(0.0, 1.0)] * n,
-                       constraints=({"type": "eq", "fun": lambda w: w.sum() - 1.0},),
-                       options={"eps": eps, "maxiter": maxiter, "ftol": 1e-10})
+        res = minimize(
+            loss,
+            x0,
+            method="SLSQP",
+            bounds=[(0.0, 1.0)] * n,
+            constraints=({"type": "eq", "fun": lambda w: w.sum() - 1.0},),
+            options={"eps": eps, "maxiter": maxiter, "ftol": 1e-10},
+        )
         w = np.clip(res.x, 0, None)
         w = w / w.sum() if w.sum() > 0 else uniform
         val = loss(w)
@@ -366,8 +447,13 @@ def fit_weights(oof_preds: Sequence[np.ndarray], y: np.ndarray, metric_fn: Calla
 
 
 # ---------------------------------------------------------------------------------------------- heatmap
-def aligned(members: Sequence[MemberLike], *, spec: SubmissionSpec | None = None, id_col: str | None = None,
-            columns: Sequence[str] | None = None) -> list[Predictions]:
+def aligned(
+    members: Sequence[MemberLike],
+    *,
+    spec: SubmissionSpec | None = None,
+    id_col: str | None = None,
+    columns: Sequence[str] | None = None,
+) -> list[Predictions]:
     """All members loaded and sorted by id, with matching ids and columns (holds them all in memory)."""
     out: list[Predictions] = []
     for m in members:
@@ -376,8 +462,14 @@ def aligned(members: Sequence[MemberLike], *, spec: SubmissionSpec | None = None
     return out
 
 
-def correlations(members: Sequence[MemberLike], *, method: str = "pearson", names: Sequence[str] | None = None,
-                 spec: SubmissionSpec | None = None, id_col: str | None = None):  # -> pandas.DataFrame
+def correlations(
+    members: Sequence[MemberLike],
+    *,
+    method: str = "pearson",
+    names: Sequence[str] | None = None,
+    spec: SubmissionSpec | None = None,
+    id_col: str | None = None,
+):  # -> pandas.DataFrame
     """Member x member correlation of all predicted values (flattened), aligned by id."""
     import pandas as pd
 
@@ -404,9 +496,17 @@ def _figsize(n: int) -> tuple[float, float]:
     return side + 1.0, side  # + colour bar
 
 
-def correlation_heatmap(members: Sequence[MemberLike], out_png: Path | str, *, method: str = "pearson",
-                        names: Sequence[str] | None = None, spec: SubmissionSpec | None = None,
-                        id_col: str | None = None, dpi: int = 100, title: str | None = None):
+def correlation_heatmap(
+    members: Sequence[MemberLike],
+    out_png: Path | str,
+    *,
+    method: str = "pearson",
+    names: Sequence[str] | None = None,
+    spec: SubmissionSpec | None = None,
+    id_col: str | None = None,
+    dpi: int = 100,
+    title: str | None = None,
+):
     """Write a member-correlation heatmap PNG (values annotated); returns the correlation DataFrame."""
     import matplotlib
 
@@ -424,8 +524,15 @@ def correlation_heatmap(members: Sequence[MemberLike], out_png: Path | str, *, m
         for i in range(n):
             for j in range(n):
                 v = corr.values[i, j]
-                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8,
-                        color="black" if v > lo + 0.6 * (1 - lo) else "white")
+                ax.text(
+                    j,
+                    i,
+                    f"{v:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="black" if v > lo + 0.6 * (1 - lo) else "white",
+                )
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
         ax.set_title(title or f"{method} correlation of {n} members", fontsize=10)
         fig.tight_layout()
@@ -477,8 +584,14 @@ def describe_member(m: MemberLike, i: int = 0) -> dict[str, Any]:
             man = json.loads((run / MANIFEST).read_text())
         except (OSError, json.JSONDecodeError) as e:
             raise SubmissionError(f"{run / MANIFEST}: unreadable manifest: {e}") from None
-        for k, key in (("experiment", "experiment"), ("name", "experiment_name"), ("fold", "fold"),
-                       ("config_hash", "config_hash"), ("run_uid", "run_uid"), ("status", "status")):
+        for k, key in (
+            ("experiment", "experiment"),
+            ("name", "experiment_name"),
+            ("fold", "fold"),
+            ("config_hash", "config_hash"),
+            ("run_uid", "run_uid"),
+            ("status", "status"),
+        ):
             if k in man:
                 d[key] = man[k]
         if isinstance(man.get("code"), dict):
@@ -494,10 +607,19 @@ def code_version() -> dict[str, Any]:
     return code_info()
 
 
-def write_record(out_dir: Path | str, members: Sequence[MemberLike], weights: Sequence[float] | np.ndarray | None,
-                 method: str, metrics: dict[str, Any] | None = None, *, normalise: str | None = None,
-                 axis: str = "column", task: str | None = None, submission: Path | str | None = None,
-                 extra: dict[str, Any] | None = None) -> Path:
+def write_record(
+    out_dir: Path | str,
+    members: Sequence[MemberLike],
+    weights: Sequence[float] | np.ndarray | None,
+    method: str,
+    metrics: dict[str, Any] | None = None,
+    *,
+    normalise: str | None = None,
+    axis: str = "column",
+    task: str | None = None,
+    submission: Path | str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
     """`out_dir/ensemble.json`: members (name, path + sha256, run key / experiment / config hash when in a
     run folder), normalised weights, method, metrics, the code commit: enough to rebuild and trace it."""
     w = normalise_weights(weights, len(members))
@@ -544,8 +666,9 @@ def read_record(path: Path | str) -> dict[str, Any]:
     return rec
 
 
-def rebuild(record: Path | str | dict[str, Any], *, spec: SubmissionSpec | None = None,
-            verify: bool = True) -> Predictions:
+def rebuild(
+    record: Path | str | dict[str, Any], *, spec: SubmissionSpec | None = None, verify: bool = True
+) -> Predictions:
     """Recompute an ensemble from its record, refusing members whose file changed (sha256) or vanished."""
     rec = record if isinstance(record, dict) else read_record(record)
     paths = []
@@ -558,8 +681,14 @@ def rebuild(record: Path | str | dict[str, Any], *, spec: SubmissionSpec | None 
         if verify and d.get("sha256") and sha256_file(p) != d["sha256"]:
             raise SubmissionError(f"{p}: member {d['name']!r} changed since the ensemble was built (sha256 differs)")
         paths.append(p)
-    return average(paths, rec["weights"], rec["method"], normalise=rec.get("normalise"),
-                   axis=rec.get("axis") or "column", spec=spec)
+    return average(
+        paths,
+        rec["weights"],
+        rec["method"],
+        normalise=rec.get("normalise"),
+        axis=rec.get("axis") or "column",
+        spec=spec,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- one call
@@ -573,12 +702,22 @@ class EnsembleResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def build_ensemble(members: Sequence[MemberLike], out_dir: Path | str, *,
-                   weights: Sequence[float] | np.ndarray | None = None,
-                   method: str | None = None, normalise: str | None = None, axis: str | None = None,
-                   task: str | None = None, spec: SubmissionSpec | None = None,
-                   expected_ids: np.ndarray | None = None, metrics: dict[str, Any] | None = None,
-                   heatmap: bool = True, overwrite: bool = False, filename: str = "submission.csv") -> EnsembleResult:
+def build_ensemble(
+    members: Sequence[MemberLike],
+    out_dir: Path | str,
+    *,
+    weights: Sequence[float] | np.ndarray | None = None,
+    method: str | None = None,
+    normalise: str | None = None,
+    axis: str | None = None,
+    task: str | None = None,
+    spec: SubmissionSpec | None = None,
+    expected_ids: np.ndarray | None = None,
+    metrics: dict[str, Any] | None = None,
+    heatmap: bool = True,
+    overwrite: bool = False,
+    filename: str = "submission.csv",
+) -> EnsembleResult:
     """Average members (the task's EnsembleDefaults for method/normalisation), write `out_dir/submission.csv` (format
     checked first, atomically), `out_dir/ensemble.json` and `out_dir/correlation.png`."""
     from ..tasks import task_results
@@ -598,7 +737,16 @@ def build_ensemble(members: Sequence[MemberLike], out_dir: Path | str, *,
     if heatmap and len(members) > 1:
         png = out_dir / "correlation.png"
         corr = correlation_heatmap(members, png, spec=spec)
-    rec = write_record(out_dir, members, weights, method, metrics, normalise=normalise, axis=axis, task=task,
-                       submission=sub_path,
-                       extra={"correlation": corr.round(6).to_dict() if corr is not None else None})
+    rec = write_record(
+        out_dir,
+        members,
+        weights,
+        method,
+        metrics,
+        normalise=normalise,
+        axis=axis,
+        task=task,
+        submission=sub_path,
+        extra={"correlation": corr.round(6).to_dict() if corr is not None else None},
+    )
     return EnsembleResult(pred, sub_path, rec, png, corr)

@@ -9,6 +9,7 @@ Averaging, alignment by id, the heatmap and the base record are molremote.result
 members, fits weights and adds the tracing (experiment, config hash, evaluation record) to ensemble.json.
 Imports no torch.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -46,14 +47,19 @@ def infer_task(files: Sequence[Path | str]) -> str:
     if len(fits) == 1:
         return fits[0]
     if fits:
-        raise SubmissionError(f"the header of {', '.join(str(p) for p, _ in headers)} fits the submission format of "
-                              f"several tasks ({', '.join(fits)}): name one with --task")
-    expected = "; ".join(f"{i.name}: "
-                         f"{_few(i.submission_spec().expected_columns() or [i.submission_spec().id_col, '...'])}"
-                         for i in infos)
+        raise SubmissionError(
+            f"the header of {', '.join(str(p) for p, _ in headers)} fits the submission format of "
+            f"several tasks ({', '.join(fits)}): name one with --task"
+        )
+    expected = "; ".join(
+        f"{i.name}: {_few(i.submission_spec().expected_columns() or [i.submission_spec().id_col, '...'])}"
+        for i in infos
+    )
     got = "; ".join(f"{p}: {_few(h)}" for p, h in headers)
-    raise SubmissionError(f"no task's submission format fits the member file header(s) ({got}); the tasks expect "
-                          f"{expected}. Fix the files, or name the task with --task")
+    raise SubmissionError(
+        f"no task's submission format fits the member file header(s) ({got}); the tasks expect "
+        f"{expected}. Fix the files, or name the task with --task"
+    )
 
 
 def parse_weights(text: str | None, n: int) -> list[float] | str | None:
@@ -65,8 +71,9 @@ def parse_weights(text: str | None, n: int) -> list[float] | str | None:
     try:
         w = [float(x) for x in text.split(",")]
     except ValueError:
-        raise SubmissionError(f"--weights {text!r}: expected comma-separated numbers (e.g. 0.5,0.3,0.2) or 'auto'") \
-            from None
+        raise SubmissionError(
+            f"--weights {text!r}: expected comma-separated numbers (e.g. 0.5,0.3,0.2) or 'auto'"
+        ) from None
     if len(w) != n:
         raise SubmissionError(f"--weights {text!r}: {len(w)} weight(s) for {n} member(s)")
     if any(not np.isfinite(x) or x < 0 for x in w) or sum(w) <= 0:
@@ -89,18 +96,28 @@ def aligned_oof(members: Sequence[Member], task: str) -> tuple[OOF, list[np.ndar
         o = m.oof
         assert o is not None
         if not np.array_equal(o.ids, ref.ids):
-            return (f"{m.name}'s out-of-fold rows differ from {members[0].name}'s ({len(o.ids)} vs {len(ref.ids)} "
-                    "rows): the experiments used other folds or fold settings")
+            return (
+                f"{m.name}'s out-of-fold rows differ from {members[0].name}'s ({len(o.ids)} vs {len(ref.ids)} "
+                "rows): the experiments used other folds or fold settings"
+            )
         if not np.array_equal(o.y, ref.y):
             return f"{m.name}'s out-of-fold labels differ from {members[0].name}'s: not the same data"
         preds.append(o.pred)
     return ref, preds
 
 
-def ensemble_hash(members: Sequence[Member], weights: Sequence[float] | np.ndarray, method: str,
-                  normalise: str | None) -> str:
-    payload = json.dumps({"members": [m.sha256 for m in members], "weights": [round(float(w), 6) for w in weights],
-                          "method": method, "normalise": normalise}, sort_keys=True)
+def ensemble_hash(
+    members: Sequence[Member], weights: Sequence[float] | np.ndarray, method: str, normalise: str | None
+) -> str:
+    payload = json.dumps(
+        {
+            "members": [m.sha256 for m in members],
+            "weights": [round(float(w), 6) for w in weights],
+            "method": method,
+            "normalise": normalise,
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
@@ -131,9 +148,16 @@ class BlendResult:
     reused: bool = False
 
 
-def blend(members: Sequence[Member], task: str, *, weights: Sequence[float] | str | None = None,
-          method: str | None = None, out: Path | str | None = None, overwrite: bool = False,
-          runs_root: Path | None = None) -> BlendResult:
+def blend(
+    members: Sequence[Member],
+    task: str,
+    *,
+    weights: Sequence[float] | str | None = None,
+    method: str | None = None,
+    out: Path | str | None = None,
+    overwrite: bool = False,
+    runs_root: Path | None = None,
+) -> BlendResult:
     """Average the members' test submissions by id into out (a folder, or a .csv file path; default
     runs/ensembles/<members>-<hash>/), with submission.csv, correlation.png and ensemble.json."""
     from .averaging import build_ensemble, combine, normalise_weights, unique_names
@@ -151,28 +175,54 @@ def blend(members: Sequence[Member], task: str, *, weights: Sequence[float] | st
     fit_info = None
     if weights == "auto":
         if oof_pair is None:
-            raise SubmissionError(f"--weights auto needs out-of-fold predictions for every member: {oof_note}. "
-                                  "Give weights explicitly (--weights 0.5,0.5) or leave them uniform")
+            raise SubmissionError(
+                f"--weights auto needs out-of-fold predictions for every member: {oof_note}. "
+                "Give weights explicitly (--weights 0.5,0.5) or leave them uniform"
+            )
         from .averaging import fit_weights
 
         ref, preds = oof_pair
         f = fit_weights(preds, ref.y, ref.score, True, method=method, normalise=normalise, axis=axis)
         w = f.weights
-        fit_info = {"on": "out-of-fold predictions", "rows": int(len(ref.y)), "score": f.score,
-                    "uniform_score": f.uniform_score, "success": f.success, "message": f.message, "n_evals": f.n_evals}
+        fit_info = {
+            "on": "out-of-fold predictions",
+            "rows": int(len(ref.y)),
+            "score": f.score,
+            "uniform_score": f.uniform_score,
+            "success": f.success,
+            "message": f.message,
+            "n_evals": f.n_evals,
+        }
     else:
         w = normalise_weights(weights, len(members))  # type: ignore[arg-type]
     w = np.asarray(w, dtype=np.float64)
-    table = [{"name": m.name, "kind": m.kind, "experiment": m.experiment, "weight": float(wi),
-              "fold_score": m.fold_score, "oof_score": None} for m, wi in zip(members, w)]
+    table = [
+        {
+            "name": m.name,
+            "kind": m.kind,
+            "experiment": m.experiment,
+            "weight": float(wi),
+            "fold_score": m.fold_score,
+            "oof_score": None,
+        }
+        for m, wi in zip(members, w)
+    ]
     ens_oof = None
     if oof_pair is not None:
         ref, preds = oof_pair
         for row, p in zip(table, preds):
             row["oof_score"] = float(ref.score(ref.y, p))
         ens_oof = float(ref.score(ref.y, combine(preds, w, method, normalise, axis)))
-    table.append({"name": "ensemble", "kind": "ensemble", "experiment": None, "weight": float(w.sum()),
-                  "fold_score": None, "oof_score": ens_oof})
+    table.append(
+        {
+            "name": "ensemble",
+            "kind": "ensemble",
+            "experiment": None,
+            "weight": float(w.sum()),
+            "fold_score": None,
+            "oof_score": ens_oof,
+        }
+    )
     h = ensemble_hash(members, w, method, normalise)
     if out is None:
         out_dir, filename = default_out_dir(members, h, runs_root), "submission.csv"
@@ -182,26 +232,58 @@ def blend(members: Sequence[Member], task: str, *, weights: Sequence[float] | st
     record = out_dir / "ensemble.json"
     sub = out_dir / filename
     old = json.loads(record.read_text()) if record.is_file() else None
-    common = dict(out_dir=out_dir, submission=sub, record=record, task=task, method=method, normalise=normalise,
-                  weights=w.tolist(), ens_hash=h, table=table, oof_score=ens_oof, oof_note=oof_note, fit=fit_info)
-    if old is not None and old.get("ensemble_hash") == h and sub.is_file() and not overwrite \
-            and sha256_file(sub) == (old.get("submission") or {}).get("sha256"):
+    common = dict(
+        out_dir=out_dir,
+        submission=sub,
+        record=record,
+        task=task,
+        method=method,
+        normalise=normalise,
+        weights=w.tolist(),
+        ens_hash=h,
+        table=table,
+        oof_score=ens_oof,
+        oof_note=oof_note,
+        fit=fit_info,
+    )
+    if (
+        old is not None
+        and old.get("ensemble_hash") == h
+        and sub.is_file()
+        and not overwrite
+        and sha256_file(sub) == (old.get("submission") or {}).get("sha256")
+    ):
         png = out_dir / "correlation.png"
         return BlendResult(heatmap=png if png.is_file() else None, reused=True, **common)
-    metrics = {"metric": info.metric_name,
-               "oof_score": ens_oof, "members": {r["name"]: {"oof_score": r["oof_score"], "fold_score": r["fold_score"]}
-                                                 for r in table[:-1]}}
+    metrics = {
+        "metric": info.metric_name,
+        "oof_score": ens_oof,
+        "members": {r["name"]: {"oof_score": r["oof_score"], "fold_score": r["fold_score"]} for r in table[:-1]},
+    }
     if oof_note:
         metrics["oof_note"] = oof_note
-    res = build_ensemble([(m.name, m.path) for m in members], out_dir, weights=w, method=method, task=task,
-                         spec=info.submission_spec(), metrics=metrics, overwrite=overwrite, filename=filename)
+    res = build_ensemble(
+        [(m.name, m.path) for m in members],
+        out_dir,
+        weights=w,
+        method=method,
+        task=task,
+        spec=info.submission_spec(),
+        metrics=metrics,
+        overwrite=overwrite,
+        filename=filename,
+    )
     rec = json.loads(res.record.read_text())
     rec["ensemble_hash"] = h
     for d_, m in zip(rec["members"], members):
         d_["kind"] = m.kind
         if m.experiment is not None:
-            d_.update(experiment=m.experiment, config_hash=m.config_hash, evaluation=str(m.evaluation),
-                      run_keys=[key_of_dir(p) for p in m.run_dirs])
+            d_.update(
+                experiment=m.experiment,
+                config_hash=m.config_hash,
+                evaluation=str(m.evaluation),
+                run_keys=[key_of_dir(p) for p in m.run_dirs],
+            )
     rec["experiments"] = [m.experiment for m in members if m.experiment is not None]
     if fit_info:
         rec["weights_fit"] = fit_info

@@ -11,6 +11,7 @@ Metrics, the submission format and the averaging come from the task's torch-free
 (`molremote.tasks.task_results(name)`, a `TaskResults`); importing this module imports neither torch nor the
 tasks' torch-side code.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,9 +46,11 @@ def load_runs(paths: Sequence[Path | str], *, allow_incomplete: bool = False) ->
     first = runs[0]
     for r in runs[1:]:
         if r.manifest.get("experiment") != first.manifest.get("experiment"):
-            raise DataError(f"{r.path}: experiment {r.manifest.get('experiment')!r}, but {first.path} is experiment "
-                            f"{first.manifest.get('experiment')!r}: evaluate one experiment at a time "
-                            "(average experiments with `molremote ensemble`)")
+            raise DataError(
+                f"{r.path}: experiment {r.manifest.get('experiment')!r}, but {first.path} is experiment "
+                f"{first.manifest.get('experiment')!r}: evaluate one experiment at a time "
+                "(average experiments with `molremote ensemble`)"
+            )
         if r.task != first.task:
             raise DataError(f"{r.path}: task {r.task!r}, but {first.path} has task {first.task!r}")
     by_fold: dict[int, RunInfo] = {}
@@ -56,8 +59,10 @@ def load_runs(paths: Sequence[Path | str], *, allow_incomplete: bool = False) ->
             raise DataError(f"two runs of fold {r.fold}: {by_fold[r.fold].path} and {r.path}; keep one")
         by_fold[r.fold] = r
         if not allow_incomplete and r.manifest.get("status") != "complete":
-            raise DataError(f"{r.path}: run status is {r.manifest.get('status')!r}, not 'complete' (resume it with "
-                            "`molremote train`, or pass --allow-incomplete to evaluate its last predictions)")
+            raise DataError(
+                f"{r.path}: run status is {r.manifest.get('status')!r}, not 'complete' (resume it with "
+                "`molremote train`, or pass --allow-incomplete to evaluate its last predictions)"
+            )
     return [by_fold[k] for k in sorted(by_fold)]
 
 
@@ -86,9 +91,15 @@ class Evaluation:
         return d
 
 
-def evaluate_runs(run_dirs: Sequence[Path | str], *, out_dir: Path | str | None = None, submission: bool = True,
-                  overwrite: bool = False, allow_incomplete: bool = False,
-                  submission_name: str = "submission.csv") -> Evaluation:
+def evaluate_runs(
+    run_dirs: Sequence[Path | str],
+    *,
+    out_dir: Path | str | None = None,
+    submission: bool = True,
+    overwrite: bool = False,
+    allow_incomplete: bool = False,
+    submission_name: str = "submission.csv",
+) -> Evaluation:
     """Score each fold's validation predictions, the out-of-fold set, and (with out_dir and submission=True)
     write `out_dir/submission.csv` (test predictions averaged over folds by id, format-checked first) and
     `out_dir/evaluation.json`."""
@@ -99,12 +110,26 @@ def evaluate_runs(run_dirs: Sequence[Path | str], *, out_dir: Path | str | None 
         fold_scores[r.fold], n_valid[r.fold] = ev.fold_score(r.prediction("valid"))
     oof = ev.oof_score([r.prediction("valid") for r in runs]) if len(runs) > 1 else fold_scores[runs[0].fold]
     result = Evaluation(
-        experiment=runs[0].manifest.get("experiment"), task=ev.name, metric=ev.metric_name,
-        greater_is_better=ev.greater_is_better, fold_scores=fold_scores, n_valid=n_valid,
-        mean_fold_score=float(np.mean(list(fold_scores.values()))), oof_score=oof,
-        runs=[{"run_key": r.key, "fold": r.fold, "config_hash": r.manifest.get("config_hash"),
-               "run_uid": r.manifest.get("run_uid"), "status": r.manifest.get("status"),
-               "code": r.manifest.get("code")} for r in runs])
+        experiment=runs[0].manifest.get("experiment"),
+        task=ev.name,
+        metric=ev.metric_name,
+        greater_is_better=ev.greater_is_better,
+        fold_scores=fold_scores,
+        n_valid=n_valid,
+        mean_fold_score=float(np.mean(list(fold_scores.values()))),
+        oof_score=oof,
+        runs=[
+            {
+                "run_key": r.key,
+                "fold": r.fold,
+                "config_hash": r.manifest.get("config_hash"),
+                "run_uid": r.manifest.get("run_uid"),
+                "status": r.manifest.get("status"),
+                "code": r.manifest.get("code"),
+            }
+            for r in runs
+        ],
+    )
     if out_dir is None or not submission:
         return result
     out_dir = Path(out_dir)
@@ -120,8 +145,7 @@ def evaluate_runs(run_dirs: Sequence[Path | str], *, out_dir: Path | str | None 
 
     result.submission, result.notes = sub_path, {**notes, "rows": len(pred)}
     result.record = out_dir / EVALUATION_NAME
-    write_json(result.record, {**result.to_dict(), "code": code_version(),
-                                       "submission_sha256": sha256_file(sub_path)})
+    write_json(result.record, {**result.to_dict(), "code": code_version(), "submission_sha256": sha256_file(sub_path)})
     return result
 
 
@@ -168,9 +192,14 @@ def _usable(path: Path) -> tuple[bool, str]:
     return True, ""
 
 
-def runs_for_experiment(exp: Experiment, folds: Sequence[int] | None = None, *, pull: bool = True,
-                        store: Store | None = None,
-                        runs_root: Path | None = None) -> list[Path]:
+def runs_for_experiment(
+    exp: Experiment,
+    folds: Sequence[int] | None = None,
+    *,
+    pull: bool = True,
+    store: Store | None = None,
+    runs_root: Path | None = None,
+) -> list[Path]:
     """The complete run folder of each fold (default: exp.fold_list()) for exp's current config hash.
 
     A fold missing or unfinished locally is pulled (predictions + metrics only) from `store` (default: the
@@ -207,7 +236,8 @@ def runs_for_experiment(exp: Experiment, folds: Sequence[int] | None = None, *, 
                 done = [r for r in rows if (r.get("manifest") or {}).get("status") == "complete"]
                 if not done:
                     why[f] += f"; no complete run of it in store {st.url}" + (
-                        f" (stored status {rows[0]['manifest'].get('status')!r})" if rows else "")
+                        f" (stored status {rows[0]['manifest'].get('status')!r})" if rows else ""
+                    )
                     continue
                 p = pull_run(done[0]["key"], store=st, only=PULL_SUBSETS, runs_root=root)
             except MolremoteError as e:
@@ -221,13 +251,21 @@ def runs_for_experiment(exp: Experiment, folds: Sequence[int] | None = None, *, 
     missing = [f for f in folds if f not in found]
     if missing:
         others = other_config_runs(exp, root)
-        hint = (f" Runs of other configurations exist ({', '.join(others[:4])}): the experiment changed since; "
-                "its current config hash is " + exp.config_hash + ".") if others else ""
+        hint = (
+            (
+                f" Runs of other configurations exist ({', '.join(others[:4])}): the experiment changed since; "
+                "its current config hash is " + exp.config_hash + "."
+            )
+            if others
+            else ""
+        )
         lines = "; ".join(f"fold {f}: {why[f]}" for f in missing)
         cmd = f"molremote train -e {exp.id} " + (f"--fold {missing[0]}" if len(missing) == 1 else "--all-folds")
-        raise DataError(f"experiment {exp.name} (config {exp.config_hash}) has no complete run for fold(s) "
-                        f"{', '.join(map(str, missing))}: {lines}. Train (or resume) with `{cmd}`, or pull finished "
-                        f"runs from the store.{hint}")
+        raise DataError(
+            f"experiment {exp.name} (config {exp.config_hash}) has no complete run for fold(s) "
+            f"{', '.join(map(str, missing))}: {lines}. Train (or resume) with `{cmd}`, or pull finished "
+            f"runs from the store.{hint}"
+        )
     return [found[f] for f in folds]
 
 
@@ -241,13 +279,19 @@ def evaluation_dir(exp: Experiment, folds: Sequence[int] | None = None, runs_roo
 
 
 def _fingerprint(runs: Sequence[dict[str, Any]]) -> list[tuple]:
-    return sorted((r.get("run_key"), r.get("run_uid"), (r.get("test_predictions") or {}).get("sha256"))
-                  for r in runs)
+    return sorted((r.get("run_key"), r.get("run_uid"), (r.get("test_predictions") or {}).get("sha256")) for r in runs)
 
 
-def evaluate_experiment(exp: Experiment, folds: Sequence[int] | None = None, *, overwrite: bool = False,
-                        pull: bool = True, store: Store | None = None, runs_root: Path | None = None,
-                        allow_incomplete: bool = False) -> tuple[dict[str, Any], bool]:
+def evaluate_experiment(
+    exp: Experiment,
+    folds: Sequence[int] | None = None,
+    *,
+    overwrite: bool = False,
+    pull: bool = True,
+    store: Store | None = None,
+    runs_root: Path | None = None,
+    allow_incomplete: bool = False,
+) -> tuple[dict[str, Any], bool]:
     """Evaluate an experiment into evaluation_dir(exp): (the evaluation.json record, reused).
 
     An existing evaluation of the very same runs (run keys, run uids, test-prediction sha256) is reused as it
@@ -263,20 +307,30 @@ def evaluate_experiment(exp: Experiment, folds: Sequence[int] | None = None, *, 
     out = evaluation_dir(exp, folds, runs_root)
     old = read_evaluation(out) if (out / EVALUATION_NAME).is_file() else None
     if old is not None and old.get("submission") and Path(old["submission"]).is_file():
-        current = [{"run_key": r.key, "run_uid": r.manifest.get("run_uid"),
-                    "test_predictions": {"sha256": sha256_file(r.prediction("test"))}}
-                   for r in load_runs(paths, allow_incomplete=allow_incomplete)]
-        same = _fingerprint(current) == _fingerprint(old.get("runs", [])) \
-            and sha256_file(Path(old["submission"])) == old.get("submission_sha256")
+        current = [
+            {
+                "run_key": r.key,
+                "run_uid": r.manifest.get("run_uid"),
+                "test_predictions": {"sha256": sha256_file(r.prediction("test"))},
+            }
+            for r in load_runs(paths, allow_incomplete=allow_incomplete)
+        ]
+        same = _fingerprint(current) == _fingerprint(old.get("runs", [])) and sha256_file(
+            Path(old["submission"])
+        ) == old.get("submission_sha256")
         if same and not overwrite:
             return old, True
         if not overwrite:
-            raise SubmissionError(f"{out}: holds an evaluation of other runs (or its submission changed); pass "
-                                  "--overwrite to replace it")
+            raise SubmissionError(
+                f"{out}: holds an evaluation of other runs (or its submission changed); pass --overwrite to replace it"
+            )
     ev = evaluate_runs(paths, out_dir=out, overwrite=overwrite, allow_incomplete=allow_incomplete)
     rec = read_evaluation(out)
-    extra: dict[str, Any] = {"experiment_name": exp.name, "config_hash": exp.config_hash,
-                             "folds": sorted(ev.fold_scores)}
+    extra: dict[str, Any] = {
+        "experiment_name": exp.name,
+        "config_hash": exp.config_hash,
+        "folds": sorted(ev.fold_scores),
+    }
     baselines = [(r.get("fold"), load_run(p).manifest.get("baseline")) for r, p in zip(ev.runs, paths)]
     if any(b is not None for _, b in baselines):
         extra["baseline"] = {str(f): b for f, b in baselines if b is not None}

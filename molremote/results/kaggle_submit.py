@@ -11,6 +11,7 @@ The submission (ref, file sha256, description) is appended to the evaluation.jso
 the file, so `molremote scores` can join Kaggle's list back to experiments by the description and to the
 local records by ref and sha256. Imports no torch and no kaggle client until one is needed.
 """
+
 from __future__ import annotations
 
 import re
@@ -36,8 +37,10 @@ def competition_for_task(task: str) -> str:
     except ExperimentError as e:
         raise SubmissionError(str(e)) from None
     if not info.competition:
-        raise SubmissionError(f"task {task!r} has no Kaggle competition to submit to ({type(info).__name__}."
-                              "competition is None); upload the submission file by hand")
+        raise SubmissionError(
+            f"task {task!r} has no Kaggle competition to submit to ({type(info).__name__}."
+            "competition is None); upload the submission file by hand"
+        )
     return info.competition
 
 
@@ -57,8 +60,10 @@ def choose_competition(competition: str | None, exp_id: int | None = None) -> st
         except SubmissionError:
             pass
     if len(comps) != 1:
-        raise SubmissionError("name the competition with --competition SLUG (or -e N)"
-                              + (f": the experiments use {', '.join(sorted(comps))}" if comps else ""))
+        raise SubmissionError(
+            "name the competition with --competition SLUG (or -e N)"
+            + (f": the experiments use {', '.join(sorted(comps))}" if comps else "")
+        )
     return comps.pop()
 
 
@@ -81,8 +86,9 @@ def describe_experiment(experiment: int, config_hash: str, commit: str, cv: floa
     return f"molremote e{experiment:04d} h{config_hash[:8]} c{commit} cv={_fmt_score(cv)}"
 
 
-def describe_ensemble(experiments: Sequence[int], n_files: int, weights: Sequence[float], ens_hash: str,
-                      commit: str, cv: float | None) -> str:
+def describe_ensemble(
+    experiments: Sequence[int], n_files: int, weights: Sequence[float], ens_hash: str, commit: str, cv: float | None
+) -> str:
     parts = ["molremote ens"]
     if experiments:
         parts.append("+".join(f"e{e:04d}" for e in experiments))
@@ -98,8 +104,15 @@ def parse_description(text: str | None) -> dict[str, Any] | None:
     tokens = (text or "").split()
     if not tokens or tokens[0] != "molremote":
         return None
-    out: dict[str, Any] = {"kind": "experiment", "experiments": [], "hash": None, "commit": None, "cv": None,
-                           "weights": None, "files": 0}
+    out: dict[str, Any] = {
+        "kind": "experiment",
+        "experiments": [],
+        "hash": None,
+        "commit": None,
+        "cv": None,
+        "weights": None,
+        "files": 0,
+    }
     for t in tokens[1:]:
         if t == "ens":
             out["kind"] = "ensemble"
@@ -124,8 +137,9 @@ def parse_description(text: str | None) -> dict[str, Any] | None:
     return out
 
 
-def submit_and_record(record_path: Path, submission: Path, competition: str, description: str,
-                      account: str | None = None) -> dict[str, Any]:
+def submit_and_record(
+    record_path: Path, submission: Path, competition: str, description: str, account: str | None = None
+) -> dict[str, Any]:
     """Send `submission` with the real Kaggle client, then append {ref, competition, account, file, sha256,
     description, submitted_at} to the JSON record at `record_path` (atomically). Returns that entry."""
     from ..backends.kaggle_api import KaggleClient
@@ -136,9 +150,15 @@ def submit_and_record(record_path: Path, submission: Path, competition: str, des
     rec = read_evaluation(record_path)
     sha = sha256_file(submission)
     ref = KaggleClient(account).submit(competition, submission, description)
-    entry = {"ref": ref, "competition": competition, "account": account, "file": str(Path(submission).resolve()),
-             "sha256": sha, "description": description,
-             "submitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    entry = {
+        "ref": ref,
+        "competition": competition,
+        "account": account,
+        "file": str(Path(submission).resolve()),
+        "sha256": sha,
+        "description": description,
+        "submitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
     rec.setdefault(SUBMISSIONS_KEY, []).append(entry)
     write_json(Path(record_path), rec)
     return entry
@@ -175,8 +195,9 @@ def _record_hash(rec: dict[str, Any]) -> str | None:
     return rec.get("ensemble_hash") or rec.get("config_hash")
 
 
-def join_scores(submissions: Sequence[dict[str, Any]], records: Sequence[dict[str, Any]],
-                experiment: int | None = None) -> list[dict[str, Any]]:
+def join_scores(
+    submissions: Sequence[dict[str, Any]], records: Sequence[dict[str, Any]], experiment: int | None = None
+) -> list[dict[str, Any]]:
     """Kaggle's submissions (KaggleClient.submissions rows) with the experiments their description names and
     the local record that sent them: matched by ref (then `sha256` is the file sent and `file_matches` says
     whether the record's submission file still has it), else by the description's hash (config or ensemble).
@@ -196,10 +217,18 @@ def join_scores(submissions: Sequence[dict[str, Any]], records: Sequence[dict[st
         exps = parsed["experiments"] if parsed else []
         if experiment is not None and experiment not in exps:
             continue
-        row = {**sub, "molremote": parsed is not None, "kind": parsed["kind"] if parsed else None,
-               "experiments": exps, "hash": parsed["hash"] if parsed else None,
-               "commit": parsed["commit"] if parsed else None, "cv": parsed["cv"] if parsed else None,
-               "record": None, "sha256": None, "file_matches": None}
+        row = {
+            **sub,
+            "molremote": parsed is not None,
+            "kind": parsed["kind"] if parsed else None,
+            "experiments": exps,
+            "hash": parsed["hash"] if parsed else None,
+            "commit": parsed["commit"] if parsed else None,
+            "cv": parsed["cv"] if parsed else None,
+            "record": None,
+            "sha256": None,
+            "file_matches": None,
+        }
         hit = by_ref.get(int(sub["ref"])) if sub.get("ref") is not None else None
         if hit is not None:
             r, s = hit

@@ -1,5 +1,6 @@
 """What `molremote ensemble` averages: an experiment (its evaluated test submission and its runs'
 out-of-fold predictions) or a file made elsewhere (`-i`, no OOF predictions). Imports no torch."""
+
 from __future__ import annotations
 
 import re
@@ -45,9 +46,18 @@ def experiment_member(exp: Experiment, *, pull: bool = True, runs_root: Path | N
     ev = task_results(rec["task"])
     oof = ev.oof([d / "predictions" / "valid.parquet" for d in run_dirs])  # None where not poolable
     sub = Path(rec["submission"])
-    return Member(name=f"e{exp.id:04d}", path=sub, experiment=exp.id, config_hash=exp.config_hash,
-                  evaluation=Path(rec["record"]), run_dirs=run_dirs, fold_score=rec.get("mean_fold_score"),
-                  oof_score=rec.get("oof_score"), oof=oof, sha256=sha256_file(sub))
+    return Member(
+        name=f"e{exp.id:04d}",
+        path=sub,
+        experiment=exp.id,
+        config_hash=exp.config_hash,
+        evaluation=Path(rec["record"]),
+        run_dirs=run_dirs,
+        fold_score=rec.get("mean_fold_score"),
+        oof_score=rec.get("oof_score"),
+        oof=oof,
+        sha256=sha256_file(sub),
+    )
 
 
 def file_member(path: Path | str) -> Member:

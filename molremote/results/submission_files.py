@@ -8,6 +8,7 @@ columns" CSV or parquet file into a `Predictions` (numpy ids + float64 value mat
 Reading uses pyarrow.csv (multi-threaded C++ parser, ~10x faster than pandas.read_csv): a 1,674,896-row
 BELKA `id,binds` file reads and checks in a fraction of a second.
 """
+
 from __future__ import annotations
 
 import csv
@@ -56,13 +57,25 @@ class SubmissionSpec:
         return None
 
 
-def generic_spec(id_col: str, value_cols: Sequence[str] | None = None, *, id_type: str = "str",
-                 value_range: tuple[float, float] | None = None, n_values: int | None = None,
-                 name: str = "generic") -> SubmissionSpec:
-    """"id column + value columns", e.g. `generic_spec("sig_id", targets, value_range=(0, 1))`. A task's own
+def generic_spec(
+    id_col: str,
+    value_cols: Sequence[str] | None = None,
+    *,
+    id_type: str = "str",
+    value_range: tuple[float, float] | None = None,
+    n_values: int | None = None,
+    name: str = "generic",
+) -> SubmissionSpec:
+    """ "id column + value columns", e.g. `generic_spec("sig_id", targets, value_range=(0, 1))`. A task's own
     format lives in its package (`TaskResults.submission_spec()`)."""
-    return SubmissionSpec(name, id_col=id_col, value_cols=tuple(value_cols) if value_cols is not None else None,
-                          id_type=id_type, value_range=value_range, n_values=n_values)
+    return SubmissionSpec(
+        name,
+        id_col=id_col,
+        value_cols=tuple(value_cols) if value_cols is not None else None,
+        id_type=id_type,
+        value_range=value_range,
+        n_values=n_values,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -126,8 +139,9 @@ def read_header(path: Path) -> list[str]:
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise SubmissionError(f"{path}: not a UTF-8 text CSV file (byte 0x{raw[e.start]:02x} at offset {e.start} "
-                              "of its first line)") from None
+        raise SubmissionError(
+            f"{path}: not a UTF-8 text CSV file (byte 0x{raw[e.start]:02x} at offset {e.start} of its first line)"
+        ) from None
     if "\x00" in line:
         raise SubmissionError(f"{path}: not a CSV text file (NUL byte in its first line)")
     if not line.strip():
@@ -144,14 +158,22 @@ def check_header(path: Path, header: Sequence[str], spec: SubmissionSpec) -> Non
                 raise SubmissionError(f"{path}: columns in the wrong order: {_few(header)}; expected {_few(expected)}")
             missing = [c for c in expected if c not in header]
             extra = [c for c in header if c not in expected]
-            detail = "; ".join(x for x in (f"missing column(s) {_few(missing)}" if missing else "",
-                                          f"unexpected column(s) {_few(extra)}" if extra else "") if x)
-            raise SubmissionError(f"{path}: wrong header {_few(header)}; expected {_few(expected)}"
-                                  + (f" ({detail})" if detail else ""))
+            detail = "; ".join(
+                x
+                for x in (
+                    f"missing column(s) {_few(missing)}" if missing else "",
+                    f"unexpected column(s) {_few(extra)}" if extra else "",
+                )
+                if x
+            )
+            raise SubmissionError(
+                f"{path}: wrong header {_few(header)}; expected {_few(expected)}" + (f" ({detail})" if detail else "")
+            )
         return
     if not header or header[0] != spec.id_col:
-        raise SubmissionError(f"{path}: first column must be {spec.id_col!r}, header starts with "
-                              f"{header[0] if header else None!r}")
+        raise SubmissionError(
+            f"{path}: first column must be {spec.id_col!r}, header starts with {header[0] if header else None!r}"
+        )
     values = header[1:]
     if not values:
         raise SubmissionError(f"{path}: no value columns after {spec.id_col!r}")
@@ -159,8 +181,10 @@ def check_header(path: Path, header: Sequence[str], spec: SubmissionSpec) -> Non
         want = [str(i) for i in range(len(values))]
         if values != want:
             bad = [(i, c) for i, c in enumerate(values) if c != str(i)]
-            raise SubmissionError(f"{path}: value columns must be numbered 0..{len(values) - 1} in order; "
-                                  f"header field(s) {_few(f'{i + 2}={c!r} (expected {str(i)!r})' for i, c in bad)}")
+            raise SubmissionError(
+                f"{path}: value columns must be numbered 0..{len(values) - 1} in order; "
+                f"header field(s) {_few(f'{i + 2}={c!r} (expected {str(i)!r})' for i, c in bad)}"
+            )
     if spec.n_values is not None and len(values) != spec.n_values:
         raise SubmissionError(f"{path}: {len(values)} value columns, expected {spec.n_values}")
     dup = sorted({c for c in values if values.count(c) > 1}) if len(set(values)) != len(values) else []
@@ -193,8 +217,9 @@ def _read_csv(path: Path, header: list[str], id_col: str, id_type: str | None) -
 def _ids_to_numpy(col: pa.ChunkedArray, source: str, id_col: str) -> np.ndarray:
     if col.null_count:
         rows = np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))
-        raise SubmissionError(f"{source}: column {id_col!r} has {col.null_count} empty id(s) at data row(s) "
-                              f"{_few(rows + 1)}")
+        raise SubmissionError(
+            f"{source}: column {id_col!r} has {col.null_count} empty id(s) at data row(s) {_few(rows + 1)}"
+        )
     if pa.types.is_integer(col.type):
         return col.to_numpy().astype(np.int64, copy=False)
     return np.asarray(col.to_numpy(zero_copy_only=False).astype(str))
@@ -215,8 +240,13 @@ def _values_to_numpy(table: pa.Table, columns: Sequence[str]) -> np.ndarray:
     return out
 
 
-def read_predictions(path: Path | str, spec: SubmissionSpec | None = None, *, id_col: str | None = None,
-                     columns: Sequence[str] | None = None) -> Predictions:
+def read_predictions(
+    path: Path | str,
+    spec: SubmissionSpec | None = None,
+    *,
+    id_col: str | None = None,
+    columns: Sequence[str] | None = None,
+) -> Predictions:
     """Read a CSV or parquet prediction file into numpy ids + float64 values.
 
     With a spec the header is checked against it; without one the id column is `id_col` (default: the first
@@ -289,8 +319,14 @@ def is_strictly_sorted(ids: np.ndarray) -> bool:
     return len(ids) < 2 or bool(np.all(ids[1:] > ids[:-1]))
 
 
-def check_predictions(pred: Predictions, spec: SubmissionSpec | None = None, *, expected_ids: np.ndarray | None = None,
-                      n_rows: int | None = None, duplicates: bool = True) -> Predictions:
+def check_predictions(
+    pred: Predictions,
+    spec: SubmissionSpec | None = None,
+    *,
+    expected_ids: np.ndarray | None = None,
+    n_rows: int | None = None,
+    duplicates: bool = True,
+) -> Predictions:
     """Row count, duplicate/missing/extra ids, NaN/inf, value range. Raises SubmissionError naming
     `pred.source`, the column and a few offending rows. duplicates=False skips the duplicate-id check (for
     callers that sort by id anyway and find duplicates there)."""
@@ -313,35 +349,46 @@ def check_predictions(pred: Predictions, spec: SubmissionSpec | None = None, *, 
             got = pred.ids
         same = len(exp) == n and (np.array_equal(got, exp) or np.array_equal(np.sort(got), np.sort(exp)))
         if not same:
-            parts = id_mismatch(exp, got, f"{n} rows, expected {len(exp)}", "expected id(s) missing",
-                                "unexpected id(s)")
+            parts = id_mismatch(
+                exp, got, f"{n} rows, expected {len(exp)}", "expected id(s) missing", "unexpected id(s)"
+            )
             raise SubmissionError(f"{src}: column {pred.id_col!r}: " + parts)
     v = pred.values
     finite = np.isfinite(v)
     if not finite.all():
         j = int(np.flatnonzero(~finite.all(axis=0))[0])
         rows = np.flatnonzero(~finite[:, j])
-        raise SubmissionError(f"{src}: column {pred.columns[j]!r} has {len(rows)} empty/NaN/inf value(s), "
-                              f"id(s) {_few(pred.ids[rows])} (data rows {_few(rows + 1)}), values "
-                              f"{_few(v[rows[:SHOW], j])}")
+        raise SubmissionError(
+            f"{src}: column {pred.columns[j]!r} has {len(rows)} empty/NaN/inf value(s), "
+            f"id(s) {_few(pred.ids[rows])} (data rows {_few(rows + 1)}), values "
+            f"{_few(v[rows[:SHOW], j])}"
+        )
     if spec is not None and spec.value_range is not None:
         lo, hi = spec.value_range
         bad = (v < lo) | (v > hi)
         if bad.any():
             j = int(np.flatnonzero(bad.any(axis=0))[0])
             rows = np.flatnonzero(bad[:, j])
-            raise SubmissionError(f"{src}: column {pred.columns[j]!r} has {len(rows)} value(s) outside "
-                                  f"[{lo}, {hi}]: {_few(v[rows[:SHOW], j])} at id(s) {_few(pred.ids[rows])}")
+            raise SubmissionError(
+                f"{src}: column {pred.columns[j]!r} has {len(rows)} value(s) outside "
+                f"[{lo}, {hi}]: {_few(v[rows[:SHOW], j])} at id(s) {_few(pred.ids[rows])}"
+            )
     return pred
 
 
-def check_submission(path: Path | str, spec: SubmissionSpec, expected_ids: np.ndarray | Sequence | None = None,
-                     *, n_rows: int | None = None) -> Predictions:
+def check_submission(
+    path: Path | str,
+    spec: SubmissionSpec,
+    expected_ids: np.ndarray | Sequence | None = None,
+    *,
+    n_rows: int | None = None,
+) -> Predictions:
     """Read `path` and check it against `spec` (header and column order, row count, id set, NaN/inf, value
     range). Returns the parsed predictions; raises SubmissionError naming file, column and rows."""
     pred = read_predictions(path, spec)
-    return check_predictions(pred, spec, expected_ids=None if expected_ids is None else np.asarray(expected_ids),
-                             n_rows=n_rows)
+    return check_predictions(
+        pred, spec, expected_ids=None if expected_ids is None else np.asarray(expected_ids), n_rows=n_rows
+    )
 
 
 # ---------------------------------------------------------------------------------------------- writing
@@ -359,12 +406,20 @@ def _as_table(data: Any) -> pa.Table:
         pass
     if isinstance(data, dict):
         return pa.table(data)
-    raise TypeError(f"cannot write {type(data).__name__} as a submission (need a DataFrame, pyarrow Table, "
-                    "dict of columns or Predictions)")
+    raise TypeError(
+        f"cannot write {type(data).__name__} as a submission (need a DataFrame, pyarrow Table, "
+        "dict of columns or Predictions)"
+    )
 
 
-def write_submission_atomic(data: Any, path: Path | str, *, spec: SubmissionSpec | None = None,
-                            expected_ids: np.ndarray | Sequence | None = None, overwrite: bool = False) -> Path:
+def write_submission_atomic(
+    data: Any,
+    path: Path | str,
+    *,
+    spec: SubmissionSpec | None = None,
+    expected_ids: np.ndarray | Sequence | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Write a CSV (header unquoted, as Kaggle's samples) atomically (fsutil.atomic_output).
 
     With `spec` the data is checked first, so a file that fails the format check is never written. An
@@ -377,9 +432,13 @@ def write_submission_atomic(data: Any, path: Path | str, *, spec: SubmissionSpec
     if spec is not None:
         check_header(path, table.column_names, spec)
         idc = spec.id_col
-        pred = Predictions(ids=_ids_to_numpy(table.column(idc), str(path), idc),
-                           values=_values_to_numpy(table, [c for c in table.column_names if c != idc]),
-                           columns=tuple(c for c in table.column_names if c != idc), id_col=idc, source=str(path))
+        pred = Predictions(
+            ids=_ids_to_numpy(table.column(idc), str(path), idc),
+            values=_values_to_numpy(table, [c for c in table.column_names if c != idc]),
+            columns=tuple(c for c in table.column_names if c != idc),
+            id_col=idc,
+            source=str(path),
+        )
         check_predictions(pred, spec, expected_ids=None if expected_ids is None else np.asarray(expected_ids))
     with atomic_output(path) as f:
         # pyarrow quotes header names ("id","binds"); write the header ourselves, then the rows with

@@ -1,11 +1,12 @@
 """Stores: the durable home of run folders. `open_store(url)` picks the kind from the URL.
 
-    None / ""              settings' store.url (molremote.toml [store] url, or MOLREMOTE_STORE), else the
-                           default local store `<project>/.molremote/store` (never the runs folder itself)
-    /path, ~/path, file:// LocalStore (local disk or a shared filesystem)
-    hf://owner/repo        HubStore: a private model repo, created on first push (hf://datasets/owner/repo
-                           for a dataset repo; hf://repo for a repo of the token's user)
+None / ""              settings' store.url (molremote.toml [store] url, or MOLREMOTE_STORE), else the
+                       default local store `<project>/.molremote/store` (never the runs folder itself)
+/path, ~/path, file:// LocalStore (local disk or a shared filesystem)
+hf://owner/repo        HubStore: a private model repo, created on first push (hf://datasets/owner/repo
+                       for a dataset repo; hf://repo for a repo of the token's user)
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,6 +23,7 @@ __all__ = ["Store", "StoreConflictError", "LocalStore", "open_store", "default_s
 
 def default_store_url() -> str:
     from ..project import project_root
+
     return str(project_root() / DEFAULT_LOCAL_STORE)
 
 
@@ -30,6 +32,7 @@ def _configured_url() -> str | None:
         from ..settings import load_settings
     except ImportError:  # pragma: no cover - settings module absent in a stripped bundle
         import os
+
         return os.environ.get("MOLREMOTE_STORE") or None
     return load_settings().store.url
 
@@ -39,11 +42,12 @@ def open_store(url: str | None = None, *, endpoint: str | None = None, token: st
     url = (url or "").strip() or _configured_url() or default_store_url()
     if url.startswith("hf://"):
         from .hub import HubStore
-        rest = url[len("hf://"):].strip("/")
+
+        rest = url[len("hf://") :].strip("/")
         repo_type = "model"
         for t in ("datasets", "models"):
             if rest.startswith(t + "/"):
-                repo_type, rest = t[:-1], rest[len(t) + 1:]
+                repo_type, rest = t[:-1], rest[len(t) + 1 :]
         return HubStore(rest, endpoint=endpoint, token=token, repo_type=repo_type)
     if url.startswith("file://"):
         parts = urlsplit(url)

@@ -4,6 +4,7 @@ A store is the durable home of run folders. Layout, identical in every store: `r
 where the run key is `<NNNN_slug>/fold<k>-<confighash>` and the files are the run folder's own
 (manifest.json, config.json, metrics.jsonl, checkpoints/, predictions/, submission.csv, logs/).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -50,18 +51,30 @@ def validate_key(key: str) -> str:
     k = str(key).strip().rstrip("/")
     parts = k.split("/") if k else []
     if not parts or not all(_KEY_SEGMENT.fullmatch(p) for p in parts) or any(p == ".." for p in parts):
-        raise StoreError(f"invalid run key {key!r}: expected '<NNNN_slug>/fold<k>-<confighash>' "
-                         "(letters, digits, '._+=-'; no '..', no leading '/' or '.')")
+        raise StoreError(
+            f"invalid run key {key!r}: expected '<NNNN_slug>/fold<k>-<confighash>' "
+            "(letters, digits, '._+=-'; no '..', no leading '/' or '.')"
+        )
     return k
 
 
 def safe_relpath(rel: str, *, where: str) -> str:
     """A file path inside a run folder, as a store names it: refuse anything that could escape the folder."""
-    bad = (not rel or "\x00" in rel or "\\" in rel or ".." in rel.split("/") or "." in rel.split("/")
-           or "" in rel.split("/") or PurePosixPath(rel).is_absolute() or PureWindowsPath(rel).drive)
+    bad = (
+        not rel
+        or "\x00" in rel
+        or "\\" in rel
+        or ".." in rel.split("/")
+        or "." in rel.split("/")
+        or "" in rel.split("/")
+        or PurePosixPath(rel).is_absolute()
+        or PureWindowsPath(rel).drive
+    )
     if bad:
-        raise StoreError(f"refusing unsafe path {rel!r} in {where}: it would escape the run folder "
-                         "(absolute, '..' or empty segment); nothing was written")
+        raise StoreError(
+            f"refusing unsafe path {rel!r} in {where}: it would escape the run folder "
+            "(absolute, '..' or empty segment); nothing was written"
+        )
     return rel
 
 
@@ -189,18 +202,25 @@ def local_manifest(run_dir: Path) -> dict:
     if m is None:
         raise StoreError(f"{run_dir} is not a run folder: {run_dir / MANIFEST} is missing")
     if not m.get("run_uid"):
-        raise StoreError(f"{run_dir / MANIFEST}: field 'run_uid' is missing; cannot tell this run from "
-                         "another run with the same key")
+        raise StoreError(
+            f"{run_dir / MANIFEST}: field 'run_uid' is missing; cannot tell this run from another run with the same key"
+        )
     return m
 
 
 def describe(m: dict) -> str:
     machine = m.get("machine") or {}
-    host = machine.get("hostname") or machine.get("host") or next(
-        (s.get("host") for s in reversed(m.get("sessions") or []) if s.get("host")), None) or "unknown host"
+    host = (
+        machine.get("hostname")
+        or machine.get("host")
+        or next((s.get("host") for s in reversed(m.get("sessions") or []) if s.get("host")), None)
+        or "unknown host"
+    )
     when = m.get("started_at") or m.get("created_at") or "?"
-    return f"run_uid {m.get('run_uid')} on {host} (backend {machine.get('backend', '?')}, started {when}, " \
-           f"status {m.get('status', '?')})"
+    return (
+        f"run_uid {m.get('run_uid')} on {host} (backend {machine.get('backend', '?')}, started {when}, "
+        f"status {m.get('status', '?')})"
+    )
 
 
 def check_conflict(key: str, mine: dict, stored: dict | None, store_url: str, force: bool) -> None:
@@ -208,13 +228,19 @@ def check_conflict(key: str, mine: dict, stored: dict | None, store_url: str, fo
     if stored is None or stored.get("run_uid") == mine.get("run_uid"):
         return
     if force:
-        log.warning("overwriting run %s in %s: stored %s replaced by %s (--force)", key, store_url,
-                    describe(stored), describe(mine))
+        log.warning(
+            "overwriting run %s in %s: stored %s replaced by %s (--force)",
+            key,
+            store_url,
+            describe(stored),
+            describe(mine),
+        )
         return
     raise StoreConflictError(
         f"run {key} in store {store_url} belongs to another run: the store holds {describe(stored)}; "
         f"this folder is {describe(mine)}. Two machines ran the same experiment and config. Pull the stored "
-        "run to look at it, or push with --force to replace it.")
+        "run to look at it, or push with --force to replace it."
+    )
 
 
 def match_experiment(key: str, experiment: int | str | None) -> bool:
@@ -262,8 +288,8 @@ def read_sync_record(run_dir: Path) -> dict[str, str]:
 
 def write_sync_record(run_dir: Path, files: dict[str, str], store_url: str, merge: bool = False) -> None:
     """Record {path: sha256} as synced with `store_url` (merged into the old record when `merge`)."""
-    from ..fsutil import write_json
     from .. import runs
+    from ..fsutil import write_json
 
     if not Path(run_dir).is_dir():
         return
@@ -283,9 +309,11 @@ def guard_local_changes(dest: Path, targets: dict[str, Path], incoming: list[str
     if not changed:
         return
     if not force:
-        raise StoreError(f"pulling {where} would overwrite {len(changed)} file(s) changed here since the last "
-                         f"sync: {', '.join(changed)} (in {dest}). Push them, move them away, or pull with "
-                         "--force to move them to a dated backup first; nothing was written")
+        raise StoreError(
+            f"pulling {where} would overwrite {len(changed)} file(s) changed here since the last "
+            f"sync: {', '.join(changed)} (in {dest}). Push them, move them away, or pull with "
+            "--force to move them to a dated backup first; nothing was written"
+        )
     import datetime as dt
 
     backup = Path(dest) / BACKUPS / dt.datetime.now().strftime("%Y%m%dT%H%M%S")
@@ -311,15 +339,21 @@ class Store(ABC):
     url: str
 
     @abstractmethod
-    def push(self, run_dir: Path, key: str, *, force: bool = False,
-             transfer: Transfer | None = None) -> dict[str, Any]:
+    def push(self, run_dir: Path, key: str, *, force: bool = False, transfer: Transfer | None = None) -> dict[str, Any]:
         """Upload what changed in `run_dir` (by size + hash). Returns a summary:
         {key, store, uploaded: [paths], deleted: [paths], unchanged: n, bytes: n, commit: id | None}.
         Raises StoreConflictError if the store holds another run (different run_uid) unless `force`."""
 
     @abstractmethod
-    def pull(self, key: str, dest: Path, only: list[str] | None = None, *, force: bool = False,
-             transfer: Transfer | None = None) -> Path:
+    def pull(
+        self,
+        key: str,
+        dest: Path,
+        only: list[str] | None = None,
+        *,
+        force: bool = False,
+        transfer: Transfer | None = None,
+    ) -> Path:
         """Make `dest` hold the stored run's files (byte-identical), fetching only those that differ.
         `only`: subsets among "checkpoints", "predictions", "metrics". Files `dest` has and the store does
         not are left alone. Unsafe stored paths are refused, and every fetched file is checked against the
@@ -331,8 +365,7 @@ class Store(ABC):
         """[{key, manifest}] for every stored run (of `experiment` if given), sorted by key."""
 
     @abstractmethod
-    def read_manifest(self, key: str) -> dict | None:
-        ...
+    def read_manifest(self, key: str) -> dict | None: ...
 
     def exists(self, key: str) -> bool:
         return self.read_manifest(key) is not None

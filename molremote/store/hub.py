@@ -5,6 +5,7 @@ with explicit `token=` / `endpoint=` overrides. HF_ENDPOINT is read here at cons
 huggingface_hub, so setting it after start-up still works. huggingface_hub is imported lazily: commands that
 never touch the Hub do not pay for it.
 """
+
 from __future__ import annotations
 
 import glob
@@ -13,15 +14,35 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..errors import StoreError
-from .base import (KEEP_IN_STORE, MANIFEST, RUNS_PREFIX, FileInfo, Store, Transfer, check_conflict, check_only,
-                   dest_targets, excluded, guard_local_changes, hash_file, in_subset, keys_from_manifest_paths,
-                   local_manifest, manifest_last, match_experiment, safe_relpath, scan_run_dir, validate_key,
-                   write_sync_record)
+from .base import (
+    KEEP_IN_STORE,
+    MANIFEST,
+    RUNS_PREFIX,
+    FileInfo,
+    Store,
+    Transfer,
+    check_conflict,
+    check_only,
+    dest_targets,
+    excluded,
+    guard_local_changes,
+    hash_file,
+    in_subset,
+    keys_from_manifest_paths,
+    local_manifest,
+    manifest_last,
+    match_experiment,
+    safe_relpath,
+    scan_run_dir,
+    validate_key,
+    write_sync_record,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +76,7 @@ def _same(local: FileInfo, entry: Any) -> bool:
 
 
 class HubStore(Store):
-    def __init__(self, repo: str, *, endpoint: str | None = None, token: str | None = None,
-                 repo_type: str = "model"):
+    def __init__(self, repo: str, *, endpoint: str | None = None, token: str | None = None, repo_type: str = "model"):
         try:
             from huggingface_hub import HfApi
         except ImportError as e:  # pragma: no cover - depends on the install
@@ -83,6 +103,7 @@ class HubStore(Store):
     def _errors(self, what: str) -> Iterator[None]:
         """Client and network failures become StoreErrors that name the store and the step."""
         from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError
+
         try:
             yield
         except StoreError:
@@ -101,6 +122,7 @@ class HubStore(Store):
     def _head(self) -> str | None:
         """Commit id of the repo head, None if the repo does not exist."""
         from huggingface_hub.errors import RepositoryNotFoundError
+
         with self._errors("reading the repo"):
             try:
                 return self.api.repo_info(self.repo_id, repo_type=self.repo_type).sha
@@ -111,22 +133,32 @@ class HubStore(Store):
         """{path relative to `path`: RepoFile} for every file under `path` ({} if there is none)."""
         from huggingface_hub import RepoFile
         from huggingface_hub.errors import RemoteEntryNotFoundError
+
         with self._errors(f"listing {path}"):
             try:
-                entries = list(self.api.list_repo_tree(self.repo_id, path_in_repo=path, recursive=True,
-                                                       revision=revision, repo_type=self.repo_type))
+                entries = list(
+                    self.api.list_repo_tree(
+                        self.repo_id, path_in_repo=path, recursive=True, revision=revision, repo_type=self.repo_type
+                    )
+                )
             except RemoteEntryNotFoundError:
                 return {}
-        return {e.path[len(path) + 1:]: e for e in entries if isinstance(e, RepoFile) and e.path.startswith(path + "/")}
+        return {
+            e.path[len(path) + 1 :]: e for e in entries if isinstance(e, RepoFile) and e.path.startswith(path + "/")
+        }
 
     def _download(self, filename: str, revision: str | None, local_dir: Path) -> Path:
         with self._errors(f"downloading {filename}"):
-            return Path(self.api.hf_hub_download(self.repo_id, filename, revision=revision, local_dir=local_dir,
-                                                 repo_type=self.repo_type))
+            return Path(
+                self.api.hf_hub_download(
+                    self.repo_id, filename, revision=revision, local_dir=local_dir, repo_type=self.repo_type
+                )
+            )
 
     def _read_json(self, filename: str, revision: str | None) -> dict | None:
         """A stored JSON file, None if absent (HTTP 404 only: a network failure is an error, never 'absent')."""
         from huggingface_hub.errors import RemoteEntryNotFoundError, RepositoryNotFoundError
+
         with tempfile.TemporaryDirectory(prefix="molremote-hub-") as tmp:
             try:
                 p = self._download(filename, revision, Path(tmp))
@@ -149,9 +181,9 @@ class HubStore(Store):
             self._created = True
 
     # --- Store ---------------------------------------------------------------------------------------
-    def push(self, run_dir: Path, key: str, *, force: bool = False,
-             transfer: Transfer | None = None) -> dict[str, Any]:
+    def push(self, run_dir: Path, key: str, *, force: bool = False, transfer: Transfer | None = None) -> dict[str, Any]:
         from huggingface_hub.errors import HfHubHTTPError
+
         key, run_dir = validate_key(key), Path(run_dir)
         transfer = transfer or Transfer()
         mine = local_manifest(run_dir)
@@ -167,11 +199,18 @@ class HubStore(Store):
             check_conflict(key, mine, stored_manifest, self.url, force)
             local = scan_run_dir(run_dir)
             changed = [r for r, fi in local.items() if not _same(fi, stored.get(r))]
-            deleted = sorted(r for r in stored if r not in local and not r.startswith(KEEP_IN_STORE)
-                             and not excluded(r))
-            summary = {"key": key, "store": self.url, "uploaded": changed, "deleted": deleted,
-                       "unchanged": len(local) - len(changed), "bytes": sum(local[r].size for r in changed),
-                       "commit": None}
+            deleted = sorted(
+                r for r in stored if r not in local and not r.startswith(KEEP_IN_STORE) and not excluded(r)
+            )
+            summary = {
+                "key": key,
+                "store": self.url,
+                "uploaded": changed,
+                "deleted": deleted,
+                "unchanged": len(local) - len(changed),
+                "bytes": sum(local[r].size for r in changed),
+                "commit": None,
+            }
             if not changed and not deleted:
                 # nothing left to do; if an earlier attempt's reply was lost, its commit is what landed
                 write_sync_record(run_dir, {rel: fi.sha256 for rel, fi in local.items()}, self.url)
@@ -180,16 +219,23 @@ class HubStore(Store):
             try:
                 with self._errors(f"pushing {key}"):
                     info = self.api.upload_folder(
-                        repo_id=self.repo_id, repo_type=self.repo_type, folder_path=run_dir, path_in_repo=prefix,
+                        repo_id=self.repo_id,
+                        repo_type=self.repo_type,
+                        folder_path=run_dir,
+                        path_in_repo=prefix,
                         # escaped: a file name holding '*', '?' or '[' must match only itself
                         allow_patterns=[glob.escape(r) for r in changed],
                         delete_patterns=[glob.escape(r) for r in deleted] or None,
                         parent_commit=head,
-                        commit_message=f"molremote push {key}: {len(changed)} changed, {len(deleted)} deleted")
+                        commit_message=f"molremote push {key}: {len(changed)} changed, {len(deleted)} deleted",
+                    )
             except StoreError as e:
                 cause = e.__cause__
-                status = cause.response.status_code if isinstance(cause, HfHubHTTPError) \
-                    and cause.response is not None else None
+                status = (
+                    cause.response.status_code
+                    if isinstance(cause, HfHubHTTPError) and cause.response is not None
+                    else None
+                )
                 # Re-read and try again when the head moved (409/412) or the commit failed in transit (5xx, a
                 # dropped connection): with hf_xet installed the client retries a commit itself, without it
                 # (HF_HUB_DISABLE_XET=1, the LFS path) it does not. The re-read makes this safe: a commit that
@@ -203,13 +249,26 @@ class HubStore(Store):
             for rel in changed:
                 transfer.advance(rel, local[rel].size)
             write_sync_record(run_dir, {rel: fi.sha256 for rel, fi in local.items()}, self.url)
-            log.info("pushed %s to %s: %d uploaded, %d deleted (commit %s)", key, self.url, len(changed),
-                     len(deleted), info.oid)
+            log.info(
+                "pushed %s to %s: %d uploaded, %d deleted (commit %s)",
+                key,
+                self.url,
+                len(changed),
+                len(deleted),
+                info.oid,
+            )
             return summary
         raise StoreError(f"{self.url}: the repo kept changing during {HEAD_MOVED_RETRIES} attempts to push {key}")
 
-    def pull(self, key: str, dest: Path, only: list[str] | None = None, *, force: bool = False,
-             transfer: Transfer | None = None) -> Path:
+    def pull(
+        self,
+        key: str,
+        dest: Path,
+        only: list[str] | None = None,
+        *,
+        force: bool = False,
+        transfer: Transfer | None = None,
+    ) -> Path:
         key, only = validate_key(key), check_only(only)
         transfer = transfer or Transfer()
         prefix = f"{RUNS_PREFIX}/{key}"
@@ -223,8 +282,11 @@ class HubStore(Store):
         rels = [r for r in stored if in_subset(r, only) and not excluded(r)]
         dest = Path(dest)
         targets = dest_targets(dest, rels, where=where)
-        same = {r: hash_file(targets[r]).sha256 for r in rels if targets[r].is_file()
-                and _same(hash_file(targets[r]), stored[r])}
+        same = {
+            r: hash_file(targets[r]).sha256
+            for r in rels
+            if targets[r].is_file() and _same(hash_file(targets[r]), stored[r])
+        }
         fetch = [r for r in manifest_last(rels) if r not in same]
         if not fetch:
             write_sync_record(dest, same, self.url, merge=True)
@@ -241,8 +303,10 @@ class HubStore(Store):
                 p = self._download(f"{prefix}/{rel}", head, staging)
                 fi = hash_file(p)
                 if not _same(fi, stored[rel]):
-                    raise StoreError(f"{where}: downloaded {rel} does not match the stored size/hash "
-                                     "(sha256 for LFS files, git blob id for small ones); nothing was written")
+                    raise StoreError(
+                        f"{where}: downloaded {rel} does not match the stored size/hash "
+                        "(sha256 for LFS files, git blob id for small ones); nothing was written"
+                    )
                 got[rel], hashes[rel] = p, fi.sha256
                 transfer.advance(rel, fi.size)
             for rel in fetch:

@@ -1,4 +1,5 @@
 """A store in a folder (local disk or a shared filesystem): `<root>/runs/<run key>/<files>`."""
+
 from __future__ import annotations
 
 import fcntl
@@ -7,15 +8,37 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..errors import StoreError
-from .base import (INDEX, KEEP_IN_STORE, MANIFEST, RUNS_PREFIX, Store, Transfer, check_conflict, check_only,
-                   copy_atomic, dest_targets, excluded, guard_local_changes, hash_file, in_subset,
-                   keys_from_manifest_paths, local_manifest, manifest_last, match_experiment, read_json_file,
-                   safe_relpath, scan_run_dir, validate_key, write_sync_record)
+from .base import (
+    INDEX,
+    KEEP_IN_STORE,
+    MANIFEST,
+    RUNS_PREFIX,
+    Store,
+    Transfer,
+    check_conflict,
+    check_only,
+    copy_atomic,
+    dest_targets,
+    excluded,
+    guard_local_changes,
+    hash_file,
+    in_subset,
+    keys_from_manifest_paths,
+    local_manifest,
+    manifest_last,
+    match_experiment,
+    read_json_file,
+    safe_relpath,
+    scan_run_dir,
+    validate_key,
+    write_sync_record,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +71,10 @@ class LocalStore(Store):
             for name in dirs + files:
                 p = Path(top) / name
                 if p.is_symlink():
-                    raise StoreError(f"refusing {p}: the store holds a symlink where a file or folder was "
-                                     "expected (it could point outside the run); nothing was written")
+                    raise StoreError(
+                        f"refusing {p}: the store holds a symlink where a file or folder was "
+                        "expected (it could point outside the run); nothing was written"
+                    )
             for name in files:
                 rel = (Path(top) / name).relative_to(base).as_posix()
                 if not excluded(rel):
@@ -61,11 +86,12 @@ class LocalStore(Store):
         return None if d is None else d.get("files", {})
 
     def _missing_root(self) -> StoreError:
-        return StoreError(f"store folder {self.root} does not exist: check [store] url in molremote.toml or "
-                          "MOLREMOTE_STORE (a typo, an unmounted disk?); `molremote push` creates it")
+        return StoreError(
+            f"store folder {self.root} does not exist: check [store] url in molremote.toml or "
+            "MOLREMOTE_STORE (a typo, an unmounted disk?); `molremote push` creates it"
+        )
 
-    def push(self, run_dir: Path, key: str, *, force: bool = False,
-             transfer: Transfer | None = None) -> dict[str, Any]:
+    def push(self, run_dir: Path, key: str, *, force: bool = False, transfer: Transfer | None = None) -> dict[str, Any]:
         key, run_dir = validate_key(key), Path(run_dir)
         transfer = transfer or Transfer()
         mine = local_manifest(run_dir)
@@ -78,9 +104,15 @@ class LocalStore(Store):
             except StoreError:  # a damaged index is rewritten whole below
                 old_index = {}
             local = scan_run_dir(run_dir)
-            todo = [rel for rel in manifest_last(local) if not (
-                rel in stored_files and (target / rel).stat().st_size == local[rel].size
-                and hash_file(target / rel).sha256 == local[rel].sha256)]
+            todo = [
+                rel
+                for rel in manifest_last(local)
+                if not (
+                    rel in stored_files
+                    and (target / rel).stat().st_size == local[rel].size
+                    and hash_file(target / rel).sha256 == local[rel].sha256
+                )
+            ]
             transfer.start(key, len(todo), sum(local[r].size for r in todo))
             uploaded, nbytes = [], 0
             for rel in todo:
@@ -98,18 +130,34 @@ class LocalStore(Store):
                     d = d.parent
             index = {rel: {"size": fi.size, "sha256": fi.sha256} for rel, fi in local.items()}
             for rel in stored_files - set(local) - set(deleted):  # kept in the store (checkpoints)
-                index[rel] = old_index.get(rel) or {"size": (target / rel).stat().st_size,
-                                                    "sha256": hash_file(target / rel).sha256}
+                index[rel] = old_index.get(rel) or {
+                    "size": (target / rel).stat().st_size,
+                    "sha256": hash_file(target / rel).sha256,
+                }
             from ..fsutil import write_json
 
             write_json(target / INDEX, {"files": dict(sorted(index.items()))})
         write_sync_record(run_dir, {rel: fi.sha256 for rel, fi in local.items()}, self.url)
         log.info("pushed %s to %s: %d uploaded, %d deleted", key, self.url, len(uploaded), len(deleted))
-        return {"key": key, "store": self.url, "uploaded": uploaded, "deleted": deleted,
-                "unchanged": len(local) - len(uploaded), "bytes": nbytes, "commit": None}
+        return {
+            "key": key,
+            "store": self.url,
+            "uploaded": uploaded,
+            "deleted": deleted,
+            "unchanged": len(local) - len(uploaded),
+            "bytes": nbytes,
+            "commit": None,
+        }
 
-    def pull(self, key: str, dest: Path, only: list[str] | None = None, *, force: bool = False,
-             transfer: Transfer | None = None) -> Path:
+    def pull(
+        self,
+        key: str,
+        dest: Path,
+        only: list[str] | None = None,
+        *,
+        force: bool = False,
+        transfer: Transfer | None = None,
+    ) -> Path:
         key, only = validate_key(key), check_only(only)
         transfer, dest = transfer or Transfer(), Path(dest)
         if not self.root.is_dir():
@@ -121,18 +169,28 @@ class LocalStore(Store):
                 raise StoreError(f"run {key} is not in store {self.url}")
             index = self._index(key)
             if index is None:
-                raise StoreError(f"{where}: no file index ({INDEX}) to check the files against (pushed by an "
-                                 "older molremote): push the run again from a machine that has it; nothing "
-                                 "was written")
+                raise StoreError(
+                    f"{where}: no file index ({INDEX}) to check the files against (pushed by an "
+                    "older molremote): push the run again from a machine that has it; nothing "
+                    "was written"
+                )
             rels = [r for r in self._stored_files(src) if in_subset(r, only)]
             unindexed = [r for r in rels if r not in index]
             if unindexed:
-                raise StoreError(f"{where}: stored file(s) {', '.join(unindexed)} are not in the store's index: "
-                                 "written there by something other than `molremote push`; nothing was written")
+                raise StoreError(
+                    f"{where}: stored file(s) {', '.join(unindexed)} are not in the store's index: "
+                    "written there by something other than `molremote push`; nothing was written"
+                )
             targets = dest_targets(dest, rels, where=where)
-            fetch = [r for r in manifest_last(rels) if not (
-                targets[r].is_file() and targets[r].stat().st_size == index[r]["size"]
-                and hash_file(targets[r]).sha256 == index[r]["sha256"])]
+            fetch = [
+                r
+                for r in manifest_last(rels)
+                if not (
+                    targets[r].is_file()
+                    and targets[r].stat().st_size == index[r]["size"]
+                    and hash_file(targets[r]).sha256 == index[r]["sha256"]
+                )
+            ]
             if fetch:
                 guard_local_changes(dest, targets, fetch, force, where)
                 dest.mkdir(parents=True, exist_ok=True)
@@ -152,8 +210,10 @@ class LocalStore(Store):
                             out.flush()
                             os.fsync(out.fileno())
                         if h.hexdigest() != index[rel]["sha256"] or tmp.stat().st_size != index[rel]["size"]:
-                            raise StoreError(f"{where}: stored {rel} does not match its sha256 in the store's "
-                                             f"index (damaged in the store: {src / rel}); nothing was written")
+                            raise StoreError(
+                                f"{where}: stored {rel} does not match its sha256 in the store's "
+                                f"index (damaged in the store: {src / rel}); nothing was written"
+                            )
                         got[rel] = tmp
                         transfer.advance(rel, index[rel]["size"])
                     for rel in fetch:
@@ -168,8 +228,9 @@ class LocalStore(Store):
         if not self.root.is_dir():
             raise self._missing_root()
         base = self.root / RUNS_PREFIX
-        paths = [(Path(top) / MANIFEST).relative_to(base).as_posix()
-                 for top, _, files in os.walk(base) if MANIFEST in files]
+        paths = [
+            (Path(top) / MANIFEST).relative_to(base).as_posix() for top, _, files in os.walk(base) if MANIFEST in files
+        ]
         out = []
         for key in keys_from_manifest_paths(paths):
             if match_experiment(key, experiment):

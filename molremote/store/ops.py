@@ -1,10 +1,11 @@
 """What the CLI's `push`, `pull` and `runs` commands do, as library functions (the commands stay thin).
 
-    push_run(run_dir)                      -> summary dict
-    pull_run(key, only=["metrics"])        -> local run folder
-    pull_experiment(620, fold=0)           -> [local run folders]
-    list_runs(620)                         -> rows merging the local runs folder and the store
+push_run(run_dir)                      -> summary dict
+pull_run(key, only=["metrics"])        -> local run folder
+pull_experiment(620, fold=0)           -> [local run folders]
+list_runs(620)                         -> rows merging the local runs folder and the store
 """
+
 from __future__ import annotations
 
 import logging
@@ -15,8 +16,17 @@ from typing import Any
 from ..errors import StoreError
 from ..project import runs_dir
 from ..runs import STATUS_CORRUPT, shown_status
-from .base import (MANIFEST, Store, StoreConflictError, Transfer, describe, keys_from_manifest_paths,
-                   match_experiment, read_json_file, validate_key)
+from .base import (
+    MANIFEST,
+    Store,
+    StoreConflictError,
+    Transfer,
+    describe,
+    keys_from_manifest_paths,
+    match_experiment,
+    read_json_file,
+    validate_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +35,7 @@ def _store(store: Store | str | None) -> Store:
     if isinstance(store, Store):
         return store
     from . import open_store
+
     return open_store(store)
 
 
@@ -42,14 +53,29 @@ def run_key_of(run_dir: Path, runs_root: Path | None = None) -> str:
     return validate_key(m["run_key"])
 
 
-def push_run(run_dir: Path, *, store: Store | str | None = None, key: str | None = None, force: bool = False,
-             runs_root: Path | None = None, transfer: Transfer | None = None) -> dict[str, Any]:
+def push_run(
+    run_dir: Path,
+    *,
+    store: Store | str | None = None,
+    key: str | None = None,
+    force: bool = False,
+    runs_root: Path | None = None,
+    transfer: Transfer | None = None,
+) -> dict[str, Any]:
     """Push one run folder (changed files only). StoreConflictError if the store holds another run there."""
     return _store(store).push(Path(run_dir), key or run_key_of(run_dir, runs_root), force=force, transfer=transfer)
 
 
-def pull_run(key: str, *, store: Store | str | None = None, only: list[str] | None = None, force: bool = False,
-             runs_root: Path | None = None, dest: Path | None = None, transfer: Transfer | None = None) -> Path:
+def pull_run(
+    key: str,
+    *,
+    store: Store | str | None = None,
+    only: list[str] | None = None,
+    force: bool = False,
+    runs_root: Path | None = None,
+    dest: Path | None = None,
+    transfer: Transfer | None = None,
+) -> Path:
     """Bring a stored run into `<runs>/<key>` (or `dest`), holding the run folder's lock (RunBusyError while a
     trainer holds it). Refuses, unless `force`, when the local folder holds another run (different run_uid)
     or a newer copy of this one, and (see Store.pull) when it would overwrite files changed here."""
@@ -74,11 +100,13 @@ def _pull_locked(key: str, st: Store, dest: Path, only, force: bool, transfer) -
             if mine.get("run_uid") != theirs.get("run_uid"):
                 raise StoreConflictError(
                     f"{dest} holds another run than {key} in {st.url}: local {describe(mine)}; stored "
-                    f"{describe(theirs)}. Move the local folder away, or pull with --force to overwrite it.")
+                    f"{describe(theirs)}. Move the local folder away, or pull with --force to overwrite it."
+                )
             if (mine.get("updated_at") or "") > (theirs.get("updated_at") or ""):
                 raise StoreConflictError(
                     f"{dest} is newer than the stored copy of {key} (local updated {mine.get('updated_at')}, "
-                    f"stored {theirs.get('updated_at')}): push it instead, or pull with --force.")
+                    f"stored {theirs.get('updated_at')}): push it instead, or pull with --force."
+                )
     return st.pull(key, dest, only, force=force, transfer=transfer)
 
 
@@ -97,23 +125,31 @@ def restore_for_resume(store: Store | str | None, key: str, dest: Path) -> dict 
     return stored
 
 
-def select_runs(experiment: int | str, *, fold: int | None = None, config_hash: str | None = None,
-                store: Store | str | None = None) -> list[dict[str, Any]]:
+def select_runs(
+    experiment: int | str, *, fold: int | None = None, config_hash: str | None = None, store: Store | str | None = None
+) -> list[dict[str, Any]]:
     """Stored runs of an experiment, optionally one fold / config hash ([{key, manifest}])."""
     rows = _store(store).list_runs(experiment)
     return [r for r in rows if _key_matches(r["key"], fold, config_hash)]
 
 
-def pull_experiment(experiment: int | str, *, fold: int | None = None, config_hash: str | None = None,
-                    only: list[str] | None = None, force: bool = False, store: Store | str | None = None,
-                    runs_root: Path | None = None, transfer: Transfer | None = None) -> list[Path]:
+def pull_experiment(
+    experiment: int | str,
+    *,
+    fold: int | None = None,
+    config_hash: str | None = None,
+    only: list[str] | None = None,
+    force: bool = False,
+    store: Store | str | None = None,
+    runs_root: Path | None = None,
+    transfer: Transfer | None = None,
+) -> list[Path]:
     st = _store(store)
     rows = select_runs(experiment, fold=fold, config_hash=config_hash, store=st)
     if not rows:
         what = f"experiment {experiment}" + (f" fold {fold}" if fold is not None else "")
         raise StoreError(f"no run of {what} in store {st.url}")
-    return [pull_run(r["key"], store=st, only=only, force=force, runs_root=runs_root, transfer=transfer)
-            for r in rows]
+    return [pull_run(r["key"], store=st, only=only, force=force, runs_root=runs_root, transfer=transfer) for r in rows]
 
 
 def _key_matches(key: str, fold: int | None, config_hash: str | None) -> bool:
@@ -148,8 +184,13 @@ def local_runs(experiment: int | str | None = None, runs_root: Path | None = Non
     return out
 
 
-def list_runs(experiment: int | str | None = None, *, store: Store | str | None = None,
-              runs_root: Path | None = None, include_store: bool = True) -> list[dict[str, Any]]:
+def list_runs(
+    experiment: int | str | None = None,
+    *,
+    store: Store | str | None = None,
+    runs_root: Path | None = None,
+    include_store: bool = True,
+) -> list[dict[str, Any]]:
     """Rows merging the local runs folder and the store, sorted by key:
     {key, path (local folder or None), local_manifest, store_manifest, manifest (the newer of the two),
      where: local-only | store-only | same | local-newer | store-newer | conflict (different run_uid)}."""
@@ -158,8 +199,9 @@ def list_runs(experiment: int | str | None = None, *, store: Store | str | None 
         rows[r["key"]] = {"key": r["key"], "path": r["path"], "local_manifest": r["manifest"], "store_manifest": None}
     if include_store:
         for r in _store(store).list_runs(experiment):
-            rows.setdefault(r["key"], {"key": r["key"], "path": None, "local_manifest": None})["store_manifest"] = \
-                r["manifest"]
+            rows.setdefault(r["key"], {"key": r["key"], "path": None, "local_manifest": None})["store_manifest"] = r[
+                "manifest"
+            ]
     for row in rows.values():
         lm, sm = row.get("local_manifest"), row.setdefault("store_manifest", None)
         if sm is None:
@@ -178,4 +220,13 @@ def list_runs(experiment: int | str | None = None, *, store: Store | str | None 
     return [rows[k] for k in sorted(rows)]
 
 
-__all__ = ["push_run", "pull_run", "restore_for_resume", "pull_experiment", "select_runs", "list_runs", "local_runs", "run_key_of"]
+__all__ = [
+    "push_run",
+    "pull_run",
+    "restore_for_resume",
+    "pull_experiment",
+    "select_runs",
+    "list_runs",
+    "local_runs",
+    "run_key_of",
+]

@@ -10,6 +10,7 @@
 The local folder is never touched: a failed push loses nothing, the next one carries every change since
 the last success (pushes compare hashes with what the store holds).
 """
+
 from __future__ import annotations
 
 import logging
@@ -33,9 +34,17 @@ DEFAULT_BACKOFF_MAX_S = 300.0
 
 
 class BackgroundSync:
-    def __init__(self, store: Store, run_dir: Path, key: str, *, min_interval_s: float = DEFAULT_MIN_INTERVAL_S,
-                 backoff_base_s: float = DEFAULT_BACKOFF_BASE_S, backoff_max_s: float = DEFAULT_BACKOFF_MAX_S,
-                 force: bool = False):
+    def __init__(
+        self,
+        store: Store,
+        run_dir: Path,
+        key: str,
+        *,
+        min_interval_s: float = DEFAULT_MIN_INTERVAL_S,
+        backoff_base_s: float = DEFAULT_BACKOFF_BASE_S,
+        backoff_max_s: float = DEFAULT_BACKOFF_MAX_S,
+        force: bool = False,
+    ):
         self.store, self.run_dir, self.key, self.force = store, Path(run_dir), key, force
         self.min_interval_s, self.backoff_base_s, self.backoff_max_s = min_interval_s, backoff_base_s, backoff_max_s
         self._cond = threading.Condition()
@@ -51,7 +60,7 @@ class BackgroundSync:
         self.last_summary: dict[str, Any] | None = None
         self.fatal: str | None = None  # a conflict: retrying cannot help, pushes stop
 
-    def start(self) -> "BackgroundSync":
+    def start(self) -> BackgroundSync:
         """Start the thread (idempotent; request() and flush() start it if needed)."""
         with self._cond:
             if not self._thread.is_alive() and not self._stopping:
@@ -85,9 +94,15 @@ class BackgroundSync:
             while self._done_gen < gen and self.fatal is None:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
-                    log.error("sync of %s to %s: final push did not complete in %.0f s (last error: %s); "
-                              "the run is intact locally in %s", self.key, self.store.url, timeout,
-                              self.last_error, self.run_dir)
+                    log.error(
+                        "sync of %s to %s: final push did not complete in %.0f s (last error: %s); "
+                        "the run is intact locally in %s",
+                        self.key,
+                        self.store.url,
+                        timeout,
+                        self.last_error,
+                        self.run_dir,
+                    )
                     return False
                 self._cond.wait(left)
             return self._done_gen >= gen and self.fatal is None
@@ -103,10 +118,17 @@ class BackgroundSync:
 
     def status(self) -> dict[str, Any]:
         with self._cond:
-            return {"key": self.key, "store": self.store.url, "pushes": self.pushes, "failures": self.failures,
-                    "pending": self._pending, "last_error": self.last_error, "fatal": self.fatal}
+            return {
+                "key": self.key,
+                "store": self.store.url,
+                "pushes": self.pushes,
+                "failures": self.failures,
+                "pending": self._pending,
+                "last_error": self.last_error,
+                "fatal": self.fatal,
+            }
 
-    def __enter__(self) -> "BackgroundSync":
+    def __enter__(self) -> BackgroundSync:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -149,8 +171,14 @@ class BackgroundSync:
                     self._pending = True
                     self.last_error = f"{type(e).__name__}: {e}"
                     self._cond.notify_all()
-                log.warning("sync of %s to %s failed (%d in a row), retrying in %.0f s: %s", self.key,
-                            self.store.url, self.failures, delay, e)
+                log.warning(
+                    "sync of %s to %s failed (%d in a row), retrying in %.0f s: %s",
+                    self.key,
+                    self.store.url,
+                    self.failures,
+                    delay,
+                    e,
+                )
             else:
                 with self._cond:
                     self.failures, self._retry_at = 0, 0.0
@@ -159,5 +187,10 @@ class BackgroundSync:
                     self.pushes += 1
                     self.last_error, self.last_summary = None, summary
                     self._cond.notify_all()
-                log.info("synced %s to %s: %d uploaded, %d deleted", self.key, self.store.url,
-                         len(summary["uploaded"]), len(summary["deleted"]))
+                log.info(
+                    "synced %s to %s: %d uploaded, %d deleted",
+                    self.key,
+                    self.store.url,
+                    len(summary["uploaded"]),
+                    len(summary["deleted"]),
+                )

@@ -1,4 +1,5 @@
 """The task registry: the ONLY place that names tasks. A task is one package `tasks/<name>/` (see base.py)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,13 +23,22 @@ class TaskEntry(Entry):
 
 
 TASKS: dict[str, TaskEntry] = {
-    "belka": TaskEntry("molremote.tasks.belka.params:BelkaParams", "molremote.tasks.belka.task:BelkaTask",
-                       "molremote.tasks.belka.results:BelkaResults", "molremote.tasks.belka.prepare:prepare_command"),
-    "text2mol": TaskEntry("molremote.tasks.text2mol.params:Text2MolParams",
-                          "molremote.tasks.text2mol.task:Text2MolTask",
-                          "molremote.tasks.text2mol.results:Text2MolResults"),
-    "moa": TaskEntry("molremote.tasks.moa.params:MoaParams", "molremote.tasks.moa.task:MoaTask",
-                     "molremote.tasks.moa.results:MoaResults"),
+    "belka": TaskEntry(
+        "molremote.tasks.belka.params:BelkaParams",
+        "molremote.tasks.belka.task:BelkaTask",
+        "molremote.tasks.belka.results:BelkaResults",
+        "molremote.tasks.belka.prepare:prepare_command",
+    ),
+    "text2mol": TaskEntry(
+        "molremote.tasks.text2mol.params:Text2MolParams",
+        "molremote.tasks.text2mol.task:Text2MolTask",
+        "molremote.tasks.text2mol.results:Text2MolResults",
+    ),
+    "moa": TaskEntry(
+        "molremote.tasks.moa.params:MoaParams",
+        "molremote.tasks.moa.task:MoaTask",
+        "molremote.tasks.moa.results:MoaResults",
+    ),
 }
 
 
@@ -45,8 +55,10 @@ def task_results(name: str | None) -> TaskResults:
     if entry is None:
         raise ExperimentError(f"unknown task {name!r} (known: {', '.join(sorted(TASKS))})")
     if not getattr(entry, "results", ""):
-        raise ExperimentError(f"task {name!r} has no results side registered (TaskEntry.results): it cannot be "
-                              "evaluated or ensembled", field="task.name")
+        raise ExperimentError(
+            f"task {name!r} has no results side registered (TaskEntry.results): it cannot be evaluated or ensembled",
+            field="task.name",
+        )
     return entry.results_class()()
 
 
@@ -62,6 +74,8 @@ def data_preparer(name: str) -> Any:
     entry = TASKS.get(name)
     if entry is None or not getattr(entry, "prepare", ""):
         have = sorted(n for n, e in TASKS.items() if getattr(e, "prepare", ""))
-        raise UsageError(f"--task {name}: task {name!r} has no data preparation step (tasks with one: {', '.join(have) or 'none'}); "
-                        "other tasks read their raw files directly")
+        raise UsageError(
+            f"--task {name}: task {name!r} has no data preparation step (tasks with one: {', '.join(have) or 'none'}); "
+            "other tasks read their raw files directly"
+        )
     return import_string(entry.prepare)

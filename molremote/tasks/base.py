@@ -24,6 +24,7 @@ out-of-fold predictions and the fold-averaged test submission.
 A task is registered by one line in `tasks/__init__.py` (params class, Task, TaskResults); nothing outside
 `tasks/` names a task. docs/adding-a-task.md walks through a whole one.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -163,9 +164,11 @@ class Task(ABC):
         for n in names:
             p = d / n
             if not p.exists():
-                raise DataError(f"data file {p} not found (experiment {self.exp.id}, "
-                                f"data.root={self.exp.data.root!r}). "
-                                f"{self.data_help}")
+                raise DataError(
+                    f"data file {p} not found (experiment {self.exp.id}, "
+                    f"data.root={self.exp.data.root!r}). "
+                    f"{self.data_help}"
+                )
             out.append(p)
         return out
 

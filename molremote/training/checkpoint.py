@@ -6,6 +6,7 @@ checkpoint instead of losing the run. The corrupt file is then moved aside (`las
 the next save can never rotate it into the backup slot. Loading never silently starts from scratch over
 existing checkpoints.
 """
+
 from __future__ import annotations
 
 import io
@@ -81,13 +82,17 @@ def load_latest(ckpt_dir: Path, move_corrupt: bool = True) -> dict[str, Any] | N
                 aside = ""
                 if move_corrupt and candidates[0].exists():
                     aside = f"; moved it aside to {move_aside(candidates[0]).name}"
-                log.warning("checkpoint %s unreadable (%s); resuming from %s%s", candidates[0], errors[-1],
-                            p.name, aside)
+                log.warning(
+                    "checkpoint %s unreadable (%s); resuming from %s%s", candidates[0], errors[-1], p.name, aside
+                )
             return state
         except Exception as e:  # corrupt zip, truncated file, wrong format
             errors.append(f"{p}: {type(e).__name__}: {e}")
-    raise CheckpointError("no usable checkpoint; " + "; ".join(errors) +
-                          ". Refusing to train from scratch over them: move the run folder aside or use --restart.")
+    raise CheckpointError(
+        "no usable checkpoint; "
+        + "; ".join(errors)
+        + ". Refusing to train from scratch over them: move the run folder aside or use --restart."
+    )
 
 
 def load_weights(path: Path) -> dict[str, Any]:

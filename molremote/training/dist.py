@@ -4,6 +4,7 @@ Every rank walks the same epoch order and takes a strided shard of each global b
 size and the number of steps per epoch do not depend on the number of processes. Decisions that must be
 the same on every rank (checkpoint now, stop now) are all-reduced; only rank 0 writes files.
 """
+
 from __future__ import annotations
 
 import os
@@ -43,7 +44,9 @@ class Dist:
             torch.distributed.barrier()
 
     def device_for_collectives(self) -> torch.device:
-        return torch.device("cuda", self.local_rank) if torch.distributed.get_backend() == "nccl" else torch.device("cpu")
+        return (
+            torch.device("cuda", self.local_rank) if torch.distributed.get_backend() == "nccl" else torch.device("cpu")
+        )
 
     def close(self) -> None:
         if self.enabled and torch.distributed.is_initialized():

@@ -1,4 +1,5 @@
 """Start or resume the run of one (experiment, fold): the folder, the finished-run rule, tracking, logs."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -25,9 +26,20 @@ def _echo_to(run: Run):
     return echo
 
 
-def train_fold(exp: Experiment, fold: int, *, sets: list[str] | None = None, max_time_s: float | None = None,
-               restart: bool = False, progress: bool | None = None, root: Path | None = None,
-               store: Any = None, settings: Any = None, wait: bool = False, repair: bool = False) -> TrainResult:
+def train_fold(
+    exp: Experiment,
+    fold: int,
+    *,
+    sets: list[str] | None = None,
+    max_time_s: float | None = None,
+    restart: bool = False,
+    progress: bool | None = None,
+    root: Path | None = None,
+    store: Any = None,
+    settings: Any = None,
+    wait: bool = False,
+    repair: bool = False,
+) -> TrainResult:
     """Train one fold; resume an unfinished run; leave a finished one alone unless `restart`.
     Rank 0 holds the run folder's lock for its whole life (RunBusyError when another process holds it,
     unless `wait`). A damaged manifest stops the run (ManifestError) unless `repair`.
@@ -47,8 +59,20 @@ def train_fold(exp: Experiment, fold: int, *, sets: list[str] | None = None, max
     try:
         lock = _lock_run(run_path(exp, fold, root), wait)
         try:
-            return _train_main(exp, fold, dist, lock, sets=sets, max_time_s=max_time_s, restart=restart,
-                               progress=progress, root=root, store=store, settings=settings, repair=repair)
+            return _train_main(
+                exp,
+                fold,
+                dist,
+                lock,
+                sets=sets,
+                max_time_s=max_time_s,
+                restart=restart,
+                progress=progress,
+                root=root,
+                store=store,
+                settings=settings,
+                repair=repair,
+            )
         finally:
             lock.release()
     finally:
@@ -60,14 +84,28 @@ def _lock_run(path: Path, wait: bool) -> RunLock:
     only to hold the lock is removed again if training never starts (a data error leaves nothing behind)."""
     fresh = not path.exists()
     lock = RunLock(path, "train").acquire(
-        wait, on_wait=lambda who: print(f"waiting for {path} held by {who} (--wait)", file=sys.stderr, flush=True))
+        wait, on_wait=lambda who: print(f"waiting for {path} held by {who} (--wait)", file=sys.stderr, flush=True)
+    )
     if fresh:
         lock.cleanup_if_unused = True
     return lock
 
 
-def _train_main(exp: Experiment, fold: int, dist: Any, lock: RunLock, *, sets, max_time_s, restart, progress,
-                root, store, settings, repair) -> TrainResult:
+def _train_main(
+    exp: Experiment,
+    fold: int,
+    dist: Any,
+    lock: RunLock,
+    *,
+    sets,
+    max_time_s,
+    restart,
+    progress,
+    root,
+    store,
+    settings,
+    repair,
+) -> TrainResult:
     path = run_path(exp, fold, root)
     run0 = Run(path)
     repaired = None
@@ -77,19 +115,28 @@ def _train_main(exp: Experiment, fold: int, dist: Any, lock: RunLock, *, sets, m
         if not repair:
             raise
         repaired = run0.set_corrupt_manifest_aside()
-        print(f"kept the damaged manifest as {repaired}; starting a new record for the run (--repair)",
-              file=sys.stderr)
+        print(f"kept the damaged manifest as {repaired}; starting a new record for the run (--repair)", file=sys.stderr)
         existing = None
-    if existing and restart and existing.get("restarted_from") and \
-            existing.get("status") in (STATUS_INCOMPLETE, STATUS_RUNNING):
+    if (
+        existing
+        and restart
+        and existing.get("restarted_from")
+        and existing.get("status") in (STATUS_INCOMPLETE, STATUS_RUNNING)
+    ):
         # "resume with the same command": the run this --restart began is resumed, not restarted again
-        print(f"resuming the run begun by --restart (the previous one is kept as {existing['restarted_from']}); "
-              f"to start over once more, move {path} aside first", file=sys.stderr)
+        print(
+            f"resuming the run begun by --restart (the previous one is kept as {existing['restarted_from']}); "
+            f"to start over once more, move {path} aside first",
+            file=sys.stderr,
+        )
         restart = False
     if existing and existing.get("status") == STATUS_COMPLETE and not restart:
         best = existing.get("best") or {}
-        print(f"run {path} is already complete (best {best.get('metric')} {best.get('value')}); "
-              "use --restart to train it again", file=sys.stderr)
+        print(
+            f"run {path} is already complete (best {best.get('metric')} {best.get('value')}); "
+            "use --restart to train it again",
+            file=sys.stderr,
+        )
         dist.barrier()
         return TrainResult(STATUS_COMPLETE, path, 0, existing.get("best"))
     if existing and restart:
@@ -134,8 +181,18 @@ def _train_main(exp: Experiment, fold: int, dist: Any, lock: RunLock, *, sets, m
 
         sync = BackgroundSync(store, run.path, run_key(exp, fold))
     try:
-        result = train_run(exp, fold, run, max_time_s=max_time_s, progress=progress, tracker=tracker,
-                           on_checkpoint=(sync.request if sync else None), echo=echo, dist=dist, task=task)
+        result = train_run(
+            exp,
+            fold,
+            run,
+            max_time_s=max_time_s,
+            progress=progress,
+            tracker=tracker,
+            on_checkpoint=(sync.request if sync else None),
+            echo=echo,
+            dist=dist,
+            task=task,
+        )
     finally:
         if tracker is not None:
             tracker.finish((run.manifest() or {}).get("status", "failed"))
@@ -143,6 +200,8 @@ def _train_main(exp: Experiment, fold: int, dist: Any, lock: RunLock, *, sets, m
             ok = sync.flush(timeout=600)
             sync.stop()
             if not ok:
-                echo(f"warning: the final push to the store did not complete; the local run folder {run.path} "
-                     "is intact: `molremote push` it later")
+                echo(
+                    f"warning: the final push to the store did not complete; the local run folder {run.path} "
+                    "is intact: `molremote push` it later"
+                )
     return result

@@ -3,17 +3,20 @@ and the exit code comes from the run's manifest. torch-free in this process (tor
 
 Used by `molremote train --gpus N` (and so by the ssh/slurm launchers that run it) when not already a worker.
 """
+
 from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import EXIT_INCOMPLETE
 
 
-def run_under_torchrun(gpus: int, exp: Any, folds: list[int], argv: list[str] | None = None,
-                       echo: Callable[[str], None] = print) -> int:
+def run_under_torchrun(
+    gpus: int, exp: Any, folds: list[int], argv: list[str] | None = None, echo: Callable[[str], None] = print
+) -> int:
     """Re-run this same command (`argv`, default sys.argv) under torchrun with `gpus` processes, then report
     like a single process: prints the last run folder and returns the exit code taken from the run's manifest
     (torchrun turns a worker's 75 into a generic failure)."""
@@ -24,8 +27,15 @@ def run_under_torchrun(gpus: int, exp: Any, folds: list[int], argv: list[str] | 
     # `python -m molremote` as a module
     entry = argv[0]
     target = ["-m", "molremote"] if entry.endswith("__main__.py") or not os.path.isfile(entry) else [entry]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={gpus}",
-           *target, *argv[1:]]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={gpus}",
+        *target,
+        *argv[1:],
+    ]
     echo(f"torchrun {gpus} processes: {' '.join(cmd[3:])}")
     rc = call_forwarding_signals(cmd)
     last, code = None, rc

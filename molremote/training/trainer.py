@@ -6,6 +6,7 @@ the byte length of metrics.jsonl at that moment. A resumed run therefore replays
 and on CPU reaches bit-identical weights and metrics (tests/training/test_trainer.py kills a run with
 SIGKILL mid-epoch to prove it).
 """
+
 from __future__ import annotations
 
 import json
@@ -48,7 +49,7 @@ class StopFlag:
         self.reason: str | None = None
         self._old: dict[int, Any] = {}
 
-    def install(self) -> "StopFlag":
+    def install(self) -> StopFlag:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT):
                 self._old[sig] = signal.signal(sig, self._handle)
@@ -85,7 +86,9 @@ def seed_everything(seed: int) -> None:
 
 def make_optimizer(exp: Experiment, model: torch.nn.Module) -> torch.optim.Optimizer:
     t = exp.training
-    groups = model.param_groups(t) if hasattr(model, "param_groups") else [p for p in model.parameters() if p.requires_grad]
+    groups = (
+        model.param_groups(t) if hasattr(model, "param_groups") else [p for p in model.parameters() if p.requires_grad]
+    )
     if t.optimizer == "adam":
         return torch.optim.Adam(groups, lr=t.lr, weight_decay=t.weight_decay)
     if t.optimizer == "adamw":
@@ -172,8 +175,9 @@ class MetricsLog:
 
 
 @torch.no_grad()
-def predict(task: Any, model: torch.nn.Module, split: str, idx: np.ndarray, bs: int, device: torch.device,
-            autocast: Any) -> dict[str, np.ndarray]:
+def predict(
+    task: Any, model: torch.nn.Module, split: str, idx: np.ndarray, bs: int, device: torch.device, autocast: Any
+) -> dict[str, np.ndarray]:
     model.eval()
     parts: dict[str, list[np.ndarray]] = {}
     for b in _batches(idx, bs):
@@ -193,13 +197,27 @@ def _autocast_factory(exp: Experiment, device: torch.device):
 
 
 def _progress(enabled: bool):
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[rate]:>9} samples/s"), TextColumn("loss {task.fields[loss]}"),
-                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                    disable=not enabled, transient=False)
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:>9} samples/s"),
+        TextColumn("loss {task.fields[loss]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        disable=not enabled,
+        transient=False,
+    )
 
 
 class Trainer:
@@ -210,9 +228,20 @@ class Trainer:
     stopping) and `finish()` (predictions and submission from the best weights). Under torchrun
     (`dist.enabled`) every rank trains on its shard; rank 0 alone writes files."""
 
-    def __init__(self, exp: Experiment, fold: int, run: Run, *, max_time_s: float | None = None,
-                 progress: bool | None = None, tracker: Any = None, on_checkpoint: Any = None, echo: Any = None,
-                 dist: Any = None, task: Any = None):
+    def __init__(
+        self,
+        exp: Experiment,
+        fold: int,
+        run: Run,
+        *,
+        max_time_s: float | None = None,
+        progress: bool | None = None,
+        tracker: Any = None,
+        on_checkpoint: Any = None,
+        echo: Any = None,
+        dist: Any = None,
+        task: Any = None,
+    ):
         from .dist import Dist
 
         self.exp, self.t, self.fold, self.run = exp, exp.training, fold, run
@@ -279,10 +308,18 @@ class Trainer:
     # ---- the resumable state, listed once ------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {
-            "model": self.core.state_dict(), "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
-            "scaler": self.scaler.state_dict(), "rng": ckpt.rng_state(), "epoch": self.epoch, "pos": self.pos,
-            "step": self.step, "best": self.best, "bad_epochs": self.bad_epochs,
-            "metrics_offset": self.metrics.offset(), "loss_acc": dict(self.acc),
+            "model": self.core.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": ckpt.rng_state(),
+            "epoch": self.epoch,
+            "pos": self.pos,
+            "step": self.step,
+            "best": self.best,
+            "bad_epochs": self.bad_epochs,
+            "metrics_offset": self.metrics.offset(),
+            "loss_acc": dict(self.acc),
             "train_time": self.train_time + time.monotonic() - self.session_t0,
             "config_hash": self.exp.config_hash,
         }
@@ -302,8 +339,10 @@ class Trainer:
     def fold_losses(self) -> None:
         es, ws = self.acc_dev.tolist()
         if not (math.isfinite(es) and math.isfinite(ws)):
-            raise FloatingPointError(f"loss became {es if not math.isfinite(es) else ws} before epoch {self.epoch} "
-                                     f"step {self.step} (last {self.acc['win_n']} steps)")
+            raise FloatingPointError(
+                f"loss became {es if not math.isfinite(es) else ws} before epoch {self.epoch} "
+                f"step {self.step} (last {self.acc['win_n']} steps)"
+            )
         self.acc["epoch_sum"] += es
         self.acc["win_sum"] += ws
         self.acc_dev.zero_()
@@ -321,9 +360,14 @@ class Trainer:
     def train_epoch(self, bar: Any) -> None:
         """The rest of the current epoch from batch `pos`. Raises _Stopped at a signal or the deadline."""
         t, task, dist, stop = self.t, self.task, self.dist, self.stop
-        order = _batches(epoch_order(self.train_idx, t.seed, self.epoch), self.bs)[:self.steps_per_epoch]
-        ptask = bar.add_task(f"fold {self.fold} epoch {self.epoch + 1}/{t.epochs}", total=len(order),
-                             completed=self.pos, rate="-", loss="-")
+        order = _batches(epoch_order(self.train_idx, t.seed, self.epoch), self.bs)[: self.steps_per_epoch]
+        ptask = bar.add_task(
+            f"fold {self.fold} epoch {self.epoch + 1}/{t.epochs}",
+            total=len(order),
+            completed=self.pos,
+            rate="-",
+            loss="-",
+        )
         self.seen, self.t_epoch = 0, time.monotonic()
         while self.pos < len(order):
             self.sched.at(self.step, self.epoch)
@@ -349,13 +393,21 @@ class Trainer:
                 self.fold_losses()
                 win = self.acc["win_sum"] / max(1, self.acc["win_n"])
                 if self.main:
-                    self.metrics.write({"step": self.step, "epoch": self.epoch, "train_loss": win,
-                                        "lr": self.opt.param_groups[0]["lr"], "samples_per_s": rate,
-                                        "time": now_iso()})
+                    self.metrics.write(
+                        {
+                            "step": self.step,
+                            "epoch": self.epoch,
+                            "train_loss": win,
+                            "lr": self.opt.param_groups[0]["lr"],
+                            "samples_per_s": rate,
+                            "time": now_iso(),
+                        }
+                    )
                 bar.update(ptask, loss=f"{win:.4f}")
                 self.acc["win_sum"], self.acc["win_n"] = 0.0, 0
-            due = (t.checkpoint_every_steps and self.step % t.checkpoint_every_steps == 0) or \
-                  (time.monotonic() - self.last_ckpt >= t.checkpoint_every_s)
+            due = (t.checkpoint_every_steps and self.step % t.checkpoint_every_steps == 0) or (
+                time.monotonic() - self.last_ckpt >= t.checkpoint_every_s
+            )
             stopping, due = dist.any(bool(stop), due)  # every rank takes the same decision
             if stopping and not stop:
                 stop.reason = stop.reason or "peer stopped"
@@ -377,21 +429,30 @@ class Trainer:
         if improved:
             self.best = {"metric": task.metric_name, "value": score, "epoch": self.epoch, "step": self.step}
             if self.main:
-                ckpt.save(self.run.checkpoints / "best.pt", {"model": self.core.state_dict(), "best": self.best,
-                                                             "config_hash": self.exp.config_hash},
-                          keep_previous=False)
+                ckpt.save(
+                    self.run.checkpoints / "best.pt",
+                    {"model": self.core.state_dict(), "best": self.best, "config_hash": self.exp.config_hash},
+                    keep_previous=False,
+                )
             self.bad_epochs = 0
         else:
             self.bad_epochs += 1
         acc = self.acc
-        row = {"step": self.step, "epoch": self.epoch,
-               "epoch_train_loss": acc["epoch_sum"] / acc["epoch_n"] if acc["epoch_n"] else None,
-               f"valid_{task.metric_name}": score, "lr": self.opt.param_groups[0]["lr"], "time": now_iso()}
+        row = {
+            "step": self.step,
+            "epoch": self.epoch,
+            "epoch_train_loss": acc["epoch_sum"] / acc["epoch_n"] if acc["epoch_n"] else None,
+            f"valid_{task.metric_name}": score,
+            "lr": self.opt.param_groups[0]["lr"],
+            "time": now_iso(),
+        }
         if self.main:
             self.metrics.write(row)
-        self.echo(f"epoch {self.epoch + 1}/{t.epochs}  valid {task.metric_name} {score:.4f}"
-                  f"{'  (best)' if improved else ''}  "
-                  f"{self.seen / max(1e-9, time.monotonic() - self.t_epoch):,.0f} samples/s")
+        self.echo(
+            f"epoch {self.epoch + 1}/{t.epochs}  valid {task.metric_name} {score:.4f}"
+            f"{'  (best)' if improved else ''}  "
+            f"{self.seen / max(1e-9, time.monotonic() - self.t_epoch):,.0f} samples/s"
+        )
         self.epoch, self.pos = self.epoch + 1, 0
         acc["epoch_sum"], acc["epoch_n"] = 0.0, 0
         if t.early_stopping_patience is not None and self.bad_epochs > t.early_stopping_patience:
@@ -418,11 +479,21 @@ class Trainer:
             task.write_predictions(run.predictions, "test", test_idx, test_out)
             task.write_submission(run.path / "submission.csv", test_out)
         baseline = task.baseline_score(self.valid_idx)
-        summary = {"best": self.best, "baseline": baseline, "steps": self.step, "epochs": self.epoch,
-                   "train_time_s": round(self.train_time + time.monotonic() - self.session_t0, 2)}
+        summary = {
+            "best": self.best,
+            "baseline": baseline,
+            "steps": self.step,
+            "epochs": self.epoch,
+            "train_time_s": round(self.train_time + time.monotonic() - self.session_t0, 2),
+        }
         if self.tracker is not None:
-            self.tracker.summary({f"best_{task.metric_name}": self.best["value"] if self.best else None,
-                                  "baseline": baseline, "steps": self.step})
+            self.tracker.summary(
+                {
+                    f"best_{task.metric_name}": self.best["value"] if self.best else None,
+                    "baseline": baseline,
+                    "steps": self.step,
+                }
+            )
         run.end_session(STATUS_COMPLETE, **summary)
         return TrainResult(STATUS_COMPLETE, run.path, 0, self.best)
 
@@ -441,8 +512,7 @@ class Trainer:
         except _Stopped:
             if self.main:
                 self.run.end_session(STATUS_INCOMPLETE, stop_reason=self.stop.reason, best=self.best)
-            self.echo(f"stopped ({self.stop.reason}) in {self.where()}; checkpoint saved; "
-                      "resume with the same command")
+            self.echo(f"stopped ({self.stop.reason}) in {self.where()}; checkpoint saved; resume with the same command")
             return TrainResult(STATUS_INCOMPLETE, self.run.path, EXIT_INCOMPLETE, self.best)
         except BaseException as e:
             if self.main:

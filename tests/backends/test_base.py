@@ -1,4 +1,5 @@
 """molremote/backends/base.py: templates, option validation, log following."""
+
 import pytest
 
 from molremote.backends import get_backend

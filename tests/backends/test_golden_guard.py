@@ -1,4 +1,5 @@
 """Golden files cannot be rewritten in CI: MOLREMOTE_UPDATE_GOLDEN=1 under CI=true fails instead of writing."""
+
 import pytest
 
 from .conftest import check_golden

@@ -1,5 +1,6 @@
 """molremote/backends/kaggle.py: rendered kernel (golden), push payload through the real kaggle client against
 the loopback Kaggle server, the kernel executed locally in a simulated /kaggle, chained sessions, quota, data."""
+
 from __future__ import annotations
 
 import hashlib
@@ -37,13 +38,18 @@ SESSION_ENV_KEYS = ("MOLREMOTE_", "KAGGLE_", "WANDB_", "HF_", "PYTHONPATH")
 
 def tiny_experiment(epochs: int = 3):
     """BELKA on a 6,000-row slice of the demo data, a very small CNN: seconds per session on CPU."""
-    return validate({
-        "id": 1, "slug": "belka_tiny", "task": {"name": "belka"},
-        "model": {"name": "cnn1d", "embed_dim": 8, "channels": [8, 8, 8], "hidden": [16]},
-        "training": {"epochs": epochs, "batch_size": 32, "max_steps_per_epoch": 20, "device": "cpu"},
-        "folds": {"n_folds": 5, "run": [0]},
-        "data": {"root": "data/belka", "kaggle_datasets": [f"{OWNER}/{DATA_SLUG}"]},
-    }, file=None)
+    return validate(
+        {
+            "id": 1,
+            "slug": "belka_tiny",
+            "task": {"name": "belka"},
+            "model": {"name": "cnn1d", "embed_dim": 8, "channels": [8, 8, 8], "hidden": [16]},
+            "training": {"epochs": epochs, "batch_size": 32, "max_steps_per_epoch": 20, "device": "cpu"},
+            "folds": {"n_folds": 5, "run": [0]},
+            "data": {"root": "data/belka", "kaggle_datasets": [f"{OWNER}/{DATA_SLUG}"]},
+        },
+        file=None,
+    )
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -66,8 +72,9 @@ def data_dir(tmp_path_factory) -> Path:
 def bundle(tmp_path_factory) -> BundleInfo:
     """The molremote package (without the text2mol demo data) committed in a git project: what kernels run."""
     p = tmp_path_factory.mktemp("code") / "proj"
-    shutil.copytree(ROOT / "molremote", p / "molremote",
-                    ignore=shutil.ignore_patterns("__pycache__", "text2mol", "*.pyc"))
+    shutil.copytree(
+        ROOT / "molremote", p / "molremote", ignore=shutil.ignore_patterns("__pycache__", "text2mol", "*.pyc")
+    )
     shutil.copy(ROOT / "pyproject.toml", p / "pyproject.toml")
     git(p, "init", "-q")
     git(p, "add", ".")
@@ -87,11 +94,21 @@ def reference(tmp_path_factory, bundle, data_dir):
     mount = root / "input" / "datasets" / OWNER / DATA_SLUG
     shutil.copytree(data_dir, mount)
     (root / "working").mkdir()
-    cp = subprocess.run([sys.executable, str(folder / "molremote_kernel.py")], cwd=root / "working",
-                        env=clean_env(MOLREMOTE_KAGGLE_ROOT=str(root), EXTRA_SECRET="s3cr3t-value-xyz"),
-                        capture_output=True, text=True, timeout=600)
-    return {"root": root, "cp": cp, "folder": folder, "job": job,
-            "run_dir": root / "working" / "runs" / f"0001_belka_tiny/fold0-{tiny_experiment().config_hash}"}
+    cp = subprocess.run(
+        [sys.executable, str(folder / "molremote_kernel.py")],
+        cwd=root / "working",
+        env=clean_env(MOLREMOTE_KAGGLE_ROOT=str(root), EXTRA_SECRET="s3cr3t-value-xyz"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    return {
+        "root": root,
+        "cp": cp,
+        "folder": folder,
+        "job": job,
+        "run_dir": root / "working" / "runs" / f"0001_belka_tiny/fold0-{tiny_experiment().config_hash}",
+    }
 
 
 @pytest.fixture
@@ -101,8 +118,15 @@ def kenv(kaggle_server, tmp_path, monkeypatch):
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("MOLREMOTE_PROJECT", str(tmp_path / "proj"))
-    for v in ("KAGGLE_API_TOKEN", "KAGGLE_CONFIG_DIR", "KAGGLE_API_ENVIRONMENT", "MOLREMOTE_KAGGLE_ACCOUNT",
-              "MOLREMOTE_CONFIG", "MOLREMOTE_STORE", "MOLREMOTE_KAGGLE_STORE"):
+    for v in (
+        "KAGGLE_API_TOKEN",
+        "KAGGLE_CONFIG_DIR",
+        "KAGGLE_API_ENVIRONMENT",
+        "MOLREMOTE_KAGGLE_ACCOUNT",
+        "MOLREMOTE_CONFIG",
+        "MOLREMOTE_STORE",
+        "MOLREMOTE_KAGGLE_STORE",
+    ):
         monkeypatch.delenv(v, raising=False)
     monkeypatch.setenv("KAGGLE_USERNAME", kaggle_server.username)
     monkeypatch.setenv("KAGGLE_KEY", kaggle_server.key)
@@ -122,9 +146,16 @@ def test_render_golden(tmp_path):
     blob = b"molremote golden bundle: not a real archive\n" * 4
     path = tmp_path / "bundle-golden.tar.gz"
     path.write_bytes(blob)
-    b = BundleInfo(path=path, sha256=hashlib.sha256(blob).hexdigest(), commit="c0ffee" * 6 + "abcd", dirty=False,
-                   files=3, size=len(blob), content_hash="ab" * 32,
-                   dependencies={"": ["numpy>=1.26"], "train": ["torch>=2.6"]})
+    b = BundleInfo(
+        path=path,
+        sha256=hashlib.sha256(blob).hexdigest(),
+        commit="c0ffee" * 6 + "abcd",
+        dirty=False,
+        files=3,
+        size=len(blob),
+        content_hash="ab" * 32,
+        dependencies={"": ["numpy>=1.26"], "train": ["torch>=2.6"]},
+    )
     exp = {**EXPERIMENT, "data": {"root": "data/belka", "kaggle_datasets": ["someone/belka-prepared"]}}
     job = Job(job_id="0620_fatgcn-kaggle-golden-f1", experiment=exp, folds=[1], bundle=b)
     backend = KaggleBackend(username="golden-user", store="hf://golden-user/runs", wandb_mode="online")
@@ -160,11 +191,17 @@ def test_bundle_too_big_goes_to_a_dataset_and_accelerators(bundle):
 def test_push_payload_unique_slugs_and_no_secret_anywhere(kenv, kaggle_server, bundle, data_dir):
     exp = tiny_experiment()
     push_dataset("belka", data_dir, slug=DATA_SLUG)
-    backend = KaggleBackend(store="hf://molremote-tester/runs", wandb_mode="online", accelerator="NvidiaL4",
-                            inline_max_mb=50, kernels_dir=str(kenv["tmp"] / "kernels"))
+    backend = KaggleBackend(
+        store="hf://molremote-tester/runs",
+        wandb_mode="online",
+        accelerator="NvidiaL4",
+        inline_max_mb=50,
+        kernels_dir=str(kenv["tmp"] / "kernels"),
+    )
     kdir = kenv["tmp"] / "kernels"
-    recs = [backend.launch(Job(job_id=f"push-f{f}", experiment=exp.to_json(), folds=[f], bundle=bundle))
-            for f in (0, 1)]
+    recs = [
+        backend.launch(Job(job_id=f"push-f{f}", experiment=exp.to_json(), folds=[f], bundle=bundle)) for f in (0, 1)
+    ]
     b0, b1 = kaggle_server.pushes
     assert b0["slug"] == f"{OWNER}/mr-0001-f0-{exp.config_hash[:8]}" != b1["slug"]
     assert b1["slug"] == f"{OWNER}/{kernel_slug(exp.to_json(), 1)}" and b0["newTitle"] == b0["slug"].split("/")[1]
@@ -198,8 +235,15 @@ def test_rendered_kernel_runs_end_to_end_in_a_simulated_kaggle(reference):
     m = json.loads((run_dir / "manifest.json").read_text())
     assert m["status"] == "complete" and m["best"]["metric"] == "belka_ap" and 0 < m["best"]["value"] <= 1
     assert m["config_hash"] == tiny_experiment().config_hash  # data.root linked, not rewritten
-    for rel in ("config.json", "metrics.jsonl", "checkpoints/best.pt", "checkpoints/last.pt",
-                "predictions/valid.parquet", "predictions/test.parquet", "submission.csv"):
+    for rel in (
+        "config.json",
+        "metrics.jsonl",
+        "checkpoints/best.pt",
+        "checkpoints/last.pt",
+        "predictions/valid.parquet",
+        "predictions/test.parquet",
+        "submission.csv",
+    ):
         assert (run_dir / rel).is_file(), rel
     assert len(pd.read_csv(run_dir / "submission.csv")) == 600
     assert status["best"] == m["best"]
@@ -210,12 +254,18 @@ def test_rendered_kernel_runs_end_to_end_in_a_simulated_kaggle(reference):
 
 def test_missing_secret_fails_fast_naming_it(tmp_path, bundle):
     job = Job(job_id="nosecret", experiment=tiny_experiment().to_json(), folds=[0], bundle=bundle)
-    folder = KaggleBackend(username=OWNER, store="hf://me/runs", wandb_mode="online",
-                           inline_max_mb=0.01).write_folder(job, tmp_path / "k")
+    folder = KaggleBackend(username=OWNER, store="hf://me/runs", wandb_mode="online", inline_max_mb=0.01).write_folder(
+        job, tmp_path / "k"
+    )
     root = tmp_path / "kaggle"
-    cp = subprocess.run([sys.executable, str(folder / "molremote_kernel.py")], cwd=tmp_path,
-                        env=clean_env(MOLREMOTE_KAGGLE_ROOT=str(root), HF_TOKEN="hf_" + "x" * 20),
-                        capture_output=True, text=True, timeout=60)
+    cp = subprocess.run(
+        [sys.executable, str(folder / "molremote_kernel.py")],
+        cwd=tmp_path,
+        env=clean_env(MOLREMOTE_KAGGLE_ROOT=str(root), HF_TOKEN="hf_" + "x" * 20),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert cp.returncode == 1
     assert "missing secret WANDB_API_KEY (WANDB_API_KEY: W&B tracking is online)" in cp.stdout
     assert "Set the environment variable WANDB_API_KEY" in cp.stdout
@@ -229,20 +279,30 @@ def test_missing_secret_fails_fast_naming_it(tmp_path, bundle):
         "class UserSecretsClient:\n"
         "    def get_secret(self, label):\n"
         "        if label == 'HF_TOKEN':\n            return 'hf_attached_value_123'\n"
-        "        raise Exception('Unexpected response from the service.')\n")
-    cp = subprocess.run([sys.executable, str(folder / "molremote_kernel.py")], cwd=tmp_path,
-                        env=clean_env(MOLREMOTE_KAGGLE_ROOT=str(root), PYTHONPATH=str(fake),
-                                      WANDB_API_KEY="env-is-not-read-inside-kaggle"),
-                        capture_output=True, text=True, timeout=60)
+        "        raise Exception('Unexpected response from the service.')\n"
+    )
+    cp = subprocess.run(
+        [sys.executable, str(folder / "molremote_kernel.py")],
+        cwd=tmp_path,
+        env=clean_env(
+            MOLREMOTE_KAGGLE_ROOT=str(root), PYTHONPATH=str(fake), WANDB_API_KEY="env-is-not-read-inside-kaggle"
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert cp.returncode == 1
-    assert (f"Attach it in the kernel editor (https://www.kaggle.com/code/{OWNER}/mr-0001-f0-"
-            in cp.stdout and "Add-ons -> Secrets -> add a secret labelled exactly WANDB_API_KEY" in cp.stdout)
+    assert (
+        f"Attach it in the kernel editor (https://www.kaggle.com/code/{OWNER}/mr-0001-f0-" in cp.stdout
+        and "Add-ons -> Secrets -> add a secret labelled exactly WANDB_API_KEY" in cp.stdout
+    )
 
 
 # ------------------------------------------------------------------------------------------- chaining
 @pytest.mark.slow
-def test_chained_sessions_complete_with_the_result_of_one_uninterrupted_run(kenv, kaggle_server, bundle, data_dir,
-                                                                            reference, tmp_path):
+def test_chained_sessions_complete_with_the_result_of_one_uninterrupted_run(
+    kenv, kaggle_server, bundle, data_dir, reference, tmp_path
+):
     import torch
 
     assert reference["cp"].returncode == 0, reference["cp"].stderr[-2000:]
@@ -250,8 +310,9 @@ def test_chained_sessions_complete_with_the_result_of_one_uninterrupted_run(kenv
     store = tmp_path / "store"
     # session 1 gets a 1-second session limit: past it before training starts, so the trainer stops at its
     # deadline after its first step (exit 75), however fast or loaded this machine is
-    runtime = KaggleRuntime(kaggle_server, tmp_path / "kaggle", env=clean_env(),
-                            session_env=[{"MOLREMOTE_KAGGLE_SESSION_LIMIT_S": "1"}])
+    runtime = KaggleRuntime(
+        kaggle_server, tmp_path / "kaggle", env=clean_env(), session_env=[{"MOLREMOTE_KAGGLE_SESSION_LIMIT_S": "1"}]
+    )
     backend = KaggleBackend(store=f"file://{store}", margin_minutes=0, poll_s=0.2, inline_max_mb=0.01)
     job = Job(job_id="chain", experiment=tiny_experiment().to_json(), folds=[0], bundle=bundle)
     said: list[str] = []
@@ -261,7 +322,11 @@ def test_chained_sessions_complete_with_the_result_of_one_uninterrupted_run(kenv
         runtime.close()
     s1, s2 = runtime.sessions
     assert state == "complete" and len(recs) == 2, "\n".join(said) + s1.output[-3000:]
-    assert "stopped (deadline) in epoch 1/" in s1.output and " batch 1/" in s1.output and "incomplete (trainer exit 75)" in s1.output
+    assert (
+        "stopped (deadline) in epoch 1/" in s1.output
+        and " batch 1/" in s1.output
+        and "incomplete (trainer exit 75)" in s1.output
+    )
     assert "restored 0001_belka_tiny/fold0-" in s2.output and "resuming" in s2.output
     assert any("previous version (COMPLETE)" in m for m in said)  # the stale status right after the 2nd push
     assert [r.state for r in jobs.load_all(experiment=1)] == ["incomplete", "complete"]
@@ -284,8 +349,11 @@ def test_chained_sessions_complete_with_the_result_of_one_uninterrupted_run(kenv
         assert all(torch.equal(a[k], b[k]) for k in b), name
 
     def stable(p: Path) -> list[dict]:
-        return [{k: v for k, v in json.loads(line).items() if k not in ("time", "samples_per_s")}
-                for line in p.read_text().splitlines()]
+        return [
+            {k: v for k, v in json.loads(line).items() if k not in ("time", "samples_per_s")}
+            for line in p.read_text().splitlines()
+        ]
+
     assert stable(run_dir / "metrics.jsonl") == stable(ref_dir / "metrics.jsonl")
     # without a store there is nothing to resume from: refused before any push
     with pytest.raises(BackendError, match="chaining needs a store"):
@@ -294,16 +362,23 @@ def test_chained_sessions_complete_with_the_result_of_one_uninterrupted_run(kenv
 
 def fake_session(exit_codes: list[int], gate: threading.Event | None = None):
     """A stand-in for the kernel: its status file says the trainer exited with exit_codes[n]."""
+
     def run(n: int, ref: str, body: dict) -> tuple[dict, str]:
         if gate is not None:
             assert gate.wait(30)
         job_id = status_of(body["text"])
         code = exit_codes[n]
-        st = {"job_id": job_id, "session": n + 1, "exit_code": code,
-              "state": {0: "complete", 75: "incomplete"}.get(code, "failed"), "message": f"trainer exit {code}",
-              "best": {"metric": "belka_ap", "value": 0.25}}
+        st = {
+            "job_id": job_id,
+            "session": n + 1,
+            "exit_code": code,
+            "state": {0: "complete", 75: "incomplete"}.get(code, "failed"),
+            "message": f"trainer exit {code}",
+            "best": {"metric": "belka_ap", "value": 0.25},
+        }
         log = json.dumps([{"stream_name": "stdout", "time": 1.0, "data": f"session {n + 1}: trainer exit {code}\n"}])
         return st, log
+
     return run
 
 
@@ -337,11 +412,12 @@ def test_status_past_stale_version_logs_fetch_and_cancel(kenv, kaggle_server, bu
         gate.set()
         first = backend.launch(Job(job_id="s1", experiment=exp, folds=[0], bundle=bundle))
         st = backend.wait(first, poll_s=0.05, timeout_s=30)
-        assert (st.state, st.detail.split(";")[0]) == ("incomplete", "stopped at the session deadline (exit 75): "
-                                                                     "resumable, push the next session")
+        assert (st.state, st.detail.split(";")[0]) == (
+            "incomplete",
+            "stopped at the session deadline (exit 75): resumable, push the next session",
+        )
         gate.clear()
-        second = backend.launch(Job(job_id="s2", experiment=exp, folds=[0], bundle=bundle,
-                                    options={"session": 2}))
+        second = backend.launch(Job(job_id="s2", experiment=exp, folds=[0], bundle=bundle, options={"session": 2}))
         assert second.handle["version"] == 2
         st = backend.status(second)  # Kaggle still answers the first version's COMPLETE
         assert st.state == "pending" and "previous version (COMPLETE)" in st.detail
@@ -356,9 +432,14 @@ def test_status_past_stale_version_logs_fetch_and_cancel(kenv, kaggle_server, bu
     assert "".join(backend.logs(jobs.load(second.job_id))) == "session 2: trainer exit 0\n"
     # fetch: run folders out of the kernel output, nothing else
     key = "0001_belka_tiny/fold0-" + exp["config_hash"]
-    kaggle_server.set_output(second.handle["kernel"], {f"runs/{key}/manifest.json": '{"status": "complete"}',
-                                                       f"runs/{key}/checkpoints/last.pt": b"\0weights",
-                                                       "molremote-status.json": "{}"})
+    kaggle_server.set_output(
+        second.handle["kernel"],
+        {
+            f"runs/{key}/manifest.json": '{"status": "complete"}',
+            f"runs/{key}/checkpoints/last.pt": b"\0weights",
+            "molremote-status.json": "{}",
+        },
+    )
     got = backend.fetch(second, tmp_path / "runs")
     assert got == tmp_path / "runs" / key and (got / "checkpoints" / "last.pt").read_bytes() == b"\0weights"
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["0001_belka_tiny"]
@@ -369,8 +450,14 @@ def test_status_past_stale_version_logs_fetch_and_cancel(kenv, kaggle_server, bu
 # ------------------------------------------------------------------------------------------- CLI
 def cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
     code = "import sys; import molremote.cli.remote; from molremote.cli import main; sys.argv[0] = 'molremote'; main()"
-    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env={**env, "PYTHONPATH": str(ROOT)},
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=cwd,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_cli_data_push_creates_then_versions_with_subfolders(kenv, kaggle_server, tmp_path):
@@ -378,13 +465,35 @@ def test_cli_data_push_creates_then_versions_with_subfolders(kenv, kaggle_server
     (d / "shards").mkdir(parents=True)
     (d / "train.parquet").write_bytes(b"PAR1 train")
     (d / "shards" / "part-0.bin").write_bytes(b"\x01\x02")
-    r = cli("data", "push", "--task", "belka", "--path", str(d), "--slug", "belka-prepared", env=dict(os.environ),
-            cwd=tmp_path)
+    r = cli(
+        "data",
+        "push",
+        "--task",
+        "belka",
+        "--path",
+        str(d),
+        "--slug",
+        "belka-prepared",
+        env=dict(os.environ),
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     assert f"created private dataset {OWNER}/belka-prepared" in r.stdout
     (d / "test.parquet").write_bytes(b"PAR1 test")
-    r = cli("data", "push", "--task", "belka", "--path", str(d), "--slug", "belka-prepared", "-m", "add test",
-            env=dict(os.environ), cwd=tmp_path)
+    r = cli(
+        "data",
+        "push",
+        "--task",
+        "belka",
+        "--path",
+        str(d),
+        "--slug",
+        "belka-prepared",
+        "-m",
+        "add test",
+        env=dict(os.environ),
+        cwd=tmp_path,
+    )
     assert r.returncode == 0 and f"new version of private dataset {OWNER}/belka-prepared" in r.stdout, r.stderr
     ds = kaggle_server.datasets[f"{OWNER}/belka-prepared"]
     assert ds.is_private and [v.number for v in ds.versions] == [1, 2] and ds.versions[1].notes == "add test"
@@ -399,14 +508,16 @@ def test_cli_remote_dry_run_renders_and_prints_without_pushing(kenv, kaggle_serv
     (proj / "experiments").mkdir(parents=True)
     (proj / "experiments" / "0007_belka_small.py").write_text(
         "from molremote.experiments import experiment\n"
-        "EXPERIMENT = experiment(task='belka', model={'name': 'cnn1d', 'embed_dim': 8}, folds={'n_folds': 3})\n")
+        "EXPERIMENT = experiment(task='belka', model={'name': 'cnn1d', 'embed_dim': 8}, folds={'n_folds': 3})\n"
+    )
     (proj / "molremote.toml").write_text('[store]\nurl = "hf://molremote-tester/runs"\n')
     git(proj, "init", "-q")
     git(proj, "add", ".")
     git(proj, "commit", "-qm", "exp")
     env = {**os.environ, "MOLREMOTE_PROJECT": str(proj)}
-    r = cli("remote", "-e", "7", "--kaggle", "--all-folds", "--accelerator", "NvidiaTeslaT4", "--dry-run",
-            env=env, cwd=proj)
+    r = cli(
+        "remote", "-e", "7", "--kaggle", "--all-folds", "--accelerator", "NvidiaTeslaT4", "--dry-run", env=env, cwd=proj
+    )
     assert r.returncode == 0, r.stderr
     for f in range(3):
         assert f"mr-0007-f{f}-" in r.stdout

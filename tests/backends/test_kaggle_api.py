@@ -1,4 +1,5 @@
 """molremote.backends.kaggle_api with the real kaggle 2.2.4 client against the loopback Kaggle server."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,14 @@ def env(kaggle_server, tmp_path, monkeypatch):
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("MOLREMOTE_PROJECT", str(tmp_path / "proj"))
-    for v in ("KAGGLE_API_TOKEN", "KAGGLE_CONFIG_DIR", "KAGGLE_API_ENVIRONMENT", "MOLREMOTE_KAGGLE_ACCOUNT",
-              "MOLREMOTE_CONFIG", "XDG_CONFIG_HOME"):
+    for v in (
+        "KAGGLE_API_TOKEN",
+        "KAGGLE_CONFIG_DIR",
+        "KAGGLE_API_ENVIRONMENT",
+        "MOLREMOTE_KAGGLE_ACCOUNT",
+        "MOLREMOTE_CONFIG",
+        "XDG_CONFIG_HOME",
+    ):
         monkeypatch.delenv(v, raising=False)
     monkeypatch.setenv("KAGGLE_USERNAME", kaggle_server.username)
     monkeypatch.setenv("KAGGLE_KEY", kaggle_server.key)
@@ -49,9 +56,16 @@ def kernel_folder(root: Path, owner: str, slug: str = "molremote-0620-fold0", **
     d.mkdir(parents=True, exist_ok=True)
     (d / "run.py").write_text("import os\nprint('training', os.environ.get('KAGGLE_KERNEL_RUN_TYPE'))\n")
     data = {
-        "id": f"{owner}/{slug}", "title": slug.replace("-", " "), "code_file": "run.py", "language": "python",
-        "kernel_type": "script", "is_private": True, "enable_gpu": True, "enable_internet": False,
-        "machine_shape": "NvidiaTeslaT4", "dataset_sources": [f"{owner}/molremote-code"],
+        "id": f"{owner}/{slug}",
+        "title": slug.replace("-", " "),
+        "code_file": "run.py",
+        "language": "python",
+        "kernel_type": "script",
+        "is_private": True,
+        "enable_gpu": True,
+        "enable_internet": False,
+        "machine_shape": "NvidiaTeslaT4",
+        "dataset_sources": [f"{owner}/molremote-code"],
         "competition_sources": ["leash-BELKA"],
     }
     data.update(meta)
@@ -149,8 +163,12 @@ def test_output_downloads_every_page_and_the_log(client, kaggle_server, env):
     ref = client.push_kernel(kernel_folder(env, kaggle_server.username)).ref
     files = {f"runs/0620/fold0/file{i}.txt": f"content {i}" for i in range(5)}
     files["submission.csv"] = "id,binds\n1,0.5\n"
-    log = json.dumps([{"stream_name": "stdout", "time": 1.0, "data": "epoch 1\n"},
-                      {"stream_name": "stderr", "time": 2.0, "data": "done\n"}])
+    log = json.dumps(
+        [
+            {"stream_name": "stdout", "time": 1.0, "data": "epoch 1\n"},
+            {"stream_name": "stderr", "time": 2.0, "data": "done\n"},
+        ]
+    )
     kaggle_server.set_output(ref, files, log=log)
     kaggle_server.page_size_cap = 2
 
@@ -272,11 +290,14 @@ def test_named_account_uses_its_own_key_even_with_an_access_token_file(env, kagg
     (Path(os.environ["HOME"]) / ".kaggle" / "access_token").write_text("default-token-abcdef0123456789")
     acc_dir = env / "accounts" / "second"
     acc_dir.mkdir(parents=True)
-    (acc_dir / "kaggle.json").write_text(json.dumps({"username": "second-account", "key": "second-key-abcdef0123456789"}))
+    (acc_dir / "kaggle.json").write_text(
+        json.dumps({"username": "second-account", "key": "second-key-abcdef0123456789"})
+    )
     proj = env / "proj"
     proj.mkdir()
     (proj / "molremote.toml").write_text(
-        f'[kaggle.accounts.second]\nusername = "second-account"\nconfig_dir = "{acc_dir}"\n')
+        f'[kaggle.accounts.second]\nusername = "second-account"\nconfig_dir = "{acc_dir}"\n'
+    )
 
     c = KaggleClient("second", push_retry_delay_s=0)
     assert c.credentials.source == f"file {acc_dir / 'kaggle.json'}"
@@ -285,8 +306,7 @@ def test_named_account_uses_its_own_key_even_with_an_access_token_file(env, kagg
     assert {call.user for call in kaggle_server.calls} == {"second-account"}
     assert os.environ["KAGGLE_USERNAME"] == kaggle_server.username  # caller's env untouched
 
-    (proj / "molremote.toml").write_text(
-        f'[kaggle.accounts.second]\nusername = "somebody"\nconfig_dir = "{acc_dir}"\n')
+    (proj / "molremote.toml").write_text(f'[kaggle.accounts.second]\nusername = "somebody"\nconfig_dir = "{acc_dir}"\n')
     with pytest.raises(BackendError, match="belongs to 'second-account'"):
         KaggleClient("second")
     with pytest.raises(BackendError, match=r"account 'third' is not defined.*\[kaggle.accounts.third\]"):

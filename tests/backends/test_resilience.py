@@ -1,6 +1,7 @@
 """What remote runs survive: an ssh connection dropped mid-run, and a SLURM time limit hit by the real
 trainer (USR1 -> checkpoint -> exit 75 -> requeue -> resume) ending with the same weights as one
 uninterrupted run. Real loopback sshd and SLURM."""
+
 from __future__ import annotations
 
 import json
@@ -19,29 +20,42 @@ from molremote.bundle import make_bundle
 from molremote.experiments import Registry
 from tests.helpers.procs import sshd_sessions_serving
 from tests.training import toy
-from tests.training.test_trainer import TOY, cli as toy_cli
+from tests.training.test_trainer import TOY
+from tests.training.test_trainer import cli as toy_cli
 
 from .conftest import ROOT, make_job, wait_state
 
 
 @pytest.mark.integration
 def test_ssh_job_survives_the_connection_dropping(cluster, small_project, tmp_path):
-    be = get_backend("ssh", host=cluster["INFRA_SSH_HOST"], ssh_config=cluster["INFRA_SSH_CONFIG"],
-                     remote_root=str(tmp_path / "remote"), venv=str(ROOT / ".venv"),
-                     train_cmd='sleep 6 && "$PY" -m pkg.hello "$FOLD"')
+    be = get_backend(
+        "ssh",
+        host=cluster["INFRA_SSH_HOST"],
+        ssh_config=cluster["INFRA_SSH_CONFIG"],
+        remote_root=str(tmp_path / "remote"),
+        venv=str(ROOT / ".venv"),
+        train_cmd='sleep 6 && "$PY" -m pkg.hello "$FOLD"',
+    )
     rec = be.launch(make_job(small_project, tmp_path / "b", "j-drop"))
     # a session watching the job, as `molremote logs -f` keeps one open
-    watcher = subprocess.Popen(["ssh", "-F", cluster["INFRA_SSH_CONFIG"], cluster["INFRA_SSH_HOST"], "sleep 60"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    bystander = subprocess.Popen(["ssh", "-F", cluster["INFRA_SSH_CONFIG"], cluster["INFRA_SSH_HOST"], "sleep 60"],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    watcher = subprocess.Popen(
+        ["ssh", "-F", cluster["INFRA_SSH_CONFIG"], cluster["INFRA_SSH_HOST"], "sleep 60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    bystander = subprocess.Popen(
+        ["ssh", "-F", cluster["INFRA_SSH_CONFIG"], cluster["INFRA_SSH_HOST"], "sleep 60"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     time.sleep(1.5)
     assert be.status(rec).state == "running"
     # drop this test's ssh connections on the server side: the watcher's session and any session still
     # holding the job's processes (found by pid; other users of the shared sshd keep theirs)
     listener = int(Path(cluster["INFRA_SSH_CONFIG"]).with_name("sshd.pid").read_text())
-    ours = sshd_sessions_serving([watcher.pid], port=int(cluster["INFRA_SSH_PORT"]), listener=listener,
-                                 marker=str(tmp_path / "remote"))
+    ours = sshd_sessions_serving(
+        [watcher.pid], port=int(cluster["INFRA_SSH_PORT"]), listener=listener, marker=str(tmp_path / "remote")
+    )
     assert ours, "found no sshd session serving the watcher"
     for pid in ours:
         os.kill(pid, signal.SIGTERM)
@@ -62,8 +76,9 @@ def test_slurm_time_limit_requeues_and_resumes_to_the_uninterrupted_result(clust
     project = tmp_path / "proj"
     (project / "experiments").mkdir(parents=True)
     (project / "experiments" / "0001_toy.py").write_text(
-        "from molremote.experiments import experiment\n" +
-        TOY.format(epochs=4, task=', "sleep_s": 1.2', training='"batch_size": 32'))
+        "from molremote.experiments import experiment\n"
+        + TOY.format(epochs=4, task=', "sleep_s": 1.2', training='"batch_size": 32')
+    )
     monkeypatch.setenv("MOLREMOTE_PROJECT", str(project))
     toy.register()
     exp = Registry(project / "experiments").resolve(1)
@@ -72,12 +87,23 @@ def test_slurm_time_limit_requeues_and_resumes_to_the_uninterrupted_result(clust
     assert ref.returncode == 0, ref.stderr
     ref_dir = Path(ref.stdout.strip().splitlines()[-1])
 
-    train = ('"$PY" -m tests.training.toy train --experiment-json "$JOB_DIR/experiment.json" --fold "$FOLD" '
-             '--no-progress')
-    be = get_backend("slurm", remote_root=str(tmp_path / "remote"), venv=str(ROOT / ".venv"), time="00:01:00",
-                     mem="500M", cpus=1, signal_margin_s=40, max_restarts=6, train_cmd=train)
-    rec = be.launch(Job(job_id="s-limit", experiment=exp.to_json(), folds=[0],
-                        bundle=make_bundle(ROOT, tmp_path / "b")))
+    train = (
+        '"$PY" -m tests.training.toy train --experiment-json "$JOB_DIR/experiment.json" --fold "$FOLD" --no-progress'
+    )
+    be = get_backend(
+        "slurm",
+        remote_root=str(tmp_path / "remote"),
+        venv=str(ROOT / ".venv"),
+        time="00:01:00",
+        mem="500M",
+        cpus=1,
+        signal_margin_s=40,
+        max_restarts=6,
+        train_cmd=train,
+    )
+    rec = be.launch(
+        Job(job_id="s-limit", experiment=exp.to_json(), folds=[0], bundle=make_bundle(ROOT, tmp_path / "b"))
+    )
     st = wait_state(be, rec, timeout=480, poll=3)
     log = "".join(be.logs(rec))
     assert st.state == "complete", log[-3000:]

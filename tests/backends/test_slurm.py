@@ -1,4 +1,5 @@
 """molremote/backends/slurm.py: rendered sbatch (golden) and real jobs on the loopback SLURM cluster."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,7 +13,7 @@ from .conftest import EXPERIMENT, ROOT, check_golden, fixed_bundle, make_job, wa
 
 # Stands in for the trainer (same contract: exit 0 complete, 75 incomplete/resumable; USR1/TERM -> checkpoint
 # and exit 75). Behaviour per fold through files in the job folder, so one array exercises several paths.
-FAKE_TRAINER_SH = r'''
+FAKE_TRAINER_SH = r"""
 ckpt="runs/ckpt$FOLD"; mkdir -p runs
 echo "attempt restart=${SLURM_RESTART_COUNT:-0} fold=$FOLD resume_from=$(cat $ckpt 2>/dev/null || echo none)"
 case "$(cat mode$FOLD 2>/dev/null)" in
@@ -25,26 +26,44 @@ case "$(cat mode$FOLD 2>/dev/null)" in
     for i in $(seq 600); do sleep 0.2; done; exit 9 ;;
   *) echo "hello fold $FOLD"; exit 0 ;;
 esac
-'''
+"""
 FAKE_TRAINER = 'bash "$CODE/pkg/fake_trainer.sh"'
 
 
 def golden_job(folds, **kw):
-    return Job(job_id="0620_fatgcn-slurm-20261101T120000-abcd", experiment=EXPERIMENT, folds=folds,
-               bundle=fixed_bundle(), **kw)
+    return Job(
+        job_id="0620_fatgcn-slurm-20261101T120000-abcd", experiment=EXPERIMENT, folds=folds, bundle=fixed_bundle(), **kw
+    )
 
 
 def test_render_golden():
-    be = get_backend("slurm", host="login.cluster", remote_root="~/.molremote", partition="gpu", account="proj42",
-                     time="11:30:00", mem="64G", cpus=8, signal_margin_s=600, max_restarts=3,
-                     sbatch_extra=["--qos=long"])
+    be = get_backend(
+        "slurm",
+        host="login.cluster",
+        remote_root="~/.molremote",
+        partition="gpu",
+        account="proj42",
+        time="11:30:00",
+        mem="64G",
+        cpus=8,
+        signal_margin_s=600,
+        max_restarts=3,
+        sbatch_extra=["--qos=long"],
+    )
     files = be.render(golden_job([0, 1, 2, 3, 4], gpus=1))
     assert sorted(files) == ["experiment.json", "job.sbatch", "requirements.txt"]
     check_golden("slurm.sbatch", files["job.sbatch"])
     s = files["job.sbatch"]
-    for line in ("#SBATCH --array=0,1,2,3,4", "#SBATCH --signal=B:USR1@600", "#SBATCH --requeue",
-                 "#SBATCH --gres=gpu:1", "#SBATCH --partition=gpu", "#SBATCH --account=proj42",
-                 "#SBATCH --time=11:30:00", "MAX_RESTARTS=3"):
+    for line in (
+        "#SBATCH --array=0,1,2,3,4",
+        "#SBATCH --signal=B:USR1@600",
+        "#SBATCH --requeue",
+        "#SBATCH --gres=gpu:1",
+        "#SBATCH --partition=gpu",
+        "#SBATCH --account=proj42",
+        "#SBATCH --time=11:30:00",
+        "MAX_RESTARTS=3",
+    ):
         assert line in s.splitlines()
     assert "\nsrun " not in s and "torch.distributed" not in s  # one GPU, one node: the trainer runs directly
     # experiment defaults when options are not given; several GPUs -> srun + torchrun on one node
@@ -59,20 +78,33 @@ def test_render_golden():
 def test_render_golden_two_nodes():
     """--nodes 2 --gpus 4: one srun task per node, each a torchrun of 4 processes meeting at a c10d rendezvous
     on the first node; USR1 relayed through srun; torchrun's failure code mapped back to 75 via the manifest."""
-    be = get_backend("slurm", partition="gpu", time="11:30:00", mem="64G", cpus=32, nodes=2, signal_margin_s=600,
-                     max_restarts=3)
+    be = get_backend(
+        "slurm", partition="gpu", time="11:30:00", mem="64G", cpus=32, nodes=2, signal_margin_s=600, max_restarts=3
+    )
     s = be.render(golden_job([0], gpus=4))["job.sbatch"]
     check_golden("slurm_2nodes.sbatch", s)
     lines = s.splitlines()
-    for line in ("#SBATCH --nodes=2", "#SBATCH --ntasks-per-node=1", "#SBATCH --gpus-per-node=4",
-                 "#SBATCH --cpus-per-task=32", "#SBATCH --signal=B:USR1@600", "#SBATCH --requeue",
-                 'wait_child; RC=$?; RC=$(ddp_exit "$RC")'):
+    for line in (
+        "#SBATCH --nodes=2",
+        "#SBATCH --ntasks-per-node=1",
+        "#SBATCH --gpus-per-node=4",
+        "#SBATCH --cpus-per-task=32",
+        "#SBATCH --signal=B:USR1@600",
+        "#SBATCH --requeue",
+        'wait_child; RC=$?; RC=$(ddp_exit "$RC")',
+    ):
         assert line in lines, line
     assert "#SBATCH --ntasks=1" not in lines and "--gres" not in s
     (launch,) = [x for x in lines if x.startswith("srun ")]
     assert "--ntasks-per-node=1" in launch and "--gpus-per-node=4" in launch and launch.endswith("node_main &")
-    for part in ('--nnodes="$SLURM_NNODES"', "--nproc_per_node=4", "--rdzv_backend=c10d",
-                 '--rdzv_endpoint="$MASTER_ADDR:$MASTER_PORT"', '--rdzv_id="$SLURM_JOB_ID"', "--no-python"):
+    for part in (
+        '--nnodes="$SLURM_NNODES"',
+        "--nproc_per_node=4",
+        "--rdzv_backend=c10d",
+        '--rdzv_endpoint="$MASTER_ADDR:$MASTER_PORT"',
+        '--rdzv_id="$SLURM_JOB_ID"',
+        "--no-python",
+    ):
         assert part in s, part
     assert 'MASTER_ADDR=$(node_addr "$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n1)")' in s
     # each node publishes its NodeAddr, and the first node hosts the rendezvous store (no host-name guessing)
@@ -101,6 +133,7 @@ def slurm(cluster, tmp_path):
     def make(**kw):
         kw = {"venv": str(ROOT / ".venv"), "time": "00:05:00", "mem": "200M", "cpus": 1, **kw}
         return get_backend("slurm", remote_root=str(tmp_path / "remote"), **kw)
+
     return make
 
 
@@ -193,8 +226,13 @@ def test_real_trainer_stops_requeues_and_resumes(slurm, tmp_path):
 
     reg = Registry(ROOT / "experiments")
     exp = reg.resolve(1 if 1 in reg.ids() else reg.ids()[0])
-    job = Job(job_id="s-real", experiment=exp.to_json(), folds=[0], bundle=make_bundle(ROOT, tmp_path / "b"),
-              train_args=["--set", "training.epochs=2", "--set", "training.max_steps_per_epoch=3"])
+    job = Job(
+        job_id="s-real",
+        experiment=exp.to_json(),
+        folds=[0],
+        bundle=make_bundle(ROOT, tmp_path / "b"),
+        train_args=["--set", "training.epochs=2", "--set", "training.max_steps_per_epoch=3"],
+    )
     be = slurm(time="00:10:00", mem="3G", max_restarts=2)
     # only the first attempt gets a 1 s deadline (checked after each step): it stops after its first step
     cmd = _remote.train_cmd(job, be.options) + ' $([ "${SLURM_RESTART_COUNT:-0}" = 0 ] && echo --max-time 1s)'
@@ -224,8 +262,14 @@ def test_ddp_srun_torchrun_two_gloo_processes(slurm, tmp_path):
 
     exp = Registry(ROOT / "experiments").resolve(1)
     assert exp.training.device == "cpu"
-    job = Job(job_id="s-ddp", experiment=exp.to_json(), folds=[0], bundle=make_bundle(ROOT, tmp_path / "b"),
-              gpus=2, train_args=["--set", "training.epochs=1", "--set", "training.max_steps_per_epoch=5"])
+    job = Job(
+        job_id="s-ddp",
+        experiment=exp.to_json(),
+        folds=[0],
+        bundle=make_bundle(ROOT, tmp_path / "b"),
+        gpus=2,
+        train_args=["--set", "training.epochs=1", "--set", "training.max_steps_per_epoch=5"],
+    )
     be = slurm(time="00:05:00", mem="3G", cpus=2, nodes=1, signal_margin_s=30)  # the default 300 s = --time
     rec = be.launch(job)
     st = wait_state(be, rec, timeout=150, poll=1)
@@ -237,8 +281,13 @@ def test_ddp_srun_torchrun_two_gloo_processes(slurm, tmp_path):
     m = json.loads((run_dir / "manifest.json").read_text())
     assert m["status"] == "complete" and m["world_size"] == 2, m
     assert m["machine"].get("slurm_job_id") == rec.handle["slurm_job_id"]
-    for f in ("config.json", "metrics.jsonl", "checkpoints/last.pt", "checkpoints/best.pt",
-              "predictions/valid.parquet"):
+    for f in (
+        "config.json",
+        "metrics.jsonl",
+        "checkpoints/last.pt",
+        "checkpoints/best.pt",
+        "predictions/valid.parquet",
+    ):
         assert (run_dir / f).is_file(), f
     rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
     # rank 0 alone writes (one epoch row, not two); 5 global steps whatever the number of processes
@@ -260,8 +309,14 @@ def test_ddp_srun_usr1_requeues_and_resumes(slurm, tmp_path):
     from molremote.experiments import Registry
 
     exp = Registry(ROOT / "experiments").resolve(1)
-    job = Job(job_id="s-ddp-usr1", experiment=exp.to_json(), folds=[0], bundle=make_bundle(ROOT, tmp_path / "b"),
-              gpus=2, train_args=["--set", "training.epochs=3", "--set", "training.max_steps_per_epoch=4"])
+    job = Job(
+        job_id="s-ddp-usr1",
+        experiment=exp.to_json(),
+        folds=[0],
+        bundle=make_bundle(ROOT, tmp_path / "b"),
+        gpus=2,
+        train_args=["--set", "training.epochs=3", "--set", "training.max_steps_per_epoch=4"],
+    )
     be = slurm(time="00:05:00", mem="3G", cpus=2, nodes=1, max_restarts=2, signal_margin_s=30)
     rec = be.launch(job)
     sid = rec.handle["slurm_job_id"]

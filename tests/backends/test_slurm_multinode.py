@@ -6,6 +6,7 @@ CLI with `--nodes 2 --gpus 1` (one gloo process per node, world size 2). GLOO_SO
 interface (the same name on both nodes): the host name resolves to 127.0.0.1 on both, which gloo would pick.
 Where the namespace cannot be made, these tests skip with the cluster script's reason (never a pass).
 """
+
 from __future__ import annotations
 
 import json
@@ -46,20 +47,51 @@ def two_nodes(cluster):
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     (tmp_path / "molremote.toml").touch()
-    return {**os.environ, "MOLREMOTE_PROJECT": str(ROOT), "MOLREMOTE_CONFIG": str(tmp_path / "molremote.toml"),
-            "PYTHONPATH": str(ROOT), "COLUMNS": "250", **extra}
+    return {
+        **os.environ,
+        "MOLREMOTE_PROJECT": str(ROOT),
+        "MOLREMOTE_CONFIG": str(tmp_path / "molremote.toml"),
+        "PYTHONPATH": str(ROOT),
+        "COLUMNS": "250",
+        **extra,
+    }
 
 
 def cli(tmp_path: Path, *args: str, timeout: int = 120, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "molremote", *args], env=_env(tmp_path, **env), cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "molremote", *args],
+        env=_env(tmp_path, **env),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def submit(tmp_path: Path, sets: list[str], time_limit: str = "00:05:00", max_restarts: int = 2):
     """`molremote remote -e 1 --slurm --nodes 2 --gpus 1`; sbatch passes this environment to the job."""
-    r = cli(tmp_path, "remote", "-e", "1", "--slurm", "--nodes", "2", "--gpus", "1", *sets, *SMALL,
-            "--set", f"backend.slurm.max_restarts={max_restarts}", "--time", time_limit,
-            "--venv", str(ROOT / ".venv"), "--remote-root", str(tmp_path / "remote"), GLOO_SOCKET_IFNAME="mrnode2")
+    r = cli(
+        tmp_path,
+        "remote",
+        "-e",
+        "1",
+        "--slurm",
+        "--nodes",
+        "2",
+        "--gpus",
+        "1",
+        *sets,
+        *SMALL,
+        "--set",
+        f"backend.slurm.max_restarts={max_restarts}",
+        "--time",
+        time_limit,
+        "--venv",
+        str(ROOT / ".venv"),
+        "--remote-root",
+        str(tmp_path / "remote"),
+        GLOO_SOCKET_IFNAME="mrnode2",
+    )
     assert r.returncode == 0, r.stderr
     rec = jobs.load(re.search(r"launched slurm job (\S+):", r.stdout)[1])
     return rec, backend_for(rec), Path(rec.handle["job_dir"])
@@ -67,9 +99,14 @@ def submit(tmp_path: Path, sets: list[str], time_limit: str = "00:05:00", max_re
 
 def local_ddp(tmp_path: Path, sets: list[str]) -> subprocess.Popen:
     """The reference: `molremote train -e 1 --gpus 2` here (2 gloo processes, one machine)."""
-    return subprocess.Popen([sys.executable, "-m", "molremote", "train", "-e", "1", "--gpus", "2", *sets],
-                            env=_env(tmp_path, MOLREMOTE_RUNS=str(tmp_path / "local")), cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "molremote", "train", "-e", "1", "--gpus", "2", *sets],
+        env=_env(tmp_path, MOLREMOTE_RUNS=str(tmp_path / "local")),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def run_dir(job_dir: Path) -> Path:
@@ -155,6 +192,7 @@ def test_time_limit_usr1_reaches_both_nodes_requeue_resume(two_nodes, tmp_path):
     rec, be, jd = submit(tmp_path, TWO_EPOCHS, time_limit="00:02:00")
     sid = rec.handle["slurm_job_id"]
     logs = lambda: "".join(be.logs(rec))  # noqa: E731
+
     def training():  # both workers have installed the trainer's handler (from setup to the end of training)
         w = workers(jd)
         return w if len(w) == 2 and all(caught(p, signal.SIGUSR1) for p in w.values()) else None

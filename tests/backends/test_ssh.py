@@ -1,4 +1,5 @@
 """molremote/backends/ssh.py: rendered launcher (golden) and real runs over the loopback sshd."""
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,13 @@ HELLO = '"$PY" -m pkg.hello "$FOLD"'
 
 def test_render_golden():
     be = get_backend("ssh", host="gpu-box", remote_root="/scratch/me/molremote")
-    job = Job(job_id="0620_fatgcn-ssh-20261101T120000-abcd", experiment=EXPERIMENT, folds=[0, 1],
-              bundle=fixed_bundle(), train_args=["--max-time", "11h30m"])
+    job = Job(
+        job_id="0620_fatgcn-ssh-20261101T120000-abcd",
+        experiment=EXPERIMENT,
+        folds=[0, 1],
+        bundle=fixed_bundle(),
+        train_args=["--max-time", "11h30m"],
+    )
     files = be.render(job)
     assert sorted(files) == ["experiment.json", "launch.sh", "requirements.txt"]
     assert files["requirements.txt"] == "numpy>=1.26\ntorch>=2.6\n"
@@ -36,8 +42,14 @@ def test_render_golden():
 @pytest.fixture
 def ssh(cluster, tmp_path):
     def make(**kw):
-        return get_backend("ssh", host=cluster["INFRA_SSH_HOST"], ssh_config=cluster["INFRA_SSH_CONFIG"],
-                           remote_root=str(tmp_path / "remote"), **kw)
+        return get_backend(
+            "ssh",
+            host=cluster["INFRA_SSH_HOST"],
+            ssh_config=cluster["INFRA_SSH_CONFIG"],
+            remote_root=str(tmp_path / "remote"),
+            **kw,
+        )
+
     return make
 
 
@@ -105,8 +117,11 @@ def test_venv_created_once_per_dependency_set(ssh, small_project, tmp_path):
 @pytest.mark.integration
 def test_unknown_host_key_is_refused(cluster, small_project, tmp_path):
     cfg = tmp_path / "ssh_config"
-    cfg.write_text(Path(cluster["INFRA_SSH_CONFIG"]).read_text().replace(
-        cluster["INFRA_SSH_KNOWN_HOSTS"], str(tmp_path / "empty_known_hosts")))
+    cfg.write_text(
+        Path(cluster["INFRA_SSH_CONFIG"])
+        .read_text()
+        .replace(cluster["INFRA_SSH_KNOWN_HOSTS"], str(tmp_path / "empty_known_hosts"))
+    )
     be = get_backend("ssh", host="loopback", ssh_config=str(cfg), remote_root=str(tmp_path / "remote"))
     with pytest.raises(BackendError, match="(?s)cannot reach loopback over ssh: .*Host key verification failed"):
         be.launch(make_job(small_project, tmp_path / "b", "j-hostkey"))
@@ -121,8 +136,13 @@ def test_demo_experiment_trains_over_ssh_and_results_come_back(ssh, tmp_path):
     reg = Registry(ROOT / "experiments")
     exp = reg.resolve(1 if 1 in reg.ids() else reg.ids()[0])
     be = ssh(venv=str(ROOT / ".venv"))
-    job = Job(job_id="j-demo", experiment=exp.to_json(), folds=[0], bundle=make_bundle(ROOT, tmp_path / "b"),
-              train_args=["--set", "training.epochs=1", "--set", "training.max_steps_per_epoch=3"])
+    job = Job(
+        job_id="j-demo",
+        experiment=exp.to_json(),
+        folds=[0],
+        bundle=make_bundle(ROOT, tmp_path / "b"),
+        train_args=["--set", "training.epochs=1", "--set", "training.max_steps_per_epoch=3"],
+    )
     rec = be.launch(job)
     st = wait_state(be, rec, timeout=400, poll=2)
     assert st.state == "complete", st.log_tail

@@ -1,5 +1,6 @@
 """Any file content given to a command that reads CSV / TOML / parquet gets one line naming the file and what is
 wrong, with the documented exit code: never a traceback (real files, the real entry point)."""
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,9 @@ BINARY = bytes(range(256)) * 8  # not UTF-8, NUL bytes, no newline where a heade
 def molremote(project: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "MOLREMOTE_PROJECT": str(project), "MOLREMOTE_RUNS": str(project / "runs")}
     env.pop("MOLREMOTE_STORE", None)
-    return subprocess.run([sys.executable, "-m", "molremote", *args], env=env, cwd=project, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "molremote", *args], env=env, cwd=project, capture_output=True, text=True, timeout=300
+    )
 
 
 def one_line_error(r: subprocess.CompletedProcess, code: int, *needles: str) -> None:
@@ -38,15 +40,18 @@ def project(tmp_path) -> Path:
     return p
 
 
-@pytest.mark.parametrize("content, why", [
-    (BINARY, "not a CSV text file (NUL byte"),
-    (b"id,binds\n\xd0\xff,1\n" + b"\xff" * 10, "cannot be read as CSV"),
-    (b"\xd0\xffid,binds\n", "not a UTF-8 text CSV file"),
-    (b"", "empty file"),
-    (b"id,binds\n1,abc\n", "cannot be read as CSV"),
-    (b'{"a": [1, 2', "no task's submission format fits"),
-    (b"\x00\x00\x00\n", "NUL byte"),
-])
+@pytest.mark.parametrize(
+    "content, why",
+    [
+        (BINARY, "not a CSV text file (NUL byte"),
+        (b"id,binds\n\xd0\xff,1\n" + b"\xff" * 10, "cannot be read as CSV"),
+        (b"\xd0\xffid,binds\n", "not a UTF-8 text CSV file"),
+        (b"", "empty file"),
+        (b"id,binds\n1,abc\n", "cannot be read as CSV"),
+        (b'{"a": [1, 2', "no task's submission format fits"),
+        (b"\x00\x00\x00\n", "NUL byte"),
+    ],
+)
 def test_ensemble_input_of_any_content(project, content, why):
     f = project / "member.csv"
     f.write_bytes(content)

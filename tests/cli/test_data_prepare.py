@@ -1,5 +1,6 @@
 """`molremote data prepare --task belka`: the CLI over tasks/belka/prepare.py; a prepared folder feeds the task the
 same molecules, labels, tokens and folds as the parquet files it came from."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,9 @@ DEMO = ROOT / "molremote" / "demo_data" / "belka"
 
 
 def molremote(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "molremote", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "molremote", *args], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
 
 
 def test_prepare_then_train_inputs_match_the_parquet(tmp_path):
@@ -46,7 +48,9 @@ def test_prepare_then_train_inputs_match_the_parquet(tmp_path):
 
 
 def test_prepare_refuses_missing_input_and_other_tasks(tmp_path):
-    r = molremote("data", "prepare", "--task", "belka", "--input", str(tmp_path / "nope.parquet"), "--out", str(tmp_path / "o"))
+    r = molremote(
+        "data", "prepare", "--task", "belka", "--input", str(tmp_path / "nope.parquet"), "--out", str(tmp_path / "o")
+    )
     assert r.returncode == 3 and "nope.parquet not found" in r.stderr
     r = molremote("data", "prepare", "--task", "moa", "--input", str(DEMO), "--out", str(tmp_path / "o"))
     assert r.returncode == 2 and "belka" in r.stderr

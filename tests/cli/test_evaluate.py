@@ -1,5 +1,6 @@
 """`molremote evaluate / ensemble / scores` on run folders whose predictions the real BELKA task wrote
 (demo data, torch-free write_predictions), Kaggle through the real client against the loopback server."""
+
 from __future__ import annotations
 
 import json
@@ -19,13 +20,15 @@ from molremote.cli import app
 from molremote.errors import DataError, ExperimentError, SubmissionError
 from molremote.experiments import Registry
 from molremote.results.submission_files import check_submission, sha256_file
-from molremote.tasks.belka.results import SUBMISSION as BELKA
 from molremote.tasks import get_task
+from molremote.tasks.belka.results import SUBMISSION as BELKA
 from tests.conftest import write_experiment
 
 COMMIT = "c0ffee1234567890abcdef1234567890abcdef12"
-BELKA_EXP = ('EXPERIMENT = experiment(task={{"name": "belka"}}, model={{"name": "cnn1d"}}, '
-             'training={{"lr": {lr}}}, folds={{"n_folds": 3}})\n')
+BELKA_EXP = (
+    'EXPERIMENT = experiment(task={{"name": "belka"}}, model={{"name": "cnn1d"}}, '
+    'training={{"lr": {lr}}}, folds={{"n_folds": 3}})\n'
+)
 QUALITY = {620: 0.35, 621: 0.08}  # how much of the label each experiment's fake predictions carry
 
 
@@ -39,8 +42,11 @@ def proj(project, tmp_path, monkeypatch):
         monkeypatch.delenv(v, raising=False)
     write_experiment(project, "0620_belka_a.py", BELKA_EXP.format(lr=1e-3))
     write_experiment(project, "0621_belka_b.py", BELKA_EXP.format(lr=2e-3))
-    write_experiment(project, "0002_t2m.py", 'EXPERIMENT = experiment(task={"name": "text2mol"}, '
-                                             'model={"name": "gcn_text"}, folds={"n_folds": 2})\n')
+    write_experiment(
+        project,
+        "0002_t2m.py",
+        'EXPERIMENT = experiment(task={"name": "text2mol"}, model={"name": "gcn_text"}, folds={"n_folds": 2})\n',
+    )
     return project
 
 
@@ -60,15 +66,27 @@ def make_runs(project: Path, exp_id: int, folds=(0, 1, 2), status: str = "comple
         q = QUALITY.get(exp_id, 0.2)
         probs = np.clip(q * labels + (1 - q) * rng.random(labels.shape), 0, 1)
         task.write_predictions(run / "predictions", "valid", valid_idx, {"probs": probs})
-        task.write_predictions(run / "predictions", "test", np.arange(task.n_test()),
-                               {"probs": rng.random((task.n_test(), 3))})
+        task.write_predictions(
+            run / "predictions", "test", np.arange(task.n_test()), {"probs": rng.random((task.n_test(), 3))}
+        )
         out["scores"][k] = task.score(valid_idx, {"probs": probs})
         out["baselines"][k] = task.baseline_score(valid_idx)
-        (run / "manifest.json").write_text(json.dumps({
-            "experiment": exp.id, "name": exp.name, "fold": k, "config_hash": exp.config_hash,
-            "run_key": f"{exp.name}/fold{k}-{exp.config_hash}", "run_uid": f"uid{exp_id}-{k}", "status": status,
-            "code": {"commit": COMMIT, "dirty": False}, "baseline": out["baselines"][k],
-            "updated_at": "2026-01-01T00:00:00+00:00"}))
+        (run / "manifest.json").write_text(
+            json.dumps(
+                {
+                    "experiment": exp.id,
+                    "name": exp.name,
+                    "fold": k,
+                    "config_hash": exp.config_hash,
+                    "run_key": f"{exp.name}/fold{k}-{exp.config_hash}",
+                    "run_uid": f"uid{exp_id}-{k}",
+                    "status": status,
+                    "code": {"commit": COMMIT, "dirty": False},
+                    "baseline": out["baselines"][k],
+                    "updated_at": "2026-01-01T00:00:00+00:00",
+                }
+            )
+        )
         (run / "config.json").write_text(json.dumps(exp.to_json()))
         out["runs"][k] = run
     return out
@@ -210,8 +228,9 @@ def test_ensemble_auto_weights_fitted_on_oof(proj):
     auto = cli_json("ensemble", "-e", "620", "-e", "621", "--weights", "auto")
     members = {r["name"]: r for r in auto["members"]}
     for name, r in (("e0620", a), ("e0621", b)):
-        ev = json.loads((proj / "runs" / r["exp"].name / f"evaluation-{r['exp'].config_hash}" / "evaluation.json")
-                        .read_text())
+        ev = json.loads(
+            (proj / "runs" / r["exp"].name / f"evaluation-{r['exp'].config_hash}" / "evaluation.json").read_text()
+        )
         assert members[name]["oof_score"] == pytest.approx(ev["oof_score"], abs=1e-12)  # same figure as evaluate
         assert members[name]["fold_score"] == pytest.approx(np.mean(list(r["scores"].values())), abs=1e-12)
     assert auto["weights_fit"]["score"] == pytest.approx(auto["oof_score"], abs=1e-12)
@@ -222,8 +241,9 @@ def test_ensemble_auto_weights_fitted_on_oof(proj):
     assert auto["out_dir"] != uni["out_dir"]  # other weights: another ensemble, another folder
     rec = json.loads(Path(auto["record"]).read_text())
     assert rec["weights_fit"]["on"] == "out-of-fold predictions" and rec["metrics"]["oof_score"] == auto["oof_score"]
-    txt = cli("ensemble", "-e", "620", "-e", "621", "--weights", ",".join(map(str, auto["weights"])),
-              "-o", proj / "blend.csv").stdout  # the fitted weights given by hand: the same blend, elsewhere
+    txt = cli(
+        "ensemble", "-e", "620", "-e", "621", "--weights", ",".join(map(str, auto["weights"])), "-o", proj / "blend.csv"
+    ).stdout  # the fitted weights given by hand: the same blend, elsewhere
     assert (proj / "blend.csv").read_bytes() == Path(auto["submission"]).read_bytes()
     assert f"{auto['oof_score']:.4f}" in txt and (proj / "ensemble.json").is_file()
 
@@ -256,13 +276,20 @@ def test_ensemble_refusals(proj):
 def test_commands_do_not_import_torch(proj):
     make_runs(proj, 620)
     make_runs(proj, 621)
-    code = ("import sys\nfrom molremote.cli import main\n"
-            "for args in (['evaluate', '-e', '620'], ['ensemble', '-e', '620', '-e', '621']):\n"
-            "    sys.argv = ['molremote', *args]\n"
-            "    try:\n        main()\n    except SystemExit as e:\n        assert not e.code, e.code\n"
-            "print('TORCH', 'torch' in sys.modules)\n")
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                       env={**os.environ, "MOLREMOTE_PROJECT": str(proj)})
+    code = (
+        "import sys\nfrom molremote.cli import main\n"
+        "for args in (['evaluate', '-e', '620'], ['ensemble', '-e', '620', '-e', '621']):\n"
+        "    sys.argv = ['molremote', *args]\n"
+        "    try:\n        main()\n    except SystemExit as e:\n        assert not e.code, e.code\n"
+        "print('TORCH', 'torch' in sys.modules)\n"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "MOLREMOTE_PROJECT": str(proj)},
+    )
     assert p.returncode == 0, p.stderr
     assert "TORCH False" in p.stdout and "ensemble" in p.stdout
 
@@ -300,7 +327,9 @@ def test_evaluate_submit_through_the_kaggle_client(proj, kaggle):
     assert json.loads(Path(out["record"]).read_text())["kaggle_submissions"] == [entry]
     # text2mol has no competition: refused before any work
     res = cli("evaluate", "-e", "2", "--submit", ok=False)
-    assert isinstance(res.exception, SubmissionError) and "task 'text2mol' has no Kaggle competition" in str(res.exception)
+    assert isinstance(res.exception, SubmissionError) and "task 'text2mol' has no Kaggle competition" in str(
+        res.exception
+    )
     assert len(kaggle.submissions) == 1
 
 
@@ -317,14 +346,19 @@ def test_scores_join_submissions_back_to_experiments(proj, kaggle, monkeypatch):
     kaggle.score(refs[0], public="0.4100", private="0.3900")
     kaggle.score(refs[1], public="0.4300", private="0.4000")
     assert kaggle.submissions[1].description == (
-        f"molremote ens e0620+e0621 w=0.7,0.3 h{ens['ensemble_hash'][:8]} c{COMMIT[:7]} cv={ens['oof_score']:.6f}")
+        f"molremote ens e0620+e0621 w=0.7,0.3 h{ens['ensemble_hash'][:8]} c{COMMIT[:7]} cv={ens['oof_score']:.6f}"
+    )
 
     out = cli_json("scores", "--competition", "leash-BELKA")
     rows = {r["ref"]: r for r in out["submissions"]}
     assert [r["ref"] for r in out["submissions"]] == refs[::-1]  # newest first
     e, en, m = rows[refs[0]], rows[refs[1]], rows[manual]
     assert e["experiments"] == [620] and e["kind"] == "experiment" and e["public_score"] == pytest.approx(0.41)
-    assert e["record"] == ev["record"] and e["file_matches"] is True and e["cv"] == pytest.approx(ev["oof_score"], abs=1e-6)
+    assert (
+        e["record"] == ev["record"]
+        and e["file_matches"] is True
+        and e["cv"] == pytest.approx(ev["oof_score"], abs=1e-6)
+    )
     assert en["experiments"] == [620, 621] and en["kind"] == "ensemble" and en["private_score"] == pytest.approx(0.40)
     assert en["record"] == ens["record"] and en["commit"] == COMMIT[:7]
     assert m["molremote"] is False and m["experiments"] == [] and m["record"] is None
@@ -337,10 +371,17 @@ def test_scores_join_submissions_back_to_experiments(proj, kaggle, monkeypatch):
     txt = cli("scores").stdout  # one competition among the experiments: no need to name it
     assert str(refs[0]) in txt and "0.41000" in txt and "ens 620+621" in txt
     # commands that talk to Kaggle import no torch either
-    code = ("import sys\nfrom molremote.cli import main\nsys.argv = ['molremote', 'scores', '-e', '620']\n"
-            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-            "print('TORCH', 'torch' in sys.modules)\n")
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                       env={**os.environ, "MOLREMOTE_PROJECT": str(proj)})
+    code = (
+        "import sys\nfrom molremote.cli import main\nsys.argv = ['molremote', 'scores', '-e', '620']\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "print('TORCH', 'torch' in sys.modules)\n"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "MOLREMOTE_PROJECT": str(proj)},
+    )
     assert p.returncode == 0, p.stderr
     assert "TORCH False" in p.stdout

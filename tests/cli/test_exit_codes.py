@@ -1,6 +1,7 @@
 """The README's exit-code table, each code from a real `python -m molremote` process, with the message it prints:
 0 done, 75 stopped early (deadline), 2 bad experiment or option, 3 data missing, 4 no usable checkpoint,
 5 store, 6 backend, 7 submission format, 8 settings."""
+
 from __future__ import annotations
 
 import json
@@ -32,22 +33,38 @@ def tiny_project(path: Path, *, git: bool = False) -> Path:
     (path / "experiments").mkdir(parents=True)
     (path / "experiments" / "0003_belka_tiny.py").write_text(TINY)
     if git:
-        (path / "pyproject.toml").write_text('[project]\nname = "p"\ndependencies = []\n'
-                                             '[project.optional-dependencies]\ntrain = []\n')
+        (path / "pyproject.toml").write_text(
+            '[project]\nname = "p"\ndependencies = []\n[project.optional-dependencies]\ntrain = []\n'
+        )
         for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "init"]):
-            subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], cwd=path, check=True,
-                           capture_output=True)
+            subprocess.run(
+                ["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], cwd=path, check=True, capture_output=True
+            )
     return path
 
 
 def molremote(project: Path, *args: str, timeout: int = 300, **env: str) -> subprocess.CompletedProcess:
     """`python -m molremote ARGS` in the project, with no store, settings file or tracking from this machine."""
-    base = {k: v for k, v in os.environ.items()
-            if not k.startswith(("MOLREMOTE_", "WANDB_", "KAGGLE_")) and k != "HF_TOKEN"}
-    env = {**base, "MOLREMOTE_PROJECT": str(project), "MOLREMOTE_JOBS": str(project / ".molremote" / "jobs"),
-           "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1", "COLUMNS": "250", **env}  # Rich: no wrapping
-    return subprocess.run([sys.executable, "-m", "molremote", *args], cwd=project, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    base = {
+        k: v for k, v in os.environ.items() if not k.startswith(("MOLREMOTE_", "WANDB_", "KAGGLE_")) and k != "HF_TOKEN"
+    }
+    env = {
+        **base,
+        "MOLREMOTE_PROJECT": str(project),
+        "MOLREMOTE_JOBS": str(project / ".molremote" / "jobs"),
+        "WANDB_MODE": "disabled",
+        "OMP_NUM_THREADS": "1",
+        "COLUMNS": "250",
+        **env,
+    }  # Rich: no wrapping
+    return subprocess.run(
+        [sys.executable, "-m", "molremote", *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def no_traceback(r: subprocess.CompletedProcess) -> None:
@@ -57,10 +74,20 @@ def no_traceback(r: subprocess.CompletedProcess) -> None:
 def test_readme_table_is_the_one_tested_here():
     """The README's table is the one below, and each of its codes has a `test_<code>_...` here."""
     text = (ROOT / "README.md").read_text()
-    line = " ".join(text[text.index("Exit codes:"):].split("\n\n")[0].split())
-    table = {0: "done", 75: "stopped early", 2: "bad experiment or option", 3: "data missing",
-             4: "no usable checkpoint", 5: "store", 6: "backend", 7: "submission format", 8: "settings",
-             9: "run busy", 10: "corrupt manifest"}
+    line = " ".join(text[text.index("Exit codes:") :].split("\n\n")[0].split())
+    table = {
+        0: "done",
+        75: "stopped early",
+        2: "bad experiment or option",
+        3: "data missing",
+        4: "no usable checkpoint",
+        5: "store",
+        6: "backend",
+        7: "submission format",
+        8: "settings",
+        9: "run busy",
+        10: "corrupt manifest",
+    }
     for code, meaning in table.items():
         assert f"{code} {meaning}" in line, (code, line)
     assert {int(c) for c in re.findall(r"(?:: |, )(\d+) ", line)} == set(table), line
@@ -86,7 +113,8 @@ def test_2_bad_experiment(tmp_path):
     assert r.returncode == 2 and "unknown experiment id 99; nearest ids: 3" in r.stderr, r.stderr
     (p / "experiments" / "0004_bad.py").write_text(
         "from molremote.experiments import experiment\n"
-        "EXPERIMENT = experiment(task='belka', model='cnn1d', trainin={})\n")
+        "EXPERIMENT = experiment(task='belka', model='cnn1d', trainin={})\n"
+    )
     r = molremote(p, "show", "4")
     assert r.returncode == 2, r.stderr
     assert f"file {p / 'experiments' / '0004_bad.py'}, field 'trainin': unknown key; did you mean training?" in r.stderr
@@ -104,16 +132,24 @@ def test_2_unknown_option(tmp_path):
 # Options whose value the command cannot use: a UsageError, exit 2 as the README says (one case each).
 OPTION_ERRORS = {
     "no place to run": (["remote", "-e", "3"], "choose exactly one place to run"),
-    "--nodes without --slurm": (["remote", "-e", "3", "--ssh", "box", "--nodes", "2", "--dry-run"],
-                                "--nodes 2: needs --slurm"),
+    "--nodes without --slurm": (
+        ["remote", "-e", "3", "--ssh", "box", "--nodes", "2", "--dry-run"],
+        "--nodes 2: needs --slurm",
+    ),
     "--nodes 0": (["remote", "-e", "3", "--slurm", "--nodes", "0", "--dry-run"], "--nodes 0: must be at least 1"),
-    "unknown --cluster": (["remote", "-e", "3", "--slurm", "--cluster", "nope", "--dry-run"],
-                          "unknown SLURM cluster 'nope'"),
-    "unknown --accelerator": (["remote", "-e", "3", "--kaggle", "--accelerator", "K80", "--dry-run"],
-                              "unknown Kaggle accelerator 'K80'"),
+    "unknown --cluster": (
+        ["remote", "-e", "3", "--slurm", "--cluster", "nope", "--dry-run"],
+        "unknown SLURM cluster 'nope'",
+    ),
+    "unknown --accelerator": (
+        ["remote", "-e", "3", "--kaggle", "--accelerator", "K80", "--dry-run"],
+        "unknown Kaggle accelerator 'K80'",
+    ),
     "data push --task": (["data", "push", "--task", "nope", "--path", "."], "unknown task 'nope'"),
-    "data prepare --task": (["data", "prepare", "--task", "text2mol", "--input", "x", "--out", "y"],
-                            "task 'text2mol' has no data preparation step"),
+    "data prepare --task": (
+        ["data", "prepare", "--task", "text2mol", "--input", "x", "--out", "y"],
+        "task 'text2mol' has no data preparation step",
+    ),
     "logs without a job": (["logs"], "name the job: -e EXPERIMENT"),
 }
 
@@ -183,8 +219,18 @@ def test_6_backend(tmp_path):
     p = tiny_project(tmp_path / "p", git=True)
     cfg = tmp_path / "ssh_config"
     cfg.write_text("Host *\n  ConnectTimeout 5\n")
-    r = molremote(p, "remote", "-e", "3", "--ssh", "nohost.invalid", "--ssh-config", str(cfg),
-                  "--remote-root", str(tmp_path / "remote"))
+    r = molremote(
+        p,
+        "remote",
+        "-e",
+        "3",
+        "--ssh",
+        "nohost.invalid",
+        "--ssh-config",
+        str(cfg),
+        "--remote-root",
+        str(tmp_path / "remote"),
+    )
     assert r.returncode == 6, r.stderr
     assert "cannot reach nohost.invalid over ssh" in r.stderr and "nohost.invalid" in r.stderr
     no_traceback(r)
@@ -215,4 +261,3 @@ def test_8_settings(tmp_path):
     (p / "molremote.toml").unlink()
     r = molremote(p, "config", MOLREMOTE_WANDB_MODE="sometimes")
     assert r.returncode == 8 and "MOLREMOTE_WANDB_MODE" in r.stderr and "sometimes" in r.stderr, r.stderr
-

@@ -1,4 +1,5 @@
 """`molremote ls / show` through the CLI entry point: 80 columns, and a clear word outside a project."""
+
 from __future__ import annotations
 
 import json
@@ -12,19 +13,31 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def molremote(tmp_path: Path, *args: str, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess:
-    base = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT),
-            "MOLREMOTE_CONFIG": ""}
-    return subprocess.run([sys.executable, "-m", "molremote", *args], env={**base, **env}, capture_output=True,
-                          text=True, timeout=120, cwd=cwd)
+    base = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT), "MOLREMOTE_CONFIG": ""}
+    return subprocess.run(
+        [sys.executable, "-m", "molremote", *args],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
 
 
 def fake_run(runs: Path, name: str, status: str, value: float, metric: str) -> None:
     """A run folder as the trainer leaves it (only what `ls` reads: the manifest)."""
     d = runs / name / "fold0-0123abcd"
     d.mkdir(parents=True)
-    (d / "manifest.json").write_text(json.dumps({"experiment": int(name[:4]), "status": status,
-                                                 "updated_at": "2026-11-30T00:00:00+00:00",
-                                                 "best": {"metric": metric, "value": value, "epoch": 3}}))
+    (d / "manifest.json").write_text(
+        json.dumps(
+            {
+                "experiment": int(name[:4]),
+                "status": status,
+                "updated_at": "2026-11-30T00:00:00+00:00",
+                "best": {"metric": metric, "value": value, "epoch": 3},
+            }
+        )
+    )
 
 
 @pytest.mark.parametrize("columns", ["80", "100"])

@@ -1,5 +1,6 @@
 """molremote/cli/jobs.py: status / logs / cancel / fetch over job records, against a Kaggle job on the
 loopback Kaggle server (the real kaggle client, in a `molremote` subprocess)."""
+
 from __future__ import annotations
 
 import os
@@ -23,10 +24,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def molremote(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    code = ("import sys; import molremote.cli.jobs, molremote.cli.remote; from molremote.cli import main; "
-            "sys.argv[0] = 'molremote'; main()")
-    return subprocess.run([sys.executable, "-c", code, *args], env={**env, "PYTHONPATH": str(ROOT)},
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    code = (
+        "import sys; import molremote.cli.jobs, molremote.cli.remote; from molremote.cli import main; "
+        "sys.argv[0] = 'molremote'; main()"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
 
 
 @pytest.fixture
@@ -36,10 +45,22 @@ def env(kaggle_server, tmp_path, monkeypatch):
     (proj / "pkg" / "x.py").write_text("X = 1\n")
     for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "x"]):
         subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], cwd=proj, check=True)
-    values = {"HOME": str(tmp_path), "MOLREMOTE_PROJECT": str(proj), "MOLREMOTE_JOBS": str(tmp_path / "jobs"),
-              "MOLREMOTE_RUNS": str(tmp_path / "runs"), "KAGGLE_USERNAME": kaggle_server.username,
-              "KAGGLE_KEY": kaggle_server.key, ENDPOINT_ENV: kaggle_server.url}
-    for k in ("KAGGLE_API_TOKEN", "KAGGLE_CONFIG_DIR", "MOLREMOTE_KAGGLE_ACCOUNT", "MOLREMOTE_CONFIG", "MOLREMOTE_STORE"):
+    values = {
+        "HOME": str(tmp_path),
+        "MOLREMOTE_PROJECT": str(proj),
+        "MOLREMOTE_JOBS": str(tmp_path / "jobs"),
+        "MOLREMOTE_RUNS": str(tmp_path / "runs"),
+        "KAGGLE_USERNAME": kaggle_server.username,
+        "KAGGLE_KEY": kaggle_server.key,
+        ENDPOINT_ENV: kaggle_server.url,
+    }
+    for k in (
+        "KAGGLE_API_TOKEN",
+        "KAGGLE_CONFIG_DIR",
+        "MOLREMOTE_KAGGLE_ACCOUNT",
+        "MOLREMOTE_CONFIG",
+        "MOLREMOTE_STORE",
+    ):
         monkeypatch.delenv(k, raising=False)
     for k, v in values.items():
         monkeypatch.setenv(k, v)
@@ -55,7 +76,8 @@ def test_status_logs_cancel_fetch_of_a_kaggle_job(env, kaggle_server, tmp_path):
     try:
         bundle = make_bundle(Path(env["MOLREMOTE_PROJECT"]), tmp_path / "bundles")
         rec = KaggleBackend(poll_s=0.05, kernels_dir=str(tmp_path / "kernels")).launch(
-            Job(job_id="cli-job", experiment=exp, folds=[0], bundle=bundle))
+            Job(job_id="cli-job", experiment=exp, folds=[0], bundle=bundle)
+        )
         KaggleBackend().wait(rec, poll_s=0.05, timeout_s=30)
     finally:
         runtime.close()

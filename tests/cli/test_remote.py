@@ -1,6 +1,7 @@
 """`molremote remote --ssh/--slurm`: option plumbing from molremote.toml and the command line into the
 rendered job (dry run), and the refusals. Real launches are covered in tests/backends/test_ssh.py and
 test_slurm.py against the loopback sshd and SLURM."""
+
 from __future__ import annotations
 
 import subprocess
@@ -11,22 +12,48 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def molremote(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "MOLREMOTE_PROJECT": str(ROOT),
-           "MOLREMOTE_CONFIG": str(tmp_path / "molremote.toml"), "MOLREMOTE_JOBS": str(tmp_path / "jobs"),
-           "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "molremote", *args], env=env, capture_output=True, text=True,
-                          timeout=120, cwd=ROOT)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "MOLREMOTE_PROJECT": str(ROOT),
+        "MOLREMOTE_CONFIG": str(tmp_path / "molremote.toml"),
+        "MOLREMOTE_JOBS": str(tmp_path / "jobs"),
+        "PYTHONPATH": str(ROOT),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "molremote", *args], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
 
 
 def test_slurm_dry_run_takes_cluster_settings_and_overrides(tmp_path):
     (tmp_path / "molremote.toml").write_text(
-        '[slurm.clusters.hpc]\nlogin = "local"\npartition = "gpu"\naccount = "proj42"\nextra_sbatch = ["--qos=long"]\n')
-    r = molremote(tmp_path, "remote", "-e", "1", "--slurm", "--cluster", "hpc", "--all-folds", "--time", "02:00:00",
-                  "--max-time", "1h50m", "--dry-run")
+        '[slurm.clusters.hpc]\nlogin = "local"\npartition = "gpu"\naccount = "proj42"\nextra_sbatch = ["--qos=long"]\n'
+    )
+    r = molremote(
+        tmp_path,
+        "remote",
+        "-e",
+        "1",
+        "--slurm",
+        "--cluster",
+        "hpc",
+        "--all-folds",
+        "--time",
+        "02:00:00",
+        "--max-time",
+        "1h50m",
+        "--dry-run",
+    )
     assert r.returncode == 0, r.stderr
     out = r.stdout
-    for line in ("#SBATCH --partition=gpu", "#SBATCH --account=proj42", "#SBATCH --time=02:00:00",
-                 "#SBATCH --qos=long", "#SBATCH --requeue", "#SBATCH --signal=B:USR1@"):
+    for line in (
+        "#SBATCH --partition=gpu",
+        "#SBATCH --account=proj42",
+        "#SBATCH --time=02:00:00",
+        "#SBATCH --qos=long",
+        "#SBATCH --requeue",
+        "#SBATCH --signal=B:USR1@",
+    ):
         assert line in out, line
     assert "--max-time 1h50m" in out and "--experiment-json" in out
     assert not (tmp_path / "jobs").exists()  # a dry run records no job
@@ -49,7 +76,8 @@ def test_slurm_dry_run_nodes_and_gpus(tmp_path):
 
 def test_ssh_dry_run_uses_named_host(tmp_path):
     (tmp_path / "molremote.toml").write_text(
-        '[ssh.hosts.box]\ndestination = "me@box.example.org"\nworkdir = "/scratch/me/mr"\nvenv = "/opt/venv"\ngpus = 2\n')
+        '[ssh.hosts.box]\ndestination = "me@box.example.org"\nworkdir = "/scratch/me/mr"\nvenv = "/opt/venv"\ngpus = 2\n'
+    )
     r = molremote(tmp_path, "remote", "-e", "1", "--ssh", "box", "--dry-run")
     assert r.returncode == 0, r.stderr
     assert "--no-progress --gpus 2" in r.stdout  # host's 2 GPUs -> `train --gpus 2` (torchrun + DDP)

@@ -1,6 +1,7 @@
 """`remote --ssh` / `remote --slurm` (real launches, not --dry-run) and `status`, `logs -f`, `cancel`, `fetch`,
 `pull` of those jobs, all through `python -m molremote`, against the loopback sshd and SLURM cluster
 (tests/backends/conftest.py `cluster`). The experiment is tests/cli/test_exit_codes.py TINY on the demo data."""
+
 from __future__ import annotations
 
 import json
@@ -53,8 +54,16 @@ def local_manifest(p: Path, config_hash: str) -> dict:
 def test_ssh_job_launch_follow_pull_then_cancel_and_fetch(cluster, tmp_path):  # noqa: F811
     p = tiny_project(tmp_path / "p", git=True)
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=p, capture_output=True, text=True).stdout.strip()
-    where = ["--ssh", cluster["INFRA_SSH_HOST"], "--ssh-config", cluster["INFRA_SSH_CONFIG"], "--venv", VENV,
-             "--remote-root", str(tmp_path / "remote")]
+    where = [
+        "--ssh",
+        cluster["INFRA_SSH_HOST"],
+        "--ssh-config",
+        cluster["INFRA_SSH_CONFIG"],
+        "--venv",
+        VENV,
+        "--remote-root",
+        str(tmp_path / "remote"),
+    ]
     assert "no jobs in" in ok(molremote(p, "status"))
 
     out = ok(molremote(p, "remote", "-e", "3", *where))
@@ -104,9 +113,18 @@ def test_ssh_job_launch_follow_pull_then_cancel_and_fetch(cluster, tmp_path):  #
     assert local_manifest(p, h)["status"] == "complete"  # the first run is still there
 
 
-SLURM_WHERE = ["--slurm", "--venv", VENV, "--time", "00:05:00",
-               # the loopback nodes are small: 1 CPU and 500 MB per task are what the tiny model needs
-               "--set", "backend.slurm.mem=500M", "--set", "backend.slurm.cpus=1"]
+SLURM_WHERE = [
+    "--slurm",
+    "--venv",
+    VENV,
+    "--time",
+    "00:05:00",
+    # the loopback nodes are small: 1 CPU and 500 MB per task are what the tiny model needs
+    "--set",
+    "backend.slurm.mem=500M",
+    "--set",
+    "backend.slurm.cpus=1",
+]
 
 
 @pytest.mark.slow  # one SLURM training: 20-60 s on a busy 2-core machine
@@ -141,8 +159,19 @@ def slurm_job_gone(slurm_id: str, timeout: float) -> bool:
 @pytest.mark.slow  # one SLURM training, cancelled: 20-60 s
 def test_slurm_cancel_stops_the_job(cluster, tmp_path):  # noqa: F811
     p = tiny_project(tmp_path / "p", git=True)
-    out = ok(molremote(p, "remote", "-e", "3", *SLURM_WHERE, "--remote-root", str(tmp_path / "remote"),
-                       "--set", "training.epochs=300"))
+    out = ok(
+        molremote(
+            p,
+            "remote",
+            "-e",
+            "3",
+            *SLURM_WHERE,
+            "--remote-root",
+            str(tmp_path / "remote"),
+            "--set",
+            "training.epochs=300",
+        )
+    )
     job_id, slurm_id = re.search(r"launched slurm job (\S+): slurm job (\d+)", out).groups()
     try:
         wait_log(p, job_id, "epoch 1/300")
@@ -170,11 +199,23 @@ def kill_slurm_job(slurm_id: str) -> None:
 
 def fake_ssh_job(p: Path, cluster: dict, job_dir: Path, job_id: str) -> None:  # noqa: F811
     """A finished ssh job record as `remote --ssh` leaves it, its job folder on the (loopback) host."""
-    rec = JobRecord(job_id=job_id, backend="ssh", experiment="0003_belka_tiny", experiment_id=3,
-                    config_hash="0123456789ab", folds=[0], state="complete", detail="exit 0",
-                    handle={"host": cluster["INFRA_SSH_HOST"], "job_dir": str(job_dir), "pid": "1"},
-                    options={"host": cluster["INFRA_SSH_HOST"], "ssh_config": cluster["INFRA_SSH_CONFIG"],
-                             "remote_root": str(job_dir.parent.parent), "venv": VENV})
+    rec = JobRecord(
+        job_id=job_id,
+        backend="ssh",
+        experiment="0003_belka_tiny",
+        experiment_id=3,
+        config_hash="0123456789ab",
+        folds=[0],
+        state="complete",
+        detail="exit 0",
+        handle={"host": cluster["INFRA_SSH_HOST"], "job_dir": str(job_dir), "pid": "1"},
+        options={
+            "host": cluster["INFRA_SSH_HOST"],
+            "ssh_config": cluster["INFRA_SSH_CONFIG"],
+            "remote_root": str(job_dir.parent.parent),
+            "venv": VENV,
+        },
+    )
     write_json(p / ".molremote" / "jobs" / f"{job_id}.json", rec.to_json())
 
 
@@ -196,5 +237,7 @@ def test_fetch_never_mixes_another_run_into_a_local_run(cluster, tmp_path):  # n
     survivors = [json.loads(f.read_text())["run_uid"] for f in (p / "runs").rglob("manifest.json")]
     assert "local-run" in survivors, (r.returncode, r.stdout, r.stderr)
     # and never a chimera: the local checkpoint sits next to the local manifest only
-    assert json.loads((mine / "manifest.json").read_text())["run_uid"] == "local-run" or \
-        not (mine / "checkpoints" / "best.pt").exists()
+    assert (
+        json.loads((mine / "manifest.json").read_text())["run_uid"] == "local-run"
+        or not (mine / "checkpoints" / "best.pt").exists()
+    )

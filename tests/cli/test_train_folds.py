@@ -1,5 +1,6 @@
 """`molremote train --fold K` and `--all-folds` through `python -m molremote`, on the shipped BELKA demo data with a
 tiny cnn1d (tests/cli/test_exit_codes.py TINY: 2 folds, 2 steps per epoch)."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,12 @@ def test_fold_then_all_folds(tmp_path):
     fold1 = Path(r.stdout.strip().splitlines()[-1])
     assert fold1.parent == p / "runs" / "0003_belka_tiny" and fold1.name.startswith("fold1-")
     m1 = manifest(fold1)
-    assert (m1["fold"], m1["status"], m1["steps"], m1["overrides"]) == (1, "complete", 1,
-                                                                        ["training.max_steps_per_epoch=1"])
+    assert (m1["fold"], m1["status"], m1["steps"], m1["overrides"]) == (
+        1,
+        "complete",
+        1,
+        ["training.max_steps_per_epoch=1"],
+    )
     assert "0003_belka_tiny fold 1" in r.stderr and "fold 0" not in r.stderr
     assert [d.name for d in fold1.parent.iterdir()] == [fold1.name]  # fold 1 only
 

@@ -1,6 +1,7 @@
 """Usage errors through the real console script: Typer's short usage message and exit 2, never a traceback;
 `--version`, shell completion, `--json` on the listing commands; the README's exit-code line matches the one
 table in molremote/errors.py."""
+
 from __future__ import annotations
 
 import json
@@ -18,22 +19,32 @@ SCRIPT = Path(sys.executable).parent / "molremote"  # the installed console scri
 
 
 def run(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    base = {"PATH": f"{SCRIPT.parent}:/usr/bin:/bin", "HOME": str(tmp_path), "MOLREMOTE_PROJECT": str(ROOT),
-            "MOLREMOTE_CONFIG": str(tmp_path / "molremote.toml"), "MOLREMOTE_JOBS": str(tmp_path / "jobs"),
-            "COLUMNS": "200", "TERM": "dumb"}
-    return subprocess.run([str(SCRIPT), *args], env={**base, **(env or {})}, capture_output=True, text=True,
-                          timeout=60, cwd=tmp_path)
+    base = {
+        "PATH": f"{SCRIPT.parent}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "MOLREMOTE_PROJECT": str(ROOT),
+        "MOLREMOTE_CONFIG": str(tmp_path / "molremote.toml"),
+        "MOLREMOTE_JOBS": str(tmp_path / "jobs"),
+        "COLUMNS": "200",
+        "TERM": "dumb",
+    }
+    return subprocess.run(
+        [str(SCRIPT), *args], env={**base, **(env or {})}, capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
 
 
-@pytest.mark.parametrize("args, message", [
-    (["train", "-e", "abc"], "Invalid value for '-e' / '--experiment'"),
-    (["train", "--nonsense"], "No such option: --nonsense"),
-    (["frobnicate"], "No such command 'frobnicate'"),
-    (["remote", "--kaggle"], "Missing option '-e' / '--experiment'"),
-    (["show"], "Missing argument 'ID'"),
-    (["remote", "-e", "1", "--fold", "x"], "Invalid value for '--fold' / '-f'"),
-    (["ls", "--json", "extra"], "Got unexpected extra argument"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "-e", "abc"], "Invalid value for '-e' / '--experiment'"),
+        (["train", "--nonsense"], "No such option: --nonsense"),
+        (["frobnicate"], "No such command 'frobnicate'"),
+        (["remote", "--kaggle"], "Missing option '-e' / '--experiment'"),
+        (["show"], "Missing argument 'ID'"),
+        (["remote", "-e", "1", "--fold", "x"], "Invalid value for '--fold' / '-f'"),
+        (["ls", "--json", "extra"], "Got unexpected extra argument"),
+    ],
+)
 def test_usage_error_is_short_message_and_exit_2(tmp_path, args, message):
     r = run(tmp_path, *args)
     assert r.returncode == EXIT_USAGE == 2, (r.returncode, r.stderr)
@@ -76,14 +87,23 @@ def test_status_json_lists_jobs(tmp_path):
 
     jobs_dir = tmp_path / "jobs"
     jobs_dir.mkdir()
-    rec = jobs.JobRecord(job_id="0001_demo-ssh-1", backend="ssh", experiment="0001_demo", experiment_id=1,
-                         config_hash="abc", folds=[0], state="complete", detail="exit 0")
+    rec = jobs.JobRecord(
+        job_id="0001_demo-ssh-1",
+        backend="ssh",
+        experiment="0001_demo",
+        experiment_id=1,
+        config_hash="abc",
+        folds=[0],
+        state="complete",
+        detail="exit 0",
+    )
     (jobs_dir / "0001_demo-ssh-1.json").write_text(json.dumps(rec.to_json()))
     r = run(tmp_path, "status", "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert [(j["job_id"], j["state"], j["detail"], j["folds"]) for j in out] == [("0001_demo-ssh-1", "complete",
-                                                                                  "exit 0", [0])]
+    assert [(j["job_id"], j["state"], j["detail"], j["folds"]) for j in out] == [
+        ("0001_demo-ssh-1", "complete", "exit 0", [0])
+    ]
 
 
 def test_listing_commands_have_json(tmp_path):
@@ -103,19 +123,33 @@ def test_library_error_is_one_line_with_its_exit_code(tmp_path):
 def test_readme_exit_codes_match_the_table():
     text = (ROOT / "README.md").read_text()
     line = re.search(r"Exit codes: (.*?)\n\n", text, re.S)[1].replace("\n", " ")
-    documented = {int(code): what.strip() for code, what in re.findall(r"(\d+) ([^,(]+?)(?: \(.*?\))?(?:,|\.$)",
-                                                                        line)}
+    documented = {int(code): what.strip() for code, what in re.findall(r"(\d+) ([^,(]+?)(?: \(.*?\))?(?:,|\.$)", line)}
     assert documented == EXIT_CODES
 
 
-@pytest.mark.parametrize("args", [["status", "--json"], ["remote", "-e", "1", "--slurm", "--dry-run"],
-                                  ["remote", "-e", "1", "--kaggle", "--dry-run"], ["--version"], ["frobnicate"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["status", "--json"],
+        ["remote", "-e", "1", "--slurm", "--dry-run"],
+        ["remote", "-e", "1", "--kaggle", "--dry-run"],
+        ["--version"],
+        ["frobnicate"],
+    ],
+)
 def test_no_torch_outside_training(tmp_path, args):
-    code = ("import sys; from molremote.cli import main\n"
-            f"sys.argv = ['molremote', *{args!r}]\n"
-            "try:\n    main()\nexcept SystemExit:\n    pass\n"
-            "print('TORCH', 'torch' in sys.modules, file=sys.stderr)\n")
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "MOLREMOTE_PROJECT": str(ROOT),
-           "MOLREMOTE_CONFIG": str(tmp_path / "molremote.toml"), "MOLREMOTE_JOBS": str(tmp_path / "jobs")}
+    code = (
+        "import sys; from molremote.cli import main\n"
+        f"sys.argv = ['molremote', *{args!r}]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('TORCH', 'torch' in sys.modules, file=sys.stderr)\n"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "MOLREMOTE_PROJECT": str(ROOT),
+        "MOLREMOTE_CONFIG": str(tmp_path / "molremote.toml"),
+        "MOLREMOTE_JOBS": str(tmp_path / "jobs"),
+    }
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert "TORCH False" in r.stderr, r.stderr[-2000:]

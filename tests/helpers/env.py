@@ -1,4 +1,5 @@
 """Test isolation from the developer's own accounts: no real token, netrc, kaggle.json or W&B state leaks in."""
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,11 @@ def isolate_env(monkeypatch, tmp_path: Path) -> Path:
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
     monkeypatch.setenv("HOME", str(home))
-    for k, sub in (("WANDB_CONFIG_DIR", "wandb-config"), ("WANDB_CACHE_DIR", "wandb-cache"),
-                   ("WANDB_DATA_DIR", "wandb-data")):
+    for k, sub in (
+        ("WANDB_CONFIG_DIR", "wandb-config"),
+        ("WANDB_CACHE_DIR", "wandb-cache"),
+        ("WANDB_DATA_DIR", "wandb-data"),
+    ):
         monkeypatch.setenv(k, str(tmp_path / sub))
     (tmp_path / "experiments").mkdir(exist_ok=True)
     monkeypatch.setenv("MOLREMOTE_PROJECT", str(tmp_path))

@@ -1,5 +1,6 @@
 """Find a test's own processes by pid (Linux /proc), so a test ends exactly what it started and nothing else
 on a machine that other tests and people share (never `pkill -f <pattern>`)."""
+
 from __future__ import annotations
 
 import os
@@ -63,8 +64,9 @@ def sshd_sessions_serving(client_pids: list[int], port: int, listener: int, mark
     """Server-side sshd session processes of the connections `client_pids` hold to `port`, plus the sshd
     sessions that are ancestors of processes whose command line mentions `marker` (a remote job's folder)."""
     conns = tcp_connections()
-    client_ports = {conns[i][0] for pid in client_pids for i in socket_inodes(pid)
-                    if i in conns and conns[i][1] == port}
+    client_ports = {
+        conns[i][0] for pid in client_pids for i in socket_inodes(pid) if i in conns and conns[i][1] == port
+    }
     server_inodes = {i for i, (lport, rport) in conns.items() if lport == port and rport in client_ports}
     found = set()
     for pid in all_pids():

@@ -7,14 +7,16 @@ over the type byte then the payload), length u16, type u8 (FULL=1, FIRST=2, MIDD
 tail too short for a record header is zero padding. Each reassembled payload is a
 `wandb.proto.wandb_internal_pb2.Record`.
 """
+
 from __future__ import annotations
 
 import glob
 import json
 import struct
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 HEADER = b":W&B"
 MAGIC = 0xBEE1
@@ -42,11 +44,11 @@ def iter_payloads(path: Path) -> Iterator[bytes]:
             continue
         if pos + REC_HEADER > len(data):
             break  # a truncated tail (run still being written)
-        crc, length, rtype = struct.unpack("<IHB", data[pos:pos + REC_HEADER])
+        crc, length, rtype = struct.unpack("<IHB", data[pos : pos + REC_HEADER])
         if crc == 0 and length == 0 and rtype == 0:  # preallocated/zero tail
             pos += left_in_block
             continue
-        payload = data[pos + REC_HEADER:pos + REC_HEADER + length]
+        payload = data[pos + REC_HEADER : pos + REC_HEADER + length]
         if len(payload) < length:
             break
         if zlib.crc32(payload, zlib.crc32(bytes([rtype]))) != crc:
@@ -96,8 +98,15 @@ def run_info(path: Path) -> dict[str, Any]:
         kind = r.WhichOneof("record_type")
         if kind == "run" and "id" not in info:
             run = r.run
-            info.update(id=run.run_id, project=run.project, entity=run.entity, group=run.run_group,
-                        job_type=run.job_type, tags=list(run.tags), display_name=run.display_name)
+            info.update(
+                id=run.run_id,
+                project=run.project,
+                entity=run.entity,
+                group=run.run_group,
+                job_type=run.job_type,
+                tags=list(run.tags),
+                display_name=run.display_name,
+            )
             info["config"].update(_config_items(run.config))
         elif kind == "config":
             info["config"].update(_config_items(r.config))

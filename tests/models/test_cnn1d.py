@@ -1,4 +1,5 @@
 """cnn1d: output shapes, the starter configuration's size, BatchNorm settings, padding-length behaviour."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,10 +17,23 @@ def test_starter_config_shapes_and_parameter_count():
     x = torch.randint(0, 39, (5, 142))
     assert model(x).shape == (5, 3)
     # Embedding 39x128; convs 128->32->64->96 (k=3, no bias) + BN; head 96->1024->1024->512 (no bias) + BN; 512->3
-    expected = (39 * 128
-                + 128 * 32 * 3 + 2 * 32 + 32 * 64 * 3 + 2 * 64 + 64 * 96 * 3 + 2 * 96
-                + 96 * 1024 + 2 * 1024 + 1024 * 1024 + 2 * 1024 + 1024 * 512 + 2 * 512
-                + 512 * 3 + 3)
+    expected = (
+        39 * 128
+        + 128 * 32 * 3
+        + 2 * 32
+        + 32 * 64 * 3
+        + 2 * 64
+        + 64 * 96 * 3
+        + 2 * 96
+        + 96 * 1024
+        + 2 * 1024
+        + 1024 * 1024
+        + 2 * 1024
+        + 1024 * 512
+        + 2 * 512
+        + 512 * 3
+        + 3
+    )
     assert sum(p.numel() for p in model.parameters()) == expected == 1_720_067
 
 

@@ -1,5 +1,6 @@
 """gcn_text: Base/Big/Fat GCN towers, frozen text tower (no grads, not in checkpoints), LoRA via peft,
 the packaged MiniLM loading offline, clear errors for unusable text models."""
+
 from __future__ import annotations
 
 import pytest
@@ -149,7 +150,14 @@ def test_unreachable_text_model_is_an_experiment_error(monkeypatch, tmp_path):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read at import: patch the value
     with pytest.raises(ValueError, match=r"text_model folder .*/missing does not exist"):
         build(GcnTextParams(text_model=str(tmp_path / "missing")), {"node_features": 6})
-    exp = validate({"id": 3, "slug": "x", "task": "text2mol",
-                    "model": {"name": "gcn_text", "text_model": "no-such-org/no-such-model"}}, file="exp.py")
+    exp = validate(
+        {
+            "id": 3,
+            "slug": "x",
+            "task": "text2mol",
+            "model": {"name": "gcn_text", "text_model": "no-such-org/no-such-model"},
+        },
+        file="exp.py",
+    )
     with pytest.raises(ExperimentError, match=r"no-such-org/no-such-model.*cannot be loaded.*local copy"):
         build_model(exp, {"node_features": 300})

@@ -1,5 +1,6 @@
 """BELKA mamba: mamba_ssm parameter names and shapes, pure-torch scan vs a sequential reference, padding
 invariance, weights moving between model instances by state dict."""
+
 from __future__ import annotations
 
 import math
@@ -18,10 +19,17 @@ def mamba_ssm_shapes(d_model: int, d_state: int = 16, d_conv: int = 4, expand: i
     """state_dict of mamba_ssm.modules.mamba_simple.Mamba(d_model, d_state, d_conv, expand) with its
     defaults (bias=False, conv_bias=True, dt_rank='auto'), as written in its source."""
     d_inner, dt_rank = expand * d_model, math.ceil(d_model / 16)
-    return {"in_proj.weight": (2 * d_inner, d_model), "conv1d.weight": (d_inner, 1, d_conv), "conv1d.bias": (d_inner,),
-            "x_proj.weight": (dt_rank + 2 * d_state, d_inner), "dt_proj.weight": (d_inner, dt_rank),
-            "dt_proj.bias": (d_inner,), "A_log": (d_inner, d_state), "D": (d_inner,),
-            "out_proj.weight": (d_model, d_inner)}
+    return {
+        "in_proj.weight": (2 * d_inner, d_model),
+        "conv1d.weight": (d_inner, 1, d_conv),
+        "conv1d.bias": (d_inner,),
+        "x_proj.weight": (dt_rank + 2 * d_state, d_inner),
+        "dt_proj.weight": (d_inner, dt_rank),
+        "dt_proj.bias": (d_inner,),
+        "A_log": (d_inner, d_state),
+        "D": (d_inner,),
+        "out_proj.weight": (d_model, d_inner),
+    }
 
 
 @pytest.mark.parametrize("d_model,d_state,d_conv,expand", [(128, 16, 4, 2), (40, 8, 3, 1)])
@@ -46,7 +54,7 @@ def naive_mixer(mixer, x: torch.Tensor) -> torch.Tensor:
     u, z = xz[..., :d_inner], xz[..., d_inner:]
     u = F.silu(mixer.conv1d(u.transpose(1, 2))[..., :L].transpose(1, 2))
     dbc = mixer.x_proj(u)
-    dt, B, C = dbc[..., :dt_rank], dbc[..., dt_rank:dt_rank + d_state], dbc[..., dt_rank + d_state:]
+    dt, B, C = dbc[..., :dt_rank], dbc[..., dt_rank : dt_rank + d_state], dbc[..., dt_rank + d_state :]
     dt = F.softplus(mixer.dt_proj(dt))  # (b, L, d_inner)
     A = -torch.exp(mixer.A_log)
     h = torch.zeros(b, d_inner, d_state, dtype=x.dtype)
@@ -76,7 +84,7 @@ def test_padding_does_not_change_the_output():
         t[i, n:] = 0
     with torch.no_grad():
         full = m(t)
-        alone = torch.cat([m(t[i:i + 1, :lengths[i]]) for i in range(3)])
+        alone = torch.cat([m(t[i : i + 1, : lengths[i]]) for i in range(3)])
         t2 = t.clone()
         t2[1, 3] = 1 + (t2[1, 3] % 36)
         changed = m(t2)
@@ -94,5 +102,7 @@ def test_weights_load_across_instances_and_backend_choice():
     if M._mamba_ssm() is None:
         with pytest.raises(RuntimeError, match="mamba-ssm"):
             M.build(MambaParams(d_model=32, n_layers=1, backend="mamba_ssm"), INFO)
-    assert type(M.build(MambaParams(d_model=32, n_layers=1, backend="torch"), INFO).blocks[0].mixer).__module__ \
+    assert (
+        type(M.build(MambaParams(d_model=32, n_layers=1, backend="torch"), INFO).blocks[0].mixer).__module__
         == "mambapy.mamba"
+    )

@@ -1,4 +1,5 @@
 """BELKA transformer: shapes, padding invariance, SDPA path used on CPU, trains on a toy signal."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,6 +1,7 @@
 """The HTML report in a real browser: Debian's headless Chromium driven by Selenium opens the file offline
 (a dead proxy: any network request would fail), sorts and filters the table, follows a link to an experiment
 page and finds its curves, diff and config, sees the images render, and logs no console error."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,9 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def browser_paths() -> dict[str, str]:
     """Install (if needed) Chromium + chromedriver through the project's script. Never skips."""
-    cp = subprocess.run(["bash", str(ROOT / "scripts" / "install-browser.sh")], capture_output=True, text=True,
-                        timeout=900)
+    cp = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "install-browser.sh")], capture_output=True, text=True, timeout=900
+    )
     if cp.returncode != 0:
         pytest.fail(f"scripts/install-browser.sh failed (exit {cp.returncode}):\n{cp.stderr[-3000:]}")
     return dict(tok.split("=", 1) for tok in cp.stdout.split() if "=" in tok)
@@ -35,8 +37,14 @@ def report_file(tmp_path_factory) -> Path:
     for k in ("MOLREMOTE_RUNS", "MOLREMOTE_EXPERIMENTS", "MOLREMOTE_STORE", "MOLREMOTE_JOBS"):
         env.pop(k, None)
     out = project / "report.html"
-    cp = subprocess.run([sys.executable, "-m", "molremote", "report", "-o", str(out)], cwd=project, env=env,
-                        capture_output=True, text=True, timeout=300)
+    cp = subprocess.run(
+        [sys.executable, "-m", "molremote", "report", "-o", str(out)],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert cp.returncode == 0, cp.stderr
     return out
 
@@ -48,11 +56,21 @@ def driver(browser_paths, tmp_path_factory):
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = browser_paths["CHROMIUM"]
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-              "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--window-size=1400,1000",
-              # nothing may come from the network at view time: a dead proxy makes any request fail loudly
-              "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
-              f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+    for a in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+        # nothing may come from the network at view time: a dead proxy makes any request fail loudly
+        "--proxy-server=http://127.0.0.1:9",
+        "--proxy-bypass-list=<-loopback>",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
         opts.add_argument(a)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     d = webdriver.Chrome(options=opts, service=Service(browser_paths["CHROMEDRIVER"]))
@@ -62,9 +80,13 @@ def driver(browser_paths, tmp_path_factory):
 
 
 def _visible_ids(driver) -> list[int]:
-    return [int(v) for v in driver.execute_script(
-        "return Array.from(document.querySelectorAll('#experiments tbody tr'))"
-        ".filter(r => !r.hidden).map(r => r.cells[0].dataset.v)")]
+    return [
+        int(v)
+        for v in driver.execute_script(
+            "return Array.from(document.querySelectorAll('#experiments tbody tr'))"
+            ".filter(r => !r.hidden).map(r => r.cells[0].dataset.v)"
+        )
+    ]
 
 
 def _errors(driver) -> list[dict]:
@@ -82,14 +104,16 @@ def test_report_in_chromium(driver, report_file, tmp_path):
     # sort by best CV: numbers ascending with the experiments never evaluated last, then descending
     th = driver.find_element(By.XPATH, "//table[@id='experiments']//th[normalize-space()='best CV']")
     th.click()
-    cv = driver.execute_script("return Array.from(document.querySelectorAll('#experiments tbody tr'))"
-                               ".map(r => r.cells[8].dataset.v)")
+    cv = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#experiments tbody tr')).map(r => r.cells[8].dataset.v)"
+    )
     nums = [float(v) for v in cv if v]
     assert len(nums) == 3 and nums == sorted(nums) and cv[3:] == ["", "", ""]
     assert th.get_attribute("aria-sort") == "ascending"
     th.click()
-    cv = driver.execute_script("return Array.from(document.querySelectorAll('#experiments tbody tr'))"
-                               ".map(r => r.cells[8].dataset.v)")
+    cv = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#experiments tbody tr')).map(r => r.cells[8].dataset.v)"
+    )
     assert [float(v) for v in cv[:3]] == sorted(nums, reverse=True) and cv[3:] == ["", "", ""]
     driver.find_element(By.XPATH, "//th[normalize-space()='id']").click()
     assert _visible_ids(driver) == [1, 2, 3, 4, 5, 6]

@@ -1,4 +1,5 @@
 """`molremote plot` and `molremote report` through the real CLI: files, figures, refusals, no torch."""
+
 from __future__ import annotations
 
 import json
@@ -107,13 +108,16 @@ def test_plot_and_report_never_import_torch(synth, tmp_path):
     project, _ = synth
     env = {**os.environ, "MOLREMOTE_PROJECT": str(project), "PYTHONPATH": str(ROOT)}
     for cmd in (["plot", "-e", "2", "-o", str(tmp_path / "c.png")], ["report", "-o", str(tmp_path / "r.html")]):
-        code = (f"import sys; sys.argv = ['molremote', *{cmd!r}]\n"
-                "from molremote.cli import main\n"
-                "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
-                "bad = [m for m in ('torch', 'kaggle', 'wandb', 'huggingface_hub') if m in sys.modules]\n"
-                "sys.stderr.write(f'BAD {bad}' if bad else 'CLEAN'); sys.exit(code)")
-        r = subprocess.run([sys.executable, "-c", code], cwd=project, env=env, capture_output=True, text=True,
-                           timeout=300)
+        code = (
+            f"import sys; sys.argv = ['molremote', *{cmd!r}]\n"
+            "from molremote.cli import main\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
+            "bad = [m for m in ('torch', 'kaggle', 'wandb', 'huggingface_hub') if m in sys.modules]\n"
+            "sys.stderr.write(f'BAD {bad}' if bad else 'CLEAN'); sys.exit(code)"
+        )
+        r = subprocess.run(
+            [sys.executable, "-c", code], cwd=project, env=env, capture_output=True, text=True, timeout=300
+        )
         assert r.returncode == 0 and r.stderr.endswith("CLEAN"), (cmd, r.stdout[-500:], r.stderr[-500:])
 
 
@@ -122,12 +126,34 @@ def test_plot_and_report_never_import_torch(synth, tmp_path):
 def test_plot_of_a_real_training_run(tmp_path):
     """The trainer's own metrics.jsonl (demo experiment 1, 3 short epochs) drawn by `molremote plot`."""
     env = {**os.environ, "MOLREMOTE_RUNS": str(tmp_path / "runs"), "MOLREMOTE_PROJECT": str(ROOT)}
-    train = subprocess.run([sys.executable, "-m", "molremote", "train", "-e", "1", "--set", "training.epochs=3",
-                            "--set", "training.max_steps_per_epoch=3"], cwd=ROOT, env=env, capture_output=True,
-                           text=True, timeout=600)
+    train = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "molremote",
+            "train",
+            "-e",
+            "1",
+            "--set",
+            "training.epochs=3",
+            "--set",
+            "training.max_steps_per_epoch=3",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert train.returncode == 0, train.stderr[-2000:]
-    plot = subprocess.run([sys.executable, "-m", "molremote", "plot", "-e", "1", "-o", str(tmp_path / "c.png")],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    plot = subprocess.run(
+        [sys.executable, "-m", "molremote", "plot", "-e", "1", "-o", str(tmp_path / "c.png")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert plot.returncode == 0, plot.stderr
     assert "1 curve(s) from 1 run(s); metric belka_ap" in plot.stdout
     assert png_size(tmp_path / "c.png") == (1375, 550)

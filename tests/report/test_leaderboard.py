@@ -1,5 +1,6 @@
 """CV against the leaderboard: correlations, the figure, the scores cache, and `molremote scores --plot`
 through the real kaggle client against the loopback Kaggle server."""
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,10 @@ def png_size(path: Path) -> tuple[int, int]:
 def rows(cv, public, private=None, kinds=None):
     private = private or [None] * len(cv)
     kinds = kinds or ["experiment"] * len(cv)
-    return [{"ref": 100 + i, "cv": c, "public_score": p, "private_score": q, "kind": k, "experiments": [600 + i]}
-            for i, (c, p, q, k) in enumerate(zip(cv, public, private, kinds))]
+    return [
+        {"ref": 100 + i, "cv": c, "public_score": p, "private_score": q, "kind": k, "experiments": [600 + i]}
+        for i, (c, p, q, k) in enumerate(zip(cv, public, private, kinds))
+    ]
 
 
 def test_correlation_figures():
@@ -47,11 +50,15 @@ def test_correlation_figures():
 
 
 def test_points_keep_submissions_with_cv_and_a_score():
-    r = rows([0.5, None, 0.6, 0.7], [0.4, 0.5, None, "0.61"], [None, None, 0.55, None],
-             kinds=[None, None, "ensemble", None])
+    r = rows(
+        [0.5, None, 0.6, 0.7], [0.4, 0.5, None, "0.61"], [None, None, 0.55, None], kinds=[None, None, "ensemble", None]
+    )
     pts = points(r)
     assert [(p["label"], p["cv"], p["public"], p["private"]) for p in pts] == [
-        ("600", 0.5, 0.4, None), ("ens 602", 0.6, None, 0.55), ("603", 0.7, 0.61, None)]
+        ("600", 0.5, 0.4, None),
+        ("ens 602", 0.6, None, 0.55),
+        ("603", 0.7, 0.61, None),
+    ]
     text = describe(correlations(pts))
     assert "CV vs public: n = 2, too few distinct points" in text and "CV vs private: n = 1" in text
 
@@ -88,8 +95,14 @@ def test_scores_plot_through_the_kaggle_client(project, tmp_path, monkeypatch):
     from tests.servers.kaggle_server import KaggleServer
 
     monkeypatch.setenv("HOME", str(tmp_path))
-    for v in ("MOLREMOTE_CONFIG", "XDG_CONFIG_HOME", "MOLREMOTE_KAGGLE_ACCOUNT", "KAGGLE_API_TOKEN",
-              "KAGGLE_CONFIG_DIR", "KAGGLE_API_ENVIRONMENT"):
+    for v in (
+        "MOLREMOTE_CONFIG",
+        "XDG_CONFIG_HOME",
+        "MOLREMOTE_KAGGLE_ACCOUNT",
+        "KAGGLE_API_TOKEN",
+        "KAGGLE_CONFIG_DIR",
+        "KAGGLE_API_ENVIRONMENT",
+    ):
         monkeypatch.delenv(v, raising=False)
     monkeypatch.chdir(project)
     sub = tmp_path / "submission.csv"
@@ -105,8 +118,9 @@ def test_scores_plot_through_the_kaggle_client(project, tmp_path, monkeypatch):
             ref = client.submit("leash-BELKA", sub, f"molremote e{620 + i:04d} h0123abcd cabc1234 cv={cv:.6f}")
             server.score(ref, public=pub, private=priv)
         client.submit("leash-BELKA", sub, "a manual try, no cv")
-        res = CliRunner().invoke(app, ["scores", "-c", "leash-BELKA", "--plot", "--plot-out", str(tmp_path / "lb.png"),
-                                       "--json"])
+        res = CliRunner().invoke(
+            app, ["scores", "-c", "leash-BELKA", "--plot", "--plot-out", str(tmp_path / "lb.png"), "--json"]
+        )
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["plot"] == str(tmp_path / "lb.png") and png_size(tmp_path / "lb.png") == (825, 660)
@@ -126,7 +140,8 @@ def test_many_points_label_only_the_best(tmp_path):
     pts = points(r)
     best = _labelled(pts)
     assert len(best) == 20 and min(pts[i]["public"] for i in best) > max(
-        pts[i]["public"] for i in range(60) if i not in best)
+        pts[i]["public"] for i in range(60) if i not in best
+    )
     assert _labelled(pts[:40]) == set(range(40))
     png, _ = draw(r, tmp_path / "many.png", "comp")
     assert png_size(png) == (825, 660)

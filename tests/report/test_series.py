@@ -1,4 +1,5 @@
 """Per-epoch curves from run folders: epoch rows only, resumed sessions, seeds averaged with a band."""
+
 from __future__ import annotations
 
 import json

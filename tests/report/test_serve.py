@@ -1,4 +1,5 @@
 """`molremote report --serve`: the page on localhost, rebuilt while runs change, stopped by Ctrl-C."""
+
 from __future__ import annotations
 
 import os
@@ -39,7 +40,8 @@ def test_server_rebuilds_while_runs_change(project, monkeypatch):
         assert e.value.code == 404
         # a new experiment starts running: the next rebuild shows it
         (project / "experiments" / "0004_late.py").write_text(
-            "from molremote.experiments import derive\nEXPERIMENT = derive(1, description='late starter')\n")
+            "from molremote.experiments import derive\nEXPERIMENT = derive(1, description='late starter')\n"
+        )
         write_run(project / "runs", Registry().resolve(4), 0, epochs=3, quality=0.5, status="running", epochs_done=1)
         before = srv.builds
         deadline = time.monotonic() + 60
@@ -55,9 +57,25 @@ def test_server_rebuilds_while_runs_change(project, monkeypatch):
 def test_cli_serve_until_ctrl_c(project):
     make_project(project, 2, folds=1, epochs=2, records=False)
     env = {**os.environ, "MOLREMOTE_PROJECT": str(project), "PYTHONPATH": str(ROOT)}
-    p = subprocess.Popen([sys.executable, "-m", "molremote", "report", "--serve", "--port", "0", "--no-store",
-                          "-o", str(project / "r.html")], cwd=project, env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "molremote",
+            "report",
+            "--serve",
+            "--port",
+            "0",
+            "--no-store",
+            "-o",
+            str(project / "r.html"),
+        ],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = p.stdout.readline()
         m = re.search(r"serving (http://127\.0\.0\.1:\d+/)", line)

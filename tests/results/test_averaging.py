@@ -1,4 +1,5 @@
 """molremote.results.averaging: id alignment, methods, weights, fitted weights, heatmap, records."""
+
 from __future__ import annotations
 
 import json
@@ -69,8 +70,11 @@ def test_rows_aligned_by_id_not_position(tmp_path: Path):
 @pytest.mark.parametrize("kind", ["sparse", "string"])
 def test_alignment_for_sparse_and_string_ids(tmp_path: Path, kind: str):
     rng = np.random.default_rng(1)
-    ids = (rng.choice(10**12, size=200, replace=False) if kind == "sparse"
-           else np.array([f"s_{i:04d}" for i in range(200)]))
+    ids = (
+        rng.choice(10**12, size=200, replace=False)
+        if kind == "sparse"
+        else np.array([f"s_{i:04d}" for i in range(200)])
+    )
     vals = rng.random((2, 200, 2))
     members = []
     for i in range(2):
@@ -212,9 +216,19 @@ def test_correlation_heatmap_png(tmp_path: Path):
 def fake_run(root: Path, exp: str, fold: int, h: str) -> Path:
     run = root / "runs" / exp / f"fold{fold}-{h}"
     run.mkdir(parents=True)
-    (run / "manifest.json").write_text(json.dumps({
-        "experiment": int(exp[:4]), "name": exp, "fold": fold, "config_hash": h, "run_uid": f"uid{fold}",
-        "status": "complete", "code": {"commit": "abc123", "dirty": False, "bundle_hash": "b1"}}))
+    (run / "manifest.json").write_text(
+        json.dumps(
+            {
+                "experiment": int(exp[:4]),
+                "name": exp,
+                "fold": fold,
+                "config_hash": h,
+                "run_uid": f"uid{fold}",
+                "status": "complete",
+                "code": {"commit": "abc123", "dirty": False, "bundle_hash": "b1"},
+            }
+        )
+    )
     return run
 
 
@@ -263,8 +277,10 @@ def test_record_roundtrip_and_rebuild(tmp_path: Path, monkeypatch):
 def test_build_ensemble_writes_checked_submission_record_and_heatmap(tmp_path: Path):
     rng = np.random.default_rng(4)
     n = 5
-    members = [(f"m{i}", pd.DataFrame({"ID": np.arange(n), **{str(j): rng.normal(size=n) * (i + 1) for j in range(n)}}))
-               for i in range(3)]
+    members = [
+        (f"m{i}", pd.DataFrame({"ID": np.arange(n), **{str(j): rng.normal(size=n) * (i + 1) for j in range(n)}}))
+        for i in range(3)
+    ]
     res = build_ensemble(members, tmp_path / "ens", task="text2mol", spec=text2mol_spec(n), metrics={"lrap": 0.9})
     p = check_submission(res.submission, text2mol_spec(n), expected_ids=np.arange(n))
     ref = combine([m[1].iloc[:, 1:].to_numpy() for m in members], normalise="zscore", axis="row")
@@ -277,7 +293,9 @@ def test_build_ensemble_writes_checked_submission_record_and_heatmap(tmp_path: P
 
 
 def test_import_does_not_load_torch_or_matplotlib():
-    code = ("import sys, molremote.results.averaging, molremote.results.submission_files; "
-            "bad = [m for m in ('torch', 'matplotlib') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, molremote.results.averaging, molremote.results.submission_files; "
+        "bad = [m for m in ('torch', 'matplotlib') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr

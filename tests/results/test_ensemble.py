@@ -1,4 +1,5 @@
 """molremote.results.ensemble: `ensemble -i FILE` alone infers the task from the file's header."""
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,11 @@ def test_header_names_the_one_task_it_fits(tmp_path):
 
 
 def test_several_matching_tasks_are_named(tmp_path, monkeypatch):
-    monkeypatch.setitem(TASKS, "lookalike", TaskEntry(TASKS["belka"].params, TASKS["belka"].impl,
-                                                      "tests.results.test_ensemble:LookalikeResults"))
+    monkeypatch.setitem(
+        TASKS,
+        "lookalike",
+        TaskEntry(TASKS["belka"].params, TASKS["belka"].impl, "tests.results.test_ensemble:LookalikeResults"),
+    )
     f = write(tmp_path / "a.csv", "id,binds\n1,0.5\n")
     with pytest.raises(SubmissionError, match=r"several tasks \(belka, lookalike\): name one with --task"):
         infer_task([f])
@@ -49,8 +53,24 @@ def test_several_matching_tasks_are_named(tmp_path, monkeypatch):
 def test_cli_ensemble_of_files_alone(tmp_path):
     a = write(tmp_path / "a.csv", "id,binds\n1,0.5\n2,0.25\n")
     b = write(tmp_path / "b.csv", "id,binds\n2,0.75\n1,0.5\n")
-    r = subprocess.run([sys.executable, "-m", "molremote", "ensemble", "-i", str(a), "-i", str(b), "-o",
-                        str(tmp_path / "out"), "--json"], capture_output=True, text=True, cwd=tmp_path)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "molremote",
+            "ensemble",
+            "-i",
+            str(a),
+            "-i",
+            str(b),
+            "-o",
+            str(tmp_path / "out"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["task"] == "belka" and out["method"] == "mean"

@@ -1,5 +1,6 @@
 """molremote.results.evaluate: fold and out-of-fold metrics from run folders' predictions, fold-averaged submissions.
 Prediction files are written by the real tasks (demo data, torch-free write_predictions)."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,16 @@ from molremote.tasks.text2mol.results import submission_spec as text2mol_spec
 
 
 def make_task(name: str, model: str, n_folds: int = 3):
-    exp = validate({"id": 7, "slug": f"{name}_eval", "task": {"name": name}, "model": {"name": model},
-                    "folds": {"n_folds": n_folds}}, file=None)
+    exp = validate(
+        {
+            "id": 7,
+            "slug": f"{name}_eval",
+            "task": {"name": name},
+            "model": {"name": model},
+            "folds": {"n_folds": n_folds},
+        },
+        file=None,
+    )
     task = get_task(exp)
     task.load()
     return exp, task
@@ -32,9 +41,19 @@ def make_task(name: str, model: str, n_folds: int = 3):
 def write_run(root: Path, exp, fold: int, status: str = "complete") -> Path:
     run = root / "runs" / exp.name / f"fold{fold}-{exp.config_hash}"
     (run / "predictions").mkdir(parents=True)
-    (run / "manifest.json").write_text(json.dumps({
-        "experiment": exp.id, "name": exp.name, "fold": fold, "config_hash": exp.config_hash,
-        "run_uid": f"u{fold}", "status": status, "code": {"commit": "c0ffee", "dirty": False}}))
+    (run / "manifest.json").write_text(
+        json.dumps(
+            {
+                "experiment": exp.id,
+                "name": exp.name,
+                "fold": fold,
+                "config_hash": exp.config_hash,
+                "run_uid": f"u{fold}",
+                "status": status,
+                "code": {"commit": "c0ffee", "dirty": False},
+            }
+        )
+    )
     (run / "config.json").write_text(json.dumps(exp.to_json()))
     return run
 
@@ -65,8 +84,9 @@ def test_belka_scores_and_fold_averaged_submission(belka, tmp_path: Path):
     assert ev.mean_fold_score == pytest.approx(np.mean(list(scores.values())))
     valid = pd.concat([pd.read_parquet(r / "predictions" / "valid.parquet") for r in runs])
     assert sum(ev.n_valid.values()) == len(valid)
-    cells = [average_precision_score(g["binds_true"], g["binds"])
-             for _, g in valid.groupby(["protein_name", "split_group"])]
+    cells = [
+        average_precision_score(g["binds_true"], g["binds"]) for _, g in valid.groupby(["protein_name", "split_group"])
+    ]
     assert ev.oof_score == pytest.approx(np.mean(cells), abs=1e-12)
     # submission: test predictions averaged over folds by id, BELKA format
     test = pd.concat([pd.read_parquet(r / "predictions" / "test.parquet") for r in runs])

@@ -1,4 +1,5 @@
 """molremote.results.submission_files: format specs, checks with clear messages, atomic writing."""
+
 from __future__ import annotations
 
 import time
@@ -150,8 +151,9 @@ def test_belka_size_file_reads_and_checks_fast(tmp_path: Path):
     n = 1_674_896  # BELKA's test rows
     rng = np.random.default_rng(0)
     ids = rng.permutation(np.arange(295_246_830, 295_246_830 + n))
-    path = write_submission_atomic(pa.table({"id": ids, "binds": rng.random(n).astype(np.float32)}),
-                                   tmp_path / "big.csv")
+    path = write_submission_atomic(
+        pa.table({"id": ids, "binds": rng.random(n).astype(np.float32)}), tmp_path / "big.csv"
+    )
     import pyarrow.csv as pc
 
     expected = np.sort(ids)

@@ -25,6 +25,7 @@ socket before applying the request, "drop_after" applies it and then closes (a l
 
     python tests/servers/hub_server.py --port 8765 --root /tmp/hub --token hf_x     # standalone
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,16 +58,51 @@ ROUTES = [  # (method, name, regex over the raw path, needs the bearer token)
     ("POST", "lfs_verify", GIT_REPO + "/verify", True),
     ("PUT", "lfs_upload", r"/lfs-upload/(?P<oid>[0-9a-f]{64})", False),  # a signed storage URL, like S3's
     ("GET", "cdn", r"/lfs-cdn/(?P<oid>[0-9a-f]{64})", False),  # a signed CDN URL
-    ("GET", "resolve", r"/(?:(?P<prefix>datasets|spaces)/)?(?P<id>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)",
-     True),
+    (
+        "GET",
+        "resolve",
+        r"/(?:(?P<prefix>datasets|spaces)/)?(?P<id>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)",
+        True,
+    ),
 ]
 
 # The Hub's default .gitattributes for a new repo (the LFS part), as of 2026.
 DEFAULT_LFS_PATTERNS = [
-    "*.7z", "*.arrow", "*.bin", "*.bz2", "*.ckpt", "*.ftz", "*.gz", "*.h5", "*.joblib", "*.lfs", "*.mlmodel",
-    "*.model", "*.msgpack", "*.npy", "*.npz", "*.onnx", "*.ot", "*.parquet", "*.pb", "*.pickle", "*.pkl", "*.pt",
-    "*.pth", "*.rar", "*.safetensors", "saved_model/**/*", "*.tar.*", "*.tar", "*.tflite", "*.tgz", "*.wasm",
-    "*.xz", "*.zip", "*.zst", "*tfevents*",
+    "*.7z",
+    "*.arrow",
+    "*.bin",
+    "*.bz2",
+    "*.ckpt",
+    "*.ftz",
+    "*.gz",
+    "*.h5",
+    "*.joblib",
+    "*.lfs",
+    "*.mlmodel",
+    "*.model",
+    "*.msgpack",
+    "*.npy",
+    "*.npz",
+    "*.onnx",
+    "*.ot",
+    "*.parquet",
+    "*.pb",
+    "*.pickle",
+    "*.pkl",
+    "*.pt",
+    "*.pth",
+    "*.rar",
+    "*.safetensors",
+    "saved_model/**/*",
+    "*.tar.*",
+    "*.tar",
+    "*.tflite",
+    "*.tgz",
+    "*.wasm",
+    "*.xz",
+    "*.zip",
+    "*.zst",
+    "*tfevents*",
 ]
 DEFAULT_GITATTRIBUTES = "".join(f"{p} filter=lfs diff=lfs merge=lfs -text\n" for p in DEFAULT_LFS_PATTERNS)
 REGULAR_MAX_BYTES = 10 * 1024 * 1024  # the Hub sends larger files to LFS whatever their content
@@ -93,8 +129,11 @@ def is_binary(sample: bytes) -> bool:
 
 
 def lfs_patterns(gitattributes: bytes) -> list[str]:
-    return [ln.split()[0] for ln in gitattributes.decode(errors="replace").splitlines()
-            if ln.strip() and not ln.startswith("#") and "filter=lfs" in ln.split()[1:]]
+    return [
+        ln.split()[0]
+        for ln in gitattributes.decode(errors="replace").splitlines()
+        if ln.strip() and not ln.startswith("#") and "filter=lfs" in ln.split()[1:]
+    ]
 
 
 def matches(path: str, pattern: str) -> bool:
@@ -156,8 +195,11 @@ class HubState:
         under = under.strip("/")
         with self.lock:
             tree = self.tree_at(repo_type + "s", repo_id, rev)[1]
-            return {(p[len(under) + 1:] if under else p): self.read(e) for p, e in sorted(tree.items())
-                    if not under or p.startswith(under + "/")}
+            return {
+                (p[len(under) + 1 :] if under else p): self.read(e)
+                for p, e in sorted(tree.items())
+                if not under or p.startswith(under + "/")
+            }
 
     def put_raw(self, repo_id: str, path: str, data: bytes, repo_type: str = "model") -> None:
         """Commit a file under any name (`../x`, `/etc/x`), skipping validation: for path-traversal tests."""
@@ -195,8 +237,12 @@ class HubState:
 
     @staticmethod
     def _entry(sha256: str, size: int, sha1: str, lfs: bool) -> dict:
-        return {"sha256": sha256, "size": size, "lfs": lfs,
-                "blob": git_blob_sha1(lfs_pointer(sha256, size)) if lfs else sha1}
+        return {
+            "sha256": sha256,
+            "size": size,
+            "lfs": lfs,
+            "blob": git_blob_sha1(lfs_pointer(sha256, size)) if lfs else sha1,
+        }
 
     def read(self, entry: dict) -> bytes:
         return self._object(entry["sha256"]).read_bytes()
@@ -204,8 +250,9 @@ class HubState:
     def _new_commit(self, rtype: str, repo_id: str, summary: str, tree: dict, added: list, deleted: list) -> str:
         meta = self._meta(rtype, repo_id)
         oid = hashlib.sha1(f"{repo_id}:{len(meta['commits'])}:{time.time_ns()}".encode()).hexdigest()
-        meta["commits"].append({"oid": oid, "summary": summary, "time": time.time(), "files": added,
-                                "deleted": deleted, "tree": tree})
+        meta["commits"].append(
+            {"oid": oid, "summary": summary, "time": time.time(), "files": added, "deleted": deleted, "tree": tree}
+        )
         self._write_meta(rtype, repo_id, meta)
         return oid
 
@@ -271,8 +318,11 @@ class HubState:
                 self.put_raw(repo_id, f"elsewhere/{self.calls['commit']}.txt", b"another writer", rtype[:-1])
             head, tree = self.tree_at(rtype, repo_id)
             if header.get("parentCommit") and header["parentCommit"] != head:
-                raise HubError(412, f"A commit has happened since. Please refresh and try again "
-                                    f"(parent {header['parentCommit']}, head {head})")
+                raise HubError(
+                    412,
+                    f"A commit has happened since. Please refresh and try again "
+                    f"(parent {header['parentCommit']}, head {head})",
+                )
             tree = dict(tree)
             ops = lines[1:]
             added, deleted, new = [], [], {}
@@ -286,8 +336,11 @@ class HubState:
                         raise HubError(400, f"{path}: unsupported encoding {v.get('encoding')!r}")
                     data = base64.b64decode(v["content"], validate=True)
                     if is_binary(data[:512]) or len(data) > REGULAR_MAX_BYTES:
-                        raise HubError(400, f"Your push was rejected because it contains binary files: {path}. "
-                                            "Please use LFS (or Xet) to store binary files.")
+                        raise HubError(
+                            400,
+                            f"Your push was rejected because it contains binary files: {path}. "
+                            "Please use LFS (or Xet) to store binary files.",
+                        )
                     new[path] = data
                 elif key == "lfsFile":
                     oid, size = v.get("oid", ""), v.get("size")
@@ -370,14 +423,19 @@ class Handler(BaseHTTPRequestHandler):
         try:
             given = self.headers.get("Authorization")
             if auth and given != f"Bearer {st.token}":
-                raise HubError(401, "Invalid credentials in Authorization header" if given else
-                               "Authorization header is required")
+                raise HubError(
+                    401, "Invalid credentials in Authorization header" if given else "Authorization header is required"
+                )
             if not auth and given:  # S3 and the CDN refuse a second auth mechanism; the token must not leak there
                 raise HubError(400, "Only one auth mechanism allowed")
             g = {k: unquote(v) for k, v in match.groupdict().items() if v is not None}
             status, payload, headers = getattr(self, f"r_{name}")(g, body, parse_qs(url.query), method)
         except HubError as e:
-            status, payload, headers = e.status, {"error": str(e), **e.extra}, {"X-Error-Code": e.code} if e.code else {}
+            status, payload, headers = (
+                e.status,
+                {"error": str(e), **e.extra},
+                {"X-Error-Code": e.code} if e.code else {},
+            )
             headers["X-Error-Message"] = str(e)
         if fault == "drop_after":
             self.close_connection = True
@@ -442,15 +500,21 @@ class Handler(BaseHTTPRequestHandler):
         with st.lock:
             sha, tree = st.tree_at(g["type"], g["id"], g.get("rev", "main"))
             meta = st._meta(g["type"], g["id"])
-        return 200, {"id": g["id"], "sha": sha, "private": meta["private"],
-                     "siblings": [{"rfilename": p} for p in tree]}, {}
+        return (
+            200,
+            {"id": g["id"], "sha": sha, "private": meta["private"], "siblings": [{"rfilename": p} for p in tree]},
+            {},
+        )
 
     @staticmethod
     def _file(path: str, e: dict) -> dict:
         out = {"type": "file", "path": path, "oid": e["blob"], "size": e["size"]}
         if e["lfs"]:
-            out["lfs"] = {"oid": e["sha256"], "size": e["size"],
-                          "pointerSize": len(lfs_pointer(e["sha256"], e["size"]))}
+            out["lfs"] = {
+                "oid": e["sha256"],
+                "size": e["size"],
+                "pointerSize": len(lfs_pointer(e["sha256"], e["size"])),
+            }
         return out
 
     @staticmethod
@@ -469,8 +533,11 @@ class Handler(BaseHTTPRequestHandler):
         under = lambda p: not prefix or p.startswith(prefix + "/")  # noqa: E731
         depth = len(PurePosixPath(prefix).parts) if prefix else 0
         keep = lambda p: under(p) and (recursive or len(PurePosixPath(p).parts) == depth + 1)  # noqa: E731
-        entries = [{"type": "directory", "path": d, "oid": hashlib.sha1(d.encode()).hexdigest(), "size": 0}
-                   for d in sorted(dirs) if keep(d)]
+        entries = [
+            {"type": "directory", "path": d, "oid": hashlib.sha1(d.encode()).hexdigest(), "size": 0}
+            for d in sorted(dirs)
+            if keep(d)
+        ]
         entries += [self._file(p, e) for p, e in tree.items() if keep(p)]
         return 200, entries, {}
 
@@ -503,8 +570,9 @@ class Handler(BaseHTTPRequestHandler):
         for o in req.get("objects", []):
             oid, size = o.get("oid", ""), o.get("size")
             if not re.fullmatch(r"[0-9a-f]{64}", oid) or not isinstance(size, int):
-                objects.append({"oid": str(oid), "size": int(size or 0),
-                                "error": {"code": 422, "message": "invalid oid or size"}})
+                objects.append(
+                    {"oid": str(oid), "size": int(size or 0), "error": {"code": 422, "message": "invalid oid or size"}}
+                )
                 continue
             obj = {"oid": oid, "size": size, "authenticated": True}
             have = st._object(oid)
@@ -559,9 +627,14 @@ class Handler(BaseHTTPRequestHandler):
         headers = {"X-Repo-Commit": sha}
         if e["lfs"]:  # the Hub redirects LFS files to the CDN; the file's own etag and size ride on the redirect
             cdn = f"{self._cdn_base()}/lfs-cdn/{e['sha256']}?X-Amz-Signature={st.sign(e['sha256'])}"
-            headers.update({"Location": cdn,
-                            "ETag": f'"{e["blob"]}"', "X-Linked-Etag": f'"{e["sha256"]}"',
-                            "X-Linked-Size": str(e["size"])})
+            headers.update(
+                {
+                    "Location": cdn,
+                    "ETag": f'"{e["blob"]}"',
+                    "X-Linked-Etag": f'"{e["sha256"]}"',
+                    "X-Linked-Size": str(e["size"]),
+                }
+            )
             return 302, b"", headers
         headers["ETag"] = f'"{e["blob"]}"'
         return self._content(data, headers, method)
@@ -579,7 +652,7 @@ class HubServer:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
-    def __enter__(self) -> "HubServer":
+    def __enter__(self) -> HubServer:
         self._thread.start()
         return self
 

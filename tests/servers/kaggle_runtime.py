@@ -14,6 +14,7 @@ between answer QUEUED, then RUNNING (after the previous version's final status o
 MOLREMOTE_KAGGLE_SESSION_LIMIT_S for a session that must stop at its deadline. `fake`: a callable
 (n, ref, body) -> (exit status file dict, log) used instead of running the script (fast chain tests).
 """
+
 from __future__ import annotations
 
 import json
@@ -22,12 +23,12 @@ import queue
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tests.servers.kaggle_server import KaggleServer
-
 
 LAYOUTS = {  # dataset owner, slug -> mount folder under input/
     "2026": lambda owner, slug: Path("datasets", owner, slug),
@@ -46,10 +47,17 @@ class Session:
 
 
 class KaggleRuntime:
-    def __init__(self, server: KaggleServer, workdir: Path, env: dict[str, str] | None = None,
-                 session_env: list[dict[str, str]] | None = None, timeout_s: float = 300,
-                 fake: Callable[[int, str, dict], tuple[dict, str]] | None = None,
-                 on_session_end: Callable[[Session], None] | None = None, layout: str = "2026"):
+    def __init__(
+        self,
+        server: KaggleServer,
+        workdir: Path,
+        env: dict[str, str] | None = None,
+        session_env: list[dict[str, str]] | None = None,
+        timeout_s: float = 300,
+        fake: Callable[[int, str, dict], tuple[dict, str]] | None = None,
+        on_session_end: Callable[[Session], None] | None = None,
+        layout: str = "2026",
+    ):
         if layout not in LAYOUTS:
             raise ValueError(f"layout {layout!r}: expected one of {list(LAYOUTS)}")
         self.server, self.workdir, self.layout = server, Path(workdir), layout
@@ -58,7 +66,7 @@ class KaggleRuntime:
         self.timeout_s, self.fake, self.on_session_end = timeout_s, fake, on_session_end
         self.sessions: list[Session] = []
         self.errors: list[BaseException] = []
-        self._queue: "queue.Queue[Session | None]" = queue.Queue()
+        self._queue: queue.Queue[Session | None] = queue.Queue()
         self._orig = server._api_SaveKernel
         server._api_SaveKernel = self._save  # type: ignore[method-assign]
         self._thread = threading.Thread(target=self._work, name="kaggle-runtime", daemon=True)
@@ -113,15 +121,32 @@ class KaggleRuntime:
         src = s.root / "src" / "script.py"
         src.parent.mkdir()
         src.write_text(s.body["text"])
-        env = {**self.env, "MOLREMOTE_KAGGLE_ROOT": str(s.root), "KAGGLE_KERNEL_RUN_TYPE": "Batch",
-               **(self.session_env[s.n] if s.n < len(self.session_env) else {})}
-        cp = subprocess.run([sys.executable, str(src)], cwd=s.root / "working", env=env, capture_output=True,
-                            text=True, timeout=self.timeout_s)
+        env = {
+            **self.env,
+            "MOLREMOTE_KAGGLE_ROOT": str(s.root),
+            "KAGGLE_KERNEL_RUN_TYPE": "Batch",
+            **(self.session_env[s.n] if s.n < len(self.session_env) else {}),
+        }
+        cp = subprocess.run(
+            [sys.executable, str(src)],
+            cwd=s.root / "working",
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=self.timeout_s,
+        )
         s.returncode, s.output = cp.returncode, cp.stdout + cp.stderr
-        files = {p.relative_to(s.root / "working").as_posix(): p.read_bytes()
-                 for p in sorted((s.root / "working").rglob("*")) if p.is_file()}
-        log = json.dumps([{"stream_name": "stdout", "time": 0.0, "data": cp.stdout},
-                          {"stream_name": "stderr", "time": 0.0, "data": cp.stderr}])
+        files = {
+            p.relative_to(s.root / "working").as_posix(): p.read_bytes()
+            for p in sorted((s.root / "working").rglob("*"))
+            if p.is_file()
+        }
+        log = json.dumps(
+            [
+                {"stream_name": "stdout", "time": 0.0, "data": cp.stdout},
+                {"stream_name": "stderr", "time": 0.0, "data": cp.stderr},
+            ]
+        )
         self._publish(s, files, log, "COMPLETE" if cp.returncode == 0 else ("ERROR", f"exit {cp.returncode}"))
 
     def _publish(self, s: Session, files: dict[str, Any], log: str, status: Any) -> None:

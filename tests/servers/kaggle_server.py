@@ -10,6 +10,7 @@ Hand-written because no maintained fake of the Kaggle API exists; it keeps all s
 lock, records every call for assertions, and lets a test script kernel statuses, outputs, submission
 scores and failures. Use the `kaggle_server` fixture, or `with KaggleServer() as server:`.
 """
+
 from __future__ import annotations
 
 import base64
@@ -20,36 +21,54 @@ import threading
 import uuid
 import zipfile
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 import pytest
 
 KERNEL_STATUSES = (
-    "QUEUED", "RUNNING", "COMPLETE", "ERROR", "CANCEL_REQUESTED", "CANCEL_ACKNOWLEDGED", "NEW_SCRIPT",
+    "QUEUED",
+    "RUNNING",
+    "COMPLETE",
+    "ERROR",
+    "CANCEL_REQUESTED",
+    "CANCEL_ACKNOWLEDGED",
+    "NEW_SCRIPT",
 )
 FINAL_STATUSES = ("COMPLETE", "ERROR", "CANCEL_ACKNOWLEDGED")
 NOT_FOUND = "Notebook not found"  # the text real Kaggle puts in SaveKernelResponse.error (kaggle-cli #545, #575)
 # Each method answers on its own service only (kagglesdk/*/services/*.py: `_client.call(service, method, ...)`).
 SERVICES = {
-    "SaveKernel": "kernels.KernelsApiService", "GetKernelSessionStatus": "kernels.KernelsApiService",
+    "SaveKernel": "kernels.KernelsApiService",
+    "GetKernelSessionStatus": "kernels.KernelsApiService",
     "ListKernelSessionOutput": "kernels.KernelsApiService",
     "GetAcceleratorQuotaStatistics": "kernels.KernelsApiService",
-    "StartBlobUpload": "blobs.BlobApiService", "GetDatasetStatus": "datasets.DatasetApiService",
-    "CreateDataset": "datasets.DatasetApiService", "CreateDatasetVersion": "datasets.DatasetApiService",
+    "StartBlobUpload": "blobs.BlobApiService",
+    "GetDatasetStatus": "datasets.DatasetApiService",
+    "CreateDataset": "datasets.DatasetApiService",
+    "CreateDatasetVersion": "datasets.DatasetApiService",
     "StartSubmissionUpload": "competitions.CompetitionApiService",
-    "CreateSubmission": "competitions.CompetitionApiService", "ListSubmissions": "competitions.CompetitionApiService",
+    "CreateSubmission": "competitions.CompetitionApiService",
+    "ListSubmissions": "competitions.CompetitionApiService",
     "IntrospectToken": "security.OAuthService",
 }
 # What SaveKernel accepts (the client checks language / kernel type / pinning too, kaggle_api_extended.py).
 LANGUAGES = ("python", "r", "rmarkdown")
 KERNEL_TYPES = ("script", "notebook")
 PINNING_TYPES = ("original", "latest")
-GPU_SHAPES = ("NvidiaTeslaP100", "NvidiaTeslaT4", "NvidiaTeslaT4Highmem", "NvidiaTeslaA100", "NvidiaL4", "NvidiaL4X1",
-              "NvidiaH100")
+GPU_SHAPES = (
+    "NvidiaTeslaP100",
+    "NvidiaTeslaT4",
+    "NvidiaTeslaT4Highmem",
+    "NvidiaTeslaA100",
+    "NvidiaL4",
+    "NvidiaL4X1",
+    "NvidiaH100",
+)
 TPU_SHAPES = ("TpuV38", "Tpu1VmV38", "TpuV5E8", "TpuV6E8")
 RETIRED_SHAPES = {"NvidiaTeslaP100": "NvidiaTeslaT4"}  # substituted silently by Kaggle
 SESSION_LIMIT_S = {"cpu": 12 * 3600, "gpu": 12 * 3600, "tpu": 9 * 3600}
@@ -198,10 +217,12 @@ class KaggleServer:
         self._thread: threading.Thread | None = None
 
     # ---- lifecycle -----------------------------------------------------------------------------------
-    def start(self) -> "KaggleServer":
+    def start(self) -> KaggleServer:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="kaggle-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.05,), name="kaggle-server", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -211,7 +232,7 @@ class KaggleServer:
             self._httpd.server_close()
             self._httpd = None
 
-    def __enter__(self) -> "KaggleServer":
+    def __enter__(self) -> KaggleServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -248,8 +269,15 @@ class KaggleServer:
             k.outputs = {n: (c.encode() if isinstance(c, str) else c) for n, c in files.items()}
             k.log = log
 
-    def score(self, ref: int | None = None, *, public: str | None = None, private: str | None = None,
-              status: str = "COMPLETE", error: str | None = None) -> None:
+    def score(
+        self,
+        ref: int | None = None,
+        *,
+        public: str | None = None,
+        private: str | None = None,
+        status: str = "COMPLETE",
+        error: str | None = None,
+    ) -> None:
         """Finish scoring submission `ref` (default: the latest)."""
         with self._lock:
             sub = self.submissions[-1] if ref is None else next(s for s in self.submissions if s.ref == ref)
@@ -345,13 +373,13 @@ class KaggleServer:
             "invalidModelSources": body.get("modelDataSources", []),
         }
         out = {name: [s for s in refs if s in self.invalid_sources] for name, refs in sources.items()}
-        out.update(ref=f"/code/{k.ref}", url=f"{self.url}/code/{k.ref}", versionNumber=k.version,
-                   kernelId=k.kernel_id)
+        out.update(ref=f"/code/{k.ref}", url=f"{self.url}/code/{k.ref}", versionNumber=k.version, kernelId=k.kernel_id)
         return out
 
     @staticmethod
     def _check_save_fields(body: dict) -> str | None:
         """Refuse what Kaggle refuses (HTTP 400 naming the field); returns the machine shape Kaggle will use."""
+
         def bad(field_: str, value: Any, allowed: Any) -> ApiError:
             return ApiError(400, f"Invalid {field_} {value!r}: expected one of {list(allowed)}")
 
@@ -375,8 +403,10 @@ class KaggleServer:
         kind = "tpu" if tpu or shape in TPU_SHAPES else "gpu" if gpu or shape in GPU_SHAPES else "cpu"
         timeout = body.get("sessionTimeoutSeconds")
         if timeout is not None and not (isinstance(timeout, int) and 0 < timeout <= SESSION_LIMIT_S[kind]):
-            raise ApiError(400, f"Invalid sessionTimeoutSeconds {timeout!r}: 1..{SESSION_LIMIT_S[kind]} for a "
-                                f"{kind.upper()} session")
+            raise ApiError(
+                400,
+                f"Invalid sessionTimeoutSeconds {timeout!r}: 1..{SESSION_LIMIT_S[kind]} for a {kind.upper()} session",
+            )
         return RETIRED_SHAPES.get(shape, shape)
 
     def _kernel(self, body: dict, user: str) -> Kernel:
@@ -402,19 +432,26 @@ class KaggleServer:
         names = sorted(k.outputs)
         start = int(body.get("pageToken") or 0)
         size = self._page_size(body)
-        page = names[start:start + size]
+        page = names[start : start + size]
         files = [{"fileName": n, "url": f"{self.url}/files/{k.ref}/{k.version}/{quote(n)}"} for n in page]
         more = start + size < len(names)
-        return {"files": files, "log": k.log if start == 0 else None,
-                "nextPageToken": str(start + size) if more else None}
+        return {
+            "files": files,
+            "log": k.log if start == 0 else None,
+            "nextPageToken": str(start + size) if more else None,
+        }
 
     def _api_GetAcceleratorQuotaStatistics(self, body: dict, user: str) -> dict:
         return {
             "quotaRefreshTime": _iso(self.quota_refresh),
-            "gpuQuota": {"timeUsed": _duration(self.gpu_seconds_used),
-                         "totalTimeAllowed": _duration(self.gpu_seconds_total)},
-            "tpuQuota": {"timeUsed": _duration(self.tpu_seconds_used),
-                         "totalTimeAllowed": _duration(self.tpu_seconds_total)},
+            "gpuQuota": {
+                "timeUsed": _duration(self.gpu_seconds_used),
+                "totalTimeAllowed": _duration(self.gpu_seconds_total),
+            },
+            "tpuQuota": {
+                "timeUsed": _duration(self.tpu_seconds_used),
+                "totalTimeAllowed": _duration(self.tpu_seconds_total),
+            },
         }
 
     def serve_file(self, path: str) -> tuple[int, bytes]:
@@ -516,8 +553,15 @@ class KaggleServer:
         blob = self.blobs.get(body.get("blobFileTokens", ""))
         if blob is None or blob.data is None:
             raise ApiError(400, "Submission file was not uploaded")
-        sub = Submission(next(self._submission_ids), comp, blob.name, blob.data, body.get("submissionDescription"),
-                         datetime.now(timezone.utc), user)
+        sub = Submission(
+            next(self._submission_ids),
+            comp,
+            blob.name,
+            blob.data,
+            body.get("submissionDescription"),
+            datetime.now(timezone.utc),
+            user,
+        )
         if self.auto_score is not None:
             sub.public_score, sub.private_score = self.auto_score(blob.data)
             sub.status = "COMPLETE"
@@ -529,15 +573,27 @@ class KaggleServer:
         subs = [s for s in reversed(self.submissions) if s.competition == comp]  # newest first
         start = int(body.get("pageToken") or 0)
         size = self._page_size(body)
-        page = subs[start:start + size]
+        page = subs[start : start + size]
         return {
-            "submissions": [_compact({
-                "ref": s.ref, "totalBytes": len(s.content), "date": _iso(s.date), "description": s.description,
-                "errorDescription": s.error_description, "fileName": s.file_name, "publicScore": s.public_score,
-                "privateScore": s.private_score, "status": "" if s.status == "PENDING" else s.status,
-                "submittedBy": s.submitted_by, "teamName": s.submitted_by,
-                "url": f"{self.url}/competitions/{comp}/submissions/{s.ref}",
-            }) for s in page],
+            "submissions": [
+                _compact(
+                    {
+                        "ref": s.ref,
+                        "totalBytes": len(s.content),
+                        "date": _iso(s.date),
+                        "description": s.description,
+                        "errorDescription": s.error_description,
+                        "fileName": s.file_name,
+                        "publicScore": s.public_score,
+                        "privateScore": s.private_score,
+                        "status": "" if s.status == "PENDING" else s.status,
+                        "submittedBy": s.submitted_by,
+                        "teamName": s.submitted_by,
+                        "url": f"{self.url}/competitions/{comp}/submissions/{s.ref}",
+                    }
+                )
+                for s in page
+            ],
             "nextPageToken": str(start + size) if start + size < len(subs) else "",
         }
 
@@ -582,7 +638,7 @@ def _make_handler(server: KaggleServer):
             if not path.startswith("/upload/"):
                 self._send(404, b"{}")
                 return
-            status = server.receive_upload(path[len("/upload/"):], data, self.headers.get("Content-Range"))
+            status = server.receive_upload(path[len("/upload/") :], data, self.headers.get("Content-Range"))
             self._send(status, b"{}")
 
         def do_GET(self) -> None:

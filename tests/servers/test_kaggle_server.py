@@ -1,6 +1,7 @@
 """The loopback Kaggle server refuses what Kaggle refuses, and its runtime mounts both input layouts; checked
 with the real kaggle client (through molremote.backends.kaggle_api) and with raw requests where the client
 would stop a bad value before sending it."""
+
 from __future__ import annotations
 
 import base64
@@ -24,8 +25,14 @@ GOLDEN_KERNEL = Path(__file__).resolve().parents[1] / "backends" / "golden" / "k
 @pytest.fixture
 def client(kaggle_server, tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    for v in ("KAGGLE_API_TOKEN", "KAGGLE_CONFIG_DIR", "KAGGLE_API_ENVIRONMENT", "MOLREMOTE_KAGGLE_ACCOUNT",
-              "MOLREMOTE_CONFIG", "XDG_CONFIG_HOME"):
+    for v in (
+        "KAGGLE_API_TOKEN",
+        "KAGGLE_CONFIG_DIR",
+        "KAGGLE_API_ENVIRONMENT",
+        "MOLREMOTE_KAGGLE_ACCOUNT",
+        "MOLREMOTE_CONFIG",
+        "XDG_CONFIG_HOME",
+    ):
         monkeypatch.delenv(v, raising=False)
     monkeypatch.setenv("MOLREMOTE_PROJECT", str(tmp_path / "proj"))
     monkeypatch.setenv("KAGGLE_USERNAME", kaggle_server.username)
@@ -38,8 +45,16 @@ def folder(root: Path, owner: str, slug: str = "molremote-strict", text: str = "
     d = root / slug
     d.mkdir(parents=True, exist_ok=True)
     (d / "run.py").write_text(text)
-    data = {"id": f"{owner}/{slug}", "title": slug.replace("-", " "), "code_file": "run.py", "language": "python",
-            "kernel_type": "script", "is_private": True, "enable_gpu": False, "enable_internet": False}
+    data = {
+        "id": f"{owner}/{slug}",
+        "title": slug.replace("-", " "),
+        "code_file": "run.py",
+        "language": "python",
+        "kernel_type": "script",
+        "is_private": True,
+        "enable_gpu": False,
+        "enable_internet": False,
+    }
     data.update(meta)
     (d / "kernel-metadata.json").write_text(json.dumps(data))
     return d
@@ -48,9 +63,12 @@ def folder(root: Path, owner: str, slug: str = "molremote-strict", text: str = "
 def call(server, service: str, method: str, body: dict, user: str | None = None) -> tuple[int, dict]:
     user = user or server.username
     auth = base64.b64encode(f"{user}:{server.users[user]}".encode()).decode()
-    req = urllib.request.Request(f"{server.url}/api/v1/{service}/{method}", data=json.dumps(body).encode(),
-                                 method="POST", headers={"Authorization": f"Basic {auth}",
-                                                         "Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{server.url}/api/v1/{service}/{method}",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Authorization": f"Basic {auth}", "Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(req) as r:
             return r.status, json.loads(r.read() or b"{}")
@@ -62,8 +80,15 @@ KERNELS = "kernels.KernelsApiService"
 
 
 def save_body(server, **over) -> dict:
-    return {"slug": f"{server.username}/strict-kernel", "newTitle": "strict kernel", "text": "print(1)",
-            "language": "python", "kernelType": "script", "isPrivate": True, **over}
+    return {
+        "slug": f"{server.username}/strict-kernel",
+        "newTitle": "strict kernel",
+        "text": "print(1)",
+        "language": "python",
+        "kernelType": "script",
+        "isPrivate": True,
+        **over,
+    }
 
 
 def test_each_method_answers_on_its_own_service_only(kaggle_server):
@@ -74,15 +99,20 @@ def test_each_method_answers_on_its_own_service_only(kaggle_server):
     assert call(kaggle_server, "blobs.BlobApiService", "StartBlobUpload", {"name": "a.zip"})[0] == 200
 
 
-@pytest.mark.parametrize("over, field", [
-    ({"language": "julia"}, "language"), ({"kernelType": "dashboard"}, "kernelType"),
-    ({"dockerImagePinningType": "newest"}, "dockerImagePinningType"), ({"machineShape": "NvidiaK80"}, "machineShape"),
-    ({"enableGpu": True, "enableTpu": True}, "enableGpu and enableTpu"),
-    ({"enableTpu": True, "machineShape": "NvidiaTeslaT4"}, "machineShape NvidiaTeslaT4"),
-    ({"enableGpu": "yes"}, "enableGpu"), ({"machineShape": "TpuV38", "sessionTimeoutSeconds": 12 * 3600},
-                                          "sessionTimeoutSeconds"),
-    ({"sessionTimeoutSeconds": 0}, "sessionTimeoutSeconds"),
-])
+@pytest.mark.parametrize(
+    "over, field",
+    [
+        ({"language": "julia"}, "language"),
+        ({"kernelType": "dashboard"}, "kernelType"),
+        ({"dockerImagePinningType": "newest"}, "dockerImagePinningType"),
+        ({"machineShape": "NvidiaK80"}, "machineShape"),
+        ({"enableGpu": True, "enableTpu": True}, "enableGpu and enableTpu"),
+        ({"enableTpu": True, "machineShape": "NvidiaTeslaT4"}, "machineShape NvidiaTeslaT4"),
+        ({"enableGpu": "yes"}, "enableGpu"),
+        ({"machineShape": "TpuV38", "sessionTimeoutSeconds": 12 * 3600}, "sessionTimeoutSeconds"),
+        ({"sessionTimeoutSeconds": 0}, "sessionTimeoutSeconds"),
+    ],
+)
 def test_save_kernel_refuses_values_kaggle_refuses(kaggle_server, over, field):
     status, reply = call(kaggle_server, KERNELS, "SaveKernel", save_body(kaggle_server, **over))
     assert status == 400 and field in reply["message"], reply
@@ -108,24 +138,34 @@ def test_someone_elses_private_kernel_reads_as_missing(client, kaggle_server, tm
     for method in ("GetKernelSessionStatus", "ListKernelSessionOutput"):
         for ref, want in ((private, 404), (public, 200)):
             user, slug = ref.split("/")
-            status, reply = call(kaggle_server, KERNELS, method, {"userName": user, "kernelSlug": slug},
-                                 user="other-user")
+            status, reply = call(
+                kaggle_server, KERNELS, method, {"userName": user, "kernelSlug": slug}, user="other-user"
+            )
             assert status == want, (method, ref, reply)
             if want == 404:
                 assert reply["message"] == "Notebook not found"
 
 
-@pytest.mark.parametrize("layout, mount", [("2026", "input/datasets/data-owner/belka-prepared"),
-                                           ("legacy", "input/belka-prepared")])
+@pytest.mark.parametrize(
+    "layout, mount", [("2026", "input/datasets/data-owner/belka-prepared"), ("legacy", "input/belka-prepared")]
+)
 def test_runtime_mounts_both_layouts_and_the_kernel_finds_its_data(client, kaggle_server, tmp_path, layout, mount):
     ref = "data-owner/belka-prepared"
-    kaggle_server.datasets[ref] = Dataset("data-owner", "belka-prepared", "belka prepared", None, True,
-                                          [DatasetVersion(1, None, {"train.parquet": b"PAR1", "sub/x.csv": b"a\n"})])
+    kaggle_server.datasets[ref] = Dataset(
+        "data-owner",
+        "belka-prepared",
+        "belka prepared",
+        None,
+        True,
+        [DatasetVersion(1, None, {"train.parquet": b"PAR1", "sub/x.csv": b"a\n"})],
+    )
     # the rendered kernel's own find_source (the golden file is the rendered template), run inside the session
-    script = (f"src = open({str(GOLDEN_KERNEL)!r}).read().rsplit('\\nmain()', 1)[0]\n"
-              "ns = {'__name__': 'kernel'}\nexec(compile(src, 'kaggle_kernel.py', 'exec'), ns)\n"
-              f"found = ns['find_source']('datasets', {ref!r})\n"
-              "print('FOUND', found.relative_to(ns['ROOT']), sorted(p.name for p in found.rglob('*')))\n")
+    script = (
+        f"src = open({str(GOLDEN_KERNEL)!r}).read().rsplit('\\nmain()', 1)[0]\n"
+        "ns = {'__name__': 'kernel'}\nexec(compile(src, 'kaggle_kernel.py', 'exec'), ns)\n"
+        f"found = ns['find_source']('datasets', {ref!r})\n"
+        "print('FOUND', found.relative_to(ns['ROOT']), sorted(p.name for p in found.rglob('*')))\n"
+    )
     runtime = KaggleRuntime(kaggle_server, tmp_path / "kaggle", layout=layout)
     try:
         pushed = client.push_kernel(folder(tmp_path, kaggle_server.username, text=script, dataset_sources=[ref]))

@@ -18,6 +18,7 @@ lines, uploaded files, upserts, exit code).
 
     python tests/servers/wandb_server.py --port 8766 --key $(python -c 'print("k"*40)')    # standalone
 """
+
 from __future__ import annotations
 
 import argparse
@@ -182,18 +183,38 @@ class Handler(BaseHTTPRequestHandler):
 
     def gql_Viewer(self, v: dict) -> dict:
         e = self.state.entity
-        return {"viewer": {"id": "VXNlcjox", "entity": e, "username": e, "email": f"{e}@example.com", "admin": False,
-                           "flags": "{}", "teams": {"edges": []}, "defaultFramework": None, "photoUrl": None}}
+        return {
+            "viewer": {
+                "id": "VXNlcjox",
+                "entity": e,
+                "username": e,
+                "email": f"{e}@example.com",
+                "admin": False,
+                "flags": "{}",
+                "teams": {"edges": []},
+                "defaultFramework": None,
+                "photoUrl": None,
+            }
+        }
 
     def gql_OrganizationCoreWeaveOrganizationID(self, v: dict) -> dict:
         return {"entity": {"organization": None}}  # a personal entity: no organization
 
     def _bucket(self, run: Run) -> dict:
-        return {"id": run.storage_id, "name": run.name, "displayName": run.display_name, "description": None,
-                "config": json.dumps(run.config), "sweepName": None,
-                "historyLineCount": len(run.streams.get(HISTORY, [])),
-                "project": {"id": "UHJvamVjdDox", "name": run.project,
-                            "entity": {"id": "RW50aXR5OjE=", "name": run.entity}}}
+        return {
+            "id": run.storage_id,
+            "name": run.name,
+            "displayName": run.display_name,
+            "description": None,
+            "config": json.dumps(run.config),
+            "sweepName": None,
+            "historyLineCount": len(run.streams.get(HISTORY, [])),
+            "project": {
+                "id": "UHJvamVjdDox",
+                "name": run.project,
+                "entity": {"id": "RW50aXR5OjE=", "name": run.entity},
+            },
+        }
 
     def gql_UpsertBucket(self, v: dict) -> dict:
         st = self.state
@@ -206,8 +227,12 @@ class Handler(BaseHTTPRequestHandler):
             run.upserts += 1
             if v.get("config") is not None:
                 run.config = _json(v["config"])
-            for k, attr in (("tags", "tags"), ("groupName", "group"), ("jobType", "job_type"),
-                            ("displayName", "display_name")):
+            for k, attr in (
+                ("tags", "tags"),
+                ("groupName", "group"),
+                ("jobType", "job_type"),
+                ("displayName", "display_name"),
+            ):
                 if v.get(k) is not None:
                     setattr(run, attr, v[k])
             return {"upsertBucket": {"bucket": self._bucket(run), "inserted": not existed}}
@@ -221,17 +246,32 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 s = run.streams
                 bucket = {
-                    "id": run.storage_id, "name": run.name, "displayName": run.display_name,
-                    "summaryMetrics": json.dumps(run.summary), "logLineCount": len(s.get(OUTPUT, [])),
-                    "historyLineCount": len(s.get(HISTORY, [])), "eventsLineCount": len(s.get(EVENTS, [])),
+                    "id": run.storage_id,
+                    "name": run.name,
+                    "displayName": run.display_name,
+                    "summaryMetrics": json.dumps(run.summary),
+                    "logLineCount": len(s.get(OUTPUT, [])),
+                    "historyLineCount": len(s.get(HISTORY, [])),
+                    "eventsLineCount": len(s.get(EVENTS, [])),
                     "historyTail": json.dumps(s.get(HISTORY, [])[-10:]),
                     "eventsTail": json.dumps(s.get(EVENTS, [])[-10:]),
-                    "config": json.dumps(run.config), "tags": run.tags, "notes": None,
-                    "wandbConfig": json.dumps({"t": run.config.get("_wandb", {}).get("value", {}).get("t", {})}
-                                              if isinstance(run.config.get("_wandb"), dict) else {"t": {"1": [1]}}),
+                    "config": json.dumps(run.config),
+                    "tags": run.tags,
+                    "notes": None,
+                    "wandbConfig": json.dumps(
+                        {"t": run.config.get("_wandb", {}).get("value", {}).get("t", {})}
+                        if isinstance(run.config.get("_wandb"), dict)
+                        else {"t": {"1": [1]}}
+                    ),
                 }
-        return {"model": {"id": "UHJvamVjdDox", "name": v.get("project"),
-                          "entity": {"id": "RW50aXR5OjE=", "name": v.get("entity") or st.entity}, "bucket": bucket}}
+        return {
+            "model": {
+                "id": "UHJvamVjdDox",
+                "name": v.get("project"),
+                "entity": {"id": "RW50aXR5OjE=", "name": v.get("entity") or st.entity},
+                "bucket": bucket,
+            }
+        }
 
     def gql_CreateRunFiles(self, v: dict) -> dict:
         st = self.state
@@ -260,7 +300,7 @@ class Handler(BaseHTTPRequestHandler):
                     continue
                 if offset > len(lines) or (fname == HISTORY and offset < len(lines)):
                     raise WandbError(400, f"{fname}: offset {offset} does not continue the {len(lines)} lines stored")
-                lines[offset:offset + len(content)] = content
+                lines[offset : offset + len(content)] = content
             if req.get("complete"):
                 run.completes += 1
                 run.exitcode = req.get("exitcode")
@@ -285,6 +325,7 @@ class _QuietServer(ThreadingHTTPServer):
 
     def handle_error(self, request, client_address) -> None:  # a client closing a kept-alive socket is normal
         import sys
+
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)
 
@@ -299,7 +340,7 @@ class WandbServer:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
-    def __enter__(self) -> "WandbServer":
+    def __enter__(self) -> WandbServer:
         self._thread.start()
         return self
 

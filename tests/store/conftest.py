@@ -1,8 +1,8 @@
 """Fixtures for store tests: hand-built run folders and a loopback Hub server."""
+
 from __future__ import annotations
 
 import json
-import os
 import sys
 import uuid
 from pathlib import Path
@@ -16,8 +16,15 @@ KEY = "0620_text2mol_fatgcn/fold0-abc123"
 TOKEN = "hf_test_token"
 
 
-def make_run(root: Path, key: str = KEY, *, run_uid: str | None = None, host: str = "box-a",
-             updated_at: str = "2026-11-01T10:00:00+00:00", seed: int = 0) -> Path:
+def make_run(
+    root: Path,
+    key: str = KEY,
+    *,
+    run_uid: str | None = None,
+    host: str = "box-a",
+    updated_at: str = "2026-11-01T10:00:00+00:00",
+    seed: int = 0,
+) -> Path:
     """A run folder as the trainer leaves it, with a fake manifest and random-byte files."""
     d = root / key
     rng = __import__("random").Random(seed)
@@ -35,9 +42,18 @@ def make_run(root: Path, key: str = KEY, *, run_uid: str | None = None, host: st
     for rel, data in files.items():
         (d / rel).parent.mkdir(parents=True, exist_ok=True)
         (d / rel).write_bytes(data)
-    manifest = {"experiment": 620, "name": key.split("/")[0], "fold": 0, "config_hash": "abc123", "run_key": key,
-                "run_uid": run_uid or uuid.uuid4().hex, "status": "running", "updated_at": updated_at,
-                "started_at": "2026-11-01T09:00:00+00:00", "machine": {"hostname": host, "backend": "local"}}
+    manifest = {
+        "experiment": 620,
+        "name": key.split("/")[0],
+        "fold": 0,
+        "config_hash": "abc123",
+        "run_key": key,
+        "run_uid": run_uid or uuid.uuid4().hex,
+        "status": "running",
+        "updated_at": updated_at,
+        "started_at": "2026-11-01T09:00:00+00:00",
+        "machine": {"hostname": host, "backend": "local"},
+    }
     (d / "manifest.json").write_text(json.dumps(manifest))
     return d
 
@@ -49,8 +65,11 @@ BOOKKEEPING = (".synced.json", ".lock", ".index.json")
 def tree_bytes(d: Path) -> dict[str, bytes]:
     """Every regular file under d (hidden ones included: a pull must leave no stray files), but the run
     folder's own bookkeeping."""
-    return {p.relative_to(d).as_posix(): p.read_bytes() for p in sorted(d.rglob("*"))
-            if p.is_file() and p.relative_to(d).as_posix() not in BOOKKEEPING}
+    return {
+        p.relative_to(d).as_posix(): p.read_bytes()
+        for p in sorted(d.rglob("*"))
+        if p.is_file() and p.relative_to(d).as_posix() not in BOOKKEEPING
+    }
 
 
 def set_manifest(run_dir: Path, **fields) -> None:
@@ -70,4 +89,5 @@ def hub(tmp_path, monkeypatch):
 @pytest.fixture
 def hub_store(hub):
     from molremote.store import open_store
+
     return open_store("hf://tester/proj-runs", endpoint=hub.url)

@@ -1,5 +1,6 @@
 """push / pull / runs through the real entry point (`python -m molremote`), both stores, real files and
 processes: flipped bytes, local edits, a run held by another process, a missing store folder."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import KEY, TOKEN, make_run, tree_bytes
+
 from tests.conftest import ROOT
 
 
@@ -20,8 +21,9 @@ def mr(project: Path, *args: str, store: str | None = None, env: dict | None = N
     e.pop("MOLREMOTE_STORE", None)
     if store is not None:
         e["MOLREMOTE_STORE"] = store
-    return subprocess.run([sys.executable, "-m", "molremote", *args], cwd=project, env=e, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "molremote", *args], cwd=project, env=e, capture_output=True, text=True, timeout=120
+    )
 
 
 def new_project(root: Path) -> Path:
@@ -79,10 +81,19 @@ def test_pull_refuses_a_run_held_by_another_process(tmp_path):
     assert mr(a, "push", "-e", "620", store=store).returncode == 0
     dest = b / "runs" / KEY
     dest.mkdir(parents=True)
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from molremote.runlock import RunLock\n"
-        f"lock = RunLock({str(dest)!r}, 'train').acquire(); print('held', flush=True); time.sleep(120)")],
-        env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time; from molremote.runlock import RunLock\n"
+                f"lock = RunLock({str(dest)!r}, 'train').acquire(); print('held', flush=True); time.sleep(120)"
+            ),
+        ],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         r = mr(b, "pull", "-e", "620", store=store)
@@ -135,11 +146,17 @@ def test_push_pull_runs_never_import_torch(tmp_path):
     a = new_project(tmp_path / "a")
     make_run(a / "runs")
     for cmd in (["push", "-e", "620"], ["pull", "-e", "620", "--force"], ["runs", "--json"]):
-        code = ("import sys; sys.argv = ['molremote', *%r]\nfrom molremote.cli import main\n"
-                "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
-                "sys.stderr.write('TORCH' if 'torch' in sys.modules else 'CLEAN'); sys.exit(code)" % (cmd,))
-        env = {**os.environ, "MOLREMOTE_PROJECT": str(a), "PYTHONPATH": str(ROOT),
-               "MOLREMOTE_STORE": str(tmp_path / "store")}
+        code = (
+            "import sys; sys.argv = ['molremote', *%r]\nfrom molremote.cli import main\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
+            "sys.stderr.write('TORCH' if 'torch' in sys.modules else 'CLEAN'); sys.exit(code)" % (cmd,)
+        )
+        env = {
+            **os.environ,
+            "MOLREMOTE_PROJECT": str(a),
+            "PYTHONPATH": str(ROOT),
+            "MOLREMOTE_STORE": str(tmp_path / "store"),
+        }
         r = subprocess.run([sys.executable, "-c", code], cwd=a, env=env, capture_output=True, text=True, timeout=60)
         assert r.returncode == 0 and r.stderr.endswith("CLEAN"), (cmd, r.stderr[-500:])
 
@@ -147,13 +164,24 @@ def test_push_pull_runs_never_import_torch(tmp_path):
 def test_pull_and_push_show_a_progress_bar_on_a_terminal(tmp_path):
     a, b = new_project(tmp_path / "a"), new_project(tmp_path / "b")
     make_run(a / "runs")
-    env = {**os.environ, "MOLREMOTE_PROJECT": str(a), "PYTHONPATH": str(ROOT), "COLUMNS": "120",
-           "MOLREMOTE_STORE": str(tmp_path / "store"), "TERM": "xterm"}
+    env = {
+        **os.environ,
+        "MOLREMOTE_PROJECT": str(a),
+        "PYTHONPATH": str(ROOT),
+        "COLUMNS": "120",
+        "MOLREMOTE_STORE": str(tmp_path / "store"),
+        "TERM": "xterm",
+    }
     outputs = []
     for project, cmd in ((a, "push"), (b, "pull")):
         master, slave = os.openpty()  # stderr is a terminal: the bar is drawn there
-        p = subprocess.Popen([sys.executable, "-m", "molremote", cmd, "-e", "620"], cwd=project,
-                             env={**env, "MOLREMOTE_PROJECT": str(project)}, stdout=subprocess.PIPE, stderr=slave)
+        p = subprocess.Popen(
+            [sys.executable, "-m", "molremote", cmd, "-e", "620"],
+            cwd=project,
+            env={**env, "MOLREMOTE_PROJECT": str(project)},
+            stdout=subprocess.PIPE,
+            stderr=slave,
+        )
         os.close(slave)
         chunks = []
         while True:

@@ -1,9 +1,10 @@
 """HubStore with the real huggingface_hub client against the loopback Hub server."""
+
 from __future__ import annotations
 
 import pytest
+from conftest import KEY, make_run, tree_bytes
 
-from conftest import KEY, make_run, set_manifest, tree_bytes
 from molremote.errors import StoreError
 from molremote.store import StoreConflictError, open_store
 
@@ -62,8 +63,13 @@ def test_pull_only_subsets(tmp_path, hub, hub_store):
     hub_store.push(make_run(tmp_path / "a"), KEY)
     dest = tmp_path / "m"
     hub_store.pull(KEY, dest, only=["metrics"])
-    assert sorted(tree_bytes(dest)) == ["config.json", "logs/empty.txt", "logs/train.log", "manifest.json",
-                                        "metrics.jsonl"]
+    assert sorted(tree_bytes(dest)) == [
+        "config.json",
+        "logs/empty.txt",
+        "logs/train.log",
+        "manifest.json",
+        "metrics.jsonl",
+    ]
     n_resolve, n_cdn = hub.state.calls["resolve"], hub.state.calls["cdn"]
     hub_store.pull(KEY, dest, only=["checkpoints"])  # adds the checkpoints, re-downloads nothing else
     assert sorted(tree_bytes(dest))[:2] == ["checkpoints/best.pt", "checkpoints/last.pt"]
@@ -71,8 +77,9 @@ def test_pull_only_subsets(tmp_path, hub, hub_store):
     assert (hub.state.calls["resolve"] - n_resolve, hub.state.calls["cdn"] - n_cdn) == (2, 2)
 
 
-@pytest.mark.parametrize("evil", [f"runs/{KEY}/../../../escaped.txt", f"runs/{KEY}//tmp/abs.txt",
-                                  f"runs/{KEY}/logs/../../../../x.txt"])
+@pytest.mark.parametrize(
+    "evil", [f"runs/{KEY}/../../../escaped.txt", f"runs/{KEY}//tmp/abs.txt", f"runs/{KEY}/logs/../../../../x.txt"]
+)
 def test_pull_refuses_paths_escaping_dest(tmp_path, hub, hub_store, evil):
     hub_store.push(make_run(tmp_path / "a"), KEY)
     hub.state.put_raw(REPO, evil, b"pwned")

@@ -4,6 +4,7 @@ stale parents (412) and the store's retry, past revisions, change detection on L
 The LFS path runs because tests set HF_HUB_DISABLE_XET=1 (tests/conftest.py): with hf_xet installed the client
 would upload LFS-mode files through Xet instead, which the loopback Hub does not speak (see docs/architecture.md).
 """
+
 from __future__ import annotations
 
 import base64
@@ -13,8 +14,8 @@ import urllib.error
 import urllib.request
 
 import pytest
-
 from conftest import KEY, TOKEN, make_run, tree_bytes
+
 from molremote.errors import StoreError
 from molremote.store.base import hash_file
 from molremote.store.hub import HEAD_MOVED_RETRIES, _same
@@ -24,8 +25,9 @@ REPO = "tester/proj-runs"
 LFS_FILES = ["checkpoints/best.pt", "checkpoints/last.pt", "predictions/test.parquet", "predictions/valid.parquet"]
 
 
-def call(url: str, *, method: str = "GET", body: bytes | None = None, token: str | None = TOKEN,
-         headers: dict | None = None) -> tuple[int, bytes]:
+def call(
+    url: str, *, method: str = "GET", body: bytes | None = None, token: str | None = TOKEN, headers: dict | None = None
+) -> tuple[int, bytes]:
     h = dict(headers or {})
     if token:
         h["Authorization"] = f"Bearer {token}"
@@ -39,45 +41,75 @@ def call(url: str, *, method: str = "GET", body: bytes | None = None, token: str
 
 def api(hub):
     from huggingface_hub import HfApi
+
     return HfApi(endpoint=hub.url, token=TOKEN)
 
 
 def test_every_api_call_needs_the_token(hub, hub_store, tmp_path):
     hub_store.push(make_run(tmp_path / "a"), KEY)
-    for path in ("/api/whoami-v2", f"/api/models/{REPO}", f"/api/models/{REPO}/tree/main",
-                 f"/{REPO}/resolve/main/runs/{KEY}/manifest.json"):
+    for path in (
+        "/api/whoami-v2",
+        f"/api/models/{REPO}",
+        f"/api/models/{REPO}/tree/main",
+        f"/{REPO}/resolve/main/runs/{KEY}/manifest.json",
+    ):
         assert call(hub.url + path, token=None)[0] == 401, path
         assert call(hub.url + path, token="hf_wrong")[0] == 401, path
         assert call(hub.url + path)[0] == 200, path
     from hub_server import HubServer
+
     with pytest.raises(ValueError, match="token"):
         HubServer(tmp_path / "x", token="")
 
 
 def test_preupload_sends_binary_large_and_patterned_files_to_lfs(hub, hub_store, tmp_path):
     hub_store._ensure_repo()
-    files = {"a.pt": b"text but a checkpoint name", "b.parquet": b"PAR1", "w/model.safetensors": b"{}",
-             "x.bin": b"x", "notes.txt": b"plain text", "blob.txt": b"\x00\x01\x02", "m.json": b'{"a": 1}',
-             "big.txt": b"a" * 512}
+    files = {
+        "a.pt": b"text but a checkpoint name",
+        "b.parquet": b"PAR1",
+        "w/model.safetensors": b"{}",
+        "x.bin": b"x",
+        "notes.txt": b"plain text",
+        "blob.txt": b"\x00\x01\x02",
+        "m.json": b'{"a": 1}',
+        "big.txt": b"a" * 512,
+    }
     sizes = {**{k: len(v) for k, v in files.items()}, "big.txt": 10 * 1024 * 1024 + 1}
-    payload = {"files": [{"path": p, "sample": base64.b64encode(d[:512]).decode(), "size": sizes[p]}
-                         for p, d in files.items()]}
-    status, body = call(f"{hub.url}/api/models/{REPO}/preupload/main", method="POST",
-                        body=json.dumps(payload).encode(), headers={"Content-Type": "application/json"})
+    payload = {
+        "files": [{"path": p, "sample": base64.b64encode(d[:512]).decode(), "size": sizes[p]} for p, d in files.items()]
+    }
+    status, body = call(
+        f"{hub.url}/api/models/{REPO}/preupload/main",
+        method="POST",
+        body=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     assert status == 200
     modes = {f["path"]: f["uploadMode"] for f in json.loads(body)["files"]}
-    assert modes == {"a.pt": "lfs", "b.parquet": "lfs", "w/model.safetensors": "lfs", "x.bin": "lfs",
-                     "notes.txt": "regular", "blob.txt": "lfs", "m.json": "regular", "big.txt": "lfs"}
+    assert modes == {
+        "a.pt": "lfs",
+        "b.parquet": "lfs",
+        "w/model.safetensors": "lfs",
+        "x.bin": "lfs",
+        "notes.txt": "regular",
+        "blob.txt": "lfs",
+        "m.json": "regular",
+        "big.txt": "lfs",
+    }
 
 
 def test_push_uploads_checkpoints_and_parquet_through_lfs(hub, hub_store, tmp_path):
     run = make_run(tmp_path / "a")
     s = hub_store.push(run, KEY)
     # one batch call, one PUT + one verify per LFS file, one commit holding 4 lfsFile + 6 file ops
-    assert {k: hub.state.calls[k] for k in ("lfs_batch", "lfs_upload", "lfs_verify", "commit")} == \
-        {"lfs_batch": 1, "lfs_upload": 4, "lfs_verify": 4, "commit": 1}
+    assert {k: hub.state.calls[k] for k in ("lfs_batch", "lfs_upload", "lfs_verify", "commit")} == {
+        "lfs_batch": 1,
+        "lfs_upload": 4,
+        "lfs_verify": 4,
+        "commit": 1,
+    }
     tree = hub.state.tree_at("models", REPO)[1]
-    assert sorted(p[len(f"runs/{KEY}/"):] for p, e in tree.items() if e["lfs"]) == LFS_FILES
+    assert sorted(p[len(f"runs/{KEY}/") :] for p, e in tree.items() if e["lfs"]) == LFS_FILES
     assert len(s["uploaded"]) == 10 and hub.state.snapshot(REPO, f"runs/{KEY}") == tree_bytes(run)
     # tree and paths-info carry the LFS sha256 and the real size; the blob id is the pointer's
     entries = {e.path: e for e in api(hub).list_repo_tree(REPO, f"runs/{KEY}", recursive=True)}
@@ -91,9 +123,13 @@ def test_push_uploads_checkpoints_and_parquet_through_lfs(hub, hub_store, tmp_pa
     assert info[f"runs/{KEY}/config.json"].blob_id == hash_file(run / "config.json").git_sha1
     # resolve: a redirect to another host with the linked etag and size; the client reads those
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
     meta = get_hf_file_metadata(hf_hub_url(REPO, f"runs/{KEY}/checkpoints/last.pt", endpoint=hub.url), token=TOKEN)
-    assert (meta.etag, meta.size, meta.commit_hash) == (hash_file(run / "checkpoints/last.pt").sha256, 300_000,
-                                                        s["commit"])
+    assert (meta.etag, meta.size, meta.commit_hash) == (
+        hash_file(run / "checkpoints/last.pt").sha256,
+        300_000,
+        s["commit"],
+    )
     assert meta.location.startswith(hub.url.replace("127.0.0.1", "localhost") + "/lfs-cdn/")
 
 
@@ -103,12 +139,16 @@ def test_lfs_and_commit_rules_are_enforced(hub, hub_store, tmp_path):
     commit_url = f"{hub.url}/api/models/{REPO}/commit/main"
     ndjson = lambda *lines: b"\n".join(json.dumps(x).encode() for x in lines)  # noqa: E731
     header = {"key": "header", "value": {"summary": "x", "parentCommit": head}}
-    regular = {"key": "file", "value": {"path": "ok.txt", "content": base64.b64encode(b"ok").decode(),
-                                        "encoding": "base64"}}
+    regular = {
+        "key": "file",
+        "value": {"path": "ok.txt", "content": base64.b64encode(b"ok").decode(), "encoding": "base64"},
+    }
     assert call(commit_url, method="POST", body=ndjson(regular))[0] == 400  # no header
     assert call(commit_url, method="POST", body=ndjson(regular, header))[0] == 400  # header not first
-    binary = {"key": "file", "value": {"path": "w.txt", "content": base64.b64encode(b"\x00\xff").decode(),
-                                       "encoding": "base64"}}
+    binary = {
+        "key": "file",
+        "value": {"path": "w.txt", "content": base64.b64encode(b"\x00\xff").decode(), "encoding": "base64"},
+    }
     assert call(commit_url, method="POST", body=ndjson(header, binary))[0] == 400  # binary must go to LFS
     missing = {"key": "lfsFile", "value": {"path": "m.pt", "algo": "sha256", "oid": "0" * 64, "size": 3}}
     assert call(commit_url, method="POST", body=ndjson(header, missing))[0] == 422  # never uploaded
@@ -118,10 +158,18 @@ def test_lfs_and_commit_rules_are_enforced(hub, hub_store, tmp_path):
     # signed storage URLs: a wrong signature, wrong content, or a forwarded token are refused
     data = b"weights"
     oid = hashlib.sha256(data).hexdigest()
-    batch = {"operation": "upload", "transfers": ["basic"], "objects": [{"oid": oid, "size": len(data)}],
-             "hash_algo": "sha256"}
-    status, body = call(f"{hub.url}/{REPO}.git/info/lfs/objects/batch", method="POST",
-                        body=json.dumps(batch).encode(), headers={"Content-Type": "application/vnd.git-lfs+json"})
+    batch = {
+        "operation": "upload",
+        "transfers": ["basic"],
+        "objects": [{"oid": oid, "size": len(data)}],
+        "hash_algo": "sha256",
+    }
+    status, body = call(
+        f"{hub.url}/{REPO}.git/info/lfs/objects/batch",
+        method="POST",
+        body=json.dumps(batch).encode(),
+        headers={"Content-Type": "application/vnd.git-lfs+json"},
+    )
     assert status == 200
     actions = json.loads(body)["objects"][0]["actions"]
     put = actions["upload"]["href"]

@@ -1,4 +1,5 @@
 """LocalStore: push/pull round trips, changed-files-only, subsets, path safety, conflicts, listing."""
+
 from __future__ import annotations
 
 import os
@@ -6,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import KEY, make_run, set_manifest, tree_bytes
+
 from molremote.errors import StoreError
 from molremote.store import LocalStore, StoreConflictError, open_store
 from molremote.store.ops import list_runs, pull_experiment, pull_run, push_run
@@ -81,8 +82,9 @@ def test_pull_only_subsets(tmp_path, store):
     base = ["config.json", "manifest.json"]
     assert got[("metrics",)] == sorted(base + ["metrics.jsonl", "logs/train.log", "logs/empty.txt"])
     assert got[("checkpoints",)] == sorted(base + ["checkpoints/best.pt", "checkpoints/last.pt"])
-    assert got[("predictions",)] == sorted(base + ["predictions/test.parquet", "predictions/valid.parquet",
-                                                   "submission.csv"])
+    assert got[("predictions",)] == sorted(
+        base + ["predictions/test.parquet", "predictions/valid.parquet", "submission.csv"]
+    )
     assert set(got[("metrics", "predictions")]) == set(got[("metrics",)]) | set(got[("predictions",)])
     with pytest.raises(StoreError, match="unknown --only value.*'weights'"):
         store.pull(KEY, tmp_path / "x", only=["weights"])
@@ -192,8 +194,10 @@ def test_open_store_urls(tmp_path, monkeypatch):
 
 
 def test_importing_store_loads_no_heavy_client():
-    code = "import sys, molremote.store, molremote.store.ops, molremote.store.sync; " \
-           "print(sorted(m for m in ('torch', 'huggingface_hub') if m in sys.modules))"
+    code = (
+        "import sys, molremote.store, molremote.store.ops, molremote.store.sync; "
+        "print(sorted(m for m in ('torch', 'huggingface_hub') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -209,8 +213,10 @@ def test_ops_push_pull_and_merged_listing(tmp_path, store):
     set_manifest(run, updated_at="2026-11-03T00:00:00+00:00")
     rows = {r["key"]: r for r in list_runs(620, store=store, runs_root=runs)}
     assert {k: r["where"] for k, r in rows.items()} == {
-        KEY: "local-newer", other.relative_to(runs).as_posix(): "local-only",
-        "0620_text2mol_fatgcn/fold2-abc123": "store-only"}
+        KEY: "local-newer",
+        other.relative_to(runs).as_posix(): "local-only",
+        "0620_text2mol_fatgcn/fold2-abc123": "store-only",
+    }
     assert rows[KEY]["manifest"]["updated_at"].startswith("2026-11-03")
     # pulling over a newer local copy is refused; over a different run too
     with pytest.raises(StoreConflictError, match="newer"):
@@ -229,6 +235,7 @@ def test_ops_push_pull_and_merged_listing(tmp_path, store):
 
 def test_restore_for_resume(tmp_path, store):
     from molremote.store.ops import restore_for_resume
+
     run = make_run(tmp_path / "a", run_uid="u-1")
     store.push(run, KEY)
     dest = tmp_path / "runs" / KEY

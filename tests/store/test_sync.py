@@ -1,12 +1,13 @@
 """BackgroundSync: non-blocking requests, throttling, retries with backoff, final flush, conflicts."""
+
 from __future__ import annotations
 
 import logging
 import time
 
 import pytest
-
 from conftest import KEY, make_run, tree_bytes
+
 from molremote.store import LocalStore
 from molremote.store.sync import BackgroundSync
 
@@ -62,8 +63,10 @@ def test_flush_times_out_while_store_stays_unreachable_and_local_copy_is_intact(
     blocker.write_text("a file where the store folder should be")  # every push fails with an OSError
     run = make_run(tmp_path / "runs")
     before = tree_bytes(run)
-    with BackgroundSync(LocalStore(blocker), run, KEY, backoff_base_s=0.05, backoff_max_s=0.2) as sync, \
-            caplog.at_level(logging.WARNING):
+    with (
+        BackgroundSync(LocalStore(blocker), run, KEY, backoff_base_s=0.05, backoff_max_s=0.2) as sync,
+        caplog.at_level(logging.WARNING),
+    ):
         t = time.monotonic()
         assert sync.flush(timeout=1.0) is False
         assert 0.9 < time.monotonic() - t < 3

@@ -1,5 +1,6 @@
 """The registry is the only place that names a task: no code outside molremote/tasks/ (and the models' own
 files) compares with, looks up or imports a task by name."""
+
 from __future__ import annotations
 
 import ast
@@ -33,11 +34,14 @@ def test_no_task_name_outside_tasks_and_models():
         tree = ast.parse(p.read_text())
         docs = _docstrings(tree)
         for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs \
-                    and node.value in TASKS:
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and id(node) not in docs
+                and node.value in TASKS
+            ):
                 hits.append(f"{rel}:{node.lineno}: {node.value!r}")
-            if isinstance(node, ast.ImportFrom) and node.module and any(
-                    f"tasks.{n}" in node.module for n in TASKS):
+            if isinstance(node, ast.ImportFrom) and node.module and any(f"tasks.{n}" in node.module for n in TASKS):
                 hits.append(f"{rel}:{node.lineno}: from {node.module} import ...")
     assert hits == []
 

@@ -1,4 +1,5 @@
 """--gpus N: torchrun + DDP, tested on CPU with gloo and 2 processes."""
+
 from __future__ import annotations
 
 import json
@@ -13,9 +14,13 @@ from tests.training.test_trainer import TOY, cli, weights
 
 
 def _exp(project: Path, epochs: int = 2, sleep: float = 0.0) -> None:
-    write_experiment(project, "0001_toy.py", TOY.format(
-        epochs=epochs, task=f', "sleep_s": {sleep}', training='"batch_size": 32').replace(
-        'model="toy_mlp"', 'model={"name": "toy_mlp", "dropout": 0.0}'))
+    write_experiment(
+        project,
+        "0001_toy.py",
+        TOY.format(epochs=epochs, task=f', "sleep_s": {sleep}', training='"batch_size": 32').replace(
+            'model="toy_mlp"', 'model={"name": "toy_mlp", "dropout": 0.0}'
+        ),
+    )
 
 
 @pytest.mark.slow
@@ -61,14 +66,14 @@ def test_ddp_stops_at_deadline_and_resumes(project):
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGUSR1"])
 def test_signal_to_the_parent_reaches_every_rank(project, sig):
     import signal
-    import time
 
     from tests.training.test_trainer import _wait_for_mid_epoch_checkpoint, popen
 
     _exp(project, epochs=20, sleep=0.05)
     proc = popen(project, "train", "-e", "1", "--gpus", "2")
-    _wait_for_mid_epoch_checkpoint(lambda: list((project / "runs").glob("0001_toy/fold0-*/checkpoints/last.pt")),
-                                   proc, min_pos=0, timeout=120)
+    _wait_for_mid_epoch_checkpoint(
+        lambda: list((project / "runs").glob("0001_toy/fold0-*/checkpoints/last.pt")), proc, min_pos=0, timeout=120
+    )
     proc.send_signal(getattr(signal, sig))
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 75, err[-3000:]

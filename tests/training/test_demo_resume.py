@@ -1,6 +1,7 @@
 """The README's resume and run-identity claims, with the shipped demo experiment (cnn1d on BELKA demo data)
 trained through the real CLI in subprocesses: `kill -9` mid-epoch then the same command gives the weights and
 metrics of an uninterrupted run, and a changed config is a new run folder that leaves the old one untouched."""
+
 from __future__ import annotations
 
 import hashlib
@@ -28,8 +29,13 @@ def _env(runs: Path) -> dict[str, str]:
 
 
 def train(runs: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "molremote", "train", "-e", "1", *extra], env=_env(runs),
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "molremote", "train", "-e", "1", *extra],
+        env=_env(runs),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def digest(path: Path) -> str:
@@ -45,8 +51,13 @@ def test_demo_sigkill_resume_equals_uninterrupted_and_changed_config_keeps_old_r
     ref_dir = Path(ref.stdout.strip().splitlines()[-1])
     os.replace(ref_dir, tmp_path / "ref")
 
-    proc = subprocess.Popen([sys.executable, "-m", "molremote", "train", "-e", "1", *SETS], env=_env(runs),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "molremote", "train", "-e", "1", *SETS],
+        env=_env(runs),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 300
     state = None
     while time.monotonic() < deadline and proc.poll() is None:

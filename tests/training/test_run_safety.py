@@ -1,4 +1,5 @@
 """One writer per run, contained corruption, resume messages that resume: real processes, real files."""
+
 from __future__ import annotations
 
 import json
@@ -63,9 +64,13 @@ def test_second_trainer_refused_waits_with_wait_and_killed_run_shows_stopped(pro
     err_file = project / "waiter.err"
     env = {**os.environ, "MOLREMOTE_PROJECT": str(project), "PYTHONPATH": str(ROOT)}
     with open(err_file, "w") as err_out:
-        waiter = subprocess.Popen([sys.executable, "-m", "tests.training.toy", "train", "-e", "1", "--wait",
-                                   "--max-time", "0s"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                  stderr=err_out)
+        waiter = subprocess.Popen(
+            [sys.executable, "-m", "tests.training.toy", "train", "-e", "1", "--wait", "--max-time", "0s"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err_out,
+        )
     deadline = time.time() + 240
     while "waiting for" not in err_file.read_text():  # it found the run busy and waits
         assert time.time() < deadline and waiter.poll() is None, err_file.read_text()

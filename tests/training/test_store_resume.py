@@ -1,21 +1,20 @@
 """Results follow the experiment: a run stopped at --max-time on one machine resumes from the store on
 another (a fresh project folder), and its results pull back byte-identical. Real huggingface_hub client
 against the loopback Hub server; the local-folder store too."""
+
 from __future__ import annotations
 
 import json
 import os
-import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import ROOT, write_experiment
 from tests.servers.hub_server import HubServer
 from tests.training.test_trainer import TOY, assert_same_weights, stable_metrics
-
-from tests.conftest import ROOT, write_experiment
-import subprocess
-import sys
 
 
 def machine(tmp_path: Path, name: str) -> Path:
@@ -27,15 +26,30 @@ def machine(tmp_path: Path, name: str) -> Path:
 
 
 def cli(project: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
-    e = {**os.environ, "MOLREMOTE_PROJECT": str(project), "PYTHONPATH": str(ROOT), "HF_HUB_DISABLE_PROGRESS_BARS": "1", **env}
-    return subprocess.run([sys.executable, "-m", "tests.training.toy", *args], cwd=ROOT, env=e,
-                          capture_output=True, text=True, timeout=300)
+    e = {
+        **os.environ,
+        "MOLREMOTE_PROJECT": str(project),
+        "PYTHONPATH": str(ROOT),
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "tests.training.toy", *args],
+        cwd=ROOT,
+        env=e,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def tree(d: Path) -> dict[str, bytes]:
     """The run's files, without each machine's own bookkeeping (its lock file, what it last synced)."""
-    return {p.relative_to(d).as_posix(): p.read_bytes() for p in sorted(d.rglob("*"))
-            if p.is_file() and p.name not in (".lock", ".synced.json")}
+    return {
+        p.relative_to(d).as_posix(): p.read_bytes()
+        for p in sorted(d.rglob("*"))
+        if p.is_file() and p.name not in (".lock", ".synced.json")
+    }
 
 
 def _resume_elsewhere(tmp_path: Path, env: dict) -> None:
@@ -80,10 +94,18 @@ def test_resume_from_local_folder_store(tmp_path):
 @pytest.mark.integration
 def test_resume_from_hub_store(tmp_path):
     with HubServer(tmp_path / "hub", token="hf_testtokentesttokentest") as hub:
-        _resume_elsewhere(tmp_path, {"MOLREMOTE_STORE": "hf://tester/molremote-runs", "HF_ENDPOINT": hub.url,
-                                     "HF_TOKEN": "hf_testtokentesttokentest", "HF_HUB_DISABLE_XET": "1"})
+        _resume_elsewhere(
+            tmp_path,
+            {
+                "MOLREMOTE_STORE": "hf://tester/molremote-runs",
+                "HF_ENDPOINT": hub.url,
+                "HF_TOKEN": "hf_testtokentesttokentest",
+                "HF_HUB_DISABLE_XET": "1",
+            },
+        )
         stored = hub.state.snapshot("tester/molremote-runs", "runs")
         assert any(p.endswith("/manifest.json") for p in stored)
         assert any(p.endswith(".pt") for p in stored)  # checkpoints took the LFS path (the tree says so)
-        assert all(e["lfs"] for p, e in hub.state.tree_at("models", "tester/molremote-runs")[1].items()
-                   if p.endswith(".pt"))
+        assert all(
+            e["lfs"] for p, e in hub.state.tree_at("models", "tester/molremote-runs")[1].items() if p.endswith(".pt")
+        )

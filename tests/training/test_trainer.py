@@ -1,4 +1,5 @@
 """Trainer behaviour: run folder, resume after deadline / signals / SIGKILL (bit-identical), checkpoints."""
+
 from __future__ import annotations
 
 import json
@@ -27,14 +28,26 @@ def toy_exp(project: Path, i: int = 1, epochs: int = 3, task: str = "", training
 
 def cli(project: Path, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, "MOLREMOTE_PROJECT": str(project), "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "tests.training.toy", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "tests.training.toy", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def popen(project: Path, *args: str) -> subprocess.Popen:
     env = {**os.environ, "MOLREMOTE_PROJECT": str(project), "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "tests.training.toy", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.training.toy", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def stable_metrics(run_dir: Path) -> list[dict]:
@@ -64,8 +77,17 @@ def test_complete_run_writes_the_folder_layout(project):
     assert r.returncode == 0, r.stderr
     run_dir = Path(r.stdout.strip().splitlines()[-1])
     assert run_dir.parent.name == "0001_toy" and run_dir.name.startswith("fold0-")
-    for rel in ("manifest.json", "config.json", "metrics.jsonl", "checkpoints/last.pt", "checkpoints/best.pt",
-                "predictions/valid.npz", "predictions/test.npz", "submission.csv", "logs/train.log"):
+    for rel in (
+        "manifest.json",
+        "config.json",
+        "metrics.jsonl",
+        "checkpoints/last.pt",
+        "checkpoints/best.pt",
+        "predictions/valid.npz",
+        "predictions/test.npz",
+        "submission.csv",
+        "logs/train.log",
+    ):
         assert (run_dir / rel).is_file(), rel
     m = json.loads((run_dir / "manifest.json").read_text())
     assert m["status"] == "complete" and m["fold"] == 0 and m["experiment"] == 1
@@ -175,8 +197,9 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(project, tmp_path):
 def test_signal_checkpoints_and_exits_75(project, sig):
     toy_exp(project, epochs=50, task=', "sleep_s": 0.01')
     proc = popen(project, "train", "-e", "1")
-    _wait_for_mid_epoch_checkpoint(lambda: list((project / "runs").glob("0001_toy/fold0-*/checkpoints/last.pt")),
-                                   proc, min_pos=0)
+    _wait_for_mid_epoch_checkpoint(
+        lambda: list((project / "runs").glob("0001_toy/fold0-*/checkpoints/last.pt")), proc, min_pos=0
+    )
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 75, err

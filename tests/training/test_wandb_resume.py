@@ -1,5 +1,6 @@
 """W&B through the trainer, offline: config holds the experiment and commit, history the metrics, and a
 run resumed after --max-time continues the same W&B run id."""
+
 from __future__ import annotations
 
 import json

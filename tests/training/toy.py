@@ -3,6 +3,7 @@
 `python -m tests.training.toy train ...` runs the real CLI with the toy task registered, so subprocess tests
 (kill -9, signals) exercise the real entry point.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -93,8 +94,9 @@ class ToyTask(Task):
 def build(params: ToyModelParams, info: dict):
     import torch.nn as nn
 
-    return nn.Sequential(nn.Linear(info["dim"], params.hidden), nn.ReLU(), nn.Dropout(params.dropout),
-                         nn.Linear(params.hidden, 1))
+    return nn.Sequential(
+        nn.Linear(info["dim"], params.hidden), nn.ReLU(), nn.Dropout(params.dropout), nn.Linear(params.hidden, 1)
+    )
 
 
 def register() -> None:

@@ -46,6 +46,7 @@ building blocks it never saw, which is what the nonshare test molecules measure.
 Usage: .venv/bin/python -m molremote.tasks.belka.demo [--out molremote/demo_data/belka]
 (`scripts/make_demo_data.py` is a shim for this module.)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -133,8 +134,11 @@ def building_blocks() -> tuple[list[Chem.Mol], list[Chem.Mol]]:
         n_acid = len(m.GetSubstructMatches(ACID))
         if n_acid == 1 and len(m.GetSubstructMatches(REACTIVE_AMINE)) == 1:
             bb1.append(m)
-        elif n_acid == 0 and len(m.GetSubstructMatches(PRIMARY_AMINE)) == 1 \
-                and len(m.GetSubstructMatches(REACTIVE_AMINE)) == 1:
+        elif (
+            n_acid == 0
+            and len(m.GetSubstructMatches(PRIMARY_AMINE)) == 1
+            and len(m.GetSubstructMatches(REACTIVE_AMINE)) == 1
+        ):
             amines.append(m)
     return bb1, amines
 
@@ -217,8 +221,11 @@ def main() -> None:
         while True:
             new = rng.random(3) < 0.5
             if new.any():
-                return (choice(bb1_res if new[0] else bb1_train), choice(am_res if new[1] else am_train),
-                        choice(am_res if new[2] else am_train))
+                return (
+                    choice(bb1_res if new[0] else bb1_train),
+                    choice(am_res if new[1] else am_train),
+                    choice(am_res if new[2] else am_train),
+                )
 
     nonshare = sample(N_TEST - N_TEST // 2, pick_nonshare, used)
     mols = train + share + nonshare
@@ -252,8 +259,15 @@ def main() -> None:
                     continue
                 rows.append((i, bb_smiles(a, True), bb_smiles(b), bb_smiles(c), smi, p, int(lab[j])))
                 i += 1
-        cols = ["id", "buildingblock1_smiles", "buildingblock2_smiles", "buildingblock3_smiles",
-                "molecule_smiles", "protein_name", "binds"]
+        cols = [
+            "id",
+            "buildingblock1_smiles",
+            "buildingblock2_smiles",
+            "buildingblock3_smiles",
+            "molecule_smiles",
+            "protein_name",
+            "binds",
+        ]
         return pd.DataFrame(rows, columns=cols)
 
     n_tr = len(train)
@@ -272,8 +286,10 @@ def main() -> None:
     for name, df in (("train", tr), ("test", te.drop(columns="binds")), ("test_solution", solution)):
         with atomic_path(args.out / f"{name}.parquet") as tmp:
             pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp, compression="zstd")
-    print(f"train: {len(train)} molecules, {len(tr)} rows, positives "
-          + ", ".join(f"{p} {int(tr.loc[tr.protein_name == p, 'binds'].sum())}" for p in PROTEINS))
+    print(
+        f"train: {len(train)} molecules, {len(tr)} rows, positives "
+        + ", ".join(f"{p} {int(tr.loc[tr.protein_name == p, 'binds'].sum())}" for p in PROTEINS)
+    )
     print(f"test: {len(mols) - n_tr} molecules ({len(share)} share, {len(nonshare)} nonshare), {len(te)} rows")
     sizes = ", ".join(f"{p.name} {p.stat().st_size / 1e3:.0f} kB" for p in sorted(args.out.glob("*.parquet")))
     print("sizes: " + sizes)

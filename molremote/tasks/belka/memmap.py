@@ -8,6 +8,7 @@ BelkaTask.batch from these maps in the training process (no DataLoader workers: 
 them because their memory kept growing over an epoch of 98M molecules; benchmarks/loader.py measures the
 in-process gather).
 """
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,10 @@ class _Map:
         expected = int(np.prod(shape)) * np.dtype(dtype).itemsize
         size = path.stat().st_size if path.exists() else -1
         if size != expected:
-            raise DataError(f"{path}: {size} bytes, expected {expected} for {dtype} {shape} (meta.json); "
-                            "re-run the BELKA prepare step")
+            raise DataError(
+                f"{path}: {size} bytes, expected {expected} for {dtype} {shape} (meta.json); "
+                "re-run the BELKA prepare step"
+            )
         self.mm = None
         if expected == 0:
             self.array = np.zeros(shape, dtype=dtype)
@@ -54,18 +57,23 @@ class PreparedSplit:
         meta_path = self.dir / "meta.json"
         if not meta_path.exists():
             hint = " (preparation incomplete: run it again to resume)" if (self.dir / "progress.json").exists() else ""
-            raise DataError(f"{meta_path} not found{hint}: prepare BELKA with "
-                            "`python -m molremote.tasks.belka.prepare RAW_DIR OUT_DIR`")
+            raise DataError(
+                f"{meta_path} not found{hint}: prepare BELKA with "
+                "`python -m molremote.tasks.belka.prepare RAW_DIR OUT_DIR`"
+            )
         self.meta: dict[str, Any] = json.loads(meta_path.read_text())
         if self.meta.get("format") != FORMAT or self.meta.get("version") != VERSION:
-            raise DataError(f"{meta_path}: not a {FORMAT} v{VERSION} folder (format {self.meta.get('format')!r}, "
-                            f"version {self.meta.get('version')!r})")
+            raise DataError(
+                f"{meta_path}: not a {FORMAT} v{VERSION} folder (format {self.meta.get('format')!r}, "
+                f"version {self.meta.get('version')!r})"
+            )
         self.split: str = self.meta["split"]
         self.n: int = self.meta["n"]
         self.proteins: list[str] = self.meta["proteins"]
         self.max_length: int = self.meta["max_length"]
-        self._maps = {name: _Map(self.dir / name, a["dtype"], tuple(a["shape"]))
-                      for name, a in self.meta["arrays"].items()}
+        self._maps = {
+            name: _Map(self.dir / name, a["dtype"], tuple(a["shape"])) for name, a in self.meta["arrays"].items()
+        }
         self.tokens = self._maps["tokens.u8"].array
         self.bb = self._maps["bb.i32"].array
         self.labels = self._maps["labels.u8"].array  # 255 = no label
@@ -95,8 +103,9 @@ class PreparedBelka:
         self.root = Path(root)
         meta_path = self.root / "meta.json"
         if not meta_path.exists():
-            raise DataError(f"{meta_path} not found: prepare BELKA with "
-                            "`python -m molremote.tasks.belka.prepare RAW_DIR OUT_DIR`")
+            raise DataError(
+                f"{meta_path} not found: prepare BELKA with `python -m molremote.tasks.belka.prepare RAW_DIR OUT_DIR`"
+            )
         self.meta = json.loads(meta_path.read_text())
         if self.meta.get("format") != FORMAT:
             raise DataError(f"{meta_path}: not a {FORMAT} folder")

@@ -40,6 +40,7 @@ On 2 cores this took 10M generated molecules from 0.67-0.74M to 1.37-1.78M molec
 Unknown characters: refused with the file row, row id and character (policy "error"), or dropped to PAD (policy
 "skip", the task's `unknown_chars`; the count of affected molecules is recorded in meta.json).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,11 +73,16 @@ CHECKPOINT_BYTES = 256 << 20
 
 PrepareError = LongFileError  # the name prepare's callers know: a bad row (file, row, id, value)
 
+
 # ------------------------------------------------------------------------------------------ file layout
 def array_specs(split: str, n: int, n_rows: int, max_length: int) -> dict[str, tuple[str, tuple[int, ...]]]:
     """name -> (numpy dtype, shape) of the arrays in a prepared folder."""
-    return {"tokens.u8": ("uint8", (n, max_length)), "labels.u8": ("uint8", (n, 3)), "ids.i64": ("int64", (n, 3)),
-            "bb.i32": ("int32", (n, 3))}
+    return {
+        "tokens.u8": ("uint8", (n, max_length)),
+        "labels.u8": ("uint8", (n, 3)),
+        "ids.i64": ("int64", (n, 3)),
+        "bb.i32": ("int32", (n, 3)),
+    }
 
 
 def _atomic_json(path: Path, obj: Any) -> None:
@@ -85,8 +91,13 @@ def _atomic_json(path: Path, obj: Any) -> None:
 
 def _source_info(path: Path, pf) -> dict[str, Any]:
     md = pf.metadata
-    return {"path": str(path.resolve()), "size": path.stat().st_size, "num_rows": md.num_rows,
-            "num_row_groups": md.num_row_groups, "columns": pf.schema_arrow.names}
+    return {
+        "path": str(path.resolve()),
+        "size": path.stat().st_size,
+        "num_rows": md.num_rows,
+        "num_row_groups": md.num_row_groups,
+        "columns": pf.schema_arrow.names,
+    }
 
 
 @dataclass
@@ -195,10 +206,20 @@ class _Writer:
 
 
 # ------------------------------------------------------------------------------------------ prepare
-def prepare(input_parquet: str | Path, out_dir: str | Path, split: str = "train", *,
-            batch_rows: int = BATCH_ROWS, max_length: int = 142, on_unknown: str = "error",
-            base_vocab: str | Path | Sequence[str] | None = None, progress: bool = True, checkpoint_s: float = 10.0,
-            max_batches: int | None = None, restart: bool = False) -> dict[str, Any]:
+def prepare(
+    input_parquet: str | Path,
+    out_dir: str | Path,
+    split: str = "train",
+    *,
+    batch_rows: int = BATCH_ROWS,
+    max_length: int = 142,
+    on_unknown: str = "error",
+    base_vocab: str | Path | Sequence[str] | None = None,
+    progress: bool = True,
+    checkpoint_s: float = 10.0,
+    max_batches: int | None = None,
+    restart: bool = False,
+) -> dict[str, Any]:
     """Prepare one split. Returns meta.json's content; with `max_batches` (a time box, and how the tests
     interrupt it) it may return early with {"status": "incomplete", ...}: call again to continue.
 
@@ -222,8 +243,20 @@ def prepare(input_parquet: str | Path, out_dir: str | Path, split: str = "train"
     if meta is not None:
         return meta
     state, fresh, n_base_vocab = _start_state(out, source, params, base_vocab, restart)
-    run = _Preparer(src, out, split, source, params, state, fresh, n_base_vocab, batch_rows=batch_rows,
-                    max_length=max_length, on_unknown=on_unknown, checkpoint_s=checkpoint_s)
+    run = _Preparer(
+        src,
+        out,
+        split,
+        source,
+        params,
+        state,
+        fresh,
+        n_base_vocab,
+        batch_rows=batch_rows,
+        max_length=max_length,
+        on_unknown=on_unknown,
+        checkpoint_s=checkpoint_s,
+    )
     return run.run(progress=progress, max_batches=max_batches)
 
 
@@ -236,22 +269,34 @@ def _finished_meta(out: Path, source: dict[str, Any], params: dict[str, Any], re
     meta = json.loads(meta_path.read_text())
     if meta.get("source", {}).get("size") == source["size"] and meta.get("params") == params:
         return meta  # already complete
-    raise DataError(f"{out} already holds a prepared BELKA {meta.get('split')!r} split from "
-                    f"{meta.get('source', {}).get('path')} with other parameters; use another folder or restart=True")
+    raise DataError(
+        f"{out} already holds a prepared BELKA {meta.get('split')!r} split from "
+        f"{meta.get('source', {}).get('path')} with other parameters; use another folder or restart=True"
+    )
 
 
-def _start_state(out: Path, source: dict[str, Any], params: dict[str, Any],
-                 base_vocab: str | Path | Sequence[str] | None, restart: bool) -> tuple[_State, bool, int]:
+def _start_state(
+    out: Path,
+    source: dict[str, Any],
+    params: dict[str, Any],
+    base_vocab: str | Path | Sequence[str] | None,
+    restart: bool,
+) -> tuple[_State, bool, int]:
     """(state, fresh, size of the base vocabulary): resumed from progress.json when it belongs to this input
     and these parameters, else new (seeded with the base vocabulary)."""
     meta_path, prog_path = out / "meta.json", out / "progress.json"
     state, fresh = _State(), True
     if prog_path.exists() and not restart:
         prog = json.loads(prog_path.read_text())
-        if prog.get("source", {}).get("size") != source["size"] or prog.get("source", {}).get("num_rows") != \
-                source["num_rows"] or prog.get("params") != params:
-            raise DataError(f"{prog_path} belongs to another input or parameters "
-                            f"({prog.get('source', {}).get('path')}, {prog.get('params')}); use restart=True")
+        if (
+            prog.get("source", {}).get("size") != source["size"]
+            or prog.get("source", {}).get("num_rows") != source["num_rows"]
+            or prog.get("params") != params
+        ):
+            raise DataError(
+                f"{prog_path} belongs to another input or parameters "
+                f"({prog.get('source', {}).get('path')}, {prog.get('params')}); use restart=True"
+            )
         state, fresh = _State(**prog["state"]), False
     elif base_vocab is not None:
         state.vocab = _load_vocab(base_vocab)
@@ -265,9 +310,22 @@ class _Preparer:
     """One split's streaming pass: the reader (reader.LongReader) hands over complete molecules per record
     batch; they are written at their rows; checkpoint now and then; at the end truncate and write meta.json."""
 
-    def __init__(self, src: Path, out: Path, split: str, source: dict[str, Any], params: dict[str, Any],
-                 state: _State, fresh: bool, n_base_vocab: int, *, batch_rows: int, max_length: int,
-                 on_unknown: str, checkpoint_s: float):
+    def __init__(
+        self,
+        src: Path,
+        out: Path,
+        split: str,
+        source: dict[str, Any],
+        params: dict[str, Any],
+        state: _State,
+        fresh: bool,
+        n_base_vocab: int,
+        *,
+        batch_rows: int,
+        max_length: int,
+        on_unknown: str,
+        checkpoint_s: float,
+    ):
         self.src, self.out, self.split = src, out, split
         self.source, self.params, self.state, self.n_base_vocab = source, params, state, n_base_vocab
         self.max_length, self.checkpoint_s = max_length, checkpoint_s
@@ -277,8 +335,15 @@ class _Preparer:
         self.writer = _Writer(out, self.specs, fresh)
         # the reader extends state.vocab in place; it reuses a token buffer two batches later, after the
         # writer (one batch in flight) is done with it
-        self.reader = LongReader(src, labelled=split == "train", max_length=max_length, on_unknown=on_unknown,
-                                 vocab=state.vocab, batch_rows=batch_rows, start_row=state.rows_done)
+        self.reader = LongReader(
+            src,
+            labelled=split == "train",
+            max_length=max_length,
+            on_unknown=on_unknown,
+            vocab=state.vocab,
+            batch_rows=batch_rows,
+            start_row=state.rows_done,
+        )
         self.skipped0 = state.skipped_chars
 
     # ------------------------------------------------------------------ the pass
@@ -303,8 +368,12 @@ class _Preparer:
                     self.save_progress(wait=False)
                     t_last = time.monotonic()
             self.save_progress()
-            return {"status": "incomplete", "rows_done": state.rows_done, "molecules": state.n,
-                    "batches": state.batches}
+            return {
+                "status": "incomplete",
+                "rows_done": state.rows_done,
+                "molecules": state.n,
+                "batches": state.batches,
+            }
         finally:
             reader.close()
             bar.close()
@@ -318,8 +387,17 @@ class _Preparer:
         n = state.n
         self.writer.truncate({name: n for name in self.specs})
         self.save_progress()
-        meta = _meta(self.split, n, self.n_rows, self.max_length, list(PROTEINS), self.source, self.params, state,
-                     self.n_base_vocab)
+        meta = _meta(
+            self.split,
+            n,
+            self.n_rows,
+            self.max_length,
+            list(PROTEINS),
+            self.source,
+            self.params,
+            state,
+            self.n_base_vocab,
+        )
         _atomic_json(self.out / "bb_vocab.json", state.vocab)
         _atomic_json(self.meta_path, meta)
         self.prog_path.unlink()
@@ -335,8 +413,17 @@ class _Preparer:
     def save_progress(self, wait: bool = True) -> None:
         """Checkpoint: the arrays are synced, then progress.json records the state as of now (a snapshot:
         with wait=False both happen in the background while later batches are computed)."""
-        snapshot = json.dumps({"format": FORMAT, "version": VERSION, "source": self.source, "params": self.params,
-                               "n_base_vocab": self.n_base_vocab, "state": self.state.__dict__}, indent=1)
+        snapshot = json.dumps(
+            {
+                "format": FORMAT,
+                "version": VERSION,
+                "source": self.source,
+                "params": self.params,
+                "n_base_vocab": self.n_base_vocab,
+                "state": self.state.__dict__,
+            },
+            indent=1,
+        )
         prog_path = self.prog_path
 
         def commit() -> None:
@@ -347,16 +434,28 @@ class _Preparer:
 
 def _meta(split, n, n_rows, max_length, proteins, source, params, state: _State, n_base_vocab: int) -> dict:
     return {
-        "format": FORMAT, "version": VERSION, "status": "complete", "split": split, "n": n, "n_rows": n_rows,
-        "max_length": max_length, "proteins": proteins, "absent": ABSENT, "pad": belka_tokens.PAD,
+        "format": FORMAT,
+        "version": VERSION,
+        "status": "complete",
+        "split": split,
+        "n": n,
+        "n_rows": n_rows,
+        "max_length": max_length,
+        "proteins": proteins,
+        "absent": ABSENT,
+        "pad": belka_tokens.PAD,
         "vocab_size": belka_tokens.VOCAB_SIZE,
-        "arrays": {k: {"dtype": d, "shape": list(s)}
-                   for k, (d, s) in array_specs(split, n, n_rows, max_length).items()},
-        "bb_vocab": "bb_vocab.json", "n_bb": len(state.vocab), "n_bb_base": n_base_vocab,
+        "arrays": {
+            k: {"dtype": d, "shape": list(s)} for k, (d, s) in array_specs(split, n, n_rows, max_length).items()
+        },
+        "bb_vocab": "bb_vocab.json",
+        "n_bb": len(state.vocab),
+        "n_bb_base": n_base_vocab,
         "pairs": dict(zip(proteins, state.pairs)),
         "positives": dict(zip(proteins, state.positives)) if split == "train" else None,
         "skipped_char_molecules": state.skipped_chars,
-        "source": source, "params": params,
+        "source": source,
+        "params": params,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
@@ -387,8 +486,14 @@ class _RichBar:
             TimeRemainingColumn,
         )
 
-        self.p = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                          TextColumn("rows"), TimeRemainingColumn(), transient=False)
+        self.p = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("rows"),
+            TimeRemainingColumn(),
+            transient=False,
+        )
         self.p.start()
         self.t = self.p.add_task(label, total=total, completed=done)
 
@@ -428,25 +533,37 @@ def prepare_files(train: str | Path, test: str | Path | None, out_root: str | Pa
     return root
 
 
-def prepare_command(input: Path, out: Path, *, test: Path | None = None, on_unknown: str = "error",
-                    batch_rows: int | None = None, restart: bool = False, say: Any = print, warn: Any = print) -> dict:
+def prepare_command(
+    input: Path,
+    out: Path,
+    *,
+    test: Path | None = None,
+    on_unknown: str = "error",
+    batch_rows: int | None = None,
+    restart: bool = False,
+    say: Any = print,
+    warn: Any = print,
+) -> dict:
     """`molremote data prepare --task belka`: `input` is train.parquet or the folder holding it (test.parquet
     beside it unless `test` is given); `say`/`warn` print progress lines."""
     raw = input if input.is_dir() else input.parent
     train_file = input / "train.parquet" if input.is_dir() else input
     test_file = test or raw / "test.parquet"
     if not train_file.is_file():
-        raise DataError(f"{train_file} not found: give --input the competition's train.parquet "
-                        "(kaggle competitions download -c leash-BELKA)")
+        raise DataError(
+            f"{train_file} not found: give --input the competition's train.parquet "
+            "(kaggle competitions download -c leash-BELKA)"
+        )
     if not test_file.is_file():
         warn(f"no {test_file}: preparing train only")
-    m = prepare_files(train_file, test_file, out, batch_rows=batch_rows or BATCH_ROWS, on_unknown=on_unknown,
-                      restart=restart)
+    m = prepare_files(
+        train_file, test_file, out, batch_rows=batch_rows or BATCH_ROWS, on_unknown=on_unknown, restart=restart
+    )
     if "splits" not in m:
         raise DataError(f"preparation stopped early ({m.get('status')}); rerun the same command to continue")
     for split, info in m["splits"].items():
         say(f"{split}: {info['n']:,} molecules ({info['n_rows']:,} rows) -> {out / split}")
-    say(f"use it: data={{\"root\": \"{out}\"}} in a BELKA experiment")
+    say(f'use it: data={{"root": "{out}"}} in a BELKA experiment')
     return m
 
 

@@ -36,6 +36,7 @@ Performance: the next record batch is decoded in a background thread (`_Prefetch
 GIL) while this one is tokenized; building blocks and protein names are read as dictionaries. See
 prepare.py for the measured figures.
 """
+
 from __future__ import annotations
 
 import queue
@@ -76,8 +77,10 @@ def open_long(src: Path, labelled: bool) -> Any:
     import pyarrow.parquet as pq
 
     if not src.is_file():
-        raise DataError(f"BELKA parquet {src} not found: download it with "
-                        "`kaggle competitions download -c leash-BELKA` and unzip it")
+        raise DataError(
+            f"BELKA parquet {src} not found: download it with "
+            "`kaggle competitions download -c leash-BELKA` and unzip it"
+        )
     try:
         schema = pq.ParquetFile(src).schema_arrow
     except Exception as e:  # not parquet, truncated, ...
@@ -85,8 +88,10 @@ def open_long(src: Path, labelled: bool) -> Any:
     need = required_columns(labelled)
     missing = [c for c in need if c not in schema.names]
     if missing:
-        raise DataError(f"{src}: missing column(s) {missing}; found {schema.names}. Expected the leash-BELKA "
-                        f"layout: {', '.join(need)}")
+        raise DataError(
+            f"{src}: missing column(s) {missing}; found {schema.names}. Expected the leash-BELKA "
+            f"layout: {', '.join(need)}"
+        )
     for c in need:
         t = schema.field(c).type
         value_t = t.value_type if pa.types.is_dictionary(t) else t
@@ -137,8 +142,17 @@ class LongReader:
     still held back starts (every row before it belongs to a yielded molecule): a caller that stops there
     can resume with `start_row=rows_done` and the same vocab."""
 
-    def __init__(self, src: str | Path, *, labelled: bool, max_length: int, on_unknown: str, vocab: list[str],
-                 batch_rows: int, start_row: int = 0):
+    def __init__(
+        self,
+        src: str | Path,
+        *,
+        labelled: bool,
+        max_length: int,
+        on_unknown: str,
+        vocab: list[str],
+        batch_rows: int,
+        start_row: int = 0,
+    ):
         import pyarrow as pa
 
         if on_unknown not in ("error", "skip"):
@@ -206,8 +220,9 @@ class LongReader:
                 both = np.flatnonzero((p.ids[0] >= 0) & (row_ids[0] >= 0))
                 if both.size:
                     r = int(np.flatnonzero((run_of_row == 0) & (prot == both[0]))[0])
-                    raise self.row_error(r, ids, f"a second row for molecule {pending.smiles!r} and protein "
-                                                 f"{PROTEINS[int(both[0])]!r}")
+                    raise self.row_error(
+                        r, ids, f"a second row for molecule {pending.smiles!r} and protein {PROTEINS[int(both[0])]!r}"
+                    )
                 seen = p.ids[0] >= 0
                 labels[0, seen] = p.labels[0, seen]
                 row_ids[0, seen] = p.ids[0, seen]
@@ -215,12 +230,21 @@ class LongReader:
             else:
                 out.append(pending.block)
         last = n_runs - 1
-        self.pending = _Pending(Block(tokens[last:].copy(), bb[last:].copy(), labels[last:].copy(),
-                                      row_ids[last:].copy(), firsts.slice(last), rows[last:].copy()),
-                                firsts[last].as_py())
+        self.pending = _Pending(
+            Block(
+                tokens[last:].copy(),
+                bb[last:].copy(),
+                labels[last:].copy(),
+                row_ids[last:].copy(),
+                firsts.slice(last),
+                rows[last:].copy(),
+            ),
+            firsts[last].as_py(),
+        )
         if last:
-            out.append(Block(tokens[:last], bb[:last], labels[:last], row_ids[:last], firsts.slice(0, last),
-                             rows[:last]))
+            out.append(
+                Block(tokens[:last], bb[:last], labels[:last], row_ids[:last], firsts.slice(0, last), rows[:last])
+            )
             self.cur ^= 1
         self.rows_done = int(self.pending.block.rows[0])
         self.batch_row0 += batch.num_rows
@@ -229,8 +253,9 @@ class LongReader:
     # ------------------------------------------------------------------ steps of one batch
     def row_error(self, r: int, ids: np.ndarray, what: str, char: str | None = None) -> LongFileError:
         """The error for row r of this batch: file, file row, row id, what is wrong (with the value)."""
-        return LongFileError(f"{self.src}: row {self.batch_row0 + r} (id {ids[r]}): {what}", row_id=int(ids[r]),
-                             char=char)
+        return LongFileError(
+            f"{self.src}: row {self.batch_row0 + r} (id {ids[r]}): {what}", row_id=int(ids[r]), char=char
+        )
 
     def read_columns(self, batch: Any) -> tuple[np.ndarray, Any, np.ndarray, np.ndarray | None]:
         """(row ids, molecule_smiles, protein index per row, binds as uint8 (train) or None), every value
@@ -251,12 +276,18 @@ class LongReader:
             raise self.row_error(r, ids, "missing molecule_smiles")
         pcol = batch.column("protein_name")
         if pa.types.is_dictionary(pcol.type):  # look up the (~3) dictionary entries, map rows in numpy
-            pmap = pc.fill_null(pc.index_in(pcol.dictionary, value_set=self.prot_set), -1).to_numpy(
-                zero_copy_only=False).astype(np.int64)
+            pmap = (
+                pc.fill_null(pc.index_in(pcol.dictionary, value_set=self.prot_set), -1)
+                .to_numpy(zero_copy_only=False)
+                .astype(np.int64)
+            )
             prot = pmap[pcol.indices.fill_null(0).to_numpy(zero_copy_only=False)]
         else:
-            prot = pc.fill_null(pc.index_in(pcol, value_set=self.prot_set), -1).to_numpy(
-                zero_copy_only=False).astype(np.int64)
+            prot = (
+                pc.fill_null(pc.index_in(pcol, value_set=self.prot_set), -1)
+                .to_numpy(zero_copy_only=False)
+                .astype(np.int64)
+            )
         if pcol.null_count:
             prot[pcol.is_null().to_numpy(zero_copy_only=False)] = -1
         if prot.min(initial=0) < 0:
@@ -309,14 +340,16 @@ class LongReader:
         # buffers reused batch after batch: no per-batch allocation and page faults
         token_buf = self.token_bufs[self.cur]
         if len(token_buf) < n_runs:
-            token_buf = self.token_bufs[self.cur] = np.empty((max(n_runs, 2 * len(token_buf)), max_length),
-                                                             dtype=np.uint8)
+            token_buf = self.token_bufs[self.cur] = np.empty(
+                (max(n_runs, 2 * len(token_buf)), max_length), dtype=np.uint8
+            )
         chars = firsts.buffers()[2].size if firsts.buffers()[2] is not None else 0
         if len(self.char_buf) < chars + max_length + 1:
             self.char_buf = np.empty(max(chars + max_length + 1, 2 * len(self.char_buf)), dtype=np.uint8)
         try:
-            tokens = belka_tokens.encode(firsts, max_length, on_unknown=self.on_unknown, out=token_buf,
-                                         scratch=self.char_buf)
+            tokens = belka_tokens.encode(
+                firsts, max_length, on_unknown=self.on_unknown, out=token_buf, scratch=self.char_buf
+            )
         except belka_tokens.TokenizeError as e:
             what = str(e).split(": ", 1)[1]
             hint = f"; {SKIP_HINT}" if what.startswith("unknown") else f" (max_length={max_length})"
@@ -342,8 +375,11 @@ class LongReader:
                 r = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
                 raise self.row_error(r, ids, f"missing {BB_COLUMNS[c]}")
             idx = col.indices.to_numpy(zero_copy_only=False)[starts]
-            mapping = pc.fill_null(pc.index_in(col.dictionary, value_set=self.vocab_arr), -1).to_numpy(
-                zero_copy_only=False).astype(np.int32)
+            mapping = (
+                pc.fill_null(pc.index_in(col.dictionary, value_set=self.vocab_arr), -1)
+                .to_numpy(zero_copy_only=False)
+                .astype(np.int32)
+            )
             unseen = np.flatnonzero(mapping < 0)
             if unseen.size:  # entries not in the vocabulary yet: those used by a run are candidates
                 first = np.full(len(mapping), -1, dtype=np.int64)
@@ -366,8 +402,15 @@ class LongReader:
             out[:, c] = maps[c][indices[c]]
         return out
 
-    def cells(self, smiles: Any, ids: np.ndarray, prot: np.ndarray, binds: np.ndarray | None,
-              run_of_row: np.ndarray, n_runs: int) -> tuple[np.ndarray, np.ndarray]:
+    def cells(
+        self,
+        smiles: Any,
+        ids: np.ndarray,
+        prot: np.ndarray,
+        binds: np.ndarray | None,
+        run_of_row: np.ndarray,
+        n_runs: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(labels, row ids), each (n_runs, 3): one cell per (molecule, protein); a second row for a cell is
         refused."""
         key = run_of_row * 3 + prot
@@ -375,8 +418,9 @@ class LongReader:
         if counts.max(initial=0) > 1:
             k = int(np.flatnonzero(counts > 1)[0])
             r = int(np.flatnonzero(key == k)[1])
-            raise self.row_error(r, ids, f"a second row for molecule {smiles[r].as_py()!r} and protein "
-                                         f"{PROTEINS[k % 3]!r}")
+            raise self.row_error(
+                r, ids, f"a second row for molecule {smiles[r].as_py()!r} and protein {PROTEINS[k % 3]!r}"
+            )
         labels = np.full((n_runs, 3), ABSENT, dtype=np.uint8)
         if binds is not None:
             labels.reshape(-1)[key] = binds
@@ -386,8 +430,10 @@ class LongReader:
 
 
 def not_adjacent_message(smiles: str, first_id: int) -> str:
-    return (f"molecule {smiles!r} (first at row id {first_id}) appears again after other molecules; rows of "
-            "one molecule must be adjacent, as in the competition files (sort the file by molecule_smiles)")
+    return (
+        f"molecule {smiles!r} (first at row id {first_id}) appears again after other molecules; rows of "
+        "one molecule must be adjacent, as in the competition files (sort the file by molecule_smiles)"
+    )
 
 
 def _iter_batches(pf: Any, columns: list[str], batch_rows: int, skip_rows: int) -> Iterator[Any]:
@@ -400,8 +446,9 @@ def _iter_batches(pf: Any, columns: list[str], batch_rows: int, skip_rows: int) 
     if g >= md.num_row_groups:
         return
     skip = skip_rows - start
-    for batch in pf.iter_batches(batch_size=batch_rows, row_groups=range(g, md.num_row_groups),
-                                 columns=columns, use_threads=True):
+    for batch in pf.iter_batches(
+        batch_size=batch_rows, row_groups=range(g, md.num_row_groups), columns=columns, use_threads=True
+    ):
         if skip >= batch.num_rows:
             skip -= batch.num_rows
             continue

@@ -1,6 +1,7 @@
 """BELKA's torch-free side: submission format, competition, ensemble defaults, and scoring the prediction files
 a run writes (`predictions/valid.parquet`: id, protein_name, binds, binds_true, split_group;
 `predictions/test.parquet`: id, protein_name, binds)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -38,9 +39,13 @@ class BelkaResults(TaskResults):
     def _score(self, t: Any, what: str) -> float:
         from .metric import belka_ap
 
-        return belka_ap(t["binds_true"].to_numpy(), t["binds"].to_numpy(),
-                        t["protein_name"].to_numpy(zero_copy_only=False),
-                        t["split_group"].to_numpy(zero_copy_only=False), what=what)
+        return belka_ap(
+            t["binds_true"].to_numpy(),
+            t["binds"].to_numpy(),
+            t["protein_name"].to_numpy(zero_copy_only=False),
+            t["split_group"].to_numpy(zero_copy_only=False),
+            what=what,
+        )
 
     def fold_score(self, valid: Path) -> tuple[float, int]:
         t = self._valid(valid)
@@ -55,8 +60,10 @@ class BelkaResults(TaskResults):
         s = np.sort(ids)
         dup = np.unique(s[1:][s[1:] == s[:-1]])
         if len(dup):
-            raise DataError(f"{len(dup)} validation row id(s) occur in more than one fold ({dup[:5].tolist()}...): "
-                            "these runs do not come from one fold split")
+            raise DataError(
+                f"{len(dup)} validation row id(s) occur in more than one fold ({dup[:5].tolist()}...): "
+                "these runs do not come from one fold split"
+            )
         return self._score(pa.concat_tables(tables), "out-of-fold predictions")
 
     def oof(self, valids: Sequence[Path]) -> OOF:
@@ -74,8 +81,12 @@ class BelkaResults(TaskResults):
         group = t["split_group"].to_numpy(zero_copy_only=False)[order].astype(str)
         # belka_ap's cells, found once: weight fitting scores the blend ~100-200 times, and finding the cells
         # (string compares over every row) costs as much as the six average precisions themselves.
-        cells = [c for pn in np.unique(protein) for g in np.unique(group)
-                 if len(c := np.flatnonzero((protein == pn) & (group == g)))]
+        cells = [
+            c
+            for pn in np.unique(protein)
+            for g in np.unique(group)
+            if len(c := np.flatnonzero((protein == pn) & (group == g)))
+        ]
 
         def score(y: np.ndarray, pred: np.ndarray) -> float:
             import warnings
@@ -84,11 +95,19 @@ class BelkaResults(TaskResults):
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # a cell without positives scores 0.0, as in belka_ap
-                return float(np.mean([average_precision_score(y[c], pred[c]) for c in cells])) if cells \
+                return (
+                    float(np.mean([average_precision_score(y[c], pred[c]) for c in cells]))
+                    if cells
                     else belka_ap(y, pred, protein, group, what="out-of-fold predictions")
+                )
 
-        return OOF(ids, t["binds_true"].to_numpy()[order], t["binds"].to_numpy()[order].astype(np.float64), score,
-                   source=str(Path(valids[0]).parent.parent.parent) if valids else "")
+        return OOF(
+            ids,
+            t["binds_true"].to_numpy()[order],
+            t["binds"].to_numpy()[order].astype(np.float64),
+            score,
+            source=str(Path(valids[0]).parent.parent.parent) if valids else "",
+        )
 
     def test_submission(self, members: Sequence[TestMember]) -> tuple[Predictions, SubmissionSpec, dict[str, Any]]:
         from ...results.averaging import average

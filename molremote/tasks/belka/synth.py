@@ -9,6 +9,7 @@ compute kernels, not per row in Python. Rows are molecule-major, BRD4 / HSA / sE
 `split="test"` each molecule keeps a random non-empty subset of the proteins and there is no `binds`.
 Labels: each building block has a per-protein score; a molecule binds when the sum is high (~0.5-1%).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,11 +21,42 @@ POOL_SIZES = (271, 693, 872)
 MAX_LENGTH = 142
 # Fragments of real building blocks (amines, aromatics, halides, heterocycles), all in BELKA's vocabulary.
 _FRAGMENTS = [
-    "C", "CC", "C(C)C", "C1CC1", "C1CCCC1", "c1ccccc1", "c1ccc(F)cc1", "c1ccc(Cl)cc1", "c1ccc(Br)cc1",
-    "c1ccncc1", "c1cccnc1", "c1ccsc1", "c1ccoc1", "c1cn[nH]c1", "OC", "C(=O)OC", "C(F)(F)F", "C#N",
-    "S(=O)(=O)C", "C1CCOCC1", "C1CCNCC1", "[C@H](C)", "[C@@H](O)", "c1ccc2ccccc2c1", "Cc1ncc(C)o1",
-    "c1cc(I)ccc1", "C=C", "C#C", "N1CCOCC1", "c1nc2ccccc2s1", "[N+](=O)[O-]", "/C=C/", "[Si](C)(C)C",
-    "B(O)O", "c1ccc(cc1)[S@](=O)C", "C(=O)N",
+    "C",
+    "CC",
+    "C(C)C",
+    "C1CC1",
+    "C1CCCC1",
+    "c1ccccc1",
+    "c1ccc(F)cc1",
+    "c1ccc(Cl)cc1",
+    "c1ccc(Br)cc1",
+    "c1ccncc1",
+    "c1cccnc1",
+    "c1ccsc1",
+    "c1ccoc1",
+    "c1cn[nH]c1",
+    "OC",
+    "C(=O)OC",
+    "C(F)(F)F",
+    "C#N",
+    "S(=O)(=O)C",
+    "C1CCOCC1",
+    "C1CCNCC1",
+    "[C@H](C)",
+    "[C@@H](O)",
+    "c1ccc2ccccc2c1",
+    "Cc1ncc(C)o1",
+    "c1cc(I)ccc1",
+    "C=C",
+    "C#C",
+    "N1CCOCC1",
+    "c1nc2ccccc2s1",
+    "[N+](=O)[O-]",
+    "/C=C/",
+    "[Si](C)(C)C",
+    "B(O)O",
+    "c1ccc(cc1)[S@](=O)C",
+    "C(=O)N",
 ]
 
 
@@ -39,8 +71,15 @@ def _pool(rng: np.random.Generator, size: int, max_len: int, prefix: str = "", s
     return sorted(out)
 
 
-def write(path: str | Path, n_molecules: int, *, split: str = "train", seed: int = 0,
-          chunk_molecules: int = 1_000_000, positive_rate: float = 0.01) -> Path:
+def write(
+    path: str | Path,
+    n_molecules: int,
+    *,
+    split: str = "train",
+    seed: int = 0,
+    chunk_molecules: int = 1_000_000,
+    positive_rate: float = 0.01,
+) -> Path:
     """Write a BELKA-like long parquet with `n_molecules` molecules; returns the path."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -54,16 +93,23 @@ def write(path: str | Path, n_molecules: int, *, split: str = "train", seed: int
     pools = [pa.array(p) for p in (bb1, bb2, bb3)]
     # molecule = <bb2 amine>c1nc(<bb3 amine>)nc(<bb1 amine ... C(=O)N[Dy]>)n1, written from the pools'
     # bodies (the acid of bb1 becomes the linker amide, as in BELKA).
-    bodies = [pa.array([s[:-len("C(=O)O")] for s in bb1]), pools[1], pools[2]]
+    bodies = [pa.array([s[: -len("C(=O)O")] for s in bb1]), pools[1], pools[2]]
     scores = [pool_rng.normal(size=(len(p), 3)) for p in (bb1, bb2, bb3)]
     threshold = None
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    schema = pa.schema([("id", pa.int64()), ("buildingblock1_smiles", pa.string()),
-                        ("buildingblock2_smiles", pa.string()), ("buildingblock3_smiles", pa.string()),
-                        ("molecule_smiles", pa.string()), ("protein_name", pa.string())]
-                       + ([("binds", pa.int64())] if split == "train" else []))
+    schema = pa.schema(
+        [
+            ("id", pa.int64()),
+            ("buildingblock1_smiles", pa.string()),
+            ("buildingblock2_smiles", pa.string()),
+            ("buildingblock3_smiles", pa.string()),
+            ("molecule_smiles", pa.string()),
+            ("protein_name", pa.string()),
+        ]
+        + ([("binds", pa.int64())] if split == "train" else [])
+    )
     next_id = 0
     sizes = (len(bb1), len(bb2), len(bb3))
     # distinct building-block triples (BELKA's molecules are unique), drawn without replacement
@@ -71,11 +117,17 @@ def write(path: str | Path, n_molecules: int, *, split: str = "train", seed: int
     with pq.ParquetWriter(tmp, schema) as writer:
         for lo in range(0, n_molecules, chunk_molecules):
             m = min(chunk_molecules, n_molecules - lo)
-            c = combos[lo:lo + m]
+            c = combos[lo : lo + m]
             ids = [c // (sizes[1] * sizes[2]), (c // sizes[2]) % sizes[1], c % sizes[2]]
             mol = pc.binary_join_element_wise(
-                bodies[1].take(ids[1]), "c1nc(", bodies[2].take(ids[2]), ")nc(", bodies[0].take(ids[0]),
-                "C(=O)N[Dy])n1", "")
+                bodies[1].take(ids[1]),
+                "c1nc(",
+                bodies[2].take(ids[2]),
+                ")nc(",
+                bodies[0].take(ids[0]),
+                "C(=O)N[Dy])n1",
+                "",
+            )
             score = sum(s[i] for s, i in zip(scores, ids))  # (m, 3)
             if threshold is None:
                 threshold = np.quantile(score, 1 - positive_rate, axis=0)

@@ -24,6 +24,7 @@ Metric (metric.belka_ap): AP per (protein x split_group) cell, mean over cells. 
 split_group is "share" when all three building blocks occur in the fold's training rows (every training
 molecule not in `valid_idx`), else "nonshare"; for test rows, when they occur in train.parquet.
 """
+
 from __future__ import annotations
 
 import os
@@ -72,8 +73,12 @@ class Wide:
         them in file order (no copy: prepared data stays memory-mapped)."""
         if columns == list(range(self.ids.shape[1])):
             return self
-        return Wide(tokens=self.tokens, ids=np.ascontiguousarray(self.ids[:, columns]),
-                    labels=np.ascontiguousarray(self.labels[:, columns]), bb=self.bb)
+        return Wide(
+            tokens=self.tokens,
+            ids=np.ascontiguousarray(self.ids[:, columns]),
+            labels=np.ascontiguousarray(self.labels[:, columns]),
+            bb=self.bb,
+        )
 
 
 # ------------------------------------------------------------------------------------------- reading
@@ -88,8 +93,9 @@ def read_long(path: Path, *, vocab: list[str], max_length: int, on_unknown: str,
     from .reader import LongReader, not_adjacent_message
 
     parts: dict[str, list[np.ndarray]] = {"tokens": [], "bb": [], "labels": [], "ids": [], "rows": [], "hash": []}
-    reader = LongReader(path, labelled=labelled, max_length=max_length, on_unknown=on_unknown, vocab=vocab,
-                        batch_rows=READ_BATCH_ROWS)
+    reader = LongReader(
+        path, labelled=labelled, max_length=max_length, on_unknown=on_unknown, vocab=vocab, batch_rows=READ_BATCH_ROWS
+    )
     with reader:
         for blocks in reader:
             for blk in blocks:
@@ -108,10 +114,15 @@ def read_long(path: Path, *, vocab: list[str], max_length: int, on_unknown: str,
 
         smiles = decode(_cat(parts["tokens"], (max_length,), np.uint8)[[a]])[0]
         rid = int(ids[b][ids[b] >= 0].min())
-        raise DataError(f"{path}: row {int(rows[b])} (id {rid}): "
-                        f"{not_adjacent_message(smiles, int(ids[a][ids[a] >= 0].min()))}")
-    return Wide(tokens=_cat(parts["tokens"], (max_length,), np.uint8), ids=ids,
-                labels=_cat(parts["labels"], (n_prot,), np.uint8).view(np.int8), bb=_cat(parts["bb"], (3,), np.int32))
+        raise DataError(
+            f"{path}: row {int(rows[b])} (id {rid}): {not_adjacent_message(smiles, int(ids[a][ids[a] >= 0].min()))}"
+        )
+    return Wide(
+        tokens=_cat(parts["tokens"], (max_length,), np.uint8),
+        ids=ids,
+        labels=_cat(parts["labels"], (n_prot,), np.uint8).view(np.int8),
+        bb=_cat(parts["bb"], (3,), np.int32),
+    )
 
 
 def _cat(parts: list[np.ndarray], shape_tail: tuple[int, ...], dtype: Any) -> np.ndarray:
@@ -140,11 +151,13 @@ class BelkaTask(Task):
     name = BelkaResults.name
     metric_name = BelkaResults.metric_name
     greater_is_better = BelkaResults.greater_is_better
-    data_help = ("BELKA data: run `kaggle competitions download -c leash-BELKA`, unzip it and put train.parquet "
-                 "and test.parquet in the folder named by the experiment's data.root (a relative path is taken "
-                 "from the project root), or point data.root at a folder prepared with `python -m "
-                 "molremote.tasks.belka.prepare RAW_DIR OUT_DIR`; leave data.root unset for the small demo data "
-                 "shipped with molremote.")
+    data_help = (
+        "BELKA data: run `kaggle competitions download -c leash-BELKA`, unzip it and put train.parquet "
+        "and test.parquet in the folder named by the experiment's data.root (a relative path is taken "
+        "from the project root), or point data.root at a folder prepared with `python -m "
+        "molremote.tasks.belka.prepare RAW_DIR OUT_DIR`; leave data.root unset for the small demo data "
+        "shipped with molremote."
+    )
     SCHEMES = ("random", "building_block")
 
     def __init__(self, exp: Experiment):
@@ -152,12 +165,16 @@ class BelkaTask(Task):
         self.proteins: list[str] = list(self.params.proteins)
         unknown = [p for p in self.proteins if p not in PROTEINS]
         if unknown or not self.proteins:
-            raise ExperimentError(f"proteins {unknown or '[]'} not among {list(PROTEINS)}", file=exp.file,
-                                  field="task.proteins")
+            raise ExperimentError(
+                f"proteins {unknown or '[]'} not among {list(PROTEINS)}", file=exp.file, field="task.proteins"
+            )
         self.columns = [PROTEINS.index(p) for p in self.proteins]  # of the wide arrays (reader.PROTEINS order)
         if exp.folds.scheme not in self.SCHEMES:
-            raise ExperimentError(f"unknown fold scheme {exp.folds.scheme!r} for task belka; one of "
-                                  f"{list(self.SCHEMES)}", file=exp.file, field="folds.scheme")
+            raise ExperimentError(
+                f"unknown fold scheme {exp.folds.scheme!r} for task belka; one of {list(self.SCHEMES)}",
+                file=exp.file,
+                field="folds.scheme",
+            )
         self.train: Wide | None = None
         self.test: Wide | None = None
         self.bb_names: list[str] = []
@@ -186,8 +203,9 @@ class BelkaTask(Task):
                 from .prepare import prepare_dir
 
                 out = cache_root() / _cache_key(train_p, p.max_length, p.unknown_chars)
-                print(f"belka: preparing {n_rows:,} rows of {root} as memory maps in {out} (once; resumable)",
-                      flush=True)
+                print(
+                    f"belka: preparing {n_rows:,} rows of {root} as memory maps in {out} (once; resumable)", flush=True
+                )
                 m = prepare_dir(root, out, max_length=p.max_length, on_unknown=p.unknown_chars)
                 if m.get("status") == "incomplete":  # pragma: no cover - only with a time box
                     raise DataError(f"preparation of {root} in {out} is incomplete: run again to resume")
@@ -204,23 +222,31 @@ class BelkaTask(Task):
 
     def _use_prepared(self, prep: Any, root: Path) -> None:
         if prep.test is None:
-            raise DataError(f"{root}/meta.json lists no test split: prepare test.parquet too "
-                            "(`python -m molremote.tasks.belka.prepare RAW_DIR OUT_DIR`)")
+            raise DataError(
+                f"{root}/meta.json lists no test split: prepare test.parquet too "
+                "(`python -m molremote.tasks.belka.prepare RAW_DIR OUT_DIR`)"
+            )
         if not set(self.proteins) <= set(prep.proteins):
-            raise ExperimentError(f"{root} is prepared for proteins {prep.proteins}, the experiment asks for "
-                                  f"{self.proteins}", field="task.proteins")
+            raise ExperimentError(
+                f"{root} is prepared for proteins {prep.proteins}, the experiment asks for {self.proteins}",
+                field="task.proteins",
+            )
         columns = [list(prep.proteins).index(p) for p in self.proteins]
         if prep.train.max_length != self.params.max_length:
-            raise ExperimentError(f"{root} is prepared with max_length {prep.train.max_length}, the experiment "
-                                  f"asks for {self.params.max_length}", field="task.max_length")
+            raise ExperimentError(
+                f"{root} is prepared with max_length {prep.train.max_length}, the experiment "
+                f"asks for {self.params.max_length}",
+                field="task.max_length",
+            )
         self.train = Wide(**prep.train.wide_arrays()).select(columns)
         self.test = Wide(**prep.test.wide_arrays()).select(columns)
         self.bb_names = list(prep.test.bb_vocab)  # the test vocabulary extends the train one
 
     def _read(self, path: Path, vocab: list[str], *, labelled: bool) -> Wide:
         p = self.params
-        return read_long(path, vocab=vocab, max_length=p.max_length, on_unknown=p.unknown_chars,
-                         labelled=labelled).select(self.columns)
+        return read_long(
+            path, vocab=vocab, max_length=p.max_length, on_unknown=p.unknown_chars, labelled=labelled
+        ).select(self.columns)
 
     def _need(self) -> tuple[Wide, Wide]:
         if self.train is None or self.test is None:
@@ -243,8 +269,11 @@ class BelkaTask(Task):
             return f
         bb1 = np.unique(train.bb[:, 0])
         if len(bb1) < k:
-            raise ExperimentError(f"building_block folds need at least n_folds={k} distinct building blocks 1, "
-                                  f"the data has {len(bb1)}", file=self.exp.file, field="folds.n_folds")
+            raise ExperimentError(
+                f"building_block folds need at least n_folds={k} distinct building blocks 1, the data has {len(bb1)}",
+                file=self.exp.file,
+                field="folds.n_folds",
+            )
         group = np.zeros(len(self.bb_names), np.int64)
         group[bb1[rng.permutation(len(bb1))]] = np.arange(len(bb1)) % k
         return group[train.bb[:, 0]]
@@ -286,7 +315,7 @@ class BelkaTask(Task):
 
     # ------------------------------------------------------------------ metric and files
     def valid_split_groups(self, valid_idx: np.ndarray) -> np.ndarray:
-        """"share"/"nonshare" per validation molecule: are all its building blocks in the fold's training
+        """ "share"/"nonshare" per validation molecule: are all its building blocks in the fold's training
         rows (every training molecule not in valid_idx)?"""
         train, _ = self._need()
         valid_idx = np.asarray(valid_idx)
@@ -297,7 +326,7 @@ class BelkaTask(Task):
             seen = np.zeros(len(self.bb_names), bool)
             chunk = 1 << 22  # chunked gathers: flat memory over 98M memory-mapped molecules
             for lo in range(0, len(train), chunk):
-                seen[train.bb[lo:lo + chunk][rest[lo:lo + chunk]]] = True
+                seen[train.bb[lo : lo + chunk][rest[lo : lo + chunk]]] = True
             self._seen_cache = (key, seen)
         return split_groups(train.bb[valid_idx], self._seen_cache[1])
 
@@ -311,8 +340,12 @@ class BelkaTask(Task):
         ids = w.ids[idx]
         present = ids != ABSENT
         mol, prot = np.nonzero(present)
-        out = {"row": mol, "id": ids[mol, prot], "protein_name": np.asarray(self.proteins)[prot],
-               "binds_true": w.labels[idx][mol, prot]}
+        out = {
+            "row": mol,
+            "id": ids[mol, prot],
+            "protein_name": np.asarray(self.proteins)[prot],
+            "binds_true": w.labels[idx][mol, prot],
+        }
         if probs is not None:
             probs = np.asarray(probs)
             if probs.shape != (len(idx), len(self.proteins)):

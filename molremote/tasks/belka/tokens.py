@@ -12,6 +12,7 @@ buffer in one numpy gather tokenizes a whole record batch without a per-string P
 Two steps, both whole-array: translate the character bytes through the table (two bytes per lookup), then
 cut each row as a fixed-width window of the translated buffer and mask what lies past its length.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -57,8 +58,15 @@ def _as_arrow(smiles: Any) -> tuple[Any, type[np.signedinteger]]:
     return smiles, np.int32
 
 
-def encode(smiles, max_length: int = 142, *, row_offset: int = 0, on_unknown: str = "error",
-           out: np.ndarray | None = None, scratch: np.ndarray | None = None) -> np.ndarray:
+def encode(
+    smiles,
+    max_length: int = 142,
+    *,
+    row_offset: int = 0,
+    on_unknown: str = "error",
+    out: np.ndarray | None = None,
+    scratch: np.ndarray | None = None,
+) -> np.ndarray:
     """Tokenize SMILES into a (n, max_length) uint8 matrix, left-aligned, PAD-filled.
 
     `smiles`: a pyarrow string array (zero-copy path) or any iterable of str. Unknown characters or SMILES
@@ -88,8 +96,9 @@ def encode(smiles, max_length: int = 142, *, row_offset: int = 0, on_unknown: st
     too_long = np.flatnonzero(lengths > max_length)
     if too_long.size:
         r = int(too_long[0])
-        raise TokenizeError(row_offset + r, f"length {lengths[r]} > max_length {max_length}", arr[r].as_py(),
-                            "too long:")
+        raise TokenizeError(
+            row_offset + r, f"length {lengths[r]} > max_length {max_length}", arr[r].as_py(), "too long:"
+        )
     total = stop - start
     # Codes of all characters, back to back, followed by max_length zero bytes so that every row's window
     # [row_start, row_start + max_length) lies inside the buffer.

@@ -5,6 +5,7 @@ categorical columns are encoded as numbers: cp_type trt_cp=0 / ctl_vehicle=1, cp
 cp_dose D1/D2 -> 0/1. Control rows (`ctl_vehicle`) have no mechanism of action: the task drops them from
 training and predicts 0 for them.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,8 +16,14 @@ import pandas as pd
 
 from ...errors import DataError
 
-FILES = ("train_features.csv", "train_targets_scored.csv", "train_targets_nonscored.csv", "train_drug.csv",
-         "test_features.csv", "sample_submission.csv")
+FILES = (
+    "train_features.csv",
+    "train_targets_scored.csv",
+    "train_targets_nonscored.csv",
+    "train_drug.csv",
+    "test_features.csv",
+    "sample_submission.csv",
+)
 CATEGORIES = {"cp_type": ("trt_cp", "ctl_vehicle"), "cp_time": (24, 48, 72), "cp_dose": ("D1", "D2")}
 CONTROL = "ctl_vehicle"
 
@@ -35,8 +42,9 @@ class Features:
         return self.cat[:, 0] == CATEGORIES["cp_type"].index(CONTROL)
 
     def take(self, rows: np.ndarray) -> Features:
-        return Features(self.sig_id[rows], self.cat[rows], self.genes[rows], self.cells[rows], self.gene_cols,
-                        self.cell_cols)
+        return Features(
+            self.sig_id[rows], self.cat[rows], self.genes[rows], self.cells[rows], self.gene_cols, self.cell_cols
+        )
 
 
 @dataclass
@@ -77,8 +85,10 @@ def read_features(path: Path) -> Features:
         bad = np.flatnonzero(codes.isna().to_numpy())
         if len(bad):
             r = int(bad[0])
-            raise DataError(f"{path}: row {r + 2} (sig_id {df['sig_id'].iloc[r]}): {c} = {_plain(df[c].iloc[r])!r}, "
-                            f"expected one of {list(values)}")
+            raise DataError(
+                f"{path}: row {r + 2} (sig_id {df['sig_id'].iloc[r]}): {c} = {_plain(df[c].iloc[r])!r}, "
+                f"expected one of {list(values)}"
+            )
         cat[:, j] = codes.to_numpy(dtype=np.int8)
     gene_cols = [c for c in df.columns if c.startswith("g-")]
     cell_cols = [c for c in df.columns if c.startswith("c-")]
@@ -89,8 +99,10 @@ def read_features(path: Path) -> Features:
     bad_r, bad_c = np.nonzero(~np.isfinite(x))
     if len(bad_r):
         r, c = int(bad_r[0]), int(bad_c[0])
-        raise DataError(f"{path}: row {r + 2} (sig_id {df['sig_id'].iloc[r]}): {num.columns[c]} = "
-                        f"{_plain(num.iloc[r, c])!r} is not a finite number")
+        raise DataError(
+            f"{path}: row {r + 2} (sig_id {df['sig_id'].iloc[r]}): {num.columns[c]} = "
+            f"{_plain(num.iloc[r, c])!r} is not a finite number"
+        )
     g = len(gene_cols)
     return Features(df["sig_id"].astype(str).to_numpy(), cat, x[:, :g], x[:, g:], gene_cols, cell_cols)
 
@@ -126,11 +138,15 @@ def read_moa(d: Path) -> MoaData:
     dmap = drugs.set_index(drugs["sig_id"].astype(str))["drug_id"].astype(str)
     missing = np.setdiff1d(train.sig_id, dmap.index.to_numpy())
     if len(missing):
-        raise DataError(f"{d / 'train_drug.csv'}: no drug_id for {len(missing)} training sig_id(s), e.g. "
-                        f"{missing[:3].tolist()}")
+        raise DataError(
+            f"{d / 'train_drug.csv'}: no drug_id for {len(missing)} training sig_id(s), e.g. {missing[:3].tolist()}"
+        )
     header = list(_csv(d / "sample_submission.csv").columns)
     if not header or header[0] != "sig_id" or header[1:] != scored_cols:
-        raise DataError(f"{d / 'sample_submission.csv'}: header must be sig_id + the {len(scored_cols)} columns of "
-                        f"train_targets_scored.csv in order (got {header[:4]}...)")
-    return MoaData(train, test, scored, scored_cols, nonscored, nonscored_cols,
-                   dmap.loc[train.sig_id].to_numpy(), header[1:])
+        raise DataError(
+            f"{d / 'sample_submission.csv'}: header must be sig_id + the {len(scored_cols)} columns of "
+            f"train_targets_scored.csv in order (got {header[:4]}...)"
+        )
+    return MoaData(
+        train, test, scored, scored_cols, nonscored, nonscored_cols, dmap.loc[train.sig_id].to_numpy(), header[1:]
+    )

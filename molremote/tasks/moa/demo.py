@@ -22,6 +22,7 @@ How the cells become an MoA-shaped data set (seeded, deterministic):
 - non-scored targets (11): one-hot `louvain` cluster;
 - test: 20% of the drugs and 20% of the controls, written as test_features.csv + sample_submission.csv.
 """
+
 from __future__ import annotations
 
 import re
@@ -108,10 +109,17 @@ def build(h5ad: Path, out: Path = OUT, seed: int = 12) -> Path:
     test = np.isin(drug, list(test_drugs))
     test[rng.choice(ctl_idx, round(TEST_FRACTION * len(ctl_idx)), replace=False)] = True
 
-    feats = pd.DataFrame({"sig_id": sig, "cp_type": np.where(control, "ctl_vehicle", "trt_cp"), "cp_time": time,
-                          "cp_dose": dose})
-    feats = pd.concat([feats, pd.DataFrame(g, columns=[f"g-{i}" for i in range(N_GENES)]),
-                       pd.DataFrame(c, columns=[f"c-{i}" for i in range(N_CELLS)])], axis=1)
+    feats = pd.DataFrame(
+        {"sig_id": sig, "cp_type": np.where(control, "ctl_vehicle", "trt_cp"), "cp_time": time, "cp_dose": dose}
+    )
+    feats = pd.concat(
+        [
+            feats,
+            pd.DataFrame(g, columns=[f"g-{i}" for i in range(N_GENES)]),
+            pd.DataFrame(c, columns=[f"c-{i}" for i in range(N_CELLS)]),
+        ],
+        axis=1,
+    )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     from ...fsutil import write_text

@@ -6,6 +6,7 @@
   larger (control-like, frequent) drugs are stratified row by row;
 - "kfold": plain shuffled K-fold.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,8 +20,9 @@ def _mskf(y: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
     from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
 
     out = np.full(len(y), -1, dtype=np.int64)
-    for k, (_, va) in enumerate(MultilabelStratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-                                .split(np.zeros((len(y), 1)), y)):
+    for k, (_, va) in enumerate(
+        MultilabelStratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed).split(np.zeros((len(y), 1)), y)
+    ):
         out[va] = k
     return out
 
@@ -48,8 +50,10 @@ def drug_aware(y: np.ndarray, drug: np.ndarray, n_folds: int, seed: int, thresho
     small_drugs = np.flatnonzero(counts <= threshold)
     if len(small_drugs):
         if len(small_drugs) < n_folds:
-            raise ExperimentError(f"drug folds: {len(small_drugs)} drugs with <= {threshold} rows cannot fill "
-                                  f"{n_folds} folds", field="folds.n_folds")
+            raise ExperimentError(
+                f"drug folds: {len(small_drugs)} drugs with <= {threshold} rows cannot fill {n_folds} folds",
+                field="folds.n_folds",
+            )
         # one row per small drug: its targets averaged, rounded back to 0/1 (a drug has one mechanism set)
         sums = np.zeros((len(names), y.shape[1]))
         np.add.at(sums, inverse, y)
@@ -60,8 +64,10 @@ def drug_aware(y: np.ndarray, drug: np.ndarray, n_folds: int, seed: int, thresho
     if (~small).any():
         rows = np.flatnonzero(~small)
         if len(rows) < n_folds:
-            raise ExperimentError(f"drug folds: {len(rows)} rows of drugs with > {threshold} rows cannot fill "
-                                  f"{n_folds} folds", field="folds.n_folds")
+            raise ExperimentError(
+                f"drug folds: {len(rows)} rows of drugs with > {threshold} rows cannot fill {n_folds} folds",
+                field="folds.n_folds",
+            )
         out[rows] = _mskf(y[rows], n_folds, seed)
     return out
 

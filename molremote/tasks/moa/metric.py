@@ -1,4 +1,5 @@
 """The MoA metric: mean column-wise binary log loss (natural log), predictions clipped to [1e-15, 1-1e-15]."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """MoA task parameters (torch-free pydantic): data layout, preprocessing and loss settings."""
+
 from __future__ import annotations
 
 from typing import Literal

@@ -10,6 +10,7 @@ winners did; the validation rows are never seen). The fitted object is pickled t
 and `preprocess.json` (the parameters, the feature count, the features' SHA-256): a resumed run loads the
 features instead of refitting, and a changed input that would give different features is refused.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -41,8 +42,9 @@ def _umap(n: int, p: MoaParams, x: np.ndarray) -> Any:
     try:
         from umap import UMAP
     except ImportError:
-        raise ExperimentError("umap_genes / umap_cells need the umap-learn package: pip install umap-learn",
-                              field="task.umap_genes") from None
+        raise ExperimentError(
+            "umap_genes / umap_cells need the umap-learn package: pip install umap-learn", field="task.umap_genes"
+        ) from None
     return UMAP(n_components=n, n_neighbors=p.umap_neighbors, random_state=p.seed, n_jobs=1).fit(x)
 
 
@@ -58,12 +60,15 @@ class Preprocessor:
         from sklearn.preprocessing import QuantileTransformer
 
         out = cls(p.model_dump())
-        for name, x, n_pca, n_fa, n_umap in (("genes", rows.genes, p.pca_genes, p.fa_genes, p.umap_genes),
-                                             ("cells", rows.cells, p.pca_cells, p.fa_cells, p.umap_cells)):
+        for name, x, n_pca, n_fa, n_umap in (
+            ("genes", rows.genes, p.pca_genes, p.fa_genes, p.umap_genes),
+            ("cells", rows.cells, p.pca_cells, p.fa_cells, p.umap_cells),
+        ):
             q = None
             if p.quantile:
-                q = QuantileTransformer(n_quantiles=min(p.n_quantiles, len(x)), output_distribution="normal",
-                                        random_state=p.seed).fit(x)
+                q = QuantileTransformer(
+                    n_quantiles=min(p.n_quantiles, len(x)), output_distribution="normal", random_state=p.seed
+                ).fit(x)
                 x = q.transform(x)
             pca = PCA(n_components=n_pca, random_state=p.seed).fit(x) if n_pca else None
             fa = FactorAnalysis(n_components=n_fa, random_state=p.seed).fit(x) if n_fa else None
@@ -72,14 +77,16 @@ class Preprocessor:
         if p.variance_threshold is not None:
             cont = out._continuous(rows)
             if not (cont.var(axis=0) > p.variance_threshold).any():
-                raise ExperimentError(f"variance_threshold {p.variance_threshold} removes every feature "
-                                f"(largest variance {cont.var(axis=0).max():.3g})", field="task.variance_threshold")
+                raise ExperimentError(
+                    f"variance_threshold {p.variance_threshold} removes every feature "
+                    f"(largest variance {cont.var(axis=0).max():.3g})",
+                    field="task.variance_threshold",
+                )
             out.fitted["variance"] = VarianceThreshold(p.variance_threshold).fit(cont)
         return out
 
     def _continuous(self, f: Features) -> np.ndarray:
-        return np.concatenate(_block(f.genes, *self.fitted["genes"]) + _block(f.cells, *self.fitted["cells"]),
-                              axis=1)
+        return np.concatenate(_block(f.genes, *self.fitted["genes"]) + _block(f.cells, *self.fitted["cells"]), axis=1)
 
     def transform(self, f: Features) -> np.ndarray:
         """(n, n_features) float32: cp_time code / 2 and cp_dose code, then the continuous features."""
@@ -107,8 +114,9 @@ def raw_digest(*rows: Features) -> str:
     return h.hexdigest()
 
 
-def fit_or_load(p: MoaParams, fit_rows: Features, train: Features, test: Features,
-                folder: Path) -> tuple[np.ndarray, np.ndarray, str]:
+def fit_or_load(
+    p: MoaParams, fit_rows: Features, train: Features, test: Features, folder: Path
+) -> tuple[np.ndarray, np.ndarray, str]:
     """The run's features (all training rows, all test rows): loaded from `folder` when a previous session
     saved them, else the preprocessing is fitted on `fit_rows`, applied, and saved with its features.
 
@@ -128,9 +136,11 @@ def fit_or_load(p: MoaParams, fit_rows: Features, train: Features, test: Feature
         if digest(x_train, x_test) != saved["features_sha256"]:
             raise DataError(f"{feats}: content does not match the sha256 in {meta} (file damaged); start a fresh run")
         if raw_digest(train, test) != saved["input_sha256"]:
-            raise DataError(f"{feats}: the input data (train/test features) differ from those the saved "
-                            "preprocessing was fitted on: the data changed under a resumed run; start a fresh run "
-                            "instead")
+            raise DataError(
+                f"{feats}: the input data (train/test features) differ from those the saved "
+                "preprocessing was fitted on: the data changed under a resumed run; start a fresh run "
+                "instead"
+            )
         return x_train, x_test, "loaded"
     pre = Preprocessor.fit(p, fit_rows)
     x_train, x_test = pre.transform(train), pre.transform(test)
@@ -139,6 +149,14 @@ def fit_or_load(p: MoaParams, fit_rows: Features, train: Features, test: Feature
     with atomic_path(feats, suffix=".npz") as tmp:
         np.savez(tmp, train=x_train, test=x_test)
     # written last: its presence marks a complete save
-    write_json(meta, {"params": p.model_dump(), "fit_rows": len(fit_rows.sig_id), "n_features": int(x_train.shape[1]),
-                      "features_sha256": digest(x_train, x_test), "input_sha256": raw_digest(train, test)})
+    write_json(
+        meta,
+        {
+            "params": p.model_dump(),
+            "fit_rows": len(fit_rows.sig_id),
+            "n_features": int(x_train.shape[1]),
+            "features_sha256": digest(x_train, x_test),
+            "input_sha256": raw_digest(train, test),
+        },
+    )
     return x_train, x_test, "fitted"

@@ -5,6 +5,7 @@ Prediction files (task.py): predictions/valid.parquet: sig_id, one column per sc
 and its label as `true__<target>`; predictions/test.parquet: sig_id and the probabilities for every test row,
 control rows already 0.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -23,8 +24,13 @@ LABEL = "true__"  # prefix of the label columns in predictions/valid.parquet
 
 def submission_spec(columns: Sequence[str] | None = None) -> SubmissionSpec:
     """`sig_id` + target columns (exactly `columns` when given: sample_submission.csv's order)."""
-    return SubmissionSpec("moa", id_col="sig_id", id_type="str", value_range=(0.0, 1.0),
-                          value_cols=tuple(columns) if columns is not None else None)
+    return SubmissionSpec(
+        "moa",
+        id_col="sig_id",
+        id_type="str",
+        value_range=(0.0, 1.0),
+        value_cols=tuple(columns) if columns is not None else None,
+    )
 
 
 def read_valid(path: Path) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
@@ -38,8 +44,9 @@ def read_valid(path: Path) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarra
     cols = [c for c in names if c != "sig_id" and not c.startswith(LABEL)]
     missing = [c for c in cols if LABEL + c not in names]
     if not cols or missing:
-        raise DataError(f"{path}: needs target columns and their {LABEL}<target> labels (missing labels for "
-                        f"{missing[:3]})")
+        raise DataError(
+            f"{path}: needs target columns and their {LABEL}<target> labels (missing labels for {missing[:3]})"
+        )
     pred = np.stack([t[c].to_numpy() for c in cols], axis=1).astype(np.float64)
     y = np.stack([t[LABEL + c].to_numpy() for c in cols], axis=1).astype(np.float64)
     return t["sig_id"].to_numpy(zero_copy_only=False).astype(str), cols, y, pred
@@ -69,8 +76,12 @@ class MoaResults(TaskResults):
                 raise DataError(f"{v}: target columns differ from {valids[0]}")
         ids = np.concatenate([q[0] for q in parts])
         order = np.argsort(ids, kind="stable")
-        return OOF(ids[order], np.concatenate([q[2] for q in parts])[order],
-                   np.concatenate([q[3] for q in parts])[order], mean_columnwise_log_loss)
+        return OOF(
+            ids[order],
+            np.concatenate([q[2] for q in parts])[order],
+            np.concatenate([q[3] for q in parts])[order],
+            mean_columnwise_log_loss,
+        )
 
     def oof_score(self, valids: Sequence[Path]) -> float | None:
         o = self.oof(valids)

@@ -6,6 +6,7 @@ Batches: (x float32 (B, n_features), y float32 (B, n_targets)) for "train", (x,)
 logits on smoothed targets y * (1 - s) + s / 2 (s = task.label_smoothing; the winners' SmoothBCEwLogits).
 Outputs: predict() -> {"p": sigmoid probabilities}. Score: mean column-wise log loss (metric.py).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,16 +25,24 @@ from .results import LABEL, MoaResults, submission_spec
 
 
 def _concat(a: Features, b: Features) -> Features:
-    return Features(np.concatenate([a.sig_id, b.sig_id]), np.concatenate([a.cat, b.cat]),
-                    np.concatenate([a.genes, b.genes]), np.concatenate([a.cells, b.cells]), a.gene_cols, a.cell_cols)
+    return Features(
+        np.concatenate([a.sig_id, b.sig_id]),
+        np.concatenate([a.cat, b.cat]),
+        np.concatenate([a.genes, b.genes]),
+        np.concatenate([a.cells, b.cells]),
+        a.gene_cols,
+        a.cell_cols,
+    )
 
 
 class MoaTask(Task):
     name = MoaResults.name
     metric_name = MoaResults.metric_name
     greater_is_better = MoaResults.greater_is_better
-    data_help = ("Download the competition's files into data/moa: `kaggle competitions download -c lish-moa -p "
-                 "data/moa && unzip data/moa/lish-moa.zip -d data/moa` (accept the rules on kaggle.com first).")
+    data_help = (
+        "Download the competition's files into data/moa: `kaggle competitions download -c lish-moa -p "
+        "data/moa && unzip data/moa/lish-moa.zip -d data/moa` (accept the rules on kaggle.com first)."
+    )
 
     def __init__(self, exp: Any):
         super().__init__(exp)
@@ -75,8 +84,9 @@ class MoaTask(Task):
     def prepare_fold(self, fold: int, train_idx: np.ndarray, run_dir: Path) -> None:
         rows = self.train.take(np.asarray(train_idx))
         fit_rows = _concat(rows, self.test) if self.params.fit_on == "train+test" else rows
-        self.x_train, self.x_test, self.preprocess_source = fit_or_load(self.params, fit_rows, self.train, self.test,
-                                                                        Path(run_dir) / "preprocess")
+        self.x_train, self.x_test, self.preprocess_source = fit_or_load(
+            self.params, fit_rows, self.train, self.test, Path(run_dir) / "preprocess"
+        )
 
     def _x(self, split: str) -> np.ndarray:
         x = self.x_test if split == "test" else self.x_train
@@ -150,5 +160,6 @@ class MoaTask(Task):
         if p.shape != (self.n_test(), len(self.target_cols)):
             raise ValueError(f"submission needs {self.n_test()} x {len(self.target_cols)} probabilities, got {p.shape}")
         table = {"sig_id": self.test.sig_id, **{c: p[:, j] for j, c in enumerate(self.data.submission_cols)}}
-        return write_submission_atomic(table, path, spec=submission_spec(self.data.submission_cols),
-                                       expected_ids=self.test.sig_id, overwrite=True)
+        return write_submission_atomic(
+            table, path, spec=submission_spec(self.data.submission_cols), expected_ids=self.test.sig_id, overwrite=True
+        )

@@ -17,6 +17,7 @@ sample, columns `id` (int64 CID of the molecule whose embedding is `mol_emb`), `
 train/valid rows the CID the text describes, so rows are pairs; for test rows the 0-based line of
 test_text.txt) and `text_emb`, `mol_emb` (fixed-size lists of float32, L2-normalised).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -246,8 +247,9 @@ def random_lrap(n: int) -> float:
 
 
 # ----------------------------------------------------------------------------------- prediction files
-def write_embeddings_parquet(path: Path, ids: np.ndarray, text_ids: np.ndarray, text_emb: np.ndarray,
-                             mol_emb: np.ndarray) -> Path:
+def write_embeddings_parquet(
+    path: Path, ids: np.ndarray, text_ids: np.ndarray, text_emb: np.ndarray, mol_emb: np.ndarray
+) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -255,9 +257,14 @@ def write_embeddings_parquet(path: Path, ids: np.ndarray, text_ids: np.ndarray, 
         a = np.ascontiguousarray(a, dtype=np.float32)
         return pa.FixedSizeListArray.from_arrays(pa.array(a.reshape(-1)), a.shape[1])
 
-    table = pa.table({"id": pa.array(np.asarray(ids, dtype=np.int64)),
-                      "text_id": pa.array(np.asarray(text_ids, dtype=np.int64)),
-                      "text_emb": fixed(text_emb), "mol_emb": fixed(mol_emb)})
+    table = pa.table(
+        {
+            "id": pa.array(np.asarray(ids, dtype=np.int64)),
+            "text_id": pa.array(np.asarray(text_ids, dtype=np.int64)),
+            "text_emb": fixed(text_emb),
+            "mol_emb": fixed(mol_emb),
+        }
+    )
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
     return path

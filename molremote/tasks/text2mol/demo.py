@@ -36,6 +36,7 @@ Test files: `test_cids.txt` lists the test molecules in one seeded order and `te
 descriptions in another, as in the challenge (texts are not aligned with the CIDs). The hidden pairing is
 recoverable by re-running this module's `split()`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -70,8 +71,11 @@ GROUPS = [
     ("urea", "[NX3][CX3](=[OX1])[NX3]", ["a urea group", "a ureido moiety"]),
     ("primary amine", "[NX3;H2;!$(NC=O);!$(NS=O)][#6]", ["a primary amino group", "an NH2 group", "a primary amine"]),
     ("secondary amine", "[NX3;H1;!$(NC=O);!$(NS=O);!$(N-a)]([#6])[#6]", ["a secondary amine", "an NH group"]),
-    ("tertiary amine", "[NX3;H0;!$(NC=O);!$(NS=O);!$(N-a);!$(N=*);!$([N+])]([#6])([#6])[#6]",
-     ["a tertiary amine", "a trisubstituted nitrogen"]),
+    (
+        "tertiary amine",
+        "[NX3;H0;!$(NC=O);!$(NS=O);!$(N-a);!$(N=*);!$([N+])]([#6])([#6])[#6]",
+        ["a tertiary amine", "a trisubstituted nitrogen"],
+    ),
     ("aniline", "[NX3;!$(NC=O);!$(NS=O)]-c", ["an aromatic amine", "an anilino nitrogen"]),
     ("alcohol", "[OX2H][CX4]", ["a hydroxy group", "an alcohol group", "an aliphatic OH"]),
     ("phenol", "[OX2H]c", ["a phenolic hydroxy group", "a phenol", "an aromatic OH"]),
@@ -92,8 +96,16 @@ GROUPS = [
     ("imine", "[CX3]=[NX2;!$(N=N)]", ["an imine", "a C=N double bond"]),
     ("thiocarbonyl", "C=S", ["a thiocarbonyl", "a C=S group"]),
 ]
-ELEMENT_NAMES = {"N": "nitrogen", "O": "oxygen", "S": "sulfur", "P": "phosphorus", "F": "fluorine",
-                 "Cl": "chlorine", "Br": "bromine", "I": "iodine"}
+ELEMENT_NAMES = {
+    "N": "nitrogen",
+    "O": "oxygen",
+    "S": "sulfur",
+    "P": "phosphorus",
+    "F": "fluorine",
+    "Cl": "chlorine",
+    "Br": "bromine",
+    "I": "iodine",
+}
 
 
 def num(k: int) -> str:
@@ -146,8 +158,14 @@ def describe(cid: int, mol) -> str:
     het_arom = D.CalcNumAromaticHeterocycles(mol)
     aliph = rings - arom
     kind = "aromatic" if arom else ("alicyclic" if rings else "acyclic")
-    s1 = pick([f"The molecule is a {size} {kind} compound.", f"This is a {size} {kind} molecule.",
-               f"A {size}, {kind} organic compound.", f"The compound is {size} and {kind}."])
+    s1 = pick(
+        [
+            f"The molecule is a {size} {kind} compound.",
+            f"This is a {size} {kind} molecule.",
+            f"A {size}, {kind} organic compound.",
+            f"The compound is {size} and {kind}.",
+        ]
+    )
     if rings == 0:
         s2 = pick(["It has no rings.", "It is an open-chain structure without rings.", "No ring is present."])
     else:
@@ -156,9 +174,13 @@ def describe(cid: int, mol) -> str:
             parts.append(f"{num(arom)} aromatic" + (f" including {num(het_arom)} heteroaromatic" if het_arom else ""))
         if aliph:
             parts.append(f"{num(aliph)} aliphatic")
-        s2 = pick([f"It contains {num(rings)} ring{'s' * (rings > 1)}: {join(parts)}.",
-                   f"Its ring system has {num(rings)} ring{'s' * (rings > 1)}, {join(parts)}.",
-                   f"There {'are' if rings > 1 else 'is'} {num(rings)} ring{'s' * (rings > 1)} ({join(parts)})."])
+        s2 = pick(
+            [
+                f"It contains {num(rings)} ring{'s' * (rings > 1)}: {join(parts)}.",
+                f"Its ring system has {num(rings)} ring{'s' * (rings > 1)}, {join(parts)}.",
+                f"There {'are' if rings > 1 else 'is'} {num(rings)} ring{'s' * (rings > 1)} ({join(parts)}).",
+            ]
+        )
     found = []
     for name, smarts, syn in GROUPS:
         k = len(mol.GetSubstructMatches(Chem.MolFromSmarts(smarts)))
@@ -168,18 +190,34 @@ def describe(cid: int, mol) -> str:
     order = rng.permutation(len(found))
     found = [found[i] for i in order]
     if found:
-        s3 = pick([f"It bears {join(found)}.", f"Functional groups: {join(found)}.",
-                   f"It carries {join(found)}.", f"The structure features {join(found)}."])
+        s3 = pick(
+            [
+                f"It bears {join(found)}.",
+                f"Functional groups: {join(found)}.",
+                f"It carries {join(found)}.",
+                f"The structure features {join(found)}.",
+            ]
+        )
     else:
         s3 = pick(["It has no common functional group.", "No functional group beyond the carbon skeleton."])
     counts: dict[str, int] = {}
     for a in mol.GetAtoms():
         counts[a.GetSymbol()] = counts.get(a.GetSymbol(), 0) + 1
-    het = [f"{num(counts[e])} {ELEMENT_NAMES[e]} atom{'s' * (counts[e] > 1)}" if e in ("F", "Cl", "Br", "I", "S", "P")
-           else ELEMENT_NAMES[e] for e in ELEMENT_NAMES if e in counts]
+    het = [
+        f"{num(counts[e])} {ELEMENT_NAMES[e]} atom{'s' * (counts[e] > 1)}"
+        if e in ("F", "Cl", "Br", "I", "S", "P")
+        else ELEMENT_NAMES[e]
+        for e in ELEMENT_NAMES
+        if e in counts
+    ]
     if het:
-        s4 = pick([f"Besides carbon it contains {join(het)}.", f"Heteroatoms: {join(het)}.",
-                   f"Its heteroatoms are {join(het)}."])
+        s4 = pick(
+            [
+                f"Besides carbon it contains {join(het)}.",
+                f"Heteroatoms: {join(het)}.",
+                f"Its heteroatoms are {join(het)}.",
+            ]
+        )
     else:
         s4 = pick(["It is a hydrocarbon.", "It contains only carbon and hydrogen."])
     sentences = [s1, s2, s3, s4]
@@ -248,8 +286,13 @@ def split(mols):
     chosen = [mols[i] for i in sorted(rng.choice(len(mols), N_TRAIN + N_VAL + N_TEST, replace=False))]
     order = rng.permutation(len(chosen))
     chosen = [chosen[i] for i in order]
-    return (chosen[:N_TRAIN], chosen[N_TRAIN:N_TRAIN + N_VAL], chosen[N_TRAIN + N_VAL:],
-            rng.permutation(N_TEST), rng.permutation(N_TEST))
+    return (
+        chosen[:N_TRAIN],
+        chosen[N_TRAIN : N_TRAIN + N_VAL],
+        chosen[N_TRAIN + N_VAL :],
+        rng.permutation(N_TEST),
+        rng.permutation(N_TEST),
+    )
 
 
 def main(argv=None) -> None:
@@ -276,8 +319,10 @@ def main(argv=None) -> None:
     shutil.rmtree(out, ignore_errors=True)
     os.replace(tmp, out)
     unk = len(ids - set(emb))
-    print(f"{out}: {len(mols)} usable molecules, {len(train)}/{len(val)}/{len(test)} train/val/test, "
-          f"{len(emb) - 1} token vectors (+UNK), {unk} graph ids mapped to UNK")
+    print(
+        f"{out}: {len(mols)} usable molecules, {len(train)}/{len(val)}/{len(test)} train/val/test, "
+        f"{len(emb) - 1} token vectors (+UNK), {unk} graph ids mapped to UNK"
+    )
 
 
 if __name__ == "__main__":

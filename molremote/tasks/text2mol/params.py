@@ -1,4 +1,5 @@
 """text2mol task parameters (torch-free pydantic), validated when an experiment is resolved."""
+
 from __future__ import annotations
 
 from typing import Literal

@@ -1,6 +1,7 @@
 """text2mol's torch-free side: submission format (`ID,0,...,n-1`), ensemble defaults, and scoring the prediction
 files a run writes (`predictions/{valid,test}.parquet`: id, text_id, text_emb, mol_emb; read with
 data.read_embeddings_parquet)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -32,8 +33,9 @@ class Text2MolResults(TaskResults):
     ensemble = EnsembleDefaults(method="mean", normalise="zscore", axis="row")
     # Each fold's model embeds texts and molecules in its own space, and LRAP ranks every text against the
     # candidate molecules of its own validation set: there is no meaningful pooled OOF score.
-    oof_note = ("task 'text2mol' has no pooled out-of-fold score (each fold's model ranks only within its own "
-                "validation set)")
+    oof_note = (
+        "task 'text2mol' has no pooled out-of-fold score (each fold's model ranks only within its own validation set)"
+    )
 
     def submission_spec(self, n_values: int | None = None) -> SubmissionSpec:
         return submission_spec(n_values)
@@ -59,11 +61,14 @@ class Text2MolResults(TaskResults):
             if mol_ids is None:
                 mol_ids, first = ids, m.path
             elif not np.array_equal(ids, mol_ids):
-                raise DataError(f"{m.path}: test molecules (id column) differ from {first}: the runs did not use "
-                                "the same test_cids.txt")
+                raise DataError(
+                    f"{m.path}: test molecules (id column) differ from {first}: the runs did not use "
+                    "the same test_cids.txt"
+                )
             sim = cosine_similarity(e["text_emb"][order], e["mol_emb"][order])
-            preds.append(Predictions(ids=np.arange(n), values=sim, columns=tuple(map(str, range(n))), id_col="ID",
-                                     source=m.key))
+            preds.append(
+                Predictions(ids=np.arange(n), values=sim, columns=tuple(map(str, range(n))), id_col="ID", source=m.key)
+            )
         d = self.ensemble
         pred = average(preds, method=d.method, normalise=d.normalise, axis=d.axis)
         return pred, submission_spec(len(mol_ids) if mol_ids is not None else None), d.as_dict()

@@ -20,6 +20,7 @@ text_id (CID described by the text; test: line of test_text.txt), text_emb, mol_
 lists); read them with data.read_embeddings_parquet, no torch needed. Submission: `ID,0,...,n-1`,
 one row per test text, columns in test_cids.txt order, values = cosine similarity.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -44,10 +45,12 @@ class Text2MolTask(Task):
     name = Text2MolResults.name
     metric_name = Text2MolResults.metric_name
     greater_is_better = Text2MolResults.greater_is_better
-    data_help = ("Put the ALTEGRAD 2023/24 / ChEBI-20 files in that folder: raw/<cid>.graph, "
-                 "token_embedding_dict.npy, train.tsv, val.tsv, test_cids.txt, test_text.txt "
-                 "(from the challenge's data archive), or set data.root to where they are "
-                 "(scripts/make_demo_text2mol.py builds the same layout from SMILES).")
+    data_help = (
+        "Put the ALTEGRAD 2023/24 / ChEBI-20 files in that folder: raw/<cid>.graph, "
+        "token_embedding_dict.npy, train.tsv, val.tsv, test_cids.txt, test_text.txt "
+        "(from the challenge's data archive), or set data.root to where they are "
+        "(scripts/make_demo_text2mol.py builds the same layout from SMILES)."
+    )
 
     def __init__(self, exp: Experiment):
         super().__init__(exp)
@@ -71,8 +74,10 @@ class Text2MolTask(Task):
         while self.test_texts and not self.test_texts[-1]:
             self.test_texts.pop()
         if len(self.test_texts) != len(self.test_cids):
-            raise DataError(f"{d / 'test_text.txt'} has {len(self.test_texts)} lines but {d / 'test_cids.txt'} "
-                            f"has {len(self.test_cids)} CIDs: the submission needs one text per molecule")
+            raise DataError(
+                f"{d / 'test_text.txt'} has {len(self.test_texts)} lines but {d / 'test_cids.txt'} "
+                f"has {len(self.test_cids)} CIDs: the submission needs one text per molecule"
+            )
         emb = td.load_token_embeddings(d / "token_embedding_dict.npy")
         self.emb, index = td.embedding_matrix(emb)
         unk = index[td.UNK]
@@ -81,8 +86,9 @@ class Text2MolTask(Task):
         for cid in np.unique(np.concatenate([self.cids, self.test_cids])).tolist():
             p = d / "raw" / f"{cid}.graph"
             if not p.exists():
-                raise DataError(f"graph file {p} not found (CID {cid} is listed in the pairs or test_cids.txt). "
-                                f"{self.data_help}")
+                raise DataError(
+                    f"graph file {p} not found (CID {cid} is listed in the pairs or test_cids.txt). {self.data_help}"
+                )
             g = td.read_graph(p)
             tok = np.fromiter((index.get(s, unk) for s in g.ids), dtype=np.int64, count=g.n_nodes)
             n_nodes += len(tok)
@@ -110,8 +116,9 @@ class Text2MolTask(Task):
             tr = np.flatnonzero(~self.official_valid)
             out[tr] = 1 + rng.permutation(len(tr)) % (f.n_folds - 1)
             return out
-        raise ExperimentError(f"unknown fold scheme {f.scheme!r} for text2mol (random | official)",
-                              field="folds.scheme")
+        raise ExperimentError(
+            f"unknown fold scheme {f.scheme!r} for text2mol (random | official)", field="folds.scheme"
+        )
 
     def model_info(self) -> dict[str, Any]:
         return {"node_features": int(self.emb.shape[1])}
@@ -156,8 +163,9 @@ class Text2MolTask(Task):
     def _tokenize(self, texts: list[str], device: Any) -> dict[str, Any]:
         if self._tokenizer is None:
             raise RuntimeError("text2mol: call task.setup(model, device) before batch() (it needs the tokenizer)")
-        tok = self._tokenizer(texts, padding=True, truncation=True, max_length=self.params.text_max_length,
-                              return_tensors="pt")
+        tok = self._tokenizer(
+            texts, padding=True, truncation=True, max_length=self.params.text_max_length, return_tensors="pt"
+        )
         return {"input_ids": tok["input_ids"].to(device), "attention_mask": tok["attention_mask"].to(device)}
 
     def graph_batch(self, cids: np.ndarray, device: Any) -> Any:
@@ -221,12 +229,15 @@ class Text2MolTask(Task):
             ids, text_ids = self.test_cids[idx], idx
         else:
             ids = text_ids = self.cids[idx]
-        return td.write_embeddings_parquet(Path(out_dir) / f"{split}.parquet", ids, text_ids,
-                                           outputs["text_emb"], outputs["mol_emb"])
+        return td.write_embeddings_parquet(
+            Path(out_dir) / f"{split}.parquet", ids, text_ids, outputs["text_emb"], outputs["mol_emb"]
+        )
 
     def write_submission(self, path: Path, test_outputs: dict[str, np.ndarray]) -> Path:
         t, g = test_outputs["text_emb"], test_outputs["mol_emb"]
         if len(t) != len(self.test_texts) or len(g) != len(self.test_cids):
-            raise ValueError(f"submission needs all {len(self.test_texts)} test texts and {len(self.test_cids)} "
-                             f"test molecules in file order, got {len(t)} and {len(g)}")
+            raise ValueError(
+                f"submission needs all {len(self.test_texts)} test texts and {len(self.test_cids)} "
+                f"test molecules in file order, got {len(t)} and {len(g)}"
+            )
         return td.write_similarity_submission(Path(path), td.cosine_similarity(t, g))

@@ -1,5 +1,6 @@
 """A prepared BELKA folder read back as memory maps: zero-copy wide arrays, incomplete or damaged folders
 refused. (Folds are BelkaTask's: tests/tasks/belka/test_task.py.)"""
+
 from __future__ import annotations
 
 import json

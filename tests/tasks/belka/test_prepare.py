@@ -1,5 +1,6 @@
 """BELKA full-scale preparation: wide arrays match an independent pandas pivot, batch boundaries and
 interruption do not change a byte, bad rows are refused naming row id and value."""
+
 from __future__ import annotations
 
 import json
@@ -115,8 +116,9 @@ def _write(tmp_path: Path, rows: list[tuple], name="t.parquet") -> Path:
 
 
 def test_unknown_character_names_row_id_and_character(tmp_path):
-    p = _write(tmp_path, [(10, "CCO", "BRD4", 0), (11, "CCO", "HSA", 1), (12, "CC%Cl", "BRD4", 0),
-                          (13, "CC%Cl", "HSA", 0)])
+    p = _write(
+        tmp_path, [(10, "CCO", "BRD4", 0), (11, "CCO", "HSA", 1), (12, "CC%Cl", "BRD4", 0), (13, "CC%Cl", "HSA", 0)]
+    )
     with pytest.raises(PrepareError) as e:
         prepare(p, tmp_path / "out", "train", progress=False, batch_rows=3)
     assert e.value.row_id == 12 and e.value.char == "%"
@@ -125,7 +127,14 @@ def test_unknown_character_names_row_id_and_character(tmp_path):
     assert meta["skipped_char_molecules"] == 1
     tokens = np.fromfile(tmp_path / "out2" / "tokens.u8", np.uint8).reshape(2, 142)
     cc, cl = encode(["CC"])[0, :2], encode(["Cl"])[0, :2]
-    assert tokens[1, :5].tolist() == [*cc, 0, *cl, ][:5]  # '%' dropped to PAD in place
+    assert (
+        tokens[1, :5].tolist()
+        == [
+            *cc,
+            0,
+            *cl,
+        ][:5]
+    )  # '%' dropped to PAD in place
 
 
 def test_non_adjacent_molecule_is_refused_with_row_ids(tmp_path):
@@ -133,8 +142,11 @@ def test_non_adjacent_molecule_is_refused_with_row_ids(tmp_path):
     with pytest.raises(PrepareError, match=r"row 2 \(id 3\): molecule 'CCO' \(first at row id 1\) appears again"):
         prepare(p, tmp_path / "o1", "train", progress=False)
     # across a batch boundary: the held-back last molecule of a batch reappears after another one
-    p = _write(tmp_path, [(1, "CCC", "BRD4", 0), (2, "CCO", "BRD4", 0), (3, "CCN", "BRD4", 0),
-                          (4, "CCO", "HSA", 0)], "b.parquet")
+    p = _write(
+        tmp_path,
+        [(1, "CCC", "BRD4", 0), (2, "CCO", "BRD4", 0), (3, "CCN", "BRD4", 0), (4, "CCO", "HSA", 0)],
+        "b.parquet",
+    )
     with pytest.raises(PrepareError, match=r"row 3 \(id 4\): .*first at row id 2") as e:
         prepare(p, tmp_path / "o2", "train", progress=False, batch_rows=2)
     assert e.value.row_id == 4
@@ -174,5 +186,7 @@ def test_test_split_maps_row_ids_and_extends_the_train_vocabulary(raw, tmp_path)
     assert (ids[m, p] == df["id"].to_numpy()).all()
     assert (ids < 0).any()  # some test molecules lack a protein, as in the competition
     assert (test["labels.u8"] == ABSENT).all()
-    assert (test["vocab"][test["bb.i32"][:, 1]] == df.groupby("molecule_smiles", sort=False).first()
-            .loc[mols, "buildingblock2_smiles"].to_numpy()).all()
+    assert (
+        test["vocab"][test["bb.i32"][:, 1]]
+        == df.groupby("molecule_smiles", sort=False).first().loc[mols, "buildingblock2_smiles"].to_numpy()
+    ).all()

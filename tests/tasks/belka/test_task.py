@@ -1,4 +1,5 @@
 """BELKA task: long <-> wide, folds, the organisers' metric, split groups, prediction and submission files."""
+
 from __future__ import annotations
 
 import sys
@@ -15,8 +16,15 @@ from molremote.tasks.belka import task as belka
 from molremote.tasks.belka.metric import belka_ap, cell_scores, split_groups
 from molremote.tasks.belka.task import BelkaTask
 
-COLS = ["id", "buildingblock1_smiles", "buildingblock2_smiles", "buildingblock3_smiles", "molecule_smiles",
-        "protein_name", "binds"]
+COLS = [
+    "id",
+    "buildingblock1_smiles",
+    "buildingblock2_smiles",
+    "buildingblock3_smiles",
+    "molecule_smiles",
+    "protein_name",
+    "binds",
+]
 # (bb1, bb2, bb3) -> a molecule SMILES in the BELKA alphabet; the exact chemistry does not matter here
 BB1 = ["A1", "A2", "A3", "A4"]
 BB23 = ["N1", "N2", "N3", "N4", "N5"]
@@ -46,15 +54,23 @@ def small(tmp_path, monkeypatch):
     monkeypatch.setenv("MOLREMOTE_CACHE", str(tmp_path / "cache"))
     m0, m1, m2 = mol_smiles(0, 0, 0), mol_smiles(1, 1, 1), mol_smiles(2, 2, 0)
     train = [
-        (0, "A1", "N1", "N2", m0, "BRD4", 0), (7, "A1", "N1", "N2", m0, "sEH", 1), (1, "A1", "N1", "N2", m0, "HSA", 1),
-        (2, "A2", "N2", "N3", m1, "BRD4", 1), (3, "A2", "N2", "N3", m1, "sEH", 0),  # m1 has no HSA row
-        (4, "A3", "N3", "N1", m2, "BRD4", 0), (5, "A3", "N3", "N1", m2, "HSA", 0), (6, "A3", "N3", "N1", m2, "sEH", 1),
+        (0, "A1", "N1", "N2", m0, "BRD4", 0),
+        (7, "A1", "N1", "N2", m0, "sEH", 1),
+        (1, "A1", "N1", "N2", m0, "HSA", 1),
+        (2, "A2", "N2", "N3", m1, "BRD4", 1),
+        (3, "A2", "N2", "N3", m1, "sEH", 0),  # m1 has no HSA row
+        (4, "A3", "N3", "N1", m2, "BRD4", 0),
+        (5, "A3", "N3", "N1", m2, "HSA", 0),
+        (6, "A3", "N3", "N1", m2, "sEH", 1),
     ]
     t0, t1, t2 = mol_smiles(0, 1, 2), mol_smiles(3, 0, 0), mol_smiles(1, 2, 2)
     test = [
-        (100, "A1", "N1", "N3", t0, "BRD4"), (101, "A1", "N1", "N3", t0, "HSA"), (102, "A1", "N1", "N3", t0, "sEH"),
+        (100, "A1", "N1", "N3", t0, "BRD4"),
+        (101, "A1", "N1", "N3", t0, "HSA"),
+        (102, "A1", "N1", "N3", t0, "sEH"),
         (104, "A9", "N4", "N1", t1, "HSA"),
-        (103, "A2", "N5", "N2", t2, "BRD4"), (105, "A2", "N5", "N2", t2, "sEH"),
+        (103, "A2", "N5", "N2", t2, "BRD4"),
+        (105, "A2", "N5", "N2", t2, "sEH"),
     ]
     write_long(tmp_path / "data", train, test)
     return tmp_path / "data", train, test
@@ -78,6 +94,7 @@ def test_long_to_wide_and_back(small, prepared, tmp_path, monkeypatch):
     assert [names[i] for i in task.train.bb[0]] == ["A1", "N1", "N2"]
     assert task.test_split_groups().tolist() == ["share", "nonshare", "nonshare"]
     from molremote.tasks.belka.tokens import decode
+
     assert decode(np.asarray(task.train.tokens)) == [mol_smiles(0, 0, 0), mol_smiles(1, 1, 1), mol_smiles(2, 2, 0)]
     if prepared:
         assert not isinstance(task.train.tokens, np.ndarray) or task.train.tokens.base is not None
@@ -164,8 +181,16 @@ def test_molecule_recurring_after_others_is_refused_like_prepare(tmp_path):
     refuses a recurring molecule wherever it recurs, naming both row ids, as prepare does in a batch."""
     root = tmp_path / "d"
     m0, m1 = mol_smiles(0, 0, 0), mol_smiles(1, 1, 1)
-    write_long(root, [(0, "A1", "N1", "N2", m0, "BRD4", 0), (1, "A2", "N2", "N3", m1, "BRD4", 1),
-                      (2, "A2", "N2", "N3", m1, "HSA", 1), (3, "A1", "N1", "N2", m0, "HSA", 1)], [])
+    write_long(
+        root,
+        [
+            (0, "A1", "N1", "N2", m0, "BRD4", 0),
+            (1, "A2", "N2", "N3", m1, "BRD4", 1),
+            (2, "A2", "N2", "N3", m1, "HSA", 1),
+            (3, "A1", "N1", "N2", m0, "HSA", 1),
+        ],
+        [],
+    )
     with pytest.raises(DataError, match=r"row 3 \(id 3\): molecule '.*' \(first at row id 0\) appears again"):
         BelkaTask(exp_for(root)).load()
     # beyond a record batch: only the whole-file check sees it
@@ -182,8 +207,17 @@ def test_molecule_recurring_after_others_is_refused_like_prepare(tmp_path):
 
 def test_protein_subset_selects_columns_of_every_molecule(small):
     root, _, _ = small
-    exp = validate({"id": 1, "slug": "t", "task": {"name": "belka", "proteins": ["sEH", "BRD4"]}, "model": "cnn1d",
-                    "folds": {"n_folds": 3}, "data": {"root": str(root)}}, file=None)
+    exp = validate(
+        {
+            "id": 1,
+            "slug": "t",
+            "task": {"name": "belka", "proteins": ["sEH", "BRD4"]},
+            "model": "cnn1d",
+            "folds": {"n_folds": 3},
+            "data": {"root": str(root)},
+        },
+        file=None,
+    )
     task = BelkaTask(exp)
     task.load()
     assert task.train.ids.tolist() == [[7, 0], [3, 2], [6, 4]]
@@ -233,8 +267,10 @@ def test_metric_skips_empty_cells_and_refuses_bad_predictions():
 def test_metric_module_imports_no_torch():
     import subprocess
 
-    code = ("import sys, molremote.tasks.belka.metric, molremote.tasks.belka.task; "
-            "assert 'torch' not in sys.modules, 'torch imported'")
+    code = (
+        "import sys, molremote.tasks.belka.metric, molremote.tasks.belka.task; "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -303,8 +339,16 @@ def test_masked_loss_ignores_absent_protein_rows(small):
     from molremote.models import build_model
 
     root, _, _ = small
-    exp = validate({"id": 1, "slug": "t", "task": "belka", "data": {"root": str(root)},
-                    "model": {"name": "cnn1d", "embed_dim": 8, "channels": [8], "hidden": [8]}}, file=None)
+    exp = validate(
+        {
+            "id": 1,
+            "slug": "t",
+            "task": "belka",
+            "data": {"root": str(root)},
+            "model": {"name": "cnn1d", "embed_dim": 8, "channels": [8], "hidden": [8]},
+        },
+        file=None,
+    )
     task = BelkaTask(exp)
     task.load()
     torch.manual_seed(0)

@@ -1,4 +1,5 @@
 """BELKA character tokenizer: roundtrip, errors naming row and character, and the O-vs-0 fact on the demo data."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -13,9 +13,17 @@ DEMO = DEMO_ROOT / "moa"
 
 
 def moa_exp(root: Path | None = None, folds: dict[str, Any] | None = None, **task: Any):
-    return validate({"id": 1, "slug": "t", "task": {"name": "moa", **task}, "model": {"name": "tabular_mlp"},
-                     "data": {"root": str(root) if root else None},
-                     "folds": folds or {"n_folds": 5, "scheme": "drug"}}, file=None)
+    return validate(
+        {
+            "id": 1,
+            "slug": "t",
+            "task": {"name": "moa", **task},
+            "model": {"name": "tabular_mlp"},
+            "data": {"root": str(root) if root else None},
+            "folds": folds or {"n_folds": 5, "scheme": "drug"},
+        },
+        file=None,
+    )
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Experiment 3 through the real CLI: one epoch, evaluate, ensemble of the files; a run killed mid-training
 resumes with the saved preprocessing (identical features: bit-identical weights to an uninterrupted run);
 the real-data experiment refuses with exit 3 and the download command."""
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,9 @@ def env(project: Path) -> dict[str, str]:
 
 
 def cli(project: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd(project, *args), cwd=project, env=env(project), capture_output=True, text=True, check=False,
-                          timeout=300)
+    return subprocess.run(
+        cmd(project, *args), cwd=project, env=env(project), capture_output=True, text=True, check=False, timeout=300
+    )
 
 
 @pytest.mark.slow  # two CLI processes (train imports torch): 20-30 s on a busy 2-core machine
@@ -62,11 +64,21 @@ def test_experiment_3_trains_one_epoch_then_evaluates_and_ensembles(project):
     assert 0 < ev["fold_scores"]["0"] < 0.7  # one epoch from ln 2 = 0.693 (a logit of 0)
     assert (run / "preprocess" / "preprocess.pkl").exists()
     sample = pd.read_csv(DEMO / "sample_submission.csv")
-    sub = check_submission(ev["submission"], submission_spec(list(sample.columns[1:])),
-                           expected_ids=sample["sig_id"].to_numpy())
+    sub = check_submission(
+        ev["submission"], submission_spec(list(sample.columns[1:])), expected_ids=sample["sig_id"].to_numpy()
+    )
     assert sub.values.shape == (len(sample), 14)
-    ens = cli(project, "ensemble", "-i", ev["submission"], "-i", str(run / "submission.csv"), "-o",
-              str(project / "files"), "--json")
+    ens = cli(
+        project,
+        "ensemble",
+        "-i",
+        ev["submission"],
+        "-i",
+        str(run / "submission.csv"),
+        "-o",
+        str(project / "files"),
+        "--json",
+    )
     assert ens.returncode == 0, ens.stdout + ens.stderr
     assert json.loads(ens.stdout)["task"] == "moa"  # recognised from the sig_id header alone
 
@@ -91,8 +103,19 @@ def _weights(path: Path) -> dict:
 def test_a_killed_run_resumes_with_the_saved_preprocessing_and_identical_results(tmp_path):
     import torch
 
-    sets = ["--set", "training.epochs=3", "--set", "training.batch_size=16", "--set", "training.threads=1",
-            "--set", "training.checkpoint_every_steps=1", "--set", "task.fa_genes=4", "--no-progress"]
+    sets = [
+        "--set",
+        "training.epochs=3",
+        "--set",
+        "training.batch_size=16",
+        "--set",
+        "training.threads=1",
+        "--set",
+        "training.checkpoint_every_steps=1",
+        "--set",
+        "task.fa_genes=4",
+        "--no-progress",
+    ]
     projects = []
     for name in ("ref", "killed"):
         p = tmp_path / name
@@ -102,8 +125,13 @@ def test_a_killed_run_resumes_with_the_saved_preprocessing_and_identical_results
     r = cli(ref, "train", "-e", "3", *sets)
     assert r.returncode == 0, r.stderr
 
-    proc = subprocess.Popen(cmd(killed, "train", "-e", "3", *sets), cwd=killed, env=env(killed),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd(killed, "train", "-e", "3", *sets),
+        cwd=killed,
+        env=env(killed),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while not list(killed.glob("runs/0003_moa_demo_mlp/fold0-*/checkpoints/last.pt")):
         assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint before the run ended"

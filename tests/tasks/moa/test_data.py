@@ -1,4 +1,5 @@
 """Reading the MoA files: g-/c- columns by prefix, categorical encoding, control rows, bad input refused."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -47,8 +48,11 @@ def test_a_bad_category_is_refused_with_file_row_and_value(moa_copy):
     df = pd.read_csv(moa_copy / "train_features.csv")
     df.loc[3, "cp_dose"] = "D9"
     df.to_csv(moa_copy / "train_features.csv", index=False)
-    with pytest.raises(DataError, match=r"train_features.csv: row 5 \(sig_id id_\w+\): cp_dose = 'D9', expected one "
-                                        r"of \['D1', 'D2'\]"):
+    with pytest.raises(
+        DataError,
+        match=r"train_features.csv: row 5 \(sig_id id_\w+\): cp_dose = 'D9', expected one "
+        r"of \['D1', 'D2'\]",
+    ):
         read_moa(moa_copy)
 
 

@@ -1,4 +1,5 @@
 """MoA fold schemes: multilabel stratified, drug-aware (small drugs never split), plain K-fold."""
+
 from __future__ import annotations
 
 import numpy as np

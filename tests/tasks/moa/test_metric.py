@@ -1,4 +1,5 @@
 """The MoA metric against scikit-learn's per-column log loss."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,5 +1,6 @@
 """Per-fold preprocessing: fitted on the fold's training rows (or train+test), saved in the run folder,
 reused (not refitted) by a later session with identical features, refused when the data changed under it."""
+
 from __future__ import annotations
 
 import json
@@ -80,7 +81,9 @@ def test_damaged_saved_features_are_refused(tmp_path):
 
 def test_a_threshold_that_removes_everything_is_refused(tmp_path):
     t, tr, _ = fold_task(variance_threshold=1e9)
-    with pytest.raises(ExperimentError, match=r"field 'task.variance_threshold': variance_threshold 1000000000.0 removes every feature"):
+    with pytest.raises(
+        ExperimentError, match=r"field 'task.variance_threshold': variance_threshold 1000000000.0 removes every feature"
+    ):
         t.prepare_fold(0, tr, tmp_path)
     with pytest.raises(RuntimeError, match="prepare_fold"):
         t.model_info()

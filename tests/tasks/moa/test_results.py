@@ -1,5 +1,6 @@
 """MoA's files and the torch-free side: submission format checked, fold/OOF scores = the metric on the files,
 test predictions averaged into the submission."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -67,7 +68,8 @@ def test_fold_and_oof_scores_and_the_averaged_test_submission(task, tmp_path):
         assert rows == len(idx) and score == pytest.approx(mean_columnwise_log_loss(task.y[idx], preds[k]), abs=1e-12)
     both = np.concatenate([np.flatnonzero(f == 0), np.flatnonzero(f == 1)])
     assert res.oof_score(valids) == pytest.approx(
-        mean_columnwise_log_loss(task.y[both], np.concatenate([preds[0], preds[1]])), abs=1e-12)
+        mean_columnwise_log_loss(task.y[both], np.concatenate([preds[0], preds[1]])), abs=1e-12
+    )
     oof = res.oof(valids)
     assert list(oof.ids) == sorted(task.train.sig_id[both]) and oof.y.shape == (len(both), 14)
     sub, spec, notes = res.test_submission([Member(f"k{i}", p) for i, (p, _) in enumerate(tests)])
@@ -82,8 +84,10 @@ def test_the_torch_free_side_and_the_data_modules_never_import_torch():
     import subprocess
     import sys
 
-    code = ("import sys; from molremote.tasks import task_results; task_results('moa'); "
-            "import molremote.tasks.moa.task, molremote.tasks.moa.preprocess, molremote.tasks.moa.folds; "
-            "print('torch' in sys.modules)")
+    code = (
+        "import sys; from molremote.tasks import task_results; task_results('moa'); "
+        "import molremote.tasks.moa.task, molremote.tasks.moa.preprocess, molremote.tasks.moa.folds; "
+        "print('torch' in sys.modules)"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120)
     assert r.stdout.strip() == "False", r.stderr

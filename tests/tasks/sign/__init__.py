@@ -6,6 +6,7 @@ Everything about the problem lives here: parameters (params.py), data, folds, ba
 (in a shipped task it is one entry of `TASKS` in molremote/tasks/__init__.py); `python -m tests.tasks.sign ...`
 is the molremote CLI with it registered.
 """
+
 from __future__ import annotations
 
 
@@ -15,7 +16,8 @@ def register() -> None:
     from molremote.tasks import TASKS, TaskEntry
 
     # the registry line:
-    TASKS["sign"] = TaskEntry("tests.tasks.sign.params:SignParams", "tests.tasks.sign.task:SignTask",
-                              "tests.tasks.sign.results:SignResults")
+    TASKS["sign"] = TaskEntry(
+        "tests.tasks.sign.params:SignParams", "tests.tasks.sign.task:SignTask", "tests.tasks.sign.results:SignResults"
+    )
     # a model for it (models are not part of a task; this one is the trainer tests' MLP)
     MODELS.setdefault("toy_mlp", Entry("tests.training.toy:ToyModelParams", "tests.training.toy:build"))

@@ -1,4 +1,5 @@
 """`python -m tests.tasks.sign <command> ...`: the molremote CLI with the example task registered."""
+
 from tests.tasks.sign import register
 
 register()

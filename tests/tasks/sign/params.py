@@ -1,4 +1,5 @@
 """The task's parameters: what an experiment may set under `task={...}` (torch-free, validated on load)."""
+
 from __future__ import annotations
 
 from molremote.tasks.base import TaskParams

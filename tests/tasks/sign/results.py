@@ -3,6 +3,7 @@
 Prediction files (written by task.py): predictions/valid.parquet (row, p_positive, label) and
 predictions/test.parquet (row, p_positive). Submission: `row,p_positive`, one line per test point.
 Metric: accuracy of p_positive > 0.5."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -41,8 +42,12 @@ class SignResults(TaskResults):
         cols = ["row", "p_positive", "label"]
         t = pa.concat_tables([read_parquet_columns(v, tuple(cols)).select(cols) for v in valids])
         order = np.argsort(t["row"].to_numpy(), kind="stable")
-        return OOF(t["row"].to_numpy()[order], t["label"].to_numpy()[order],
-                   t["p_positive"].to_numpy()[order].astype(np.float64), accuracy)
+        return OOF(
+            t["row"].to_numpy()[order],
+            t["label"].to_numpy()[order],
+            t["p_positive"].to_numpy()[order].astype(np.float64),
+            accuracy,
+        )
 
     def oof_score(self, valids: Sequence[Path]) -> float | None:
         o = self.oof(valids)

@@ -1,4 +1,5 @@
 """The task's trainer side: data, folds, batches, loss, predictions and files. torch only inside methods."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -79,5 +80,6 @@ class SignTask(Task):
         from molremote.results.submission_files import write_submission_atomic
 
         rows = self._rows("test", np.arange(self.params.n_test))
-        return write_submission_atomic({"row": rows, "p_positive": test_outputs["p"].astype(np.float64)}, path,
-                                       spec=SUBMISSION, overwrite=True)
+        return write_submission_atomic(
+            {"row": rows, "p_positive": test_outputs["p"].astype(np.float64)}, path, spec=SUBMISSION, overwrite=True
+        )

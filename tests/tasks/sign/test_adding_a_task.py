@@ -1,5 +1,6 @@
 """docs/adding-a-task.md, executed: the "sign" task (this folder, nothing else) registered by one line goes
 through `train`, `evaluate` and `ensemble` with the real CLI entry point, and molremote/ never names it."""
+
 from __future__ import annotations
 
 import json
@@ -29,10 +30,21 @@ EXPERIMENTS = {
 
 
 def sign(project: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "MOLREMOTE_PROJECT": str(project), "OMP_NUM_THREADS": "1", "MOLREMOTE_TRACKING": "disabled",
-           "WANDB_MODE": "disabled"}
-    return subprocess.run([sys.executable, "-m", "tests.tasks.sign", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
+    env = {
+        **os.environ,
+        "MOLREMOTE_PROJECT": str(project),
+        "OMP_NUM_THREADS": "1",
+        "MOLREMOTE_TRACKING": "disabled",
+        "WANDB_MODE": "disabled",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "tests.tasks.sign", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def ok_json(project: Path, *args: str) -> dict:
@@ -53,14 +65,17 @@ def test_a_new_task_is_one_folder_and_one_registry_line(project):
     ev = ok_json(project, "evaluate", "-e", "1")
     assert ev["task"] == "sign" and ev["metric"] == "accuracy" and sorted(ev["fold_scores"]) == ["0", "1"]
     # the scores are the task's metric on the files the task wrote: recompute them here
-    valid = pd.concat([pd.read_parquet(project / "runs" / r["run_key"] / "predictions" / "valid.parquet")
-                       for r in ev["runs"]])
+    valid = pd.concat(
+        [pd.read_parquet(project / "runs" / r["run_key"] / "predictions" / "valid.parquet") for r in ev["runs"]]
+    )
     assert ev["oof_score"] == pytest.approx(accuracy(valid["label"].to_numpy(), valid["p_positive"].to_numpy()))
     assert sorted(valid["row"]) == list(range(400))  # every training point validated once across the folds
     assert 0.6 < ev["oof_score"] <= 1.0  # learnt something (a coin scores 0.5)
     sub = check_submission(ev["submission"], SUBMISSION, expected_ids=np.arange(400, 500))
-    tests = [pd.read_parquet(project / "runs" / r["run_key"] / "predictions" / "test.parquet").sort_values("row")
-             for r in ev["runs"]]
+    tests = [
+        pd.read_parquet(project / "runs" / r["run_key"] / "predictions" / "test.parquet").sort_values("row")
+        for r in ev["runs"]
+    ]
     np.testing.assert_allclose(sub.values[:, 0], np.mean([t["p_positive"] for t in tests], axis=0), atol=1e-12)
 
     ens = ok_json(project, "ensemble", "-e", "1", "-e", "2", "--weights", "auto")
@@ -71,8 +86,7 @@ def test_a_new_task_is_one_folder_and_one_registry_line(project):
     check_submission(ens["submission"], SUBMISSION, expected_ids=np.arange(400, 500))
 
     # files alone: the task comes from their header (`row,p_positive` fits no other task's format)
-    files = ok_json(project, "ensemble", "-i", ev["submission"], "-i", ens["submission"], "-o",
-                    str(project / "files"))
+    files = ok_json(project, "ensemble", "-i", ev["submission"], "-i", ens["submission"], "-o", str(project / "files"))
     assert files["task"] == "sign" and files["oof_note"]
 
     r = sign(project, "evaluate", "-e", "1", "--submit")
@@ -83,6 +97,10 @@ def test_molremote_never_names_the_example_task():
     import ast
 
     pkg = Path(molremote.__file__).parent
-    named = [p for p in pkg.rglob("*.py") if "tests.tasks.sign" in p.read_text()
-             or any(isinstance(n, ast.Constant) and n.value == "sign" for n in ast.walk(ast.parse(p.read_text())))]
+    named = [
+        p
+        for p in pkg.rglob("*.py")
+        if "tests.tasks.sign" in p.read_text()
+        or any(isinstance(n, ast.Constant) and n.value == "sign" for n in ast.walk(ast.parse(p.read_text())))
+    ]
     assert named == []

@@ -1,4 +1,5 @@
 """text2mol data files: .graph round trip and errors, SMILES -> Morgan r1 graphs, LRAP == sklearn, parquet."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,13 +36,16 @@ def test_single_atom_graph_has_no_edges(tmp_path):
     assert back.edges.shape == (0, 2) and back.ids == g.ids
 
 
-@pytest.mark.parametrize("text, msg", [
-    ("0 1\n", "line 1 must be 'edgelist:'"),
-    ("edgelist:\n0 x\n\nidx to identifier:\n0 5\n", "line 2"),
-    ("edgelist:\n0 1\n", "expected 'idx to identifier:'"),
-    ("edgelist:\n0 3\n\nidx to identifier:\n0 5\n1 6\n", "outside 0..1"),
-    ("edgelist:\n\nidx to identifier:\n", "no nodes"),
-])
+@pytest.mark.parametrize(
+    "text, msg",
+    [
+        ("0 1\n", "line 1 must be 'edgelist:'"),
+        ("edgelist:\n0 x\n\nidx to identifier:\n0 5\n", "line 2"),
+        ("edgelist:\n0 1\n", "expected 'idx to identifier:'"),
+        ("edgelist:\n0 3\n\nidx to identifier:\n0 5\n1 6\n", "outside 0..1"),
+        ("edgelist:\n\nidx to identifier:\n", "no nodes"),
+    ],
+)
 def test_malformed_graph_names_file_and_problem(tmp_path, text, msg):
     p = tmp_path / "bad.graph"
     p.write_text(text)
@@ -63,8 +67,9 @@ def test_graph_ids_are_rdkit_morgan_radius1_ids(smiles):
     g = td.graph_from_smiles(smiles)
     assert g.ids == want
     assert len(g.edges) == 2 * m.GetNumBonds()
-    assert {tuple(e) for e in g.edges.tolist()} == {(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in m.GetBonds()} | \
-        {(b.GetEndAtomIdx(), b.GetBeginAtomIdx()) for b in m.GetBonds()}
+    assert {tuple(e) for e in g.edges.tolist()} == {(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in m.GetBonds()} | {
+        (b.GetEndAtomIdx(), b.GetBeginAtomIdx()) for b in m.GetBonds()
+    }
 
 
 def test_two_atom_molecule_falls_back_to_radius0():
@@ -163,8 +168,9 @@ def test_random_lrap_matches_simulation():
 def test_embeddings_parquet_round_trip(tmp_path):
     rng = np.random.default_rng(0)
     t, m = rng.normal(size=(5, 8)).astype(np.float32), rng.normal(size=(5, 8)).astype(np.float32)
-    p = td.write_embeddings_parquet(tmp_path / "predictions" / "valid.parquet", np.arange(10, 15),
-                                    np.arange(10, 15), t, m)
+    p = td.write_embeddings_parquet(
+        tmp_path / "predictions" / "valid.parquet", np.arange(10, 15), np.arange(10, 15), t, m
+    )
     import pyarrow.parquet as pq
 
     schema = pq.read_schema(p)

@@ -1,5 +1,6 @@
 """Text2MolTask: loading and errors, folds, batches (cached and tokenized text), both losses learning,
 predictions and the submission file; one real `molremote train` on the demo data."""
+
 from __future__ import annotations
 
 import json
@@ -20,10 +21,38 @@ from molremote.tasks.text2mol import data as td
 from molremote.tasks.text2mol.task import Text2MolTask
 from tests.conftest import ROOT, write_experiment
 
-SMILES = ["CCO", "CC(=O)O", "c1ccccc1", "c1ccccc1O", "CCN", "CC(=O)Oc1ccccc1C(=O)O", "ClCCl", "C#N",
-          "O=[N+]([O-])c1ccccc1", "CCCCCC", "NC(=O)c1ccncc1", "OCC(O)CO", "C", "CS"]
-WORDS = ["ethanol", "acetic acid", "benzene", "phenol", "ethylamine", "aspirin", "dichloromethane",
-         "hydrogen cyanide", "nitrobenzene", "hexane", "isonicotinamide", "glycerol", "methane", "methanethiol"]
+SMILES = [
+    "CCO",
+    "CC(=O)O",
+    "c1ccccc1",
+    "c1ccccc1O",
+    "CCN",
+    "CC(=O)Oc1ccccc1C(=O)O",
+    "ClCCl",
+    "C#N",
+    "O=[N+]([O-])c1ccccc1",
+    "CCCCCC",
+    "NC(=O)c1ccncc1",
+    "OCC(O)CO",
+    "C",
+    "CS",
+]
+WORDS = [
+    "ethanol",
+    "acetic acid",
+    "benzene",
+    "phenol",
+    "ethylamine",
+    "aspirin",
+    "dichloromethane",
+    "hydrogen cyanide",
+    "nitrobenzene",
+    "hexane",
+    "isonicotinamide",
+    "glycerol",
+    "methane",
+    "methanethiol",
+]
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # fixture in tests/conftest.py
 
@@ -49,13 +78,36 @@ def make_data(root: Path, n_train: int = 8, n_val: int = 3) -> Path:
     return root
 
 
-def exp_for(root: Path | None, text_model: str, *, loss: str = "contrastive", freeze: bool = False,
-            folds: dict | None = None, **model):
-    return validate({"id": 1, "slug": "t", "task": {"name": "text2mol", "loss": loss, "text_max_length": 32},
-                     "model": {"name": "gcn_text", "text_model": text_model, "freeze_text": freeze, "hidden": 16,
-                               "head_hidden": 16, "embed_dim": 8, "dropout": 0.0, "pooling": "mean", **model},
-                     "folds": folds or {"n_folds": 3},
-                     "data": {"root": str(root) if root else None}}, file=None)
+def exp_for(
+    root: Path | None,
+    text_model: str,
+    *,
+    loss: str = "contrastive",
+    freeze: bool = False,
+    folds: dict | None = None,
+    **model,
+):
+    return validate(
+        {
+            "id": 1,
+            "slug": "t",
+            "task": {"name": "text2mol", "loss": loss, "text_max_length": 32},
+            "model": {
+                "name": "gcn_text",
+                "text_model": text_model,
+                "freeze_text": freeze,
+                "hidden": 16,
+                "head_hidden": 16,
+                "embed_dim": 8,
+                "dropout": 0.0,
+                "pooling": "mean",
+                **model,
+            },
+            "folds": folds or {"n_folds": 3},
+            "data": {"root": str(root) if root else None},
+        },
+        file=None,
+    )
 
 
 @pytest.fixture
@@ -175,8 +227,9 @@ def test_contrastive_loss_value_is_two_cross_entropies(data, tiny_bert):
     with torch.no_grad():
         t, g = model(b)
         logits = 2.0 * t @ g.T
-        want = torch.nn.functional.cross_entropy(logits, torch.arange(4)) + \
-            torch.nn.functional.cross_entropy(logits.T, torch.arange(4))
+        want = torch.nn.functional.cross_entropy(logits, torch.arange(4)) + torch.nn.functional.cross_entropy(
+            logits.T, torch.arange(4)
+        )
         assert float(task.loss(model, b)) == pytest.approx(float(want), rel=1e-5)
 
 
@@ -217,17 +270,27 @@ def test_predictions_score_and_submission(data, tiny_bert, tmp_path):
 def test_molremote_train_on_demo_data_learns(tmp_path, tiny_bert):
     """The real trainer on the shipped demo data with a tiny frozen text tower: LRAP beats random."""
     (tmp_path / "experiments").mkdir()
-    write_experiment(tmp_path, "0001_t2m.py", f"""EXPERIMENT = experiment(
+    write_experiment(
+        tmp_path,
+        "0001_t2m.py",
+        f"""EXPERIMENT = experiment(
     task={{"name": "text2mol", "text_max_length": 64}},
     model={{"name": "gcn_text", "text_model": {str(tiny_bert)!r}, "hidden": 64, "head_hidden": 64, "embed_dim": 32,
            "pooling": "mean"}},
     training={{"epochs": 3, "batch_size": 32, "lr": 3e-3, "device": "cpu"}},
     folds={{"n_folds": 5}})
-""")
+""",
+    )
     env = {**os.environ, "MOLREMOTE_PROJECT": str(tmp_path), "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     env.pop("MOLREMOTE_RUNS", None)
-    r = subprocess.run([str(Path(sys.executable).with_name("molremote")), "train", "-e", "1"], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [str(Path(sys.executable).with_name("molremote")), "train", "-e", "1"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     run = Path(r.stdout.strip().splitlines()[-1])
     m = json.loads((run / "manifest.json").read_text())
