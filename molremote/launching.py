@@ -94,6 +94,13 @@ def backend_options(
             wandb_project=settings.wandb.project,
             wandb_entity=settings.wandb.entity,
         )
+        if os.environ.get("MOLREMOTE_KAGGLE_POLL_S"):  # how often --chain/--wait ask Kaggle (default 30 s)
+            try:
+                opts["poll_s"] = float(os.environ["MOLREMOTE_KAGGLE_POLL_S"])
+            except ValueError:
+                raise UsageError(
+                    f"MOLREMOTE_KAGGLE_POLL_S={os.environ['MOLREMOTE_KAGGLE_POLL_S']!r}: expected seconds, e.g. 30"
+                ) from None
         return opts, 0
     if name == "ssh":
         named = settings.ssh.hosts.get(o.host or "")

@@ -18,12 +18,13 @@ def test_readme_demo_table_has_rows_for_the_demo_experiments():
     assert rows[1][:2] == ("belka_demo_cnn1d", "belka_ap")
     assert rows[2][:2] == ("text2mol_demo", "LRAP")
     assert 0 < rows[1][3] < rows[1][2] and 0 < rows[2][3] < rows[2][2]  # baselines below the trained metric
+    assert rows[3][:2] == ("moa_demo_mlp", "logloss") and 0 < rows[3][2] < rows[3][3]  # a loss: below its prior
 
 
 @pytest.mark.slow
 @pytest.mark.integration
 def test_readme_demo_figures_reproduce():
-    """Trains experiments 1 and 2 through the CLI and compares metric and baseline with the README's table."""
+    """Trains experiments 1, 2 and 3 through the CLI and compares metric and baseline with the README's table."""
     cp = subprocess.run(
         [
             sys.executable,
@@ -32,6 +33,8 @@ def test_readme_demo_figures_reproduce():
             "1",
             "-e",
             "2",
+            "-e",
+            "3",
             "--check",
             str(ROOT / "README.md"),
         ],
@@ -40,4 +43,4 @@ def test_readme_demo_figures_reproduce():
         timeout=900,
     )
     assert cp.returncode == 0, cp.stdout + cp.stderr
-    assert cp.stdout.count("\n") == 2 and "belka_ap" in cp.stdout and "lrap" in cp.stdout
+    assert cp.stdout.count("\n") == 3 and "belka_ap" in cp.stdout and "lrap" in cp.stdout and "logloss" in cp.stdout

@@ -529,3 +529,36 @@ def test_cli_remote_dry_run_renders_and_prints_without_pushing(kenv, kaggle_serv
     # an unknown accelerator is refused, naming the value and the known ones
     r = cli("remote", "-e", "7", "--kaggle", "--accelerator", "K80", "--dry-run", env=env, cwd=proj)
     assert r.returncode == 2 and "unknown Kaggle accelerator 'K80'" in r.stderr
+
+
+def test_cli_remote_chain_pushes_sessions_until_complete(kenv, kaggle_server, tmp_path):
+    """`molremote remote --kaggle --chain` through the entry point: session 1 stops at its deadline (exit 75),
+    the chain pushes session 2, which completes; one job record per session, the last one complete."""
+    proj = tmp_path / "proj"
+    (proj / "experiments").mkdir(parents=True)
+    (proj / "experiments" / "0007_belka_small.py").write_text(
+        "from molremote.experiments import experiment\n"
+        "EXPERIMENT = experiment(task='belka', model={'name': 'cnn1d', 'embed_dim': 8}, folds={'n_folds': 3})\n"
+    )
+    git(proj, "init", "-q")
+    git(proj, "add", ".")
+    git(proj, "commit", "-qm", "exp")
+    env = {
+        **os.environ,
+        "MOLREMOTE_PROJECT": str(proj),
+        "MOLREMOTE_JOBS": str(proj / ".molremote" / "jobs"),
+        "MOLREMOTE_KAGGLE_STORE": f"file://{tmp_path / 'store'}",  # the kernel restores from and syncs to it
+        "MOLREMOTE_KAGGLE_POLL_S": "0.1",
+    }
+    runtime = KaggleRuntime(kaggle_server, tmp_path / "kaggle", fake=fake_session([75, 0]))
+    try:
+        r = cli("remote", "-e", "7", "--kaggle", "--chain", env=env, cwd=proj)
+    finally:
+        runtime.close()
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert len(kaggle_server.pushes) == 2 and "session 2" in r.stdout + r.stderr
+    recs = [json.loads(f.read_text()) for f in sorted((proj / ".molremote" / "jobs").glob("*.json"))]
+    assert sorted(rec["state"] for rec in recs) == ["complete", "incomplete"], recs
+    # bad knob value: a usage error naming the variable
+    bad = cli("remote", "-e", "7", "--kaggle", "--dry-run", env={**env, "MOLREMOTE_KAGGLE_POLL_S": "soon"}, cwd=proj)
+    assert bad.returncode == 2 and "MOLREMOTE_KAGGLE_POLL_S='soon'" in bad.stderr, bad.stderr
