@@ -134,6 +134,7 @@ class _Template(string.Template):
     """`@{name}` placeholders only: shell scripts are full of `$` and `${...}` that must pass through."""
 
     delimiter = "@"
+    # a str, as string.Template wants: its __init_subclass__ compiles it (typeshed types the compiled result)
     pattern = r"@(?:(?P<escaped>@)|\{(?P<braced>[a-z_][a-z0-9_]*)\}|(?P<named>(?!))|(?P<invalid>(?!)))"
 
 

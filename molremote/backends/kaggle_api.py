@@ -153,7 +153,7 @@ def _api_class() -> type:
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         from kaggle.api.kaggle_api_extended import KaggleApi
 
-    class _Api(KaggleApi):  # type: ignore[misc,valid-type]
+    class _Api(KaggleApi):
         _molremote_basic: tuple[str, str] | None = None
 
         def _authenticate_with_access_token(self) -> bool:
