@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from molremote import launching
-from molremote.errors import BackendError, ExperimentError
+from molremote.errors import BackendError, ExperimentError, UsageError
 from molremote.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,9 +62,9 @@ def test_refusals_name_the_option(env):
     s = Settings()
     with pytest.raises(BackendError, match="unknown backend 'local'"):
         launching.prepare(1, "local", settings=s)
-    with pytest.raises(BackendError, match="--nodes 2: needs --slurm"):
+    with pytest.raises(UsageError, match="--nodes 2: needs --slurm"):
         launching.prepare(1, "kaggle", settings=s, overrides=launching.LaunchOverrides(nodes=2))
-    with pytest.raises(BackendError, match="unknown SLURM cluster 'nope'"):
+    with pytest.raises(UsageError, match="unknown SLURM cluster 'nope'"):
         launching.prepare(1, "slurm", settings=s, overrides=launching.LaunchOverrides(cluster="nope"))
     with pytest.raises(ExperimentError, match="fold 9 out of range"):
         launching.prepare(1, "slurm", fold=9, settings=s)

@@ -22,7 +22,7 @@ from molremote.backends.base import Job
 from molremote.backends.kaggle import KaggleBackend, chain, kernel_slug, push_dataset
 from molremote.backends.kaggle_api import ENDPOINT_ENV
 from molremote.bundle import BundleInfo, make_bundle
-from molremote.errors import BackendError
+from molremote.errors import BackendError, UsageError
 from molremote.experiments import validate
 from tests.servers.kaggle_runtime import KaggleRuntime
 from tests.servers.kaggle_server import kaggle_server  # noqa: F401 (fixture)
@@ -181,7 +181,7 @@ def test_bundle_too_big_goes_to_a_dataset_and_accelerators(bundle):
     assert (tpu["enable_tpu"], tpu["enable_gpu"], tpu["machine_shape"]) == (True, False, "TpuV38")
     cpu = json.loads(KaggleBackend(username="me", accelerator="none").render(job)["kernel-metadata.json"])
     assert (cpu["enable_gpu"], "machine_shape" in cpu) == (False, False)
-    with pytest.raises(BackendError, match="unknown Kaggle accelerator 'T4'.*NvidiaTeslaT4"):
+    with pytest.raises(UsageError, match="unknown Kaggle accelerator 'T4'.*NvidiaTeslaT4"):
         KaggleBackend(username="me", accelerator="T4").render(job)
     with pytest.raises(BackendError, match="one fold"):
         KaggleBackend(username="me").render(Job(job_id="j", experiment=exp, folds=[0, 1], bundle=bundle))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import molremote
-from molremote.errors import DataError, ExperimentError
+from molremote.errors import ExperimentError, UsageError
 from molremote.tasks import TASKS, all_task_results, data_preparer, task_results
 
 PKG = Path(molremote.__file__).parent
@@ -56,5 +56,5 @@ def test_every_task_has_a_consistent_results_side():
     assert sorted(i.name for i in all_task_results()) == sorted(TASKS)
     with pytest.raises(ExperimentError, match=r"unknown task 'nope' \(known: belka, moa, text2mol\)"):
         task_results("nope")
-    with pytest.raises(DataError, match=r"task 'text2mol' has no data preparation step \(tasks with one: belka\)"):
+    with pytest.raises(UsageError, match=r"task 'text2mol' has no data preparation step \(tasks with one: belka\)"):
         data_preparer("text2mol")
