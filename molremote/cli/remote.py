@@ -52,7 +52,7 @@ def remote(
         None, "--max-sessions", help="Chain at most this many sessions (default: exp.backend.kaggle)."
     ),
     require_clean: bool = typer.Option(False, "--require-clean", help="Refuse to ship uncommitted changes."),
-    sets: Sets = [],
+    sets: Sets = None,
     ssh: str | None = typer.Option(
         None, "--ssh", help="Run on HOST over ssh: an ssh destination or a host named in molremote.toml."
     ),

@@ -14,7 +14,7 @@ from ._app import app, err_console
 from ._options import AllFolds, ExperimentOpt, Fold, MaxTime, Sets
 
 
-def resolve_cli_experiment(exp_id: int | None, experiment_json: Path | None, sets: list[str]):
+def resolve_cli_experiment(exp_id: int | None, experiment_json: Path | None, sets: list[str] | None):
     from ..experiments import Experiment, Registry, apply_overrides
 
     if (exp_id is None) == (experiment_json is None):
@@ -36,7 +36,7 @@ def train(
     fold: Fold = None,
     all_folds: AllFolds = False,
     max_time: MaxTime = None,
-    sets: Sets = [],
+    sets: Sets = None,
     restart: bool = typer.Option(False, "--restart", help="Train a finished run again (the old one is kept aside)."),
     experiment_json: Path | None = typer.Option(
         None, "--experiment-json", help="Resolved experiment JSON (remote machines)."
