@@ -54,7 +54,9 @@ def _name_version(d: metadata.Distribution) -> tuple[str, str] | None:
     m = _DIST_INFO.fullmatch(Path(folder).name) if folder is not None else None
     if m:
         return _norm(m["name"]), m["version"]
-    name = d.metadata.get("Name") if d.metadata else None
+    # PackageMetadata is an email.message.Message at run time (.get: None when missing); typeshed's protocol
+    # lists .get only from Python 3.12
+    name = d.metadata.get("Name") if d.metadata else None  # type: ignore[attr-defined]
     return (_norm(name), d.version) if name else None
 
 

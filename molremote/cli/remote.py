@@ -120,6 +120,9 @@ def remote(
                 f"{','.join(map(str, job.folds))})"
             )
             if kind == "kaggle":
+                from ..backends.kaggle import KaggleBackend
+
+                assert isinstance(plan.backend, KaggleBackend)  # kind "kaggle" is the Kaggle backend
                 console.print(
                     f"kernel folder {plan.backend.kernel_folder(job)} (`kaggle kernels push -p` takes it)",
                     highlight=False,

@@ -26,6 +26,7 @@ def resolve_cli_experiment(exp_id: int | None, experiment_json: Path | None, set
             raise ExperimentError(f"cannot read resolved experiment JSON: {e}", file=str(experiment_json)) from None
         exp = Experiment.from_json(data)
     else:
+        assert exp_id is not None  # exactly one of the two, checked above
         exp = Registry().resolve(exp_id)
     return apply_overrides(exp, sets)
 

@@ -251,7 +251,7 @@ def match_experiment(key: str, experiment: int | str | None) -> bool:
     e = str(experiment)
     if e.isdigit():
         m = re.match(r"\d+", first)
-        return bool(m) and int(m.group()) == int(e)
+        return m is not None and int(m.group()) == int(e)
     return first == e
 
 

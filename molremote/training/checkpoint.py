@@ -72,7 +72,7 @@ def load_latest(ckpt_dir: Path, move_corrupt: bool = True) -> dict[str, Any] | N
     existing = [p for p in candidates if p.exists()]
     if not existing:
         return None
-    errors = []
+    errors: list[str] = []
     for p in existing:
         try:
             state = _load(p)

@@ -98,10 +98,10 @@ def read_features(path: Path) -> Features:
     x = num.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float32)
     bad_r, bad_c = np.nonzero(~np.isfinite(x))
     if len(bad_r):
-        r, c = int(bad_r[0]), int(bad_c[0])
+        row, col = int(bad_r[0]), int(bad_c[0])
         raise DataError(
-            f"{path}: row {r + 2} (sig_id {df['sig_id'].iloc[r]}): {num.columns[c]} = "
-            f"{_plain(num.iloc[r, c])!r} is not a finite number"
+            f"{path}: row {row + 2} (sig_id {df['sig_id'].iloc[row]}): {num.columns[col]} = "
+            f"{_plain(num.iloc[row, col])!r} is not a finite number"
         )
     g = len(gene_cols)
     return Features(df["sig_id"].astype(str).to_numpy(), cat, x[:, :g], x[:, g:], gene_cols, cell_cols)
