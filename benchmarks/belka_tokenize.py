@@ -195,7 +195,8 @@ def main() -> None:
             mismatched.append(kind)
         print(
             f"  {kind:17s}: {r['molecules'] / r['seconds'] / 1e6:7.3f} M molecules/s  "
-            f"(full {REAL_MOLECULES:,}: {REAL_MOLECULES / rows[kind]:8.0f} s)  peak RSS {r['peak_rss_mib']:5.0f} MiB{same}"
+            f"(full {REAL_MOLECULES:,}: {REAL_MOLECULES / rows[kind]:8.0f} s)  "
+            f"peak RSS {r['peak_rss_mib']:5.0f} MiB{same}"
         )
     print(
         f"\nratios: molremote encode / tokenizers = {rows['molremote'] / rows['tokenizers']:.1f}x, "

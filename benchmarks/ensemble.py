@@ -111,7 +111,8 @@ def main() -> None:
             x = res[which]
             print(
                 f"{which:9s}: {x['seconds']:6.2f} s (read+align+average {x['average_s']:.2f} s, write "
-                f"{x['write_s']:.2f} s)   peak RSS {x['peak_rss_mib']:5.0f} MiB ({x['import_rss_mib']:.0f} after imports)"
+                f"{x['write_s']:.2f} s)   peak RSS {x['peak_rss_mib']:5.0f} MiB "
+                f"({x['import_rss_mib']:.0f} after imports)"
             )
         import pandas as pd
 

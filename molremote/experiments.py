@@ -317,7 +317,7 @@ def parse_set(expr: str) -> tuple[str, Any]:
     return key, value
 
 
-def apply_overrides(exp: Experiment, sets: list[str]) -> Experiment:
+def apply_overrides(exp: Experiment, sets: list[str] | None) -> Experiment:
     """Apply `--set` overrides to a resolved experiment; unknown keys and wrong types are refused."""
     if not sets:
         return exp

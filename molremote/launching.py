@@ -160,7 +160,7 @@ def prepare(
     *,
     fold: int | None = None,
     all_folds: bool = False,
-    sets: list[str] | tuple[str, ...] = (),
+    sets: list[str] | tuple[str, ...] | None = (),
     overrides: LaunchOverrides = LaunchOverrides(),
     settings: Settings | None = None,
     require_clean: bool = False,
@@ -180,7 +180,7 @@ def prepare(
 
     if backend not in BACKEND_NAMES:
         raise BackendError(f"unknown backend '{backend}' (known: {', '.join(BACKEND_NAMES)})")
-    sets = list(sets)
+    sets = list(sets or ())
     exp = apply_overrides(Registry().resolve(exp_id), sets)
     folds = exp.select_folds(fold, all_folds)
     if overrides.max_time:

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Shim: the demo-data builder lives in `molremote.tasks.belka.demo` (run `python -m molremote.tasks.belka.demo --help`)."""
+"""Shim: the demo-data builder lives in `molremote.tasks.belka.demo`
+(run `python -m molremote.tasks.belka.demo --help`)."""
 
 import runpy
 import sys

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Shim: the demo-data builder lives in `molremote.tasks.text2mol.demo` (run `python -m molremote.tasks.text2mol.demo --help`)."""
+"""Shim: the demo-data builder lives in `molremote.tasks.text2mol.demo`
+(run `python -m molremote.tasks.text2mol.demo --help`)."""
 
 import runpy
 import sys

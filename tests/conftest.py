@@ -5,6 +5,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# fixtures shared across folders, registered once here rather than imported into each test module (an imported
+# fixture that is then taken as a parameter reads to linters as a redefinition): `kaggle_server`
+pytest_plugins = ["tests.servers.kaggle_server"]
+
 # huggingface_hub uploads through Xet whenever hf_xet is installed; the loopback Hub speaks git-LFS (the Hub's
 # other upload path), so tests take that one. Set before any huggingface_hub import (it reads this once).
 os.environ["HF_HUB_DISABLE_XET"] = "1"

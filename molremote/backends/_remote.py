@@ -19,7 +19,7 @@ import time
 from abc import abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import BackendError
 from ..jobs import JobRecord
@@ -111,10 +111,12 @@ def options_for_record(o: RemoteOptions) -> dict[str, Any]:
     return o.model_dump(exclude_none=True)
 
 
-class RemoteBackend(Backend):
-    """The flow every shell-reached backend shares; subclasses give the hooks below."""
+RO = TypeVar("RO", bound=RemoteOptions)
 
-    Options: Any = RemoteOptions
+
+class RemoteBackend(Backend[RO]):
+    """The flow every shell-reached backend shares; subclasses give the hooks below (and their `Options`)."""
+
     per_fold_logs = True  # False: one log for the whole job (ssh runs its folds one after the other)
 
     # ------------------------------------------------------------------------------------------- hooks
@@ -123,7 +125,7 @@ class RemoteBackend(Backend):
         """The shell command (run on the host) that starts the job whose files are in `job_dir`."""
 
     @abstractmethod
-    def parse_submission(self, stdout: str, o: Any) -> tuple[dict[str, Any], str, str]:
+    def parse_submission(self, stdout: str, o: RO) -> tuple[dict[str, Any], str, str]:
         """From the submit command's output: (handle fields, initial state, detail)."""
 
     @abstractmethod
@@ -131,10 +133,10 @@ class RemoteBackend(Backend):
         """A shell command printing fold `fold`'s log from byte `offset` (nothing when there is none yet)."""
 
     # ------------------------------------------------------------------------------------------- flow
-    def _shell(self, o: Any) -> Shell:
+    def _shell(self, o: RO) -> Shell:
         return Shell(host=o.host, ssh_config=o.ssh_config)
 
-    def _for(self, record: JobRecord) -> tuple[Any, Shell, str]:
+    def _for(self, record: JobRecord) -> tuple[RO, Shell, str]:
         """(options, shell, quoted job folder as the host sees it) for a launched job."""
         o = self._parse(record.options)
         shell = self._shell(o)

@@ -21,7 +21,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
@@ -88,15 +88,21 @@ class Options(BaseModel):
         return self
 
 
-class Backend(ABC):
+# a backend's own Options subclass: `class SshBackend(RemoteBackend[SshOptions])` types `self.options` and
+# `job_options()` as SshOptions
+OptionsT = TypeVar("OptionsT", bound=Options)
+
+
+class Backend(ABC, Generic[OptionsT]):
     name: ClassVar[str]
-    Options: ClassVar[type[Options]]
+    Options: type[OptionsT]  # the class itself (set in each backend's class body); not ClassVar: it holds a type var
+    options: OptionsT
 
     def __init__(self, **options: Any):
         self.options = self._parse(options)
 
     @classmethod
-    def _parse(cls, options: dict[str, Any]) -> Options:
+    def _parse(cls, options: dict[str, Any]) -> OptionsT:
         try:
             return cls.Options(**{k: v for k, v in options.items() if v is not None})
         except ValidationError as e:
@@ -104,7 +110,7 @@ class Backend(ABC):
             loc = ".".join(str(x) for x in err["loc"])
             raise BackendError(f"{cls.name} backend option '{loc}': {err['msg']}") from None
 
-    def job_options(self, job: Job) -> Options:
+    def job_options(self, job: Job) -> OptionsT:
         """Backend options with the job's per-job overrides applied."""
         if not job.options:
             return self.options
@@ -135,7 +141,7 @@ class _Template(string.Template):
 
     delimiter = "@"
     # a str, as string.Template wants: its __init_subclass__ compiles it (typeshed types the compiled result)
-    pattern = r"@(?:(?P<escaped>@)|\{(?P<braced>[a-z_][a-z0-9_]*)\}|(?P<named>(?!))|(?P<invalid>(?!)))"
+    pattern = r"@(?:(?P<escaped>@)|\{(?P<braced>[a-z_][a-z0-9_]*)\}|(?P<named>(?!))|(?P<invalid>(?!)))"  # type: ignore[assignment]
 
 
 def templates_dir() -> Path:

@@ -138,7 +138,7 @@ def _state_from_exit(code: int | None) -> tuple[str, str]:
     return "failed", f"trainer exit {code}"
 
 
-class KaggleBackend(Backend):
+class KaggleBackend(Backend[KaggleOptions]):
     name = "kaggle"
     Options = KaggleOptions
 
@@ -394,7 +394,7 @@ class KaggleBackend(Backend):
                 "pending",
                 f"Kaggle still reports the previous version ({kstatus}); waiting for session {session} to start",
             )
-        if not ours:
+        if not ours or st is None:  # (st is None only when not ours)
             why = failure or "the kernel ended without writing molremote-status.json"
             return JobStatus("failed", f"Kaggle: {kstatus}: {why}")
         if st.get("state") == "failed" and st.get("message"):
@@ -515,7 +515,11 @@ def chain(
             raise BackendError(f"session {n} not pushed: {e}") from None
         records.append(rec)
         echo(f"session {n}: pushed {rec.handle['kernel']} version {rec.handle.get('version')} ({rec.handle['url']})")
-        st = backend.wait(rec, poll_s, on_change=lambda s, n=n: echo(f"session {n}: {s.state}: {s.detail}"))
+
+        def on_change(s: JobStatus, n: int = n) -> None:
+            echo(f"session {n}: {s.state}: {s.detail}")
+
+        st = backend.wait(rec, poll_s, on_change=on_change)
         if st.state == "complete":
             return "complete", records
         if st.state != "incomplete":

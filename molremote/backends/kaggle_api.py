@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import functools
+import importlib
 import io
 import json
 import logging
@@ -31,6 +32,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from ..errors import BackendError
@@ -289,7 +291,7 @@ class KaggleClient:
         c = self.credentials
         with _ENV_LOCK:
             saved = {k: os.environ.get(k) for k in _KAGGLE_VARS}
-            env_mod = None
+            env_mod: ModuleType | None = None  # kagglesdk.kaggle_env, once imported
             old_endpoint = None
             try:
                 for k in _KAGGLE_VARS:
@@ -301,7 +303,7 @@ class KaggleClient:
                     os.environ["KAGGLE_USERNAME"], os.environ["KAGGLE_KEY"] = c.username, c.key  # type: ignore
                 if self.endpoint:
                     os.environ["KAGGLE_API_ENVIRONMENT"] = "LOCALHOST"
-                    from kagglesdk import kaggle_env as env_mod  # light: no authentication at import
+                    env_mod = importlib.import_module("kagglesdk.kaggle_env")  # light: no authentication at import
 
                     old_endpoint = env_mod._env_to_endpoint[env_mod.KaggleEnv.LOCAL]
                     env_mod._env_to_endpoint[env_mod.KaggleEnv.LOCAL] = self.endpoint

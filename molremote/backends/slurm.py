@@ -167,7 +167,7 @@ def _overall(tasks: dict[int, str]) -> str:
     return "complete"
 
 
-class SlurmBackend(_remote.RemoteBackend):
+class SlurmBackend(_remote.RemoteBackend[SlurmOptions]):
     name = "slurm"
     Options = SlurmOptions
 
@@ -277,8 +277,8 @@ class SlurmBackend(_remote.RemoteBackend):
                 if len(parts) == 3 and parts[0].startswith(f"{sid}_") and parts[0].split("_")[1].isdigit():
                     f = int(parts[0].split("_")[1])
                     if f not in tasks:
-                        code = int(parts[2].split(":")[0]) if parts[2].split(":")[0].isdigit() else None
-                        tasks[f] = _state(parts[1], code)
+                        exit_code = int(parts[2].split(":")[0]) if parts[2].split(":")[0].isdigit() else None
+                        tasks[f] = _state(parts[1], exit_code)
                         reasons[f] = f"{parts[1]} exit {parts[2]}"
         for f in record.folds:
             if f not in tasks:

@@ -19,7 +19,7 @@ class SshOptions(_remote.RemoteOptions):
     kill_wait_s: int = 30  # cancel: time for the trainer to checkpoint after SIGTERM before SIGKILL
 
 
-class SshBackend(_remote.RemoteBackend):
+class SshBackend(_remote.RemoteBackend[SshOptions]):
     name = "ssh"
     Options = SshOptions
     per_fold_logs = False  # one log.txt: the folds run one after the other

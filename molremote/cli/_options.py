@@ -17,8 +17,10 @@ JobId = Annotated[str | None, typer.Option("--job", help="A job id from `molremo
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output (JSON on stdout).")]
 Fold = Annotated[int | None, typer.Option("--fold", "-f", help="Fold (default: the experiment's).")]
 AllFolds = Annotated[bool, typer.Option("--all-folds", help="Every fold the experiment lists.")]
+# None when no --set is given (typer's default for a list option): every consumer takes `list[str] | None`
 Sets = Annotated[
-    list[str], typer.Option("--set", help="key.path=value override of the experiment (recorded in the manifest).")
+    list[str] | None,
+    typer.Option("--set", help="key.path=value override of the experiment (recorded in the manifest)."),
 ]
 KaggleAccount = Annotated[str | None, typer.Option("--account", help="Kaggle account from molremote.toml.")]
 MaxTime = Annotated[

@@ -70,7 +70,7 @@ def evaluate(
             exp, fold_list, overwrite=overwrite, pull=not no_pull, allow_incomplete=allow_incomplete
         )
     sent = None
-    if submit:
+    if competition is not None:  # set when --submit
         desc = describe_experiment(exp.id, exp.config_hash, short_commit(r.get("code") for r in rec["runs"]), _cv(rec))
         desc = f"{desc} {message}" if message else desc
         sent = submit_and_record(Path(rec["record"]), Path(rec["submission"]), competition, desc, account)
@@ -150,7 +150,7 @@ def ensemble(
     members = [experiment_member(e, pull=not no_pull) for e in exps] + [file_member(p) for p in inputs]
     res = blend(members, task_name, weights=w, method=method, out=out, overwrite=overwrite)
     sent = None
-    if submit:
+    if competition is not None:  # set when --submit
         from ..runs import code_info
 
         # the commit(s) that trained the member runs; for files only, the code building the ensemble
@@ -290,7 +290,7 @@ def scores(
     console.print(table)
     if not rows:
         err_console.print("no submissions" + (f" naming experiment {exp_id}" if exp_id is not None else ""))
-    if figure:
+    if figure and corr is not None:  # both come from draw()
         from ..report.leaderboard import describe
 
         console.print(f"{describe(corr)}\nplot  {figure}")

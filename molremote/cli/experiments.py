@@ -124,7 +124,7 @@ def ls(as_json: Json = False) -> None:
 def show(
     exp_id: int = typer.Argument(..., metavar="ID"),
     as_json: bool = typer.Option(False, "--json", help="Print the resolved JSON (what travels)."),
-    sets: Sets = [],
+    sets: Sets = None,
 ) -> None:
     """Show an experiment's resolved configuration."""
     exp = apply_overrides(Registry().resolve(exp_id), sets)

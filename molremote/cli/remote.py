@@ -52,7 +52,7 @@ def remote(
         None, "--max-sessions", help="Chain at most this many sessions (default: exp.backend.kaggle)."
     ),
     require_clean: bool = typer.Option(False, "--require-clean", help="Refuse to ship uncommitted changes."),
-    sets: Sets = [],
+    sets: Sets = None,
     ssh: str | None = typer.Option(
         None, "--ssh", help="Run on HOST over ssh: an ssh destination or a host named in molremote.toml."
     ),
@@ -120,6 +120,9 @@ def remote(
                 f"{','.join(map(str, job.folds))})"
             )
             if kind == "kaggle":
+                from ..backends.kaggle import KaggleBackend
+
+                assert isinstance(plan.backend, KaggleBackend)  # kind "kaggle" is the Kaggle backend
                 console.print(
                     f"kernel folder {plan.backend.kernel_folder(job)} (`kaggle kernels push -p` takes it)",
                     highlight=False,

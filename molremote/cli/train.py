@@ -14,7 +14,7 @@ from ._app import app, err_console
 from ._options import AllFolds, ExperimentOpt, Fold, MaxTime, Sets
 
 
-def resolve_cli_experiment(exp_id: int | None, experiment_json: Path | None, sets: list[str]):
+def resolve_cli_experiment(exp_id: int | None, experiment_json: Path | None, sets: list[str] | None):
     from ..experiments import Experiment, Registry, apply_overrides
 
     if (exp_id is None) == (experiment_json is None):
@@ -26,6 +26,7 @@ def resolve_cli_experiment(exp_id: int | None, experiment_json: Path | None, set
             raise ExperimentError(f"cannot read resolved experiment JSON: {e}", file=str(experiment_json)) from None
         exp = Experiment.from_json(data)
     else:
+        assert exp_id is not None  # exactly one of the two, checked above
         exp = Registry().resolve(exp_id)
     return apply_overrides(exp, sets)
 
@@ -36,7 +37,7 @@ def train(
     fold: Fold = None,
     all_folds: AllFolds = False,
     max_time: MaxTime = None,
-    sets: Sets = [],
+    sets: Sets = None,
     restart: bool = typer.Option(False, "--restart", help="Train a finished run again (the old one is kept aside)."),
     experiment_json: Path | None = typer.Option(
         None, "--experiment-json", help="Resolved experiment JSON (remote machines)."

@@ -202,7 +202,7 @@ class HubStore(Store):
             deleted = sorted(
                 r for r in stored if r not in local and not r.startswith(KEEP_IN_STORE) and not excluded(r)
             )
-            summary = {
+            summary: dict[str, Any] = {
                 "key": key,
                 "store": self.url,
                 "uploaded": changed,

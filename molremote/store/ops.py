@@ -214,7 +214,7 @@ def list_runs(
             lu, su = lm.get("updated_at") or "", sm.get("updated_at") or ""
             row["where"] = "same" if lu == su else ("local-newer" if lu > su else "store-newer")
             row["manifest"] = lm if lu >= su else sm
-        m = row["manifest"] or {}
+        m: dict[str, Any] = row["manifest"] or {}
         # a local run marked running whose trainer here is gone shows as stopped
         row["status"] = shown_status(row["path"], m) if row.get("path") is not None and m is lm else m.get("status")
     return [rows[k] for k in sorted(rows)]

@@ -6,13 +6,17 @@ import datetime as dt
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ManifestError
 from ..experiments import Experiment
 from ..runlock import RunLock
 from ..runs import STATUS_COMPLETE, STATUS_INCOMPLETE, STATUS_RUNNING, Run, run_key, run_path
 from .trainer import TrainResult, train_run
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+    from ..store.base import Store
 
 
 def _echo_to(run: Run):
@@ -35,8 +39,8 @@ def train_fold(
     restart: bool = False,
     progress: bool | None = None,
     root: Path | None = None,
-    store: Any = None,
-    settings: Any = None,
+    store: Store | str | None = None,
+    settings: Settings | None = None,
     wait: bool = False,
     repair: bool = False,
 ) -> TrainResult:

@@ -9,13 +9,16 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..errors import EXIT_INCOMPLETE
 
+if TYPE_CHECKING:
+    from ..experiments import Experiment
+
 
 def run_under_torchrun(
-    gpus: int, exp: Any, folds: list[int], argv: list[str] | None = None, echo: Callable[[str], None] = print
+    gpus: int, exp: Experiment, folds: list[int], argv: list[str] | None = None, echo: Callable[[str], None] = print
 ) -> int:
     """Re-run this same command (`argv`, default sys.argv) under torchrun with `gpus` processes, then report
     like a single process: prints the last run folder and returns the exit code taken from the run's manifest

@@ -16,10 +16,11 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -29,6 +30,9 @@ from ..models import build_model
 from ..runs import EXIT_INCOMPLETE, STATUS_COMPLETE, STATUS_FAILED, STATUS_INCOMPLETE, Run, now_iso
 from ..tasks import get_task
 from . import checkpoint as ckpt
+
+if TYPE_CHECKING:
+    from .dist import Dist
 
 log = logging.getLogger("molremote.train")
 
@@ -86,9 +90,8 @@ def seed_everything(seed: int) -> None:
 
 def make_optimizer(exp: Experiment, model: torch.nn.Module) -> torch.optim.Optimizer:
     t = exp.training
-    groups = (
-        model.param_groups(t) if hasattr(model, "param_groups") else [p for p in model.parameters() if p.requires_grad]
-    )
+    param_groups = getattr(model, "param_groups", None)  # a model's own groups (GcnText: the text tower's lr)
+    groups = param_groups(t) if param_groups is not None else [p for p in model.parameters() if p.requires_grad]
     if t.optimizer == "adam":
         return torch.optim.Adam(groups, lr=t.lr, weight_decay=t.weight_decay)
     if t.optimizer == "adamw":
@@ -237,10 +240,10 @@ class Trainer:
         max_time_s: float | None = None,
         progress: bool | None = None,
         tracker: Any = None,
-        on_checkpoint: Any = None,
-        echo: Any = None,
-        dist: Any = None,
-        task: Any = None,
+        on_checkpoint: Callable[[], None] | None = None,
+        echo: Callable[[str], None] | None = None,
+        dist: Dist | None = None,
+        task: Any = None,  # a Task, else get_task() in setup(); self.task is used only after setup
     ):
         from .dist import Dist
 

@@ -25,7 +25,6 @@ from molremote.bundle import BundleInfo, make_bundle
 from molremote.errors import BackendError, UsageError
 from molremote.experiments import validate
 from tests.servers.kaggle_runtime import KaggleRuntime
-from tests.servers.kaggle_server import kaggle_server  # noqa: F401 (fixture)
 
 from .conftest import EXPERIMENT, ROOT, check_golden, git
 

@@ -17,7 +17,6 @@ from molremote.backends.kaggle_api import (
     write_dataset_metadata,
 )
 from molremote.errors import BackendError
-from tests.servers.kaggle_server import KaggleServer, kaggle_server  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.integration
 

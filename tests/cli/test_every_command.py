@@ -1,7 +1,8 @@
 """Every command `molremote --help` lists is invoked by some test: a command added without a test fails here.
 
 A command counts as invoked when its words appear, in order, as consecutive string arguments of a call that runs
-the CLI (subprocess, Typer's runner or a test's `cli`/`molremote` helper), or of a list passed to one (`cli(project, "train", "-e", "1")`, `runner.invoke(app, ["data", "push", ...])`,
+the CLI (subprocess, Typer's runner or a test's `cli`/`molremote` helper), or of a list passed to one
+(`cli(project, "train", "-e", "1")`, `runner.invoke(app, ["data", "push", ...])`,
 `subprocess.run([..., "molremote", "status", "--json"])`)."""
 
 from __future__ import annotations

@@ -17,7 +17,6 @@ from molremote.backends.kaggle_api import ENDPOINT_ENV
 from molremote.bundle import make_bundle
 from tests.backends.test_kaggle import fake_session, tiny_experiment
 from tests.servers.kaggle_runtime import KaggleRuntime
-from tests.servers.kaggle_server import kaggle_server  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

@@ -76,7 +76,8 @@ def test_slurm_dry_run_nodes_and_gpus(tmp_path):
 
 def test_ssh_dry_run_uses_named_host(tmp_path):
     (tmp_path / "molremote.toml").write_text(
-        '[ssh.hosts.box]\ndestination = "me@box.example.org"\nworkdir = "/scratch/me/mr"\nvenv = "/opt/venv"\ngpus = 2\n'
+        '[ssh.hosts.box]\ndestination = "me@box.example.org"\nworkdir = "/scratch/me/mr"\n'
+        'venv = "/opt/venv"\ngpus = 2\n'
     )
     r = molremote(tmp_path, "remote", "-e", "1", "--ssh", "box", "--dry-run")
     assert r.returncode == 0, r.stderr

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-
-torch = pytest.importorskip("torch")
-
 from pydantic import ValidationError
 
 from molremote.models.params import TabularMlpParams
-from molremote.models.tabular_mlp import build
+
+torch = pytest.importorskip("torch")
+
+from molremote.models.tabular_mlp import build  # noqa: E402 (imports torch: only after the importorskip above)
 
 INFO = {"n_features": 875, "n_outputs": 206}
 

@@ -406,12 +406,13 @@ class Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         body = read_body(self) if method in ("POST", "PUT") else b""
         url = urlsplit(self.path)
-        for m, name, rx, auth in ROUTES:
-            match = re.fullmatch(rx, url.path)
-            if match and (m == method or (m == "GET" and method == "HEAD")):
+        for route in ROUTES:
+            match = re.fullmatch(route[2], url.path)
+            if match and (route[0] == method or (route[0] == "GET" and method == "HEAD")):
                 break
         else:
             return self._send(404, {"error": f"no route {method} {url.path}"})
+        _, name, _, auth = route
         st = self.state
         st.calls[name] += 1
         fault = st.take_fault(name)

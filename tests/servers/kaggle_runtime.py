@@ -3,9 +3,10 @@
 After every accepted push, `KaggleRuntime` does what Kaggle does with a script kernel: it lays out a fresh
 `/kaggle` (MOLREMOTE_KAGGLE_ROOT = a temp folder) with the pushed dataset sources mounted at the 2026 paths
 `input/datasets/<owner>/<slug>/` (or the older `input/<slug>/`, see `layout`; files taken from the server's
-stored datasets), runs the pushed text with the system's Python, then publishes `working/` as the version's output, the run's stdout/stderr as its log
-(Kaggle's JSON list of {stream_name, time, data}) and COMPLETE or ERROR as its status. Status polls in
-between answer QUEUED, then RUNNING (after the previous version's final status once, as the real trap).
+stored datasets), runs the pushed text with the system's Python, then publishes `working/` as the version's
+output, the run's stdout/stderr as its log (Kaggle's JSON list of {stream_name, time, data}) and COMPLETE or
+ERROR as its status. Status polls in between answer QUEUED, then RUNNING (after the previous version's final
+status once, as the real trap).
 
 `layout`: "2026" mounts datasets at `input/datasets/<owner>/<slug>/` (Kaggle since 2026), "legacy" at
 `input/<slug>/` (before; still seen on older images): the kernel must find its data in both.

@@ -654,7 +654,7 @@ def _make_handler(server: KaggleServer):
 
 @pytest.fixture
 def kaggle_server():
-    """A started KaggleServer; import it into a test module (`from tests.servers.kaggle_server import
-    kaggle_server`) and point the client at `kaggle_server.url` (see molremote.backends.kaggle_api)."""
+    """A started KaggleServer, available to every test (tests/conftest.py registers this module as a plugin);
+    point the client at `kaggle_server.url` (see molremote.backends.kaggle_api)."""
     with KaggleServer() as server:
         yield server

@@ -16,7 +16,7 @@ import pytest
 from molremote.backends.kaggle_api import ENDPOINT_ENV, KaggleClient
 from molremote.errors import BackendError
 from tests.servers.kaggle_runtime import KaggleRuntime
-from tests.servers.kaggle_server import Dataset, DatasetVersion, kaggle_server  # noqa: F401 (fixture)
+from tests.servers.kaggle_server import Dataset, DatasetVersion
 
 pytestmark = pytest.mark.integration
 GOLDEN_KERNEL = Path(__file__).resolve().parents[1] / "backends" / "golden" / "kaggle_kernel.py"

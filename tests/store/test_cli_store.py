@@ -147,9 +147,9 @@ def test_push_pull_runs_never_import_torch(tmp_path):
     make_run(a / "runs")
     for cmd in (["push", "-e", "620"], ["pull", "-e", "620", "--force"], ["runs", "--json"]):
         code = (
-            "import sys; sys.argv = ['molremote', *%r]\nfrom molremote.cli import main\n"
+            f"import sys; sys.argv = ['molremote', *{cmd!r}]\nfrom molremote.cli import main\n"
             "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
-            "sys.stderr.write('TORCH' if 'torch' in sys.modules else 'CLEAN'); sys.exit(code)" % (cmd,)
+            "sys.stderr.write('TORCH' if 'torch' in sys.modules else 'CLEAN'); sys.exit(code)"
         )
         env = {
             **os.environ,

@@ -1,8 +1,9 @@
 """Builder of the shipped MoA demo data (`molremote/demo_data/moa/`), from real single-cell expression data.
 
-Source (builder needs `pip install h5py`): `10x_pbmc68k_reduced.h5ad`, shipped inside the `scanpy` wheel (scanpy/datasets/; 700 peripheral blood
-cells x 765 scaled genes from 10x Genomics' PBMC 68k, with the cell labels `bulk_labels` (10 cell types),
-`louvain` (11 clusters) and `phase` (G1/S/G2M)). Read with h5py; scanpy itself is not needed:
+Source (builder needs `pip install h5py`): `10x_pbmc68k_reduced.h5ad`, shipped inside the `scanpy` wheel
+(scanpy/datasets/; 700 peripheral blood cells x 765 scaled genes from 10x Genomics' PBMC 68k, with the cell
+labels `bulk_labels` (10 cell types), `louvain` (11 clusters) and `phase` (G1/S/G2M)). Read with h5py; scanpy
+itself is not needed:
 
     pip download scanpy --no-deps -d /tmp/scanpy && unzip -o /tmp/scanpy/scanpy-*.whl \\
         'scanpy/datasets/10x_pbmc68k_reduced.h5ad' -d /tmp/scanpy

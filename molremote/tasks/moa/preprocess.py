@@ -2,8 +2,9 @@
 reused for validation, test and resumed runs.
 
 Pipeline (each step optional, from MoaParams): QuantileTransformer (normal output) on the g- and c- columns;
-PCA, factor analysis and UMAP (umap-learn, optional) components of the (transformed) g- and c- blocks appended; VarianceThreshold over the
-continuous features; cp_time / cp_dose codes in front (cp_type is constant once control rows are dropped).
+PCA, factor analysis and UMAP (umap-learn, optional) components of the (transformed) g- and c- blocks
+appended; VarianceThreshold over the continuous features; cp_time / cp_dose codes in front (cp_type is
+constant once control rows are dropped).
 Fitted on the fold's training rows, or on those plus the test rows with `fit_on="train+test"` (as the
 winners did; the validation rows are never seen). The fitted object is pickled to
 `<run>/preprocess/preprocess.pkl`, the features it produced to `features.npz` (all training and test rows)

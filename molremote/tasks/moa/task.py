@@ -10,7 +10,7 @@ Outputs: predict() -> {"p": sigmoid probabilities}. Score: mean column-wise log 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,8 +20,12 @@ from ..base import Task
 from . import folds
 from .data import FILES, Features, read_moa
 from .metric import mean_columnwise_log_loss, prior_log_loss
+from .params import MoaParams
 from .preprocess import fit_or_load
 from .results import LABEL, MoaResults, submission_spec
+
+if TYPE_CHECKING:
+    from ...experiments import Experiment
 
 
 def _concat(a: Features, b: Features) -> Features:
@@ -36,6 +40,7 @@ def _concat(a: Features, b: Features) -> Features:
 
 
 class MoaTask(Task):
+    params: MoaParams
     name = MoaResults.name
     metric_name = MoaResults.metric_name
     greater_is_better = MoaResults.greater_is_better
@@ -44,7 +49,7 @@ class MoaTask(Task):
         "data/moa && unzip data/moa/lish-moa.zip -d data/moa` (accept the rules on kaggle.com first)."
     )
 
-    def __init__(self, exp: Any):
+    def __init__(self, exp: Experiment):
         super().__init__(exp)
         self._loaded = False
         self._folds: np.ndarray | None = None
