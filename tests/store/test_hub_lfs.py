@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import shutil
 import urllib.error
 import urllib.request
 
@@ -246,7 +247,12 @@ def test_change_detection_on_lfs_files(hub, hub_store, tmp_path):
     bad = bytearray(best.read_bytes())
     bad[0] ^= 0xFF
     best.write_bytes(bytes(bad))
-    hub_store.pull(KEY, dest)
+    with pytest.raises(StoreError, match="changed here since the last sync: checkpoints/best.pt"):
+        hub_store.pull(KEY, dest)  # a local change is never overwritten silently
+    hub_store.pull(KEY, dest, force=True)  # --force: the changed file goes to .backups/<time>/ first
+    backups = list((dest / ".backups").rglob("best.pt"))
+    assert len(backups) == 1 and backups[0].read_bytes() == bytes(bad)
+    shutil.rmtree(dest / ".backups")
     assert hub.state.calls["cdn"] - n_cdn == 1 and tree_bytes(dest) == tree_bytes(run)
 
 

@@ -105,12 +105,22 @@ def test_complete_run_writes_the_folder_layout(project):
     assert (run_dir / "checkpoints/last.pt").stat().st_mtime_ns == mtime
 
     # --restart keeps the old run aside, byte for byte, and trains a new one in its place
-    before = {p.relative_to(run_dir).as_posix(): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    # (`.lock` is bookkeeping: it names whichever process last held the run, e.g. the "already complete" check)
+    before = {
+        p.relative_to(run_dir).as_posix(): p.read_bytes()
+        for p in run_dir.rglob("*")
+        if p.is_file() and p.name != ".lock"
+    }
     re = cli(project, "train", "-e", "1", "--restart")
     assert re.returncode == 0, re.stderr
     aside = [p for p in run_dir.parent.iterdir() if ".replaced-" in p.name]
     assert len(aside) == 1 and aside[0].name.startswith(run_dir.name + ".replaced-")
-    assert {p.relative_to(aside[0]).as_posix(): p.read_bytes() for p in aside[0].rglob("*") if p.is_file()} == before
+    kept = {
+        p.relative_to(aside[0]).as_posix(): p.read_bytes()
+        for p in aside[0].rglob("*")
+        if p.is_file() and p.name != ".lock"
+    }
+    assert kept == before
     new = json.loads((run_dir / "manifest.json").read_text())
     assert new["status"] == "complete" and new["run_uid"] != m["run_uid"]
 
