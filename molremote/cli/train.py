@@ -70,6 +70,9 @@ def train(
         from ..training.supervisor import run_under_torchrun  # torch-free: torchrun runs as a child
 
         raise typer.Exit(run_under_torchrun(gpus, exp, folds, echo=lambda m: err_console.print(m, highlight=False)))
+    from ..training.early import catch
+
+    catch()  # a USR1 from here on (SLURM's time-limit warning) stops the trainer at its first check
     store, settings = _store_and_settings()
     from ..training.launch import train_fold  # imports torch
 

@@ -57,6 +57,10 @@ class StopFlag:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT):
                 self._old[sig] = signal.signal(sig, self._handle)
+        from .early import PENDING  # a USR1 that came while torch was still importing (training/early.py)
+
+        if PENDING and self.reason is None:
+            self.reason = PENDING.pop(0)
         return self
 
     def uninstall(self) -> None:
