@@ -36,9 +36,15 @@ def wandb_server(tmp_path, monkeypatch):
     isolate_env(monkeypatch, tmp_path)
     for k, v in SECRETS.items():
         monkeypatch.setenv(k, v)
+    import wandb
+
+    # wandb keeps one service per process and ignores later env changes (WANDB_BASE_URL) once it runs: an
+    # earlier test's offline run would send this test's online run to the real W&B. Start a fresh one.
+    wandb.teardown()
     with WandbServer(KEY) as server:
         monkeypatch.setenv("WANDB_BASE_URL", server.url)
         yield server
+    wandb.teardown()
     assert server.state.unknown == []  # the client asked nothing the server had to guess
 
 

@@ -99,6 +99,9 @@ def test_ssh_job_launch_follow_pull_then_cancel_and_fetch(cluster, tmp_path):  #
     assert ok(molremote(p, "cancel", "-e", "3")).strip() == f"cancelled {long_id}"
     cells = row(ok(molremote(p, "status", "-e", "3")), long_id)
     assert cells[4:6] == ["cancelled", "cancelled by `molremote cancel`"], cells
+    gone = time.monotonic() + 60  # the trainer checkpoints on SIGTERM, then exits: give it that time under load
+    while subprocess.run(["kill", "-0", pid], capture_output=True).returncode == 0 and time.monotonic() < gone:
+        time.sleep(0.2)
     assert subprocess.run(["kill", "-0", pid], capture_output=True).returncode != 0  # the job's process is gone
     log = ok(molremote(p, "logs", "--job", long_id))
     assert "stopped (SIGTERM)" in log and "checkpoint saved" in log and log.strip().endswith("fold 0: exit 75"), log

@@ -35,8 +35,8 @@ def test_header_names_the_one_task_it_fits(tmp_path):
     with pytest.raises(SubmissionError) as e:  # files of two tasks: none fits all
         infer_task([belka, t2m])
     assert "no task's submission format fits" in str(e.value) and "belka: id, binds" in str(e.value)
-    with pytest.raises(SubmissionError, match=r"sig_id, x.*--task"):
-        infer_task([write(tmp_path / "c.csv", "sig_id,x\na,0.1\n")])
+    with pytest.raises(SubmissionError, match=r"molecule, score.*--task"):  # a header no task's format fits
+        infer_task([write(tmp_path / "c.csv", "molecule,score\na,0.1\n")])
 
 
 def test_several_matching_tasks_are_named(tmp_path, monkeypatch):
