@@ -218,7 +218,7 @@ def test_time_limit_usr1_reaches_both_nodes_requeue_resume(two_nodes, tmp_path):
     assert m["status"] == "complete" and m["world_size"] == 2
     assert [s.get("status") for s in m["sessions"]] == ["incomplete", "complete"], m["sessions"]
     # rank 0 checkpointed mid-epoch on USR1 and the second attempt resumed from that very batch
-    stopped = re.search(r"stopped \(SIGUSR1\) at (epoch \d+ batch \d+); checkpoint saved", log)
+    stopped = re.search(r"stopped \(SIGUSR1\) in (epoch \d+/\d+ batch \d+/\d+); checkpoint saved", log)
     assert stopped and re.search(rf"resuming fold0-\w+ at {stopped[1]} ", log), log[-3000:]
     out, err = local.communicate(timeout=400)
     assert local.returncode == 0, err[-3000:]

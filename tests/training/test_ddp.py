@@ -50,8 +50,10 @@ def test_two_process_ddp_matches_single_process(project, tmp_path):
 @pytest.mark.slow
 @pytest.mark.integration
 def test_ddp_stops_at_deadline_and_resumes(project):
-    _exp(project, epochs=3, sleep=0.2)  # >= 7 s of training: the 3 s deadline always hits mid-run
-    first = cli(project, "train", "-e", "1", "--gpus", "2", "--max-time", "3s", timeout=300)
+    # >= 11 s of training: the 8 s deadline hits mid-run, and not while a loaded machine is still starting
+    # the two ranks (a 3 s deadline could pass on one rank before the first all-reduced stop check)
+    _exp(project, epochs=5, sleep=0.2)
+    first = cli(project, "train", "-e", "1", "--gpus", "2", "--max-time", "8s", timeout=300)
     assert first.returncode == 75, first.stderr
     run_dir = Path(first.stdout.strip().splitlines()[-1])
     assert json.loads((run_dir / "manifest.json").read_text())["status"] == "incomplete"
