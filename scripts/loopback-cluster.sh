@@ -372,8 +372,10 @@ cmd_start() {
   # then find it up
   exec 9> "$INFRA_DIR/start.lock"
   flock -w 300 9 || die "another start held $INFRA_DIR/start.lock for 300 s"
-  start_sshd
-  start_slurm
+  # 9>&-: the daemons started below must not inherit the lock's descriptor, or munged and mariadbd hold
+  # the lock for as long as they run and every later start waits 300 s and fails
+  start_sshd 9>&-
+  start_slurm 9>&-
   log "all up in $(( $(now_ms) - t0 )) ms"
   cmd_env
 }
