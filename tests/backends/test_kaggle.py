@@ -20,10 +20,10 @@ import pytest
 from molremote import jobs
 from molremote.backends.base import Job
 from molremote.backends.kaggle import KaggleBackend, chain, kernel_slug, push_dataset
-from molremote.backends.kaggle_api import ENDPOINT_ENV
 from molremote.bundle import BundleInfo, make_bundle
 from molremote.errors import BackendError, UsageError
 from molremote.experiments import validate
+from tests.helpers.env import kaggle_client_env
 from tests.servers.kaggle_runtime import KaggleRuntime
 
 from .conftest import EXPERIMENT, ROOT, check_golden, git
@@ -113,23 +113,7 @@ def reference(tmp_path_factory, bundle, data_dir):
 @pytest.fixture
 def kenv(kaggle_server, tmp_path, monkeypatch):
     """This machine talks to the loopback server as its default account; secrets set in the environment."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("MOLREMOTE_PROJECT", str(tmp_path / "proj"))
-    for v in (
-        "KAGGLE_API_TOKEN",
-        "KAGGLE_CONFIG_DIR",
-        "KAGGLE_API_ENVIRONMENT",
-        "MOLREMOTE_KAGGLE_ACCOUNT",
-        "MOLREMOTE_CONFIG",
-        "MOLREMOTE_STORE",
-        "MOLREMOTE_KAGGLE_STORE",
-    ):
-        monkeypatch.delenv(v, raising=False)
-    monkeypatch.setenv("KAGGLE_USERNAME", kaggle_server.username)
-    monkeypatch.setenv("KAGGLE_KEY", kaggle_server.key)
-    monkeypatch.setenv(ENDPOINT_ENV, kaggle_server.url)
+    kaggle_client_env(monkeypatch, tmp_path, kaggle_server)
     values = {"HF_TOKEN": "hf_" + secrets.token_hex(16), "WANDB_API_KEY": secrets.token_hex(20)}
     for k, v in values.items():
         monkeypatch.setenv(k, v)

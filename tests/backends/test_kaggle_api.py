@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from molremote.backends.kaggle_api import (
-    ENDPOINT_ENV,
     KaggleClient,
     parse_kernel_log,
     resolve_credentials,
     write_dataset_metadata,
 )
 from molremote.errors import BackendError
+from tests.helpers.env import kaggle_client_env
 
 pytestmark = pytest.mark.integration
 
@@ -26,22 +26,7 @@ SECRETS = {"HF_TOKEN": "hf_SeCrEtHubTokenValue0123456789", "WANDB_API_KEY": "wan
 @pytest.fixture
 def env(kaggle_server, tmp_path, monkeypatch):
     """A clean machine: empty HOME, no project settings, the server's default account in the environment."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("MOLREMOTE_PROJECT", str(tmp_path / "proj"))
-    for v in (
-        "KAGGLE_API_TOKEN",
-        "KAGGLE_CONFIG_DIR",
-        "KAGGLE_API_ENVIRONMENT",
-        "MOLREMOTE_KAGGLE_ACCOUNT",
-        "MOLREMOTE_CONFIG",
-        "XDG_CONFIG_HOME",
-    ):
-        monkeypatch.delenv(v, raising=False)
-    monkeypatch.setenv("KAGGLE_USERNAME", kaggle_server.username)
-    monkeypatch.setenv("KAGGLE_KEY", kaggle_server.key)
-    monkeypatch.setenv(ENDPOINT_ENV, kaggle_server.url)
+    kaggle_client_env(monkeypatch, tmp_path, kaggle_server)
     return tmp_path
 
 

@@ -31,3 +31,32 @@ def isolate_env(monkeypatch, tmp_path: Path) -> Path:
 
     load_settings.cache_clear()
     return home
+
+
+KAGGLE_CLIENT_UNSET = (
+    "KAGGLE_API_TOKEN",
+    "KAGGLE_CONFIG_DIR",
+    "KAGGLE_API_ENVIRONMENT",
+    "MOLREMOTE_KAGGLE_ACCOUNT",
+    "MOLREMOTE_CONFIG",
+    "MOLREMOTE_STORE",
+    "MOLREMOTE_KAGGLE_STORE",
+    "XDG_CONFIG_HOME",
+)
+
+
+def kaggle_client_env(monkeypatch, tmp_path: Path, server) -> Path:
+    """A clean machine whose Kaggle client talks to the loopback `server` as its default account: empty HOME,
+    no project settings, the account in KAGGLE_USERNAME/KAGGLE_KEY. Returns the fake home."""
+    from molremote.backends.kaggle_api import ENDPOINT_ENV
+
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("MOLREMOTE_PROJECT", str(tmp_path / "proj"))
+    for v in KAGGLE_CLIENT_UNSET:
+        monkeypatch.delenv(v, raising=False)
+    monkeypatch.setenv("KAGGLE_USERNAME", server.username)
+    monkeypatch.setenv("KAGGLE_KEY", server.key)
+    monkeypatch.setenv(ENDPOINT_ENV, server.url)
+    return home

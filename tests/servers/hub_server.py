@@ -23,7 +23,7 @@ Fault injection for tests: `state.fail_next(route, n=2, mode="500" | "drop" | "d
 socket before applying the request, "drop_after" applies it and then closes (a lost response).
 `state.move_head_before_commit(n)` lets another writer commit just before each of the next n commits (-> 412).
 
-    python tests/servers/hub_server.py --port 8765 --root /tmp/hub --token hf_x     # standalone
+    python -m tests.servers.hub_server --port 8765 --root /tmp/hub --token hf_x     # standalone
 """
 
 from __future__ import annotations
@@ -39,9 +39,11 @@ import re
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path, PurePosixPath
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.servers.loopback import LoopbackServer
 
 REPO = r"(?P<type>models|datasets|spaces)/(?P<id>[^/]+/[^/]+)"
 GIT_REPO = r"/(?:(?P<prefix>datasets|spaces)/)?(?P<id>[^/]+/[^/]+?)\.git/info/lfs/objects"
@@ -641,25 +643,16 @@ class Handler(BaseHTTPRequestHandler):
         return self._content(data, headers, method)
 
 
-class HubServer:
+class HubServer(LoopbackServer):
     """Runs a `ThreadingHTTPServer` on 127.0.0.1 in a daemon thread. `url` is the endpoint for `HfApi`; every
     API call must carry `token`."""
 
     def __init__(self, root: Path, *, token: str, port: int = 0, user: str = "tester"):
         self.state = HubState(root, token=token, user=user)
-        handler = type("BoundHandler", (Handler,), {"state": self.state})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        super().__init__(type("BoundHandler", (Handler,), {"state": self.state}), port=port)
 
     def __enter__(self) -> HubServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        return self.start()
 
 
 def main() -> None:

@@ -24,11 +24,13 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 import pytest
+
+from tests.servers.loopback import LoopbackServer
 
 KERNEL_STATUSES = (
     "QUEUED",
@@ -213,24 +215,17 @@ class KaggleServer:
         self._flaked: set[str] = set()
         self._ids = itertools.count(1000001)
         self._submission_ids = itertools.count(40000001)
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LoopbackServer | None = None
 
     # ---- lifecycle -----------------------------------------------------------------------------------
     def start(self) -> KaggleServer:
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, args=(0.05,), name="kaggle-server", daemon=True
-        )
-        self._thread.start()
+        self._server = LoopbackServer(_make_handler(self), poll_s=0.05).start()
         return self
 
     def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
 
     def __enter__(self) -> KaggleServer:
         return self.start()
@@ -240,8 +235,8 @@ class KaggleServer:
 
     @property
     def url(self) -> str:
-        assert self._httpd is not None, "server not started"
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        assert self._server is not None, "server not started"
+        return self._server.url
 
     # ---- scripting -----------------------------------------------------------------------------------
     def fail_next(self, method: str, status: int = 500, message: str = "Internal server error") -> None:

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from molremote.backends.kaggle_api import ENDPOINT_ENV, KaggleClient
+from molremote.backends.kaggle_api import KaggleClient
 from molremote.errors import BackendError
+from tests.helpers.env import kaggle_client_env
 from tests.servers.kaggle_runtime import KaggleRuntime
 from tests.servers.kaggle_server import Dataset, DatasetVersion
 
@@ -24,20 +25,7 @@ GOLDEN_KERNEL = Path(__file__).resolve().parents[1] / "backends" / "golden" / "k
 
 @pytest.fixture
 def client(kaggle_server, tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    for v in (
-        "KAGGLE_API_TOKEN",
-        "KAGGLE_CONFIG_DIR",
-        "KAGGLE_API_ENVIRONMENT",
-        "MOLREMOTE_KAGGLE_ACCOUNT",
-        "MOLREMOTE_CONFIG",
-        "XDG_CONFIG_HOME",
-    ):
-        monkeypatch.delenv(v, raising=False)
-    monkeypatch.setenv("MOLREMOTE_PROJECT", str(tmp_path / "proj"))
-    monkeypatch.setenv("KAGGLE_USERNAME", kaggle_server.username)
-    monkeypatch.setenv("KAGGLE_KEY", kaggle_server.key)
-    monkeypatch.setenv(ENDPOINT_ENV, kaggle_server.url)
+    kaggle_client_env(monkeypatch, tmp_path, kaggle_server)
     return KaggleClient(push_retry_delay_s=0)
 
 

@@ -16,7 +16,7 @@ needs more shows up in tests instead of passing silently.
 State for tests: `state.runs[(entity, project, run_id)]` -> Run (config, tags, history rows, summary, console
 lines, uploaded files, upserts, exit code).
 
-    python tests/servers/wandb_server.py --port 8766 --key $(python -c 'print("k"*40)')    # standalone
+    python -m tests.servers.wandb_server --port 8766 --key $(python -c 'print("k"*40)')    # standalone
 """
 
 from __future__ import annotations
@@ -31,9 +31,11 @@ import re
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.servers.loopback import LoopbackServer
 
 ENTITY = "tester"
 HISTORY, SUMMARY, EVENTS, OUTPUT = "wandb-history.jsonl", "wandb-summary.json", "wandb-events.jsonl", "output.log"
@@ -320,33 +322,15 @@ class Handler(BaseHTTPRequestHandler):
         return 200, {"md5": hashlib.md5(body).hexdigest()}
 
 
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address) -> None:  # a client closing a kept-alive socket is normal
-        import sys
-
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
-class WandbServer:
+class WandbServer(LoopbackServer):
     """A `ThreadingHTTPServer` on 127.0.0.1 in a daemon thread; `url` is the client's WANDB_BASE_URL."""
 
     def __init__(self, api_key: str, *, port: int = 0, entity: str = ENTITY):
         self.state = WandbState(api_key, entity)
-        handler = type("BoundHandler", (Handler,), {"state": self.state})
-        self.httpd = _QuietServer(("127.0.0.1", port), handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        super().__init__(type("BoundHandler", (Handler,), {"state": self.state}), port=port)
 
     def __enter__(self) -> WandbServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        return self.start()
 
 
 def main() -> None:
