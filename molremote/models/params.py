@@ -126,7 +126,10 @@ class ClipPlParams(_Params):
 
     @model_validator(mode="after")
     def _towers(self) -> ClipPlParams:
-        for name, kind, extra in (("protein", self.protein, self.protein_params), ("ligand", self.ligand, self.ligand_params)):
+        for name, kind, extra in (
+            ("protein", self.protein, self.protein_params),
+            ("ligand", self.ligand, self.ligand_params),
+        ):
             if kind == "cached":
                 if extra:
                     raise ValueError("protein_params are for a trainable tower; the cached tower has none")

@@ -33,9 +33,7 @@ def _finite(x: float) -> float | None:
     return x if isinstance(x, float) and math.isfinite(x) else None
 
 
-def pair_metrics(
-    pred: dict[str, np.ndarray], *, batch_size: int, train_mean: float | None = None
-) -> dict[str, Any]:
+def pair_metrics(pred: dict[str, np.ndarray], *, batch_size: int, train_mean: float | None = None) -> dict[str, Any]:
     """Every metric of one prediction file (a dict from data.read_predictions), with its baselines."""
     s = am.sample_positions(len(pred["id"]))
     p_ids, l_ids = pred["prot_id"][s], pred["lig_id"][s]
@@ -43,9 +41,7 @@ def pair_metrics(
     out["retrieval"] = am.retrieval(p_ids, l_ids, pred["prot_emb"][s], pred["lig_emb"][s])
     out["random_retrieval"] = am.random_retrieval(p_ids, l_ids)
     out["recall@10"] = (out["retrieval"]["p2l_recall@10"] + out["retrieval"]["l2p_recall@10"]) / 2
-    out["random_recall@10"] = (
-        out["random_retrieval"]["p2l_recall@10"] + out["random_retrieval"]["l2p_recall@10"]
-    ) / 2
+    out["random_recall@10"] = (out["random_retrieval"]["p2l_recall@10"] + out["random_retrieval"]["l2p_recall@10"]) / 2
     scale = float(pred["scale"][0]) if len(pred["scale"]) else 1.0
     out["contrastive_loss"] = am.contrastive_loss(
         pred["prot_id"], pred["lig_id"], pred["prot_emb"], pred["lig_emb"], scale, batch_size
@@ -57,7 +53,12 @@ def pair_metrics(
         out["affinity_from"] = "regression head" if score is a else "cosine similarity (no regression head)"
         out["regression"] = {k: _finite(v) for k, v in am.regression(y[ok], score[ok]).items()}
         if train_mean is not None:
-            out["mean_predictor"] = {"pearson": None, "spearman": None, "ci": 0.5, "rmse": am.rmse(y[ok], np.full(ok.sum(), train_mean))}
+            out["mean_predictor"] = {
+                "pearson": None,
+                "spearman": None,
+                "ci": 0.5,
+                "rmse": am.rmse(y[ok], np.full(ok.sum(), train_mean)),
+            }
     return out
 
 

@@ -148,9 +148,12 @@ class AffinityTask(Task):
         try:
             from ...embeddings import EmbeddingSpec, embed_sequences  # type: ignore[import-not-found,unused-ignore]
         except ImportError as e:  # pragma: no cover - until the core embedding cache is merged
-            raise DataError(f"model.protein='cached' needs the core embedding cache (molremote.embeddings): {e}") from None
+            raise DataError(
+                f"model.protein='cached' needs the core embedding cache (molremote.embeddings): {e}"
+            ) from None
         spec = EmbeddingSpec(
-            model=self._model_param("protein_embedding", "kmer:3"), policy=self._model_param("protein_policy", "headtail")
+            model=self._model_param("protein_embedding", "kmer:3"),
+            policy=self._model_param("protein_policy", "headtail"),
         )
         return np.asarray(embed_sequences(spec, self.proteins), dtype=np.float32)
 
@@ -271,5 +274,9 @@ class AffinityTask(Task):
         if not np.isfinite(aff).all():  # no regression head: the pair's similarity is its score
             aff = am.pair_similarity(test_outputs["prot_emb"], test_outputs["lig_emb"])
         return write_submission_atomic(
-            {"id": self.test.row, "affinity": aff}, path, spec=submission_spec(), expected_ids=self.test.row, overwrite=True
+            {"id": self.test.row, "affinity": aff},
+            path,
+            spec=submission_spec(),
+            expected_ids=self.test.row,
+            overwrite=True,
         )
