@@ -137,6 +137,7 @@ def derive_grid(
         points.append(flat)
     ids = free_ids(set(reg.ids()), parent, len(points))
     date = today or dt.date.today().isoformat()
+    default_command = f"molremote derive {parent} " + " ".join(f"--grid {g}" for g in grids)
     out: list[GridPoint] = []
     written: list[Path] = []
     try:
@@ -148,7 +149,7 @@ def derive_grid(
                 f'"""Experiment {parent} ({base.slug}) with {what}: point {n} of {len(points)} of a grid.',
                 "",
                 f"Why: {why}" if why else f"Why: tuning {', '.join(keys)} around experiment {parent}.",
-                f"Made by `{command or 'molremote derive ' + str(parent) + ' ' + ' '.join('--grid ' + g for g in grids)}`"
+                f"Made by `{command or default_command}`"
                 f" on {date}; compare with `molremote ls` / `molremote scores`." + '"""',
                 "from molremote.experiments import derive",
                 "",

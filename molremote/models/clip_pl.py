@@ -80,12 +80,12 @@ class ClipPl(nn.Module):
     def encode_ligands(self, tokens: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.ligand_proj(self.ligand_tower(tokens)), dim=-1)
 
-    def regress(self, p: torch.Tensor, l: torch.Tensor) -> torch.Tensor:
+    def regress(self, p: torch.Tensor, lg: torch.Tensor) -> torch.Tensor:
         if self.head is None:
             raise RuntimeError("this clip_pl has no regression head (model.regression='none')")
         if self.params.regression == "detached":
-            p, l = p.detach(), l.detach()
-        return self.head(torch.cat([p, l, p * l], dim=-1)).squeeze(-1)
+            p, lg = p.detach(), lg.detach()
+        return self.head(torch.cat([p, lg, p * lg], dim=-1)).squeeze(-1)
 
     def forward(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """batch: prot_x (distinct proteins), prot_inv (row of each pair), lig_x, lig_inv ->
