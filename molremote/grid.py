@@ -91,7 +91,8 @@ def _py(value: Any, indent: int = 0) -> str:
 
 
 def free_ids(taken: set[int], after: int, n: int) -> list[int]:
-    out, i = [], after + 1
+    out: list[int] = []
+    i = after + 1
     while len(out) < n:
         if i > 9999:
             raise ExperimentError(f"no {n} free experiment ids after {after} (ids are 4 digits)", field="id")
@@ -166,10 +167,10 @@ def derive_grid(
             written.append(path)
             out.append(GridPoint(i, path, flat))
         check = Registry(reg.dir)
-        for p in out:
-            check.resolve(p.id)
+        for point in out:
+            check.resolve(point.id)
     except BaseException:
-        for p in written:
-            p.unlink(missing_ok=True)
+        for f in written:
+            f.unlink(missing_ok=True)
         raise
     return out

@@ -83,7 +83,7 @@ def valid_smiles(smiles: list[str]) -> np.ndarray:
     """RDKit parse per distinct SMILES (errors silenced; they are counted by the caller)."""
     from rdkit import Chem, RDLogger
 
-    RDLogger.DisableLog("rdApp.*")
+    RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]  # rdkit stubs omit Boost.Python functions
     return np.array([bool(s) and Chem.MolFromSmiles(s) is not None for s in smiles], dtype=bool)
 
 
@@ -172,7 +172,7 @@ def scaffolds(smiles: list[str]) -> list[str]:
     from rdkit import Chem, RDLogger
     from rdkit.Chem.Scaffolds import MurckoScaffold
 
-    RDLogger.DisableLog("rdApp.*")
+    RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]  # rdkit stubs omit Boost.Python functions
     out = []
     for s in smiles:
         m = Chem.MolFromSmiles(s)
