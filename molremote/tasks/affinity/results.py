@@ -1,7 +1,7 @@
 """affinity's torch-free side: the submission format (`id,affinity`), ensemble defaults, and every metric of
 a prediction file (`predictions/{valid,test}.parquet`, data.read_predictions).
 
-The model-selection metric is `recall@10`: recall@10 averaged over protein -> ligand and ligand -> protein on
+The model-selection metric is `recall_at_10`: recall@10 averaged over protein -> ligand and ligand -> protein on
 the validation pairs (metrics.py; a fixed sample of RETRIEVAL_MAX_PAIRS on large folds). `pair_metrics`
 adds MRR and recall@1/5/10 both ways, Pearson / Spearman / RMSE / CI of the predicted affinity, the
 contrastive loss, and the same figures for a random ranking and for the mean predictor (the fold's
@@ -40,8 +40,8 @@ def pair_metrics(pred: dict[str, np.ndarray], *, batch_size: int, train_mean: fl
     out: dict[str, Any] = {"n_pairs": int(len(pred["id"])), "n_retrieval_pairs": int(len(s))}
     out["retrieval"] = am.retrieval(p_ids, l_ids, pred["prot_emb"][s], pred["lig_emb"][s])
     out["random_retrieval"] = am.random_retrieval(p_ids, l_ids)
-    out["recall@10"] = (out["retrieval"]["p2l_recall@10"] + out["retrieval"]["l2p_recall@10"]) / 2
-    out["random_recall@10"] = (out["random_retrieval"]["p2l_recall@10"] + out["random_retrieval"]["l2p_recall@10"]) / 2
+    out["recall_at_10"] = (out["retrieval"]["p2l_recall@10"] + out["retrieval"]["l2p_recall@10"]) / 2
+    out["random_recall_at_10"] = (out["random_retrieval"]["p2l_recall@10"] + out["random_retrieval"]["l2p_recall@10"]) / 2
     scale = float(pred["scale"][0]) if len(pred["scale"]) else 1.0
     out["contrastive_loss"] = am.contrastive_loss(
         pred["prot_id"], pred["lig_id"], pred["prot_emb"], pred["lig_emb"], scale, batch_size
@@ -75,7 +75,7 @@ def write_metrics(pred_path: Path, *, batch_size: int, train_mean: float | None)
 
 class AffinityResults(TaskResults):
     name = "affinity"
-    metric_name = "recall@10"
+    metric_name = "recall_at_10"
     greater_is_better = True
     competition = None
     # predicted affinities of one scale (pK or the training score): their plain mean per pair

@@ -52,13 +52,13 @@ def test_experiment_5_trains_scores_evaluates_and_ensembles(project):
     valid = json.loads((run / "predictions" / "valid_metrics.json").read_text())
     # recomputed from the prediction file: the trainer's best epoch is what finish() predicted with
     pred = read_predictions(run / "predictions" / "valid.parquet")
-    assert len(pred["id"]) == 800 and valid["recall@10"] == pytest.approx(best, abs=1e-12)
+    assert len(pred["id"]) == 800 and valid["recall_at_10"] == pytest.approx(best, abs=1e-12)
     assert valid["retrieval"] == pytest.approx(
         am.retrieval(pred["prot_id"], pred["lig_id"], pred["prot_emb"], pred["lig_emb"])
     )
     assert valid["regression"]["pearson"] == pytest.approx(am.pearson(pred["y"], pred["affinity"]), abs=1e-12)
     # three epochs already beat a random ranking and the mean predictor on the same pairs
-    assert valid["recall@10"] > 1.5 * valid["random_recall@10"]
+    assert valid["recall_at_10"] > 1.5 * valid["random_recall_at_10"]
     assert valid["regression"]["pearson"] > 0.2 and valid["regression"]["rmse"] < valid["mean_predictor"]["rmse"]
     assert valid["contrastive_loss"] > 0 and np.isfinite(valid["contrastive_loss"])
     test = pd.read_parquet(DEMO_ROOT / "affinity" / "test.parquet")
@@ -69,7 +69,7 @@ def test_experiment_5_trains_scores_evaluates_and_ensembles(project):
     r = cli(project, "evaluate", "-e", "5", *sets, "--json")
     assert r.returncode == 0, r.stdout + r.stderr
     ev = json.loads(r.stdout)
-    assert ev["task"] == "affinity" and ev["metric"] == "recall@10"
+    assert ev["task"] == "affinity" and ev["metric"] == "recall_at_10"
     assert ev["fold_scores"]["0"] == pytest.approx(best, abs=1e-12)
     out = project / "ens"
     r = cli(project, "ensemble", "-i", str(run / "submission.csv"), "-i", ev["submission"], "-o", str(out), "--json")
