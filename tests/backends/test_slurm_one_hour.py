@@ -24,18 +24,18 @@ from molremote.tracking import offline_runs, wandb_run_id
 
 from .conftest import ROOT, wait_state
 
-# The demo's model at 3 epochs. SLURM checks limits every ~30 s, so USR1 comes up to 30 s before the margin,
+# The demo's model at 4 epochs (52 steps). SLURM checks limits every ~30 s, so USR1 comes up to 30 s before the margin,
 # and a loaded 2-core machine spends 20-40 s starting a session (torch, data, W&B) and 10-30 s stopping it
 # (checkpoint, store push, W&B): a 1-minute limit left no training time at all here (measured: USR1 24-41 s
 # after the start, the second session killed by the limit while it stopped), so the twin runs 2-minute
-# sessions with USR1 60 s before the end: still several sessions, each of which trains.
+# sessions with USR1 45 s before the end (it comes 45-75 s before): still several sessions, each of which trains.
 TWIN = """from molremote.experiments import derive
 
 EXPERIMENT = derive(
     5,
     description="420's one-hour wall time scaled to one minute (test twin)",
-    training={"epochs": 3, "checkpoint_every_s": 600},
-    backend={"slurm": {"time": "00:02:00", "signal_margin_s": 60, "max_restarts": 10, "cpus": 1, "mem": "1G"}},
+    training={"epochs": 4, "checkpoint_every_s": 600},
+    backend={"slurm": {"time": "00:02:00", "signal_margin_s": 45, "max_restarts": 10, "cpus": 1, "mem": "1G"}},
 )
 """
 
@@ -68,7 +68,6 @@ def test_one_minute_limit_requeues_resumes_keeps_one_wandb_run_and_ends_on_the_u
     env = {
         "MOLREMOTE_PROJECT": str(project),
         "MOLREMOTE_WANDB_MODE": "offline",
-        "MOLREMOTE_STORE": str(store),
         "WANDB_SILENT": "true",
         "OMP_NUM_THREADS": "1",
     }
@@ -115,5 +114,14 @@ def test_one_minute_limit_requeues_resumes_keeps_one_wandb_run_and_ends_on_the_u
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     # group-readable run folder and store copy
     assert group_readable(run_dir) == []
+    push_env = {**ref_env, "MOLREMOTE_STORE": str(store)}
+    push = subprocess.run(
+        [sys.executable, "-m", "molremote", "push", "-e", "421"],
+        cwd=project,
+        env=push_env,
+        capture_output=True,
+        text=True,
+    )
+    assert push.returncode == 0, push.stderr
     (stored,) = [p.parent for p in store.rglob("0421_affinity_slurm_1min_twin/fold0-*/manifest.json")]
     assert group_readable(stored) == []

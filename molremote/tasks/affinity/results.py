@@ -40,8 +40,9 @@ def pair_metrics(pred: dict[str, np.ndarray], *, batch_size: int, train_mean: fl
     out: dict[str, Any] = {"n_pairs": int(len(pred["id"])), "n_retrieval_pairs": int(len(s))}
     out["retrieval"] = am.retrieval(p_ids, l_ids, pred["prot_emb"][s], pred["lig_emb"][s])
     out["random_retrieval"] = am.random_retrieval(p_ids, l_ids)
-    out["recall_at_10"] = (out["retrieval"]["p2l_recall@10"] + out["retrieval"]["l2p_recall@10"]) / 2
-    out["random_recall_at_10"] = (out["random_retrieval"]["p2l_recall@10"] + out["random_retrieval"]["l2p_recall@10"]) / 2
+    both = lambda r: (r["p2l_recall@10"] + r["l2p_recall@10"]) / 2
+    out["recall_at_10"] = both(out["retrieval"])
+    out["random_recall_at_10"] = both(out["random_retrieval"])
     scale = float(pred["scale"][0]) if len(pred["scale"]) else 1.0
     out["contrastive_loss"] = am.contrastive_loss(
         pred["prot_id"], pred["lig_id"], pred["prot_emb"], pred["lig_emb"], scale, batch_size
