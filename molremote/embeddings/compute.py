@@ -206,7 +206,7 @@ def _compute(
         raise UsageError(f"batch_tokens {budget}: must be positive")
     items = [Piece(j, p) for j, s in enumerate(seqs) for p in pieces(spec, s)]
     n_pieces = np.bincount([it.seq for it in items], minlength=len(seqs))
-    sums = np.zeros((len(seqs), model.dim), dtype=np.float64)
+    open_sums: dict[int, np.ndarray] = {}  # proteins with some windows done (sorted: neighbours, so few)
     done = np.zeros(len(seqs), dtype=np.int64)
     plan = batches(items, budget, sort=sort)
     bar = _progress(progress, len(seqs))
@@ -218,12 +218,18 @@ def _compute(
         st.batches += 1
         for row, i in enumerate(batch):
             j = items[i].seq
-            sums[j] += vecs[row]
             done[j] += 1
-            if done[j] == n_pieces[j]:
-                pending_d.append(digests[j])
-                pending_r.append((sums[j] / n_pieces[j]).astype(np.float16))
-                bar(1)
+            if n_pieces[j] == 1:
+                vec = vecs[row]
+            else:
+                acc = open_sums.setdefault(j, np.zeros(model.dim, dtype=np.float64))
+                acc += vecs[row]
+                if done[j] < n_pieces[j]:
+                    continue
+                vec = open_sums.pop(j) / n_pieces[j]
+            pending_d.append(digests[j])
+            pending_r.append(vec.astype(np.float16))
+            bar(1)
         if len(pending_d) >= chunk_rows:
             st.seconds += time.perf_counter() - t0
             commit()
