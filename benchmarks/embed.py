@@ -122,8 +122,9 @@ def main() -> None:
           f"over 1,022 (head+tail); model {a.model or f'ESM-2 {a.shape}-shaped, random weights'}")  # fmt: skip
 
     def run(order: str, cache: Path) -> dict:
-        cmd = [sys.executable, __file__, "--worker", order, "--fasta", str(fasta), "--model", model, "--cache",
-               str(cache), "--save", str(d / f"{order}.npy"), "--device", a.device, "--threads", str(a.threads)]  # fmt: skip
+        cmd = [sys.executable, __file__, "--worker", order, "--fasta", str(fasta), "--model", model]
+        cmd += ["--cache", str(cache), "--save", str(d / f"{order}.npy"), "--device", a.device]
+        cmd += ["--threads", str(a.threads)]
         if a.batch_tokens:
             cmd += ["--batch-tokens", str(a.batch_tokens)]
         out = subprocess.run(cmd, capture_output=True, text=True, check=False)
