@@ -44,11 +44,13 @@ def proteins(n: int, seed: int) -> list[str]:
 def random_esm(shape: str, out: Path) -> Path:
     import torch
     from transformers import EsmConfig, EsmModel
+    from transformers.utils import logging as hf_logging
 
     from molremote.embeddings.demo_model import ESM_VOCAB
 
     layers, hidden, heads = SHAPES[shape]
     torch.manual_seed(0)
+    hf_logging.disable_progress_bar()
     cfg = EsmConfig(vocab_size=33, mask_token_id=32, pad_token_id=1, hidden_size=hidden, num_hidden_layers=layers,
                     num_attention_heads=heads, intermediate_size=4 * hidden, max_position_embeddings=1026,
                     position_embedding_type="rotary", emb_layer_norm_before=False, token_dropout=True,
