@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ...errors import DataError
 from ..base import Task
 from . import data as ad
 from . import folds as af
@@ -145,12 +144,10 @@ class AffinityTask(Task):
             self.prot_features = self._cached_protein_embeddings()
 
     def _cached_protein_embeddings(self) -> np.ndarray:
-        try:
-            from ...embeddings import EmbeddingSpec, embed_sequences  # type: ignore[import-not-found,unused-ignore]
-        except ImportError as e:  # pragma: no cover - until the core embedding cache is merged
-            raise DataError(
-                f"model.protein='cached' needs the core embedding cache (molremote.embeddings): {e}"
-            ) from None
+        """Per distinct protein, the pretrained model's embedding from the core embedding cache (computed once
+        per (model, policy, sequence) and shared by every experiment and task)."""
+        from ...embeddings import EmbeddingSpec, embed_sequences
+
         spec = EmbeddingSpec(
             model=self._model_param("protein_embedding", "kmer:3"),
             policy=self._model_param("protein_policy", "headtail"),

@@ -79,3 +79,37 @@ def test_bad_tower_parameters_are_refused_naming_the_tower():
     assert "ligand_params for 'cnn1d'" in str(e.value) and "nope" in str(e.value)
     with pytest.raises(ExperimentError, match="cached tower has none"):
         validate({**d, "model": {"name": "clip_pl", "protein": "cached", "protein_params": {"hidden": [8]}}}, file=None)
+
+
+def test_cached_protein_tower_reads_the_core_embedding_cache_and_trains(tmp_path, monkeypatch):
+    """model.protein='cached': k-mer features from molremote.embeddings (torch-free, no download), projected."""
+    import numpy as np
+
+    from molremote.embeddings import EmbeddingSpec, embed_sequences
+    from molremote.models import build_model
+    from molremote.tasks import get_task
+
+    monkeypatch.setenv("MOLREMOTE_EMBEDDINGS", str(tmp_path / "emb"))
+    exp = validate(
+        {
+            "id": 5,
+            "slug": "t",
+            "task": {"name": "affinity", "affinity_column": "kiba_score", "affinity_unit": "score"},
+            "model": {"name": "clip_pl", "protein": "cached", "protein_embedding": "kmer:3", "ligand_params": SMALL},
+            "folds": {"n_folds": 5, "scheme": "protein"},
+        },
+        file=None,
+    )
+    task = get_task(exp)
+    task.load()
+    tr, va = task.split(0)
+    task.prepare_fold(0, tr, tmp_path)
+    expected = embed_sequences(EmbeddingSpec("kmer:3"), task.proteins).astype(np.float32)
+    assert np.array_equal(task.prot_features, expected) and task.model_info()["protein_dim"] == expected.shape[1]
+    torch.manual_seed(0)
+    m = build_model(exp, task.model_info())
+    b = task.batch("train", tr[:64], "cpu")
+    assert b["prot_x"].dtype == torch.float32 and b["prot_x"].shape[1] == expected.shape[1]
+    loss = task.loss(m, b)
+    loss.backward()
+    assert torch.isfinite(loss) and m.protein_proj[0].weight.grad.abs().sum() > 0
