@@ -28,7 +28,8 @@ from .conftest import ROOT, wait_state
 # and a loaded 2-core machine spends 20-40 s starting a session (torch, data, W&B) and 10-30 s stopping it
 # (checkpoint, store push, W&B): a 1-minute limit left no training time at all here (measured: USR1 24-41 s
 # after the start, the second session killed by the limit while it stopped), so the twin runs 2-minute
-# sessions with USR1 45 s before the end (it comes 45-75 s before): still several sessions, each of which trains.
+# sessions with USR1 45 s before the end (it comes 45-75 s before): still several sessions, each of which trains
+# (measured at load ~9: 3 sessions, USR1 at 59 / 66 / 72 s, 7 / 16 / 29 steps; the test took 272 s).
 TWIN = """from molremote.experiments import derive
 
 EXPERIMENT = derive(
