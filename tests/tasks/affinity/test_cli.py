@@ -89,3 +89,19 @@ def test_real_data_experiments_refuse_with_exit_3_and_how_to_get_the_data(projec
     assert "data/affinity/data/all.parquet not found" in r.stderr
     assert "huggingface-cli download jglaser/binding_affinity --repo-type dataset" in r.stderr
     assert not (project / "runs").exists() or not any((project / "runs").iterdir())
+
+
+def test_experiment_420_renders_a_one_hour_requeueing_sbatch_script(project):
+    with_experiments(project, "0400_affinity_reference_esm2.py", "0420_affinity_reference_slurm_1h.py")
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "p"\nversion = "0"\n[project.optional-dependencies]\ntrain = []\n'
+    )
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=project, check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], cwd=project, check=True)  # the code a backend ships
+    r = cli(project, "remote", "-e", "420", "--slurm", "--dry-run")
+    assert r.returncode == 0, r.stdout + r.stderr
+    for line in ("#SBATCH --time=01:00:00", "#SBATCH --signal=B:USR1@300", "#SBATCH --requeue", "#SBATCH --gres=gpu:1"):
+        assert line in r.stdout
+    assert "MAX_RESTARTS=40" in r.stdout
