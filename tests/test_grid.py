@@ -91,3 +91,21 @@ def test_values_split_on_top_level_commas_only_and_why_is_recorded(project):
     e = Registry(project / "experiments").resolve(p.id)
     assert e.model.params["ligand_params"] == {"channels": [8, 16]} and e.training.epochs == 1
     assert "Why: smaller CNN" in p.path.read_text() and "2026-11-30" in p.path.read_text()
+
+
+def test_derive_imports_no_torch(project):
+    write_experiment(project, "0400_base.py", PARENT)
+    code = (
+        "import sys\nfrom molremote.cli import main\nsys.argv = ['molremote', 'derive', '400', '--grid', "
+        "'training.lr=1e-4,3e-4']\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+        "assert 'torch' not in sys.modules, 'derive imported torch'\nprint('no torch')"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=project,
+        env={**os.environ, "MOLREMOTE_PROJECT": str(project)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0 and r.stdout.splitlines() == ["401", "402", "no torch"], r.stdout + r.stderr
