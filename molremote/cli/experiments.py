@@ -157,3 +157,31 @@ def diff(a: int = typer.Argument(..., metavar="A"), b: int = typer.Argument(...,
     for k, va, vb in rows:
         table.add_row(k, json.dumps(va), json.dumps(vb))
     console.print(table)
+
+
+@app.command("derive")
+def derive_cmd(
+    parent: int = typer.Argument(..., metavar="PARENT", help="The experiment the new ones derive from."),
+    grid: list[str] = typer.Option(
+        [], "--grid", help="key.path=v1,v2,...: one axis of the grid (repeat: every combination)."
+    ),
+    sets: Sets = None,
+    why: str | None = typer.Option(None, "--why", help="Why this grid: written into each file's docstring."),
+    as_json: Json = False,
+) -> None:
+    """Write derived experiments over a grid of overrides (numbered files, next free ids); print their ids.
+
+    Example: molremote derive 400 --grid training.lr=1e-4,3e-4 --grid training.batch_size=256,512"""
+    import shlex
+    import sys
+
+    from ..grid import derive_grid
+
+    points = derive_grid(
+        parent, grid, sets=sets, why=why, command="molremote " + shlex.join(sys.argv[1:]) if sys.argv else ""
+    )
+    if as_json:
+        console.print_json(json.dumps([{"id": p.id, "file": str(p.path), "overrides": p.overrides} for p in points]))
+        return
+    for p in points:
+        print(p.id)

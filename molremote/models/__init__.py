@@ -15,6 +15,7 @@ MODELS: dict[str, Entry] = {
     "transformer": Entry("molremote.models.params:TransformerParams", "molremote.models.transformer:build"),
     "mamba": Entry("molremote.models.params:MambaParams", "molremote.models.mamba:build"),
     "tabular_mlp": Entry("molremote.models.params:TabularMlpParams", "molremote.models.tabular_mlp:build"),
+    "clip_pl": Entry("molremote.models.params:ClipPlParams", "molremote.models.clip_pl:build"),
 }
 
 

@@ -98,3 +98,46 @@ class TabularMlpParams(_Params):
         if v < 1:
             raise ValueError("must be >= 1")
         return v
+
+
+class ClipPlParams(_Params):
+    """Affinity CLIP: protein tower + ligand tower in one embedding space (models/clip_pl.py)."""
+
+    # protein tower: "cached" = frozen pretrained embeddings from the core embedding cache + projection
+    # (the reference's ESM-2), or a trainable encoder on amino-acid tokens ("cnn1d" | "transformer")
+    protein: Literal["cached", "cnn1d", "transformer"] = "cnn1d"
+    protein_params: dict = {}  # the tower's own parameters (Cnn1dParams / TransformerParams fields)
+    protein_embedding: str = "kmer:3"  # cached tower: EmbeddingSpec.model (HF id, local folder, "kmer:3")
+    protein_policy: Literal["headtail", "window"] = "headtail"  # cached tower: how long sequences are cut
+    ligand: Literal["cnn1d", "transformer"] = "cnn1d"  # BELKA's SMILES towers on SMILES characters
+    ligand_params: dict = {}
+    tower_dim: int = 256  # each tower's output width, before the projection heads
+    embed_dim: int = 128  # the shared space
+    proj_hidden: int = 256  # hidden width of both projection MLPs
+    dropout: float = 0.1
+    temperature: float = 0.07  # CLIP's initial value; learnable
+    learn_temperature: bool = True
+    mask_false_negatives: bool = True  # batch pairs sharing a protein or a ligand are not negatives
+    # affinity regression head on [p, l, p*l]: "none", "joint" (its loss trains the towers too) or
+    # "detached" (trained on the towers' embeddings with gradients stopped: the towers stay contrastive)
+    regression: Literal["none", "joint", "detached"] = "none"
+    regression_weight: float = 1.0  # loss = InfoNCE + weight * MSE(standardised affinity)
+    regression_hidden: int = 256
+
+    @model_validator(mode="after")
+    def _towers(self) -> ClipPlParams:
+        for name, kind, extra in (
+            ("protein", self.protein, self.protein_params),
+            ("ligand", self.ligand, self.ligand_params),
+        ):
+            if kind == "cached":
+                if extra:
+                    raise ValueError("protein_params are for a trainable tower; the cached tower has none")
+                continue
+            cls = Cnn1dParams if kind == "cnn1d" else TransformerParams
+            try:
+                cls(**extra)
+            except Exception as e:  # pydantic ValidationError: name the tower and the key
+                first = str(e).splitlines()
+                raise ValueError(f"{name}_params for '{kind}': {' '.join(first[1:3]) or first[0]}") from None
+        return self

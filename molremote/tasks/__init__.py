@@ -39,6 +39,11 @@ TASKS: dict[str, TaskEntry] = {
         "molremote.tasks.moa.task:MoaTask",
         "molremote.tasks.moa.results:MoaResults",
     ),
+    "affinity": TaskEntry(
+        "molremote.tasks.affinity.params:AffinityParams",
+        "molremote.tasks.affinity.task:AffinityTask",
+        "molremote.tasks.affinity.results:AffinityResults",
+    ),
 }
 
 
