@@ -25,5 +25,9 @@ class MoaParams(TaskParams):
     seed: int = 0  # random_state of the quantile subsample, PCA and FA (fixed: identical features on refit)
     # --- folds: `folds.scheme` = "mskf" (multilabel stratified), "drug" (the winners' drug-aware MSKF) or "kfold"
     drug_threshold: int = 18  # drug folds: drugs with at most this many rows are stratified as whole drugs
+    # --- targets: "scored" (the competition's 206) or "nonscored" (the 402 extra MoAs; columns with no positive
+    # training row dropped, leaving 332 in MoA): stage 1 of the 3-stage NN learns these, and its predictions
+    # feed stage 2 through `data.stack`. Folds always stratify on the scored targets, so stages share folds.
+    targets: Literal["scored", "nonscored"] = "scored"
     # --- loss
     label_smoothing: float = 0.001  # simple NN / TabNet: targets pulled to [s/2, 1-s/2] (smoothed BCE)
