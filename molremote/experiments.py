@@ -552,7 +552,9 @@ class Registry:
     def _stack_inputs(self, entries: Any, file: str, stack: tuple[int, ...]) -> list[Any]:
         """`data.stack` with each parent's name, config hash, task, seeds and folds filled in (resolving it)."""
         if not isinstance(entries, list):
-            raise ExperimentError(f"must be a list of {{'experiment': id}}, got {entries!r}", file=file, field="data.stack")
+            raise ExperimentError(
+                f"must be a list of {{'experiment': id}}, got {entries!r}", file=file, field="data.stack"
+            )
         out = []
         for j, e in enumerate(entries):
             where = f"data.stack.{j}.experiment"

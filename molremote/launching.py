@@ -9,8 +9,8 @@
 Kaggle runs one kernel per fold (one job per fold; per (fold, seed) for an experiment listing several
 `training.seeds`, each kernel's trainer given `--seed`); ssh and slurm run all folds in one job (one after the
 other on an ssh host, one array task per fold on SLURM), each fold's trainer training every seed of the fold in
-turn (each (fold, seed) its own resumable run), or the one `--seed` given. The CLI (`molremote remote`) only parses options and
-prints. torch-free.
+turn (each (fold, seed) its own resumable run), or the one `--seed` given. The CLI (`molremote remote`) only
+parses options and prints. torch-free.
 """
 
 from __future__ import annotations
