@@ -197,6 +197,7 @@ def stacked_inputs(
                 "experiment": entry.experiment,
                 "name": entry.name,
                 "config_hash": entry.config_hash,
+                "columns": len(cols),
                 "runs": [
                     {"key": f"{p.parent.name}/{p.name}", "run_uid": (read_manifest(p / MANIFEST) or {}).get("run_uid")}
                     for paths in runs.values()

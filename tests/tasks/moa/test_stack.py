@@ -1,0 +1,69 @@
+"""The demo stack through the real CLI: experiment 31 (stage 2, scored targets) stacked on experiment 30 (stage 1,
+non-scored targets). Before 30 exists, 31 stops with exit 3 naming the command that makes it (and leaves no run
+folder); after `train -e 30 --all-folds`, 31 trains on its features plus 30's 11 out-of-fold predictions and
+evaluates; an experiment whose folds differ from its parent's is refused with exit 2 naming both."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from molremote.tasks.moa.metric import mean_columnwise_log_loss
+from molremote.tasks.moa.results import read_valid
+from tests.conftest import write_experiment
+
+from .test_cli import cli, with_experiments
+
+STAGES = ("0030_moa_demo_stage1_nonscored.py", "0031_moa_demo_stage2_stacked.py")
+
+
+@pytest.mark.slow  # three training processes (5 stage-1 folds, 1 stage-2 fold) + evaluate: 40-100 s, busy 2 cores
+@pytest.mark.integration
+def test_stage2_trains_on_stage1_out_of_fold_predictions(project):
+    import torch
+
+    with_experiments(project, *STAGES)
+    r = cli(project, "train", "-e", "31", "--no-progress")
+    assert r.returncode == 3, r.stderr
+    assert "stacks on experiment 0030_moa_demo_stage1_nonscored" in r.stderr
+    assert "Make them with `molremote train -e 30 --all-folds`" in r.stderr
+    assert not (project / "runs" / "0031_moa_demo_stage2_stacked").exists() or not any(
+        (project / "runs" / "0031_moa_demo_stage2_stacked").iterdir()
+    )
+
+    r = cli(project, "train", "-e", "30", "--all-folds", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    stage1 = sorted((project / "runs" / "0030_moa_demo_stage1_nonscored").glob("fold*"))
+    assert len(stage1) == 5
+    _, cols1, _, _ = read_valid(stage1[0] / "predictions" / "valid.parquet")
+    assert cols1 == [f"louvain_{i}" for i in range(11)]  # stage 1 learned the non-scored targets
+
+    r = cli(project, "train", "-e", "31", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    run = next((project / "runs" / "0031_moa_demo_stage2_stacked").glob("fold0-*"))
+    m = json.loads((run / "manifest.json").read_text())
+    (src,) = m["stacked_on"]
+    assert (src["experiment"], src["columns"], len(src["runs"])) == (30, 11, 5)
+    base = json.loads((run / "preprocess" / "preprocess.json").read_text())["n_features"]
+    weights = torch.load(run / "checkpoints" / "best.pt", map_location="cpu", weights_only=False)["model"]
+    first_bn = next(v for k, v in weights.items() if k.endswith("running_mean"))
+    assert first_bn.shape == (base + 11,)  # the model saw the 11 stage-1 predictions as extra features
+
+    r = cli(project, "evaluate", "-e", "31", "--json")
+    assert r.returncode == 0, r.stderr
+    ev = json.loads(r.stdout)
+    _, cols2, y, p = read_valid(run / "predictions" / "valid.parquet")
+    assert len(cols2) == 14 and ev["fold_scores"]["0"] == pytest.approx(mean_columnwise_log_loss(y, p), abs=1e-12)
+    assert ev["fold_scores"]["0"] < ev["baseline"]["0"]  # beats the per-column prior
+
+
+@pytest.mark.integration
+def test_stacking_on_other_folds_exits_2_naming_both(project):
+    with_experiments(project, *STAGES)
+    write_experiment(project, "0033_moa_other_folds.py", 'EXPERIMENT = derive(31, folds={"n_folds": 4})\n')
+    r = cli(project, "train", "-e", "33", "--no-progress")
+    assert r.returncode == 2, r.stderr
+    assert "0033_moa_other_folds stacks on 0030_moa_demo_stage1_nonscored, but their folds differ" in r.stderr
+    assert "n_folds=4" in r.stderr and "n_folds=5" in r.stderr
+    assert "Traceback" not in r.stderr
