@@ -11,6 +11,7 @@ EXPERIMENT = experiment(
           "quantile": True, "n_quantiles": 100,  # as stage 1: the winners' QuantileTransformer
           "pca_genes": 20, "pca_cells": 5,  # as stage 1 (demo-scale PCA)
           "fit_on": "train+test",  # as the winners
+          "stack_quantile": True,  # stage-1 predictions quantile-transformed per column, as the winners
           "label_smoothing": 0.001},  # the winners' smoothed BCE on the scored targets
     model={"name": "tabular_mlp", "hidden": 128,  # stage 2 kept stage 1's width (2048 in MoA)
            "dropout": [0.15, 0.3, 0.25]},

@@ -155,3 +155,26 @@ def test_missing_parent_runs_are_pulled_from_the_store(tmp_path, task):
     st = stacked_inputs(child(), 0, task, store=store, runs_root=here)
     assert st.train.shape[1] == 2
     assert (here / key_for(PARENT, 3, HASH) / "predictions" / "valid.parquet").is_file()
+
+
+def test_resolution_fills_parents_and_refuses_unknown_ids_and_cycles(project):
+    from molremote.experiments import Registry
+    from tests.conftest import write_experiment
+
+    base = '{"name": "moa"}, model={"name": "tabular_mlp"}, folds={"n_folds": 3, "scheme": "kfold"}'
+    write_experiment(project, "0040_a.py", f"EXPERIMENT = experiment(task={base}, training={{'seeds': [1, 2]}})\n")
+    write_experiment(project, "0041_b.py", 'EXPERIMENT = derive(40, data={"stack": [{"experiment": 40}]})\n')
+    write_experiment(project, "0042_c.py", 'EXPERIMENT = derive(40, data={"stack": [{"experiment": 99}]})\n')
+    write_experiment(project, "0043_d.py", 'EXPERIMENT = derive(40, data={"stack": [{"experiment": 44}]})\n')
+    write_experiment(project, "0044_e.py", 'EXPERIMENT = derive(40, data={"stack": [{"experiment": 43}]})\n')
+    reg = Registry()
+    a, b = reg.resolve(40), reg.resolve(41)
+    (p,) = b.data.stack
+    assert (p.name, p.config_hash, p.task, p.seeds) == ("0040_a", a.config_hash, "moa", [1, 2])
+    assert p.folds == {"n_folds": 3, "scheme": "kfold", "seed": 0}
+    assert "stack" not in a.to_json()["data"]  # no stack: the JSON (and hash) of older experiments unchanged
+    with pytest.raises(ExperimentError, match="unknown stacked experiment id 99") as e:
+        reg.resolve(42)
+    assert e.value.field == "data.stack.0.experiment"
+    with pytest.raises(ExperimentError, match="stacking cycle: 43 -> 44 -> 43"):
+        reg.resolve(43)

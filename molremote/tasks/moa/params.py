@@ -29,5 +29,8 @@ class MoaParams(TaskParams):
     # training row dropped, leaving 332 in MoA): stage 1 of the 3-stage NN learns these, and its predictions
     # feed stage 2 through `data.stack`. Folds always stratify on the scored targets, so stages share folds.
     targets: Literal["scored", "nonscored"] = "scored"
+    # --- stacked predictions (`data.stack`): appended after the features above
+    stack_quantile: bool = False  # QuantileTransformer (n_quantiles, normal) per stacked column, as stages 2-3 did
+    base_features: bool = True  # False: the model sees only the stacked predictions (stage 3 of the 3-stage NN)
     # --- loss
     label_smoothing: float = 0.001  # simple NN / TabNet: targets pulled to [s/2, 1-s/2] (smoothed BCE)

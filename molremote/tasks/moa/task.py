@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ...errors import DataError
+from ...errors import DataError, ExperimentError
 from ...fsutil import atomic_path
 from ..base import Task
 from . import folds
@@ -94,14 +94,39 @@ class MoaTask(Task):
         return self._folds
 
     def prepare_fold(self, fold: int, train_idx: np.ndarray, run_dir: Path) -> None:
+        if not self.params.base_features:  # stage 3: the stacked predictions alone
+            if self.stacked is None:
+                raise ExperimentError(
+                    "base_features=False needs data.stack (nothing else to learn from)", field="task.base_features"
+                )
+            self.x_train, self.x_test = self._stacked_features(train_idx)
+            self.preprocess_source = "stacked only"
+            return
         rows = self.train.take(np.asarray(train_idx))
         fit_rows = _concat(rows, self.test) if self.params.fit_on == "train+test" else rows
         self.x_train, self.x_test, self.preprocess_source = fit_or_load(
             self.params, fit_rows, self.train, self.test, Path(run_dir) / "preprocess"
         )
         if self.stacked is not None:  # other experiments' out-of-fold / test predictions, rows as row_ids()
-            self.x_train = np.hstack([self.x_train, self.stacked.train]).astype(np.float32)
-            self.x_test = np.hstack([self.x_test, self.stacked.test]).astype(np.float32)
+            s_train, s_test = self._stacked_features(train_idx)
+            self.x_train = np.hstack([self.x_train, s_train]).astype(np.float32)
+            self.x_test = np.hstack([self.x_test, s_test]).astype(np.float32)
+
+    def _stacked_features(self, train_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The stacked predictions, quantile-transformed per column when `stack_quantile` (fitted on the fold's
+        training rows, plus the test rows with fit_on="train+test"; deterministic, so a resume sees the same)."""
+        tr, te = self.stacked.train, self.stacked.test
+        if self.params.stack_quantile:
+            from sklearn.preprocessing import QuantileTransformer
+
+            fit = tr[train_idx] if self.params.fit_on == "train" else np.vstack([tr[train_idx], te])
+            qt = QuantileTransformer(
+                n_quantiles=min(self.params.n_quantiles, len(fit)),
+                output_distribution="normal",
+                random_state=self.params.seed,
+            ).fit(fit)
+            tr, te = qt.transform(tr), qt.transform(te)
+        return np.ascontiguousarray(tr, dtype=np.float32), np.ascontiguousarray(te, dtype=np.float32)
 
     def row_ids(self, split: str) -> np.ndarray:
         return self.test.sig_id if split == "test" else self.train.sig_id

@@ -67,3 +67,33 @@ def test_stacking_on_other_folds_exits_2_naming_both(project):
     assert "0033_moa_other_folds stacks on 0030_moa_demo_stage1_nonscored, but their folds differ" in r.stderr
     assert "n_folds=4" in r.stderr and "n_folds=5" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+REAL = ("0201_moa_1st_3stage_nn_stage1.py", "0202_moa_1st_3stage_nn_stage2.py", "0203_moa_1st_3stage_nn_stage3.py")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("exp_id", ["201", "202", "203"])
+def test_real_3stage_experiments_refuse_with_exit_3_and_the_download_command(project, exp_id):
+    with_experiments(project, *REAL)
+    r = cli(project, "train", "-e", exp_id, "--no-progress")
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "data/moa/train_features.csv not found" in r.stderr
+    assert "kaggle competitions download -c lish-moa" in r.stderr
+    assert not (project / "runs").exists() or not any((project / "runs").rglob("manifest.json"))
+
+
+def test_real_3stage_chain_resolves_with_the_winners_settings(project):
+    from molremote.experiments import Registry
+
+    with_experiments(project, *REAL)
+    reg = Registry()
+    s1, s2, s3 = (reg.resolve(i) for i in (201, 202, 203))
+    assert (s1.task.params["targets"], s1.training.epochs, s1.model.params["hidden"]) == ("nonscored", 15, 2048)
+    assert (s2.task.params["targets"], s2.training.epochs, s2.model.params["hidden"]) == ("scored", 25, 2048)
+    assert (s3.task.params["base_features"], s3.training.epochs, s3.model.params["hidden"]) == (False, 25, 1024)
+    assert [e.training.seeds for e in (s1, s2, s3)] == [[0, 1, 2, 3, 4]] * 3
+    (p2,), (p3,) = s2.data.stack, s3.data.stack
+    assert (p2.experiment, p2.name, p2.config_hash, p2.seeds) == (201, s1.name, s1.config_hash, [0, 1, 2, 3, 4])
+    assert (p3.experiment, p3.config_hash) == (202, s2.config_hash)
+    assert p2.folds == p3.folds == {"n_folds": 5, "scheme": "mskf", "seed": 0}
