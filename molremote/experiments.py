@@ -324,7 +324,11 @@ def _validate_section(kind: str, raw: Any, file: str | None) -> Section:
         raise ExperimentError(
             f"{msg} (value {err.get('input')!r})" if err["type"] != "extra_forbidden" else msg, file=file, field=path
         ) from None
-    return Section(name=name, params=params.model_dump(mode="json"))
+    dumped = params.model_dump(mode="json")
+    for k in getattr(params_cls, "omit_when_default", ()):  # added later: absent at its default (same hash)
+        if k in dumped and dumped[k] == params_cls.model_fields[k].get_default(call_default_factory=True):
+            dumped.pop(k)
+    return Section(name=name, params=dumped)
 
 
 def validate(d: dict[str, Any], *, file: str | None) -> Experiment:

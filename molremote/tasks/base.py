@@ -50,6 +50,9 @@ class TaskParams(BaseModel):
     """Base of a task's parameters (`task={...}` in an experiment): unknown keys refused, frozen."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # parameters added after experiments were run: left out of the resolved JSON (and so the config hash) while
+    # at their default, so those experiments keep their hash and their runs
+    omit_when_default: ClassVar[tuple[str, ...]] = ()
 
 
 # ---------------------------------------------------------------------------------------------- torch-free side

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from ..base import TaskParams
 
 
 class MoaParams(TaskParams):
+    # added with stacking: absent from older experiments' JSON and hash while at their defaults
+    omit_when_default: ClassVar[tuple[str, ...]] = ("targets", "stack_quantile", "base_features")
+
     # --- preprocessing, fitted per fold (preprocess.py); every step is optional
     quantile: bool = True  # QuantileTransformer to a normal distribution: every winner's first step
     n_quantiles: int = 100  # the 1st-place 3-stage NN's value

@@ -85,13 +85,22 @@ def test_real_3stage_experiments_refuse_with_exit_3_and_the_download_command(pro
 
 def test_real_3stage_chain_resolves_with_the_winners_settings(project):
     from molremote.experiments import Registry
+    from molremote.tasks.moa.params import MoaParams
 
     with_experiments(project, *REAL)
     reg = Registry()
     s1, s2, s3 = (reg.resolve(i) for i in (201, 202, 203))
-    assert (s1.task.params["targets"], s1.training.epochs, s1.model.params["hidden"]) == ("nonscored", 15, 2048)
-    assert (s2.task.params["targets"], s2.training.epochs, s2.model.params["hidden"]) == ("scored", 25, 2048)
-    assert (s3.task.params["base_features"], s3.training.epochs, s3.model.params["hidden"]) == (False, 25, 1024)
+    t1, t2, t3 = (MoaParams(**e.task.params) for e in (s1, s2, s3))
+    assert (t1.targets, t1.fa_genes, t1.umap_genes, t1.fa_cells, t1.umap_cells) == ("nonscored", 90, 45, 50, 25)
+    assert (t1.label_smoothing, t2.label_smoothing, t3.label_smoothing) == (0.001, 0.0, 0.001)
+    assert (s1.training.epochs, s1.model.params["hidden"]) == (15, 2048)
+    assert (t2.targets, t2.stack_quantile, s2.training.epochs, s2.model.params["hidden"]) == ("scored", True, 25, 2048)
+    assert (t3.base_features, t3.stack_quantile, s3.training.epochs, s3.model.params["hidden"]) == (
+        False,
+        True,
+        25,
+        1024,
+    )
     assert [e.training.seeds for e in (s1, s2, s3)] == [[0, 1, 2, 3, 4]] * 3
     (p2,), (p3,) = s2.data.stack, s3.data.stack
     assert (p2.experiment, p2.name, p2.config_hash, p2.seeds) == (201, s1.name, s1.config_hash, [0, 1, 2, 3, 4])
