@@ -15,7 +15,7 @@ from tests.conftest import write_experiment
 
 from .test_cli import cli, with_experiments
 
-STAGES = ("0030_moa_demo_stage1_nonscored.py", "0031_moa_demo_stage2_stacked.py")
+STAGES = ("0003_moa_demo_mlp.py", "0030_moa_demo_stage1_nonscored.py", "0031_moa_demo_stage2_stacked.py")
 
 
 @pytest.mark.slow  # three training processes (5 stage-1 folds, 1 stage-2 fold) + evaluate: 40-100 s, busy 2 cores
