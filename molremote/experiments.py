@@ -417,7 +417,7 @@ def apply_overrides(exp: Experiment, sets: list[str] | None) -> Experiment:
                     field=".".join(parts[: i + 1]),
                 )
             node = node[p]
-        if parts[-1] not in node:
+        if parts[-1] not in node and not _omitted_field(d, parts):
             near = difflib.get_close_matches(parts[-1], list(node), n=3)
             hint = f"; did you mean {', '.join(near)}?" if near else ""
             raise ExperimentError(f"unknown key in --set {expr!r}" + hint, field=key)
@@ -426,6 +426,19 @@ def apply_overrides(exp: Experiment, sets: list[str] | None) -> Experiment:
         return validate(d, file=f"--set {' '.join(sets)}")
     except ExperimentError as e:
         raise ExperimentError(str(e).split(": ", 1)[-1], file="--set", field=e.field) from None
+
+
+def _omitted_field(d: dict[str, Any], parts: list[str]) -> bool:
+    """Whether `parts` names a field the resolved JSON leaves out at its default (training.seeds, data.stack,
+    a task's `omit_when_default` parameters), which --set may still set."""
+    if len(parts) == 2 and parts[0] in ("task", "model"):
+        from .models import MODELS
+        from .tasks import TASKS
+
+        reg = TASKS if parts[0] == "task" else MODELS
+        name = d.get(parts[0], {}).get("name")
+        return name in reg and parts[1] in getattr(reg[name].params_class(), "omit_when_default", ())
+    return parts[-1] in _known_keys(".".join(parts[:-1]))
 
 
 def diff(a: Experiment, b: Experiment) -> list[tuple[str, Any, Any]]:
