@@ -134,6 +134,7 @@ def test_fold_assignment_mismatch_is_refused(tmp_path, task):
 
 def test_missing_parent_runs_name_the_command(tmp_path, task):
     write_parent(tmp_path, task, skip={(3, None)})
+    task.stacked = None  # the module's task object is shared: start without features
     with pytest.raises(DataError) as e:
         attach(child(), 0, task, runs_root=tmp_path)
     msg = str(e.value)
@@ -178,3 +179,16 @@ def test_resolution_fills_parents_and_refuses_unknown_ids_and_cycles(project):
     assert e.value.field == "data.stack.0.experiment"
     with pytest.raises(ExperimentError, match="stacking cycle: 43 -> 44 -> 43"):
         reg.resolve(43)
+
+
+def test_a_resume_that_would_see_other_parent_runs_is_refused(tmp_path, task):
+    write_parent(tmp_path, task)
+    first = attach(child(), 0, task, runs_root=tmp_path)
+    manifest = {"stacked_on": first.sources}
+    again = attach(child(), 0, task, runs_root=tmp_path, manifest=manifest, run_dir=tmp_path / "r")  # same runs
+    assert again is not None and again.sources == first.sources
+    m = json.loads((tmp_path / key_for(PARENT, 1, HASH) / "manifest.json").read_text())
+    m["run_uid"] = "retrained"  # a parent fold trained again since the child run began
+    (tmp_path / key_for(PARENT, 1, HASH) / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(ExperimentError, match="the runs it stacks on changed since it started.*--restart"):
+        attach(child(), 0, task, runs_root=tmp_path, manifest=manifest, run_dir=tmp_path / "r")
