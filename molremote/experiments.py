@@ -55,6 +55,10 @@ class Training(_Strict):
     grad_clip: float | None = None
     amp: Literal["none", "bf16", "fp16"] = "none"  # only applied on CUDA; CPU runs in fp32
     seed: int = 42
+    # Several seeds: one run per (fold, seed), each trained with `seed` set to that seed, keyed
+    # `fold<k>-s<seed>-<hash>`; `evaluate` averages the seeds within a fold, then the folds. The hash leaves the
+    # list (and `seed`) out, so adding a seed keeps the runs already made. None: one run per fold (`seed`).
+    seeds: list[int] | None = None
     checkpoint_every_s: float = 300.0  # a few minutes: bounded loss on preemption, little I/O
     checkpoint_every_steps: int | None = None  # mainly for tests and very slow steps
     early_stopping_patience: int | None = None  # epochs without improvement of the validation metric
@@ -72,6 +76,13 @@ class Training(_Strict):
             raise ValueError("must be > 0")
         return v
 
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (not v or len(set(v)) != len(v) or min(v) < 0):
+            raise ValueError("must be a non-empty list of distinct seeds >= 0 (or None for one run per fold)")
+        return v
+
 
 class Folds(_Strict):
     n_folds: int = 5
@@ -81,9 +92,27 @@ class Folds(_Strict):
     default: int = 0
 
 
+class StackInput(_Strict):
+    """Another experiment's predictions as input features (stacking; molremote/stacking.py).
+
+    The user writes `experiment` (and `use`); the registry fills the rest from the parent's resolved form, so
+    the resolved JSON names the parent's runs exactly and the parent's config hash is part of this one's."""
+
+    experiment: int
+    # "oof+test": the parent's out-of-fold predictions as features of the training rows (each row's from the
+    # parent run that validated it) and its test predictions averaged over its folds for the test rows
+    use: Literal["oof+test"] = "oof+test"
+    name: str | None = None  # filled at resolution: the parent's NNNN_slug
+    config_hash: str | None = None  # ... its config hash (its runs' keys)
+    task: str | None = None  # ... its task (which reads its prediction files)
+    seeds: list[int] | None = None  # ... its training.seeds (averaged within each fold)
+    folds: dict[str, Any] | None = None  # ... its folds section (checked against this experiment's)
+
+
 class Data(_Strict):
     root: str | None = None  # None: the demo data shipped with the package
     kaggle_datasets: list[str] = []  # "owner/slug" prepared datasets a kernel mounts
+    stack: list[StackInput] = []  # other experiments' predictions appended as features (see StackInput)
 
 
 class KaggleDefaults(_Strict):
@@ -143,12 +172,20 @@ class Experiment(_Strict):
     def to_dict(self) -> dict[str, Any]:
         d = self.model_dump(mode="json", exclude={"file"})
         d["task"], d["model"] = self.task.flat(), self.model.flat()
+        # fields added later are left out at their defaults, so older experiments keep their JSON and hash
+        if d["training"].get("seeds") is None:
+            d["training"].pop("seeds", None)
+        if not d["data"].get("stack"):
+            d["data"].pop("stack", None)
         return d
 
     @cached_property
     def config_hash(self) -> str:
         d = self.to_dict()
-        payload = json.dumps({k: d[k] for k in HASHED_SECTIONS}, sort_keys=True, separators=(",", ":"))
+        hashed = {k: d[k] for k in HASHED_SECTIONS}
+        if self.training.seeds is not None:  # the seed is in the run key; the list is which runs exist
+            hashed["training"] = {k: v for k, v in d["training"].items() if k not in ("seed", "seeds")}
+        payload = json.dumps(hashed, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
     def to_json(self) -> dict[str, Any]:
@@ -169,6 +206,47 @@ class Experiment(_Strict):
             if not 0 <= f < self.folds.n_folds:
                 raise ExperimentError(f"fold {f} out of range 0..{self.folds.n_folds - 1}", field="--fold")
         return folds
+
+    # ------------------------------------------------------------------ seeds
+    def seed_list(self) -> list[int | None]:
+        """The seeds a fold is trained with: training.seeds, or [None] (one run, training.seed, no seed in its key)."""
+        return list(self.training.seeds) if self.training.seeds is not None else [None]
+
+    @property
+    def run_seed(self) -> int | None:
+        """This run's seed when the experiment lists several (it then appears in the run key), else None."""
+        return self.training.seed if self.training.seeds is not None else None
+
+    def with_seed(self, seed: int | None) -> Experiment:
+        """The experiment one (fold, seed) run trains: training.seed = seed (same config hash). None: itself."""
+        if seed is None:
+            return self
+        if self.training.seeds is None or seed not in self.training.seeds:
+            raise ExperimentError(
+                f"seed {seed} is not one of experiment {self.id}'s training.seeds {self.training.seeds}",
+                field="--seed",
+            )
+        d = self.to_dict()
+        d["training"]["seed"] = seed
+        return validate(d, file=self.file)
+
+    def select_runs(
+        self, fold: int | None = None, all_folds: bool = False, seed: int | None = None
+    ) -> list[tuple[int, int | None]]:
+        """(fold, seed) of every run a command means: select_folds() times every seed (or the one given)."""
+        folds = self.select_folds(fold, all_folds)
+        if seed is None:
+            seeds = self.seed_list()
+        elif self.training.seeds is None:
+            raise ExperimentError(
+                f"--seed {seed}: experiment {self.id} lists no training.seeds (one run per fold; change its "
+                "seed with --set training.seed=N)",
+                field="--seed",
+            )
+        else:
+            self.with_seed(seed)  # checks it is listed
+            seeds = [seed]
+        return [(f, s) for f in folds for s in seeds]
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Experiment:
@@ -246,7 +324,11 @@ def _validate_section(kind: str, raw: Any, file: str | None) -> Section:
         raise ExperimentError(
             f"{msg} (value {err.get('input')!r})" if err["type"] != "extra_forbidden" else msg, file=file, field=path
         ) from None
-    return Section(name=name, params=params.model_dump(mode="json"))
+    dumped = params.model_dump(mode="json")
+    for k in getattr(params_cls, "omit_when_default", ()):  # added later: absent at its default (same hash)
+        if k in dumped and dumped[k] == params_cls.model_fields[k].get_default(call_default_factory=True):
+            dumped.pop(k)
+    return Section(name=name, params=dumped)
 
 
 def validate(d: dict[str, Any], *, file: str | None) -> Experiment:
@@ -335,7 +417,7 @@ def apply_overrides(exp: Experiment, sets: list[str] | None) -> Experiment:
                     field=".".join(parts[: i + 1]),
                 )
             node = node[p]
-        if parts[-1] not in node:
+        if parts[-1] not in node and not _omitted_field(d, parts):
             near = difflib.get_close_matches(parts[-1], list(node), n=3)
             hint = f"; did you mean {', '.join(near)}?" if near else ""
             raise ExperimentError(f"unknown key in --set {expr!r}" + hint, field=key)
@@ -344,6 +426,19 @@ def apply_overrides(exp: Experiment, sets: list[str] | None) -> Experiment:
         return validate(d, file=f"--set {' '.join(sets)}")
     except ExperimentError as e:
         raise ExperimentError(str(e).split(": ", 1)[-1], file="--set", field=e.field) from None
+
+
+def _omitted_field(d: dict[str, Any], parts: list[str]) -> bool:
+    """Whether `parts` names a field the resolved JSON leaves out at its default (training.seeds, data.stack,
+    a task's `omit_when_default` parameters), which --set may still set."""
+    if len(parts) == 2 and parts[0] in ("task", "model"):
+        from .models import MODELS
+        from .tasks import TASKS
+
+        reg = TASKS if parts[0] == "task" else MODELS
+        name = d.get(parts[0], {}).get("name")
+        return name in reg and parts[1] in getattr(reg[name].params_class(), "omit_when_default", ())
+    return parts[-1] in _known_keys(".".join(parts[:-1]))
 
 
 def diff(a: Experiment, b: Experiment) -> list[tuple[str, Any, Any]]:
@@ -465,9 +560,42 @@ class Registry:
         d = merge(base, s.overrides)
         slug = FILE_RE.match(self.files[i].name).group(2)  # type: ignore[union-attr]
         d.update(id=i, slug=slug, parent=s.parent)
+        if isinstance(d.get("data"), dict) and d["data"].get("stack"):
+            d["data"] = {**d["data"], "stack": self._stack_inputs(d["data"]["stack"], file, (*_stack, i))}
         exp = validate(d, file=file)
         self._resolved[i] = exp
         return exp
+
+    def _stack_inputs(self, entries: Any, file: str, stack: tuple[int, ...]) -> list[Any]:
+        """`data.stack` with each parent's name, config hash, task, seeds and folds filled in (resolving it)."""
+        if not isinstance(entries, list):
+            raise ExperimentError(
+                f"must be a list of {{'experiment': id}}, got {entries!r}", file=file, field="data.stack"
+            )
+        out = []
+        for j, e in enumerate(entries):
+            where = f"data.stack.{j}.experiment"
+            pid = e.get("experiment") if isinstance(e, dict) else None
+            if not isinstance(pid, int) or isinstance(pid, bool):
+                raise ExperimentError(f"needs an experiment id (int), got {e!r}", file=file, field=where)
+            if pid not in self.files:
+                raise ExperimentError(str(self._missing(pid, "stacked experiment")), file=file, field=where)
+            if pid in stack:
+                chain = " -> ".join(map(str, (*stack, pid)))
+                raise ExperimentError(f"stacking cycle: {chain}", file=file, field=where)
+            p = self.resolve(pid, stack)
+            folds = {k: v for k, v in p.folds.model_dump(mode="json").items() if k in ("n_folds", "scheme", "seed")}
+            out.append(
+                {
+                    **e,
+                    "name": p.name,
+                    "config_hash": p.config_hash,
+                    "task": p.task.name,
+                    "seeds": p.training.seeds,
+                    "folds": folds,
+                }
+            )
+        return out
 
     def all(self) -> list[Experiment]:
         return [self.resolve(i) for i in self.ids()]

@@ -33,6 +33,7 @@ class JobRecord:
     config_hash: str
     folds: list[int]
     created_at: str = field(default_factory=now_iso)
+    seed: int | None = None  # the one seed a job trains (Kaggle: a kernel per (fold, seed)); None: every seed
     updated_at: str = field(default_factory=now_iso)
     state: str = "pending"
     detail: str = ""

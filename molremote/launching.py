@@ -6,9 +6,11 @@
     submit(launch)             backend.launch(job) for every job -> job records
     chain(launch, ...)         Kaggle: push session after session until each fold's run completes
 
-Kaggle runs one kernel per fold (one job per fold); ssh and slurm run all folds in one job (one after the
-other on an ssh host, one array task per fold on SLURM). The CLI (`molremote remote`) only parses options and
-prints. torch-free.
+Kaggle runs one kernel per fold (one job per fold; per (fold, seed) for an experiment listing several
+`training.seeds`, each kernel's trainer given `--seed`); ssh and slurm run all folds in one job (one after the
+other on an ssh host, one array task per fold on SLURM), each fold's trainer training every seed of the fold in
+turn (each (fold, seed) its own resumable run), or the one `--seed` given. The CLI (`molremote remote`) only
+parses options and prints. torch-free.
 """
 
 from __future__ import annotations
@@ -64,8 +66,12 @@ class Launch:
     notes: list[str] = field(default_factory=list)  # things the user should know (printed by the CLI)
 
 
-def _relaunch(exp: Experiment, backend: str, fold: int, sets: list[str]) -> str:
-    return f"molremote remote -e {exp.id} --{backend} --fold {fold}" + "".join(f" --set {s}" for s in sets)
+def _relaunch(exp: Experiment, backend: str, fold: int, sets: list[str], seed: int | None = None) -> str:
+    return (
+        f"molremote remote -e {exp.id} --{backend} --fold {fold}"
+        + (f" --seed {seed}" if seed is not None else "")
+        + "".join(f" --set {s}" for s in sets)
+    )
 
 
 def backend_options(
@@ -160,6 +166,7 @@ def prepare(
     *,
     fold: int | None = None,
     all_folds: bool = False,
+    seed: int | None = None,
     sets: list[str] | tuple[str, ...] | None = (),
     overrides: LaunchOverrides = LaunchOverrides(),
     settings: Settings | None = None,
@@ -182,7 +189,8 @@ def prepare(
         raise BackendError(f"unknown backend '{backend}' (known: {', '.join(BACKEND_NAMES)})")
     sets = list(sets or ())
     exp = apply_overrides(Registry().resolve(exp_id), sets)
-    folds = exp.select_folds(fold, all_folds)
+    units = exp.select_runs(fold, all_folds, seed)  # (fold, seed) runs; seed None: one run per fold
+    folds = sorted({f for f, _ in units})
     if overrides.max_time:
         try:
             parse_duration(overrides.max_time)
@@ -203,21 +211,30 @@ def prepare(
     bundle = make_bundle(root, root / ".molremote" / "bundles", require_clean=require_clean)
     train_args = ["--max-time", overrides.max_time] if overrides.max_time else []
     base_id = job_records.new_job_id(exp.name, backend)
-    if backend == "kaggle":  # one kernel per fold
+    if backend == "kaggle":  # one kernel per fold, per (fold, seed) when the experiment lists several seeds
         job_list = [
             Job(
-                job_id=f"{base_id}-f{f}",
+                job_id=f"{base_id}-f{f}" + (f"-s{s}" if s is not None else ""),
                 experiment=exp.to_json(),
                 folds=[f],
                 bundle=bundle,
-                train_args=train_args,
-                options={"relaunch": _relaunch(exp, backend, f, sets)},
+                train_args=train_args + (["--seed", str(s)] if s is not None else []),
+                options={"relaunch": _relaunch(exp, backend, f, sets, s)},
+                seed=s,
             )
-            for f in folds
+            for f, s in units
         ]
-    else:
+    else:  # each fold's trainer trains the fold's seeds in turn (only `seed` when one is given)
+        seed_args = ["--seed", str(seed)] if seed is not None else []
         job_list = [
-            Job(job_id=base_id, experiment=exp.to_json(), folds=folds, bundle=bundle, gpus=gpus, train_args=train_args)
+            Job(
+                job_id=base_id,
+                experiment=exp.to_json(),
+                folds=folds,
+                bundle=bundle,
+                gpus=gpus,
+                train_args=train_args + seed_args,
+            )
         ]
     return Launch(exp, backend, be, job_list, bundle, notes)
 

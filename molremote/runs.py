@@ -3,7 +3,8 @@
 A run folder has one layout everywhere (locally, in the store, on the Hub, in /kaggle/working):
     manifest.json  config.json  metrics.jsonl  checkpoints/{last,best}.pt  predictions/  submission.csv  logs/
     env/<hash>.txt (the installed packages of a session)   .lock (runlock.py; local, never stored)
-The run key `<NNNN_slug>/fold<k>-<confighash>` names it in every store; a changed config is a new run and
+The run key `<NNNN_slug>/fold<k>-<confighash>` names it in every store (`<NNNN_slug>/fold<k>-s<seed>-<confighash>`
+for an experiment listing several `training.seeds`: one run per (fold, seed)); a changed config is a new run and
 the old one is kept. torch-free.
 """
 
@@ -98,8 +99,20 @@ def shown_status(run_dir: Path, m: dict) -> str | None:
     return status
 
 
+def key_for(name: str, fold: int, config_hash: str, seed: int | None = None) -> str:
+    """`<name>/fold<k>-<hash>`, or `<name>/fold<k>-s<seed>-<hash>` for one seed of several."""
+    return f"{name}/fold{fold}-" + (f"s{seed}-" if seed is not None else "") + config_hash
+
+
 def run_key(exp: Experiment, fold: int) -> str:
-    return f"{exp.name}/fold{fold}-{exp.config_hash}"
+    """The key of `exp`'s fold run; for an experiment with several seeds, of its `training.seed` run (pass
+    `exp.with_seed(s)`)."""
+    seed = exp.run_seed
+    if seed is not None and seed not in (exp.training.seeds or ()):
+        raise ValueError(
+            f"experiment {exp.name} lists training.seeds {exp.training.seeds}: name the run with exp.with_seed(s)"
+        )
+    return key_for(exp.name, fold, exp.config_hash, seed)
 
 
 def run_path(exp: Experiment, fold: int, root: Path | None = None) -> Path:
@@ -108,7 +121,7 @@ def run_path(exp: Experiment, fold: int, root: Path | None = None) -> Path:
 
 # ---------------------------------------------------------------------------------------------- run keys
 MANIFEST = "manifest.json"
-_FOLD_PART = re.compile(r"fold(\d+)-(.+)")
+_FOLD_PART = re.compile(r"fold(\d+)-(?:s(\d+)-)?(.+)")
 
 
 def key_of_dir(run_dir: Path | str) -> str:
@@ -126,10 +139,19 @@ def key_under(run_dir: Path | str, runs_root: Path | str) -> str | None:
 
 
 def parse_key(key: str) -> tuple[str, int, str] | None:
-    """(experiment folder name, fold, config hash) of a run key, or None when it is not one."""
+    """(experiment folder name, fold, config hash) of a run key, or None when it is not one (the seed of a
+    several-seeds key: parse_key_seed)."""
+    parts = parse_key_seed(key)
+    return (parts[0], parts[1], parts[3]) if parts else None
+
+
+def parse_key_seed(key: str) -> tuple[str, int, int | None, str] | None:
+    """(experiment folder name, fold, seed or None, config hash) of a run key, or None when it is not one."""
     exp, _, last = key.rstrip("/").rpartition("/")
     m = _FOLD_PART.fullmatch(last)
-    return (exp, int(m.group(1)), m.group(2)) if m else None
+    if not m:
+        return None
+    return exp, int(m.group(1)), int(m.group(2)) if m.group(2) is not None else None, m.group(3)
 
 
 def find_run_dir(path: Path | str, levels: int = 3) -> Path | None:
@@ -158,6 +180,12 @@ class RunInfo:
     fold: int
     manifest: dict[str, Any]
     config: dict[str, Any]
+
+    @property
+    def seed(self) -> int | None:
+        """The run's seed when its experiment lists several (in its key), else None."""
+        s = self.manifest.get("seed")
+        return s if isinstance(s, int) else None
 
     @property
     def task(self) -> str | None:
@@ -296,6 +324,8 @@ class Run:
                 "sessions": [],
                 "best": None,
             }
+            if exp.run_seed is not None:  # one of several seeds: part of the run's identity
+                m["seed"] = exp.run_seed
             write_json(run.path / "config.json", exp.to_json())
         run.save(m)
         return run

@@ -43,9 +43,11 @@ CODE_KEYS_FOR_WANDB = ("commit", "dirty", "bundle_hash")
 _OFFLINE_DIR = re.compile(r"^offline-run-(\d{8}_\d{6})-(.+)$")
 
 
-def wandb_run_id(experiment: int, fold: int, config_hash: str) -> str:
-    """Stable W&B run id of one run: `0620-f0-<hash>`, limited to W&B's safe characters and 64 chars."""
-    rid = _ID_BAD.sub("-", f"{int(experiment):04d}-f{int(fold)}-{config_hash}").strip("-")
+def wandb_run_id(experiment: int, fold: int, config_hash: str, seed: int | None = None) -> str:
+    """Stable W&B run id of one run: `0620-f0-<hash>` (`0620-f0-s1-<hash>` for one seed of several), limited to
+    W&B's safe characters and 64 chars."""
+    s = f"s{int(seed)}-" if seed is not None else ""
+    rid = _ID_BAD.sub("-", f"{int(experiment):04d}-f{int(fold)}-{s}{config_hash}").strip("-")
     if len(rid) > 64:  # W&B run ids are short keys; keep them unique with a digest when trimmed
         rid = rid[:51] + "-" + hashlib.sha256(rid.encode()).hexdigest()[:12]
     return rid
@@ -154,7 +156,8 @@ def open_tracker(
 
     config_hash = exp_json.get("config_hash") or manifest.get("config_hash") or "nohash"
     exp_id = int(exp_json.get("id", manifest.get("experiment", 0)))
-    run_id = wandb_run_id(exp_id, fold, config_hash)
+    seed = manifest.get("seed")  # one of several seeds: its own W&B run
+    run_id = wandb_run_id(exp_id, fold, config_hash, seed)
     name = (
         exp_json.get("name")
         or manifest.get("name")
@@ -172,7 +175,7 @@ def open_tracker(
         project=settings.wandb.project,
         entity=settings.wandb.entity,
         dir=str(wdir),
-        name=f"{name}-fold{fold}",
+        name=f"{name}-fold{fold}" + (f"-seed{seed}" if seed is not None else ""),
         group=name,
         job_type=f"fold{fold}",
         tags=tags,
@@ -227,7 +230,7 @@ def _expand(path: Path, settings: Settings) -> tuple[list[Path], str | None]:
     manifest = path / "manifest.json"
     if manifest.is_file():
         m = json.loads(manifest.read_text())
-        want = wandb_run_id(m["experiment"], m["fold"], m["config_hash"])
+        want = wandb_run_id(m["experiment"], m["fold"], m["config_hash"], m.get("seed"))
         roots = [wandb_dir_for(path, settings) / "wandb"]
     else:
         roots = [path / "wandb", path, path / "logs" / "wandb"]

@@ -3,6 +3,7 @@ Dry runs only; real launches are in tests/backends against loopback sshd, SLURM 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,30 @@ def test_refusals_name_the_option(env):
     plan = launching.prepare(1, "ssh", settings=s, overrides=launching.LaunchOverrides(host="me@box"))
     with pytest.raises(BackendError, match="--chain is for Kaggle"):
         launching.chain(plan)
+
+
+def test_seeds_make_one_kaggle_kernel_per_fold_and_seed(env):
+    """`--set training.seeds=[...]` (a field older experiments leave out) reaches every backend: Kaggle gets a job
+    per (fold, seed) with `--seed`, ssh/slurm one job whose trainer trains each fold's seeds (or the one given)."""
+    sets = ["training.seeds=[4,7]"]
+    kaggle = launching.prepare(1, "kaggle", all_folds=True, sets=sets, settings=Settings())
+    folds = kaggle.experiment.fold_list()
+    assert [(j.folds, j.seed, j.train_args) for j in kaggle.jobs] == [
+        ([f], s, ["--seed", str(s)]) for f in folds for s in (4, 7)
+    ]
+    assert kaggle.jobs[1].options["relaunch"] == f"molremote remote -e 1 --kaggle --fold {folds[0]} --seed 7 " + (
+        "--set training.seeds=[4,7]"
+    )
+    assert len({kaggle.backend.kernel_folder(j).name for j in kaggle.jobs}) == 2 * len(folds)
+    slurm = launching.prepare(1, "slurm", all_folds=True, sets=sets, settings=Settings())
+    ((job, files),) = launching.render(slurm)
+    assert job.folds == folds and "--seed" not in files["job.sbatch"]  # each array task: its fold's seeds
+    assert json.loads(files["experiment.json"])["training"]["seeds"] == [4, 7]
+    one = launching.prepare(
+        1, "ssh", fold=0, seed=7, sets=sets, settings=Settings(), overrides=launching.LaunchOverrides(host="me@box")
+    )
+    assert one.jobs[0].train_args == ["--seed", "7"]
+    with pytest.raises(ExperimentError, match="seed 5 is not one of"):
+        launching.prepare(
+            1, "ssh", seed=5, sets=sets, settings=Settings(), overrides=launching.LaunchOverrides(host="me@box")
+        )

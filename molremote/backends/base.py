@@ -42,6 +42,9 @@ class Job:
     options: dict[str, Any] = field(default_factory=dict)  # per-job overrides of backend options
     # extra arguments for `molremote train` (e.g. ["--max-time", "11h"]); shell-quoted when rendered
     train_args: list[str] = field(default_factory=list)
+    # the one seed this job trains (Kaggle: one kernel per (fold, seed)); None: every seed of its folds, or
+    # the experiment lists none
+    seed: int | None = None
 
     @property
     def name(self) -> str:
@@ -55,6 +58,7 @@ class Job:
             experiment_id=int(self.experiment["id"]),
             config_hash=self.experiment.get("config_hash", ""),
             folds=list(self.folds),
+            seed=self.seed,
             bundle_sha256=self.bundle.sha256,
             commit=self.bundle.commit,
             dirty=self.bundle.dirty,

@@ -29,6 +29,7 @@ from typing import Any
 
 from ..errors import EXIT_INCOMPLETE, BackendError, UsageError
 from ..jobs import JobRecord
+from ..runs import key_for
 from .base import Backend, Job, JobStatus, Options, render_template, tail
 
 CODE_FILE = "molremote_kernel.py"
@@ -98,9 +99,10 @@ class KernelSettings:
         return f"{self.owner}/{self.slug}"
 
 
-def kernel_slug(experiment: dict[str, Any], fold: int) -> str:
-    """`mr-0620-f1-<hash8>`: unique per (experiment, fold, config)."""
-    return f"mr-{int(experiment['id']):04d}-f{int(fold)}-{str(experiment.get('config_hash', ''))[:8]}"
+def kernel_slug(experiment: dict[str, Any], fold: int, seed: int | None = None) -> str:
+    """`mr-0620-f1-<hash8>`: unique per (experiment, fold, config); `mr-0620-f1-s2-<hash8>` per seed of several."""
+    s = f"s{int(seed)}-" if seed is not None else ""
+    return f"mr-{int(experiment['id']):04d}-f{int(fold)}-{s}{str(experiment.get('config_hash', ''))[:8]}"
 
 
 def bundle_dataset_slug(sha256: str) -> str:
@@ -161,7 +163,7 @@ class KaggleBackend(Backend[KaggleOptions]):
         if _is_tpu(acc):
             hours = min(hours, TPU_SESSION_HOURS)
         margin = o.margin_minutes if o.margin_minutes is not None else k["margin_minutes"]
-        slug = kernel_slug(exp, fold)
+        slug = kernel_slug(exp, fold, job.seed)
         owner = o.username or "YOUR_KAGGLE_USERNAME"
         inline = job.bundle.size <= o.inline_max_mb * 1e6
         datasets = list((exp.get("data") or {}).get("kaggle_datasets") or [])
@@ -225,8 +227,10 @@ class KaggleBackend(Backend[KaggleOptions]):
             "experiment_name": job.name,
             "experiment": exp,
             "fold": s.fold,
-            "run_key": f"{job.name}/fold{s.fold}-{exp.get('config_hash', '')}",
-            "relaunch": o.relaunch or f"molremote remote -e {int(exp['id'])} --kaggle --fold {s.fold}",
+            "run_key": key_for(job.name, s.fold, str(exp.get("config_hash", "")), job.seed),
+            "relaunch": o.relaunch
+            or f"molremote remote -e {int(exp['id'])} --kaggle --fold {s.fold}"
+            + (f" --seed {job.seed}" if job.seed is not None else ""),
             "secrets": self.secrets_needed(o),
             "bundle": {
                 "sha256": b.sha256,
@@ -285,7 +289,7 @@ class KaggleBackend(Backend[KaggleOptions]):
 
         o = self.job_options(job)
         base = Path(o.kernels_dir) if o.kernels_dir else project_root() / ".molremote" / "kernels"
-        return base / kernel_slug(job.experiment, job.folds[0])
+        return base / kernel_slug(job.experiment, job.folds[0], job.seed)
 
     # ------------------------------------------------------------------------------------- launch
     def client(self, o: KaggleOptions | None = None):

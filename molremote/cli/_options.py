@@ -16,7 +16,13 @@ JobExperiment = Annotated[
 JobId = Annotated[str | None, typer.Option("--job", help="A job id from `molremote status`.")]
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output (JSON on stdout).")]
 Fold = Annotated[int | None, typer.Option("--fold", "-f", help="Fold (default: the experiment's).")]
-AllFolds = Annotated[bool, typer.Option("--all-folds", help="Every fold the experiment lists.")]
+AllFolds = Annotated[
+    bool, typer.Option("--all-folds", help="Every fold the experiment lists (and each of its training.seeds).")
+]
+Seed = Annotated[
+    int | None,
+    typer.Option("--seed", help="One of the experiment's training.seeds (default: every seed of the folds)."),
+]
 # None when no --set is given (typer's default for a list option): every consumer takes `list[str] | None`
 Sets = Annotated[
     list[str] | None,

@@ -82,11 +82,13 @@ def evaluate(
     for col in ("fold", "run", "rows", rec["metric"], "baseline"):
         table.add_column(col, justify="right" if col not in ("run",) else "left")
     base = rec.get("baseline") or {}
+    seed_scores = rec.get("seed_scores") or {}
     for r in rec["runs"]:
         f = str(r["fold"])
-        table.add_row(
-            f, r["run_key"], str(rec["n_valid"].get(f, "")), _fmt(rec["fold_scores"].get(f)), _fmt(base.get(f))
-        )
+        score = (seed_scores.get(f) or {}).get(str(r.get("seed")), rec["fold_scores"].get(f))
+        table.add_row(f, r["run_key"], str(rec["n_valid"].get(f, "")), _fmt(score), _fmt(base.get(f)))
+    for f, per_seed in sorted(seed_scores.items()):  # each fold's score is its seeds' averaged predictions
+        table.add_row(f, f"mean of {len(per_seed)} seeds", "", _fmt(rec["fold_scores"].get(f)), "")
     console.print(table)
     console.print(f"mean of folds   {_fmt(rec['mean_fold_score'])}")
     console.print(f"out-of-fold     {_fmt(rec['oof_score']) or 'n/a (not poolable for this task)'}")

@@ -55,7 +55,7 @@ def _ls_cells(r: dict) -> dict[str, str]:
         "task": r["task"],
         "model": r["model"],
         "parent": "" if r["parent"] is None else str(r["parent"]),
-        "status": r["status"] or "",
+        "status": (r["status"] or "") + (f" (seed {r['seed']})" if r.get("seed") is not None else ""),
         "score": score,
         "description": r["description"] or "",
     }
@@ -105,6 +105,8 @@ def ls(as_json: Json = False) -> None:
                     "parent": e.parent,
                     "description": e.description,
                     "status": m.get("status"),
+                    "seed": m.get("seed"),  # the last run's seed, when the experiment lists several
+                    "seeds": e.training.seeds,
                     "score": best.get("value"),
                     "metric": best.get("metric"),
                 }

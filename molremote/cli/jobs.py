@@ -57,7 +57,7 @@ def status(
             r.job_id,
             r.backend,
             r.experiment,
-            ",".join(map(str, r.folds)),
+            ",".join(map(str, r.folds)) + (f" seed {r.seed}" if r.seed is not None else ""),
             f"[{style}]{r.state}[/]" if style else r.state,
             detail,
             r.updated_at.replace("+00:00", "Z"),

@@ -13,7 +13,7 @@ import typer
 
 from ..errors import UsageError
 from ._app import app, console, err_console
-from ._options import AllFolds, Experiment, Fold, GPUs, KaggleAccount, MaxTime, Sets
+from ._options import AllFolds, Experiment, Fold, GPUs, KaggleAccount, MaxTime, Seed, Sets
 
 B64_LINE = re.compile(r'^\s+"[A-Za-z0-9+/=]{8,}",$')
 
@@ -39,6 +39,7 @@ def remote(
     kaggle: bool = typer.Option(False, "--kaggle", help="Run as a Kaggle kernel (one kernel per fold)."),
     fold: Fold = None,
     all_folds: AllFolds = False,
+    seed: Seed = None,
     accelerator: str | None = typer.Option(
         None,
         "--accelerator",
@@ -100,6 +101,7 @@ def remote(
         kind,
         fold=fold,
         all_folds=all_folds,
+        seed=seed,
         sets=sets,
         overrides=overrides,
         require_clean=require_clean,

@@ -11,7 +11,7 @@ import typer
 
 from ..errors import ExperimentError
 from ._app import app, err_console
-from ._options import AllFolds, ExperimentOpt, Fold, MaxTime, Sets
+from ._options import AllFolds, ExperimentOpt, Fold, MaxTime, Seed, Sets
 
 
 def resolve_cli_experiment(exp_id: int | None, experiment_json: Path | None, sets: list[str] | None):
@@ -36,6 +36,7 @@ def train(
     exp_id: ExperimentOpt = None,
     fold: Fold = None,
     all_folds: AllFolds = False,
+    seed: Seed = None,
     max_time: MaxTime = None,
     sets: Sets = None,
     restart: bool = typer.Option(False, "--restart", help="Train a finished run again (the old one is kept aside)."),
@@ -57,7 +58,8 @@ def train(
         help="Keep a damaged manifest.json aside (manifest.json.corrupt-<time>) and start a new record.",
     ),
 ) -> None:
-    """Train one fold (or all folds) of an experiment here. Prints the run folder as its last line."""
+    """Train one fold (or all folds) of an experiment here, each of its seeds when it lists several. Prints the
+    run folder as its last line."""
     from ..timefmt import parse_duration
 
     exp = resolve_cli_experiment(exp_id, experiment_json, sets)
@@ -65,11 +67,11 @@ def train(
         max_time_s = parse_duration(max_time) if max_time else None
     except ValueError as e:
         raise ExperimentError(str(e), field="--max-time") from None
-    folds = exp.select_folds(fold, all_folds)
+    units = exp.select_runs(fold, all_folds, seed)  # (fold, seed) of every run meant; seed None: one per fold
     if gpus > 1 and "WORLD_SIZE" not in os.environ:
         from ..training.supervisor import run_under_torchrun  # torch-free: torchrun runs as a child
 
-        raise typer.Exit(run_under_torchrun(gpus, exp, folds, echo=lambda m: err_console.print(m, highlight=False)))
+        raise typer.Exit(run_under_torchrun(gpus, exp, units, echo=lambda m: err_console.print(m, highlight=False)))
     from ..training.early import catch
 
     catch()  # a USR1 from here on (SLURM's time-limit warning) stops the trainer at its first check
@@ -77,10 +79,11 @@ def train(
     from ..training.launch import train_fold  # imports torch
 
     code, last = 0, None
-    for f in folds:
-        err_console.print(f"[bold]{exp.name}[/] fold {f}  hash {exp.config_hash}")
+    for f, s in units:
+        seed_note = f"  seed {s}" if s is not None else ""
+        err_console.print(f"[bold]{exp.name}[/] fold {f}{seed_note}  hash {exp.config_hash}")
         res = train_fold(
-            exp,
+            exp.with_seed(s),
             f,
             sets=sets,
             max_time_s=max_time_s,

@@ -99,6 +99,8 @@ def _variant(config: dict[str, Any] | None) -> tuple[str, int | None]:
     if not config:
         return "", None
     h = config.get("config_hash")
+    if isinstance(h, str):  # the runs of an experiment's training.seeds share a config hash: the seed tells them apart
+        h = f"{h}:{(config.get('training') or {}).get('seed')}"
     if isinstance(h, str) and h in _VARIANTS:
         return _VARIANTS[h]
     cfg = json.loads(json.dumps(config))

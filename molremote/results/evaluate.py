@@ -1,7 +1,9 @@
 """Evaluate one experiment's fold runs without torch.
 
 Given run folders (local or pulled) of one experiment, each with `predictions/valid.parquet` and
-`predictions/test.parquet` (written by the task's `write_predictions`):
+`predictions/test.parquet` (written by the task's `write_predictions`); an experiment listing several
+`training.seeds` has one run per (fold, seed), and a fold's seeds are averaged first (`TaskResults.average_seeds`,
+written under `<evaluation folder>/seeds/fold<k>/`), then the folds as below:
   - the task's metric per fold, and on all folds' validation rows together (out-of-fold, where meaningful);
   - test predictions averaged across folds BY ID (molremote.results.averaging) into the competition's submission,
     checked against the task's format before it is written (atomically);
@@ -38,8 +40,8 @@ EVALUATION_NAME = "evaluation.json"
 
 # ---------------------------------------------------------------------------------------------- runs
 def load_runs(paths: Sequence[Path | str], *, allow_incomplete: bool = False) -> list[RunInfo]:
-    """Run folders of ONE experiment, one per fold, sorted by fold. Refuses mixed experiments or tasks,
-    two runs of the same fold, and (unless allow_incomplete) runs that did not complete."""
+    """Run folders of ONE experiment, one per (fold, seed), sorted by fold then seed. Refuses mixed experiments
+    or tasks, two runs of the same fold and seed, and (unless allow_incomplete) runs that did not complete."""
     if not paths:
         raise DataError("no run folders to evaluate")
     runs = [load_run(p) for p in paths]
@@ -53,11 +55,13 @@ def load_runs(paths: Sequence[Path | str], *, allow_incomplete: bool = False) ->
             )
         if r.task != first.task:
             raise DataError(f"{r.path}: task {r.task!r}, but {first.path} has task {first.task!r}")
-    by_fold: dict[int, RunInfo] = {}
+    by_fold: dict[tuple[int, int], RunInfo] = {}
     for r in runs:
-        if r.fold in by_fold:
-            raise DataError(f"two runs of fold {r.fold}: {by_fold[r.fold].path} and {r.path}; keep one")
-        by_fold[r.fold] = r
+        unit = (r.fold, -1 if r.seed is None else r.seed)
+        if unit in by_fold:
+            what = f"fold {r.fold}" + (f" seed {r.seed}" if r.seed is not None else "")
+            raise DataError(f"two runs of {what}: {by_fold[unit].path} and {r.path}; keep one")
+        by_fold[unit] = r
         if not allow_incomplete and r.manifest.get("status") != "complete":
             raise DataError(
                 f"{r.path}: run status is {r.manifest.get('status')!r}, not 'complete' (resume it with "
@@ -78,6 +82,8 @@ class Evaluation:
     mean_fold_score: float
     oof_score: float | None  # all folds' validation rows together; None where not meaningful (text2mol)
     runs: list[dict[str, Any]]
+    # {fold: {seed: score}} when a fold has several seeds (fold_scores then scores their average)
+    seed_scores: dict[int, dict[int, float]] = field(default_factory=dict)
     submission: Path | None = None
     record: Path | None = None
     notes: dict[str, Any] = field(default_factory=dict)
@@ -88,7 +94,20 @@ class Evaluation:
         d["record"] = str(self.record) if self.record else None
         d["fold_scores"] = {str(k): v for k, v in self.fold_scores.items()}
         d["n_valid"] = {str(k): v for k, v in self.n_valid.items()}
+        d["seed_scores"] = {str(k): {str(s): v for s, v in d2.items()} for k, d2 in self.seed_scores.items()}
         return d
+
+
+def _fold_files(runs: Sequence[RunInfo], split: str, ev: Any, seeds_dir: Path) -> dict[int, Path]:
+    """{fold: its `split` prediction file}: the run's own, or its seeds' average written under `seeds_dir`."""
+    by_fold: dict[int, list[RunInfo]] = {}
+    for r in runs:
+        by_fold.setdefault(r.fold, []).append(r)
+    out = {}
+    for f, rs in sorted(by_fold.items()):
+        files = [r.prediction(split) for r in rs]
+        out[f] = files[0] if len(files) == 1 else ev.average_seeds(files, seeds_dir / f"fold{f}" / f"{split}.parquet")
+    return out
 
 
 def evaluate_runs(
@@ -103,12 +122,29 @@ def evaluate_runs(
     """Score each fold's validation predictions, the out-of-fold set, and (with out_dir and submission=True)
     write `out_dir/submission.csv` (test predictions averaged over folds by id, format-checked first) and
     `out_dir/evaluation.json`."""
+    import tempfile
+
     runs = load_runs(run_dirs, allow_incomplete=allow_incomplete)
+    with tempfile.TemporaryDirectory(prefix="molremote-seeds-") as tmp:
+        return _evaluate(runs, out_dir, submission, overwrite, submission_name, Path(tmp))
+
+
+def _evaluate(
+    runs: list[RunInfo], out_dir: Path | str | None, submission: bool, overwrite: bool, submission_name: str, tmp: Path
+) -> Evaluation:
     ev = task_results(runs[0].task)
+    several = len({r.fold for r in runs}) < len(runs)  # some fold has several seeds
+    seeds_dir = (Path(out_dir) if out_dir is not None else tmp) / "seeds"
+    valid = _fold_files(runs, "valid", ev, seeds_dir)
     fold_scores, n_valid = {}, {}
-    for r in runs:
-        fold_scores[r.fold], n_valid[r.fold] = ev.fold_score(r.prediction("valid"))
-    oof = ev.oof_score([r.prediction("valid") for r in runs]) if len(runs) > 1 else fold_scores[runs[0].fold]
+    for f, p in valid.items():
+        fold_scores[f], n_valid[f] = ev.fold_score(p)
+    seed_scores: dict[int, dict[int, float]] = {}
+    if several:
+        for r in runs:
+            if r.seed is not None:
+                seed_scores.setdefault(r.fold, {})[r.seed] = ev.fold_score(r.prediction("valid"))[0]
+    oof = ev.oof_score(list(valid.values())) if len(valid) > 1 else fold_scores[runs[0].fold]
     result = Evaluation(
         experiment=runs[0].manifest.get("experiment"),
         task=ev.name,
@@ -122,6 +158,7 @@ def evaluate_runs(
             {
                 "run_key": r.key,
                 "fold": r.fold,
+                **({"seed": r.seed} if r.seed is not None else {}),
                 "config_hash": r.manifest.get("config_hash"),
                 "run_uid": r.manifest.get("run_uid"),
                 "status": r.manifest.get("status"),
@@ -129,6 +166,7 @@ def evaluate_runs(
             }
             for r in runs
         ],
+        seed_scores=seed_scores,
     )
     if out_dir is None or not submission:
         return result
@@ -136,7 +174,13 @@ def evaluate_runs(
     sub_path = out_dir / submission_name
     if sub_path.exists() and not overwrite:
         raise SubmissionError(f"{sub_path}: already exists (pass overwrite=True / --overwrite to replace it)")
-    pred, spec, notes = ev.test_submission([TestMember(r.key, r.prediction("test")) for r in runs])
+    tests = _fold_files(runs, "test", ev, seeds_dir)
+    members = (
+        [TestMember(f"{runs[0].key.rsplit('/', 1)[0]}/fold{f}-seeds", p) for f, p in tests.items()]
+        if several
+        else [TestMember(r.key, r.prediction("test")) for r in runs]
+    )
+    pred, spec, notes = ev.test_submission(members)
     write_submission_atomic(pred, sub_path, spec=spec, overwrite=overwrite)
     for r, d in zip(runs, result.runs):
         p = r.prediction("test")
@@ -200,55 +244,59 @@ def runs_for_experiment(
     store: Store | None = None,
     runs_root: Path | None = None,
 ) -> list[Path]:
-    """The complete run folder of each fold (default: exp.fold_list()) for exp's current config hash.
+    """The complete run folder of each fold (default: exp.fold_list()) and each of its seeds (an experiment
+    listing several `training.seeds` has one run per (fold, seed)) for exp's current config hash.
 
-    A fold missing or unfinished locally is pulled (predictions + metrics only) from `store` (default: the
-    configured one) when the store holds a complete run of it. Raises DataError naming every fold that has no
-    complete run, and why, with the command that makes it."""
+    A run missing or unfinished locally is pulled (predictions + metrics only) from `store` (default: the
+    configured one) when the store holds a complete run of it. Raises DataError naming every run that is not
+    complete, and why, with the command that makes it."""
     from ..project import runs_dir
-    from ..runs import run_path
+    from ..runs import parse_key_seed, run_path
 
     root = Path(runs_root or runs_dir())
     folds = list(folds) if folds is not None else exp.fold_list()
     for f in folds:
         if not 0 <= f < exp.folds.n_folds:
             raise DataError(f"fold {f} out of range 0..{exp.folds.n_folds - 1} for experiment {exp.name}")
-    found: dict[int, Path] = {}
-    why: dict[int, str] = {}
-    for f in folds:
-        p = run_path(exp, f, root)
+    units = [(f, s) for f in folds for s in exp.seed_list()]
+    found: dict[tuple[int, int | None], Path] = {}
+    why: dict[tuple[int, int | None], str] = {}
+    for u in units:
+        p = run_path(exp.with_seed(u[1]), u[0], root)
         ok, reason = _usable(p)
         if ok:
-            found[f] = p
+            found[u] = p
         else:
-            why[f] = reason
-    missing = [f for f in folds if f not in found]
+            why[u] = reason
+    missing = [u for u in units if u not in found]
     if missing and pull:
         from ..store.ops import pull_run, select_runs
 
         st = store if store is not None else configured_store()
-        for f in missing:
+        for u in missing:
+            f, seed = u
             if st is None:
-                why[f] += "; no store configured to pull from"
+                why[u] += "; no store configured to pull from"
                 continue
             try:
                 rows = select_runs(exp.id, fold=f, config_hash=exp.config_hash, store=st)
+                rows = [r for r in rows if (parse_key_seed(r["key"]) or ("", 0, None, ""))[2] == seed]
                 done = [r for r in rows if (r.get("manifest") or {}).get("status") == "complete"]
                 if not done:
-                    why[f] += f"; no complete run of it in store {st.url}" + (
+                    why[u] += f"; no complete run of it in store {st.url}" + (
                         f" (stored status {rows[0]['manifest'].get('status')!r})" if rows else ""
                     )
                     continue
                 p = pull_run(done[0]["key"], store=st, only=PULL_SUBSETS, runs_root=root)
             except MolremoteError as e:
-                why[f] += f"; pulling from {getattr(st, 'url', st)} failed: {e}"
+                why[u] += f"; pulling from {getattr(st, 'url', st)} failed: {e}"
                 continue
             ok, reason = _usable(p)
             if ok:
-                found[f] = p
+                found[u] = p
             else:
-                why[f] += f"; pulled, but {reason}"
-    missing = [f for f in folds if f not in found]
+                why[u] += f"; pulled, but {reason}"
+    missing = [u for u in units if u not in found]
     if missing:
         others = other_config_runs(exp, root)
         hint = (
@@ -259,14 +307,24 @@ def runs_for_experiment(
             if others
             else ""
         )
-        lines = "; ".join(f"fold {f}: {why[f]}" for f in missing)
-        cmd = f"molremote train -e {exp.id} " + (f"--fold {missing[0]}" if len(missing) == 1 else "--all-folds")
-        raise DataError(
-            f"experiment {exp.name} (config {exp.config_hash}) has no complete run for fold(s) "
-            f"{', '.join(map(str, missing))}: {lines}. Train (or resume) with `{cmd}`, or pull finished "
-            f"runs from the store.{hint}"
+
+        def name(u: tuple[int, int | None]) -> str:
+            return f"fold {u[0]}" + (f" seed {u[1]}" if u[1] is not None else "")
+
+        lines = "; ".join(f"{name(u)}: {why[u]}" for u in missing)
+        missing_folds = sorted({f for f, _ in missing})
+        cmd = f"molremote train -e {exp.id} " + (
+            f"--fold {missing_folds[0]}" if len(missing_folds) == 1 else "--all-folds"
         )
-    return [found[f] for f in folds]
+        if len(missing) == 1 and missing[0][1] is not None:
+            cmd += f" --seed {missing[0][1]}"
+        what = "fold(s) " + ", ".join(map(str, missing_folds)) if exp.training.seeds is None else "runs"
+        raise DataError(
+            f"experiment {exp.name} (config {exp.config_hash}) has no complete run for {what}"
+            f"{' ' + ', '.join(name(u) for u in missing) if exp.training.seeds is not None else ''}: {lines}. "
+            f"Train (or resume) with `{cmd}`, or pull finished runs from the store.{hint}"
+        )
+    return [found[u] for u in units]
 
 
 def evaluation_dir(exp: Experiment, folds: Sequence[int] | None = None, runs_root: Path | None = None) -> Path:
@@ -301,7 +359,11 @@ def evaluate_experiment(
         from ..runs import run_path
 
         root = Path(runs_root or runs_dir())
-        paths = [run_path(exp, f, root) for f in (folds if folds is not None else exp.fold_list())]
+        paths = [
+            run_path(exp.with_seed(s), f, root)
+            for f in (folds if folds is not None else exp.fold_list())
+            for s in exp.seed_list()
+        ]
     else:
         paths = runs_for_experiment(exp, folds, pull=pull, store=store, runs_root=runs_root)
     out = evaluation_dir(exp, folds, runs_root)

@@ -9,6 +9,9 @@ out-of-fold predictions and the fold-averaged test submission.
     task.load()                          read data; raise DataError naming the missing file + how to get it
     task.n_train(), task.n_test()
     task.fold_assignment() -> int array  fold id per training sample (exp.folds: n_folds, scheme, seed)
+    task.row_ids(split) -> array         optional: the id of each "train" / "test" row (stacking matches by id)
+    task.use_stacked(stacked)            optional: take other experiments' predictions as features
+                                         (`data.stack`, molremote/stacking.py), before prepare_fold
     task.prepare_fold(fold, train_idx, run_dir)  optional: fit per-fold preprocessing, saved in the run folder
     task.model_info() -> dict            passed to the model builder (vocab size, outputs, feature dims)
     task.setup(model, device)            once after the model is built/loaded (e.g. cache frozen text embeddings)
@@ -47,6 +50,9 @@ class TaskParams(BaseModel):
     """Base of a task's parameters (`task={...}` in an experiment): unknown keys refused, frozen."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # parameters added after experiments were run: left out of the resolved JSON (and so the config hash) while
+    # at their default, so those experiments keep their hash and their runs
+    omit_when_default: ClassVar[tuple[str, ...]] = ()
 
 
 # ---------------------------------------------------------------------------------------------- torch-free side
@@ -125,6 +131,33 @@ class TaskResults(ABC):
     def test_submission(self, members: Sequence[TestMember]) -> tuple[Predictions, SubmissionSpec, dict[str, Any]]:
         """(the folds' test predictions averaged as the submission table, its format spec, notes for the record)."""
 
+    def average_seeds(self, files: Sequence[Path], out: Path) -> Path:
+        """One fold's prediction files of several seeds (same rows) as one file `out` in the same format, which
+        evaluate then scores as the fold's. Default: floating-point columns averaged, every other column
+        required equal (results/seeds.py); a task whose predictions cannot be averaged says so here."""
+        from ..results.seeds import average_prediction_files
+
+        return average_prediction_files(files, out)
+
+    def stack_features(self, path: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
+        """(row ids, column names, float matrix) of one prediction file (valid or test), for stacking it as
+        another experiment's input features (molremote/stacking.py). Default: the submission's id column and
+        every floating-point column; a task whose prediction rows are not samples says so here."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from ..errors import DataError
+
+        id_col = self.submission_spec().id_col
+        t = pq.read_table(path)
+        if id_col not in t.column_names:
+            raise DataError(f"{path}: id column {id_col!r} missing: cannot stack these predictions")
+        cols = [c for c in t.column_names if c != id_col and pa.types.is_floating(t.schema.field(c).type)]
+        if not cols:
+            raise DataError(f"{path}: no floating-point prediction columns to stack")
+        ids = t[id_col].to_numpy(zero_copy_only=False)
+        return ids, cols, np.stack([t[c].to_numpy() for c in cols], axis=1).astype(np.float32)
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
 
@@ -195,6 +228,22 @@ class Task(ABC):
 
     def model_info(self) -> dict[str, Any]:
         return {}
+
+    def row_ids(self, split: str) -> np.ndarray:
+        """The id of each row of split "train" (the training samples, in index order) or "test", as the task's
+        prediction files name them; stacking aligns another experiment's predictions with them."""
+        from ..errors import ExperimentError
+
+        raise ExperimentError(f"task {self.name} cannot take stacked predictions (no row ids)", field="data.stack")
+
+    def use_stacked(self, stacked: Any) -> None:
+        """Take a `stacking.Stacked` (other experiments' predictions, rows as row_ids) to append as features
+        in prepare_fold. Default: the task takes none."""
+        from ..errors import ExperimentError
+
+        raise ExperimentError(
+            f"task {self.name} does not take stacked predictions as features (data.stack)", field="data.stack"
+        )
 
     def prepare_fold(self, fold: int, train_idx: np.ndarray, run_dir: Path) -> None:
         """Called by the trainer once per run, after split() and before model_info(): fit per-fold

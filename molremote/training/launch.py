@@ -83,6 +83,15 @@ def train_fold(
         dist.close()
 
 
+def _store_for_parents(store: Store | str | None) -> Store | None:
+    """Where stacked parents' missing runs are pulled from: the run's store, else the configured one."""
+    if store is not None and not isinstance(store, str):
+        return store
+    from ..store import configured_store
+
+    return configured_store(default_if_present=True)
+
+
 def _lock_run(path: Path, wait: bool) -> RunLock:
     """One writer per run: the lock is taken before anything in the folder is read or written. A folder made
     only to hold the lock is removed again if training never starts (a data error leaves nothing behind)."""
@@ -163,8 +172,23 @@ def _train_main(
 
     task = get_task(exp)
     task.load()
+    stacked = None
+    if exp.data.stack:  # other experiments' predictions as features: found (or pulled) before any folder is made
+        from ..stacking import attach
+
+        stacked = attach(
+            exp,
+            fold,
+            task,
+            store=_store_for_parents(store),
+            runs_root=path.parent.parent,
+            manifest=None if (existing and restart) else existing,
+            run_dir=path,
+        )
     run = Run.create_or_open(exp, fold, sets=sets, root=root)
     lock.cleanup_if_unused = False
+    if stacked is not None:
+        run.update(stacked_on=stacked.sources)  # the parent runs (run_uid) its features came from
     if existing and restart:
         run.update(restarted_from=aside.name)  # a sibling folder; the name travels
     if repaired is not None:

@@ -18,7 +18,11 @@ if TYPE_CHECKING:
 
 
 def run_under_torchrun(
-    gpus: int, exp: Experiment, folds: list[int], argv: list[str] | None = None, echo: Callable[[str], None] = print
+    gpus: int,
+    exp: Experiment,
+    folds: list[int] | list[tuple[int, int | None]],
+    argv: list[str] | None = None,
+    echo: Callable[[str], None] = print,
 ) -> int:
     """Re-run this same command (`argv`, default sys.argv) under torchrun with `gpus` processes, then report
     like a single process: prints the last run folder and returns the exit code taken from the run's manifest
@@ -42,8 +46,9 @@ def run_under_torchrun(
     echo(f"torchrun {gpus} processes: {' '.join(cmd[3:])}")
     rc = call_forwarding_signals(cmd)
     last, code = None, rc
-    for f in folds:
-        last = run_path(exp, f)
+    for unit in folds:  # folds, or (fold, seed) runs
+        f, seed = unit if isinstance(unit, tuple) else (unit, None)
+        last = run_path(exp.with_seed(seed), f)
         status = (Run(last).manifest() or {}).get("status")
         code = 0 if status == STATUS_COMPLETE else EXIT_INCOMPLETE if status == STATUS_INCOMPLETE else (rc or 1)
         if code:

@@ -276,6 +276,10 @@ class Trainer:
         if self.task is None:
             self.task = get_task(self.exp)
             self.task.load()
+        if self.exp.data.stack and getattr(self.task, "stacked", None) is None:  # a task not prepared by launch
+            from ..stacking import attach
+
+            attach(self.exp, self.fold, self.task, runs_root=self.run.path.parent.parent)
         self.train_idx, self.valid_idx = self.task.split(self.fold)
         # per-fold preparation (fitted preprocessing, cached features) saved in the run folder before the model
         self.task.prepare_fold(self.fold, self.train_idx, self.run.path)

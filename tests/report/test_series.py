@@ -62,3 +62,16 @@ def test_choose_metric_names_what_was_logged(project, exp):
     assert choose_metric(runs, "valid_belka_ap") == "belka_ap"
     with pytest.raises(ExperimentError, match="no run logged the validation metric 'lrap'; logged: belka_ap"):
         choose_metric(runs, "lrap")
+
+
+def test_runs_of_training_seeds_share_a_hash_and_average_as_seeds(project, exp):
+    """An experiment listing training.seeds: its runs share one config hash, yet each keeps its own seed."""
+    many = apply_overrides(exp, ["training.seeds=[5,6]"])
+    runs = [
+        run_curve(write_run(project / "runs", many.with_seed(s), 0, epochs=3, quality=0.5, seed_offset=s))
+        for s in (5, 6)
+    ]
+    assert [r.seed for r in runs] == [5, 6] and runs[0].variant == runs[1].variant
+    assert [r.key.split("/")[1].split("-")[1] for r in runs] == ["s5", "s6"]
+    (curve,) = average_seeds(runs, "belka_ap")
+    assert curve.seeds == [5, 6]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from ..base import TaskParams
 
 
 class MoaParams(TaskParams):
+    # added with stacking: absent from older experiments' JSON and hash while at their defaults
+    omit_when_default: ClassVar[tuple[str, ...]] = ("targets", "stack_quantile", "base_features")
+
     # --- preprocessing, fitted per fold (preprocess.py); every step is optional
     quantile: bool = True  # QuantileTransformer to a normal distribution: every winner's first step
     n_quantiles: int = 100  # the 1st-place 3-stage NN's value
@@ -25,5 +28,12 @@ class MoaParams(TaskParams):
     seed: int = 0  # random_state of the quantile subsample, PCA and FA (fixed: identical features on refit)
     # --- folds: `folds.scheme` = "mskf" (multilabel stratified), "drug" (the winners' drug-aware MSKF) or "kfold"
     drug_threshold: int = 18  # drug folds: drugs with at most this many rows are stratified as whole drugs
+    # --- targets: "scored" (the competition's 206) or "nonscored" (the 402 extra MoAs; columns with no positive
+    # training row dropped, leaving 332 in MoA): stage 1 of the 3-stage NN learns these, and its predictions
+    # feed stage 2 through `data.stack`. Folds always stratify on the scored targets, so stages share folds.
+    targets: Literal["scored", "nonscored"] = "scored"
+    # --- stacked predictions (`data.stack`): appended after the features above
+    stack_quantile: bool = False  # QuantileTransformer (n_quantiles, normal) per stacked column, as stages 2-3 did
+    base_features: bool = True  # False: the model sees only the stacked predictions (stage 3 of the 3-stage NN)
     # --- loss
     label_smoothing: float = 0.001  # simple NN / TabNet: targets pulled to [s/2, 1-s/2] (smoothed BCE)

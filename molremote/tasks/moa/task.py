@@ -1,6 +1,8 @@
 """MoA trainer side. Training samples are the treated (`trt_cp`) training rows; control rows are dropped from
 training and predicted as 0 in the test predictions and the submission. Features come from the run's fitted
-preprocessing (preprocess.py, fitted in `prepare_fold`); targets are the scored columns.
+preprocessing (preprocess.py, fitted in `prepare_fold`), then the stacked predictions of other experiments
+(`data.stack`, appended as they are: probabilities); targets are the scored columns, or the non-scored ones
+(`targets="nonscored"`, stage 1 of the 3-stage NN; its submission.csv then holds those columns).
 
 Batches: (x float32 (B, n_features), y float32 (B, n_targets)) for "train", (x,) for "test". Loss: BCE with
 logits on smoothed targets y * (1 - s) + s / 2 (s = task.label_smoothing; the winners' SmoothBCEwLogits).
@@ -14,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ...errors import DataError
+from ...errors import DataError, ExperimentError
 from ...fsutil import atomic_path
 from ..base import Task
 from . import folds
@@ -56,6 +58,7 @@ class MoaTask(Task):
         self.x_train: np.ndarray | None = None
         self.x_test: np.ndarray | None = None
         self.preprocess_source: str | None = None  # "fitted" | "loaded" after prepare_fold
+        self.stacked: Any = None  # stacking.Stacked when data.stack names other experiments
 
     # ------------------------------------------------------------------ data
     def load(self) -> None:
@@ -69,9 +72,13 @@ class MoaTask(Task):
         self.data = d
         self.train = d.train.take(np.flatnonzero(treated))
         self.test = d.test
-        self.y = d.scored[treated]
+        self.fold_y = d.scored[treated]  # folds stratify on the scored targets whatever the run learns
+        self.y, self.target_cols = self.fold_y, d.scored_cols
+        if self.params.targets == "nonscored":
+            keep = np.flatnonzero(d.nonscored[treated].sum(axis=0) > 0)  # all-zero columns: nothing to learn
+            self.y = np.ascontiguousarray(d.nonscored[treated][:, keep])
+            self.target_cols = [d.nonscored_cols[j] for j in keep]
         self.drug = d.drug[treated]
-        self.target_cols = d.scored_cols
         self._loaded = True
 
     def n_train(self) -> int:
@@ -83,15 +90,49 @@ class MoaTask(Task):
     def fold_assignment(self) -> np.ndarray:
         if self._folds is None:
             f = self.exp.folds
-            self._folds = folds.assign(f.scheme, self.y, self.drug, f.n_folds, f.seed, self.params.drug_threshold)
+            self._folds = folds.assign(f.scheme, self.fold_y, self.drug, f.n_folds, f.seed, self.params.drug_threshold)
         return self._folds
 
     def prepare_fold(self, fold: int, train_idx: np.ndarray, run_dir: Path) -> None:
+        if not self.params.base_features:  # stage 3: the stacked predictions alone
+            if self.stacked is None:
+                raise ExperimentError(
+                    "base_features=False needs data.stack (nothing else to learn from)", field="task.base_features"
+                )
+            self.x_train, self.x_test = self._stacked_features(train_idx)
+            self.preprocess_source = "stacked only"
+            return
         rows = self.train.take(np.asarray(train_idx))
         fit_rows = _concat(rows, self.test) if self.params.fit_on == "train+test" else rows
         self.x_train, self.x_test, self.preprocess_source = fit_or_load(
             self.params, fit_rows, self.train, self.test, Path(run_dir) / "preprocess"
         )
+        if self.stacked is not None:  # other experiments' out-of-fold / test predictions, rows as row_ids()
+            s_train, s_test = self._stacked_features(train_idx)
+            self.x_train = np.hstack([self.x_train, s_train]).astype(np.float32)
+            self.x_test = np.hstack([self.x_test, s_test]).astype(np.float32)
+
+    def _stacked_features(self, train_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The stacked predictions, quantile-transformed per column when `stack_quantile` (fitted on the fold's
+        training rows, plus the test rows with fit_on="train+test"; deterministic, so a resume sees the same)."""
+        tr, te = self.stacked.train, self.stacked.test
+        if self.params.stack_quantile:
+            from sklearn.preprocessing import QuantileTransformer
+
+            fit = tr[train_idx] if self.params.fit_on == "train" else np.vstack([tr[train_idx], te])
+            qt = QuantileTransformer(
+                n_quantiles=min(self.params.n_quantiles, len(fit)),
+                output_distribution="normal",
+                random_state=self.params.seed,
+            ).fit(fit)
+            tr, te = qt.transform(tr), qt.transform(te)
+        return np.ascontiguousarray(tr, dtype=np.float32), np.ascontiguousarray(te, dtype=np.float32)
+
+    def row_ids(self, split: str) -> np.ndarray:
+        return self.test.sig_id if split == "test" else self.train.sig_id
+
+    def use_stacked(self, stacked: Any) -> None:
+        self.stacked = stacked
 
     def _x(self, split: str) -> np.ndarray:
         x = self.x_test if split == "test" else self.x_train
@@ -164,7 +205,8 @@ class MoaTask(Task):
         p = self._test_probabilities(test_outputs["p"])
         if p.shape != (self.n_test(), len(self.target_cols)):
             raise ValueError(f"submission needs {self.n_test()} x {len(self.target_cols)} probabilities, got {p.shape}")
-        table = {"sig_id": self.test.sig_id, **{c: p[:, j] for j, c in enumerate(self.data.submission_cols)}}
+        cols = self.data.submission_cols if self.params.targets == "scored" else self.target_cols
+        table = {"sig_id": self.test.sig_id, **{c: p[:, j] for j, c in enumerate(cols)}}
         return write_submission_atomic(
-            table, path, spec=submission_spec(self.data.submission_cols), expected_ids=self.test.sig_id, overwrite=True
+            table, path, spec=submission_spec(cols), expected_ids=self.test.sig_id, overwrite=True
         )
