@@ -15,6 +15,10 @@ MODELS: dict[str, Entry] = {
     "transformer": Entry("molremote.models.params:TransformerParams", "molremote.models.transformer:build"),
     "mamba": Entry("molremote.models.params:MambaParams", "molremote.models.mamba:build"),
     "tabular_mlp": Entry("molremote.models.params:TabularMlpParams", "molremote.models.tabular_mlp:build"),
+    "protein_mlp": Entry("molremote.models.params:ProteinMlpParams", "molremote.models.protein_heads:build_mlp"),
+    "protein_multitask": Entry(
+        "molremote.models.params:ProteinMultitaskParams", "molremote.models.protein_heads:build_multitask"
+    ),
 }
 
 

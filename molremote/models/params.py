@@ -98,3 +98,20 @@ class TabularMlpParams(_Params):
         if v < 1:
             raise ValueError("must be >= 1")
         return v
+
+
+class ProteinMlpParams(_Params):
+    """CAFA write-up's simple classifier on protein embeddings: Linear(E, 512) -> ReLU -> Dropout -> Linear(512, K)."""
+
+    hidden: int = 512
+    dropout: float = 0.3
+
+
+class ProteinMultitaskParams(_Params):
+    """CAFA write-up's multi-task classifier: a shared Linear(E, 1024) -> ReLU -> Dropout(0.3) trunk, then one
+    head per namespace, Linear(1024, 512) -> ReLU -> Dropout(0.2) -> Linear(512, K_aspect)."""
+
+    shared: int = 1024
+    aspect_hidden: int = 512
+    dropout: float = 0.3
+    head_dropout: float = 0.2

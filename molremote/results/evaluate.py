@@ -27,7 +27,7 @@ from ..fsutil import write_json
 from ..runs import MANIFEST, RunInfo, load_run, other_config_runs
 from ..tasks import task_results
 from ..tasks.base import TestMember
-from .submission_files import sha256_file, write_submission_atomic
+from .submission_files import sha256_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..experiments import Experiment
@@ -98,7 +98,7 @@ def evaluate_runs(
     submission: bool = True,
     overwrite: bool = False,
     allow_incomplete: bool = False,
-    submission_name: str = "submission.csv",
+    submission_name: str | None = None,
 ) -> Evaluation:
     """Score each fold's validation predictions, the out-of-fold set, and (with out_dir and submission=True)
     write `out_dir/submission.csv` (test predictions averaged over folds by id, format-checked first) and
@@ -109,6 +109,7 @@ def evaluate_runs(
     for r in runs:
         fold_scores[r.fold], n_valid[r.fold] = ev.fold_score(r.prediction("valid"))
     oof = ev.oof_score([r.prediction("valid") for r in runs]) if len(runs) > 1 else fold_scores[runs[0].fold]
+    details = {str(r.fold): d for r in runs if (d := ev.fold_details(r.prediction("valid"))) is not None}
     result = Evaluation(
         experiment=runs[0].manifest.get("experiment"),
         task=ev.name,
@@ -130,20 +131,22 @@ def evaluate_runs(
             for r in runs
         ],
     )
+    if details:
+        result.notes["fold_details"] = details
     if out_dir is None or not submission:
         return result
     out_dir = Path(out_dir)
-    sub_path = out_dir / submission_name
+    sub_path = out_dir / (submission_name or ev.submission_filename)  # submission.csv unless the task says
     if sub_path.exists() and not overwrite:
         raise SubmissionError(f"{sub_path}: already exists (pass overwrite=True / --overwrite to replace it)")
     pred, spec, notes = ev.test_submission([TestMember(r.key, r.prediction("test")) for r in runs])
-    write_submission_atomic(pred, sub_path, spec=spec, overwrite=overwrite)
+    ev.write_submission_file(pred, sub_path, spec, overwrite=overwrite)
     for r, d in zip(runs, result.runs):
         p = r.prediction("test")
         d["test_predictions"] = {"path": str(p.resolve()), "sha256": sha256_file(p)}
     from .averaging import code_version
 
-    result.submission, result.notes = sub_path, {**notes, "rows": len(pred)}
+    result.submission, result.notes = sub_path, {**notes, "rows": len(pred), **result.notes}
     result.record = out_dir / EVALUATION_NAME
     write_json(result.record, {**result.to_dict(), "code": code_version(), "submission_sha256": sha256_file(sub_path)})
     return result

@@ -39,6 +39,11 @@ TASKS: dict[str, TaskEntry] = {
         "molremote.tasks.moa.task:MoaTask",
         "molremote.tasks.moa.results:MoaResults",
     ),
+    "cafa": TaskEntry(
+        "molremote.tasks.cafa.params:CafaParams",
+        "molremote.tasks.cafa.task:CafaTask",
+        "molremote.tasks.cafa.results:CafaResults",
+    ),
 }
 
 

@@ -202,3 +202,42 @@ def information_accretion(ont: Ontology, prot: np.ndarray, term: np.ndarray) -> 
         if both:
             ia[tt] = -np.log2(len(have) / len(both))
     return ia
+
+
+def score_long(
+    protein: np.ndarray, aspect: np.ndarray, score: np.ndarray, truth: np.ndarray, ia: np.ndarray
+) -> CafaScore:
+    """The metric on one long table of already-propagated (protein, term) rows, each with its aspect, its
+    predicted score (0 = not predicted), whether it is a true term and its term's IA (a run's
+    predictions/valid.parquet). Each (protein, term) appears once."""
+    protein = np.asarray(protein).astype(str)
+    aspect = np.asarray(aspect).astype(str)
+    score = np.asarray(score, dtype=np.float64)
+    truth = np.asarray(truth).astype(bool)
+    ia = np.nan_to_num(np.asarray(ia, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    ia = np.where(ia > 0, ia, 0.0)
+    namespaces = {}
+    present = set(aspect[truth].tolist())
+    for a in [x for x in ASPECTS if x in present] + sorted(present - set(ASPECTS)):
+        m = aspect == a
+        t = m & truth
+        prots = np.unique(protein[t])
+        pm = m & (score > 0) & np.isin(protein, prots)
+        namespaces[a] = score_namespace(
+            a,
+            len(prots),
+            np.searchsorted(prots, protein[t]),
+            ia[t],
+            np.ones(int(t.sum())),
+            np.searchsorted(prots, protein[pm]),
+            score[pm],
+            truth[pm],
+            ia[pm],
+        )
+    if not namespaces:
+        return CafaScore(0.0, 0.0, {})
+    return CafaScore(
+        float(np.mean([s.fmax_w for s in namespaces.values()])),
+        float(np.mean([s.fmax for s in namespaces.values()])),
+        namespaces,
+    )
