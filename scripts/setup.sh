@@ -11,6 +11,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   python -m pip install -q --upgrade pip
   # CPU torch first: with torch==2.13.0 present the project's range installs nothing more.
   python -c "import torch" 2>/dev/null || python -m pip install -q "torch==2.13.0"
-  python -m pip install -q -e ".[train,remote,test,tabular]"
+  python -m pip install -q -e ".[train,remote,test,tabular,protein]"
   echo "$want" > "$stamp"
 fi
