@@ -97,7 +97,7 @@ def read_terms(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     terms = df["term"].to_numpy().astype(str)
     bad_t = np.flatnonzero(~df["term"].str.match(r"^GO:\d{7}$").to_numpy())
     if len(bad_t):
-        raise DataError(f"{path}: line {bad_t[0] + 2}: term {terms[bad_t[0]]!r} is not a GO id (GO:nnnnnnn)")
+        raise DataError(f"{path}: line {bad_t[0] + 2}: term {str(terms[bad_t[0]])!r} is not a GO id (GO:nnnnnnn)")
     return df["EntryID"].to_numpy().astype(str), terms, aspect.to_numpy().astype(str)
 
 
