@@ -28,7 +28,10 @@ class ProteinMultitask(nn.Module):
         self.shared = nn.Sequential(nn.Linear(n_features, p.shared), nn.ReLU(), nn.Dropout(p.dropout))
         self.heads = nn.ModuleList(
             nn.Sequential(
-                nn.Linear(p.shared, p.aspect_hidden), nn.ReLU(), nn.Dropout(p.head_dropout), nn.Linear(p.aspect_hidden, k)
+                nn.Linear(p.shared, p.aspect_hidden),
+                nn.ReLU(),
+                nn.Dropout(p.head_dropout),
+                nn.Linear(p.aspect_hidden, k),
             )
             for k in aspect_sizes
         )

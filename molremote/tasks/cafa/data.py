@@ -43,7 +43,8 @@ def read_fasta(path: Path) -> Fasta:
         from Bio import SeqIO
     except ImportError:  # pragma: no cover - the protein extra
         raise DataError("reading FASTA needs Biopython: pip install 'molremote[protein]'") from None
-    ids, seqs, taxa, seen = [], [], [], {}
+    ids, seqs, taxa = [], [], []
+    seen: dict[str, int] = {}
     try:
         with open(path, encoding="utf-8") as f:
             first = f.read(1)
@@ -131,20 +132,22 @@ class CafaData:
     dropped_terms: int  # annotation rows whose term the ontology lacks (obsolete)
 
 
-def read_cafa(d: Path) -> CafaData:
-    ont = read_obo(d / "go-basic.obo")
-    ia = read_ia(d / "IA.tsv", ont)
-    fasta = read_fasta(d / "train_sequences.fasta")
-    test = read_fasta(d / "testsuperset.fasta")
-    entry, term, _aspect = read_terms(d / "train_terms.tsv")
+def read_cafa(d: Path | dict[str, Path]) -> CafaData:
+    """The CAFA files of folder `d`, or of {file name: path} (Kaggle's Train/ and Test/ layout)."""
+    path = {n: d[n] for n in FILES} if isinstance(d, dict) else {n: d / n for n in FILES}
+    ont = read_obo(path["go-basic.obo"])
+    ia = read_ia(path["IA.tsv"], ont)
+    fasta = read_fasta(path["train_sequences.fasta"])
+    test = read_fasta(path["testsuperset.fasta"])
+    entry, term, _aspect = read_terms(path["train_terms.tsv"])
     row_of = {a: i for i, a in enumerate(fasta.ids.tolist())}
     rows = np.fromiter((row_of.get(a, -1) for a in entry.tolist()), dtype=np.int64, count=len(entry))
     unknown = np.flatnonzero(rows < 0)
     if len(unknown):
         few = sorted(set(entry[unknown].tolist()))[:SHOW]
         raise DataError(
-            f"{d / 'train_terms.tsv'}: line {unknown[0] + 2}: {len(set(entry[unknown]))} EntryID(s) without a "
-            f"sequence in {d / 'train_sequences.fasta'}: {', '.join(few)}"
+            f"{path['train_terms.tsv']}: line {unknown[0] + 2}: {len(set(entry[unknown]))} EntryID(s) without a "
+            f"sequence in {path['train_sequences.fasta']}: {', '.join(few)}"
         )
     pos, tidx = ont.ids(term.tolist())
     prot, tt, _ = propagate_pairs(ont, rows[pos], tidx)
@@ -152,5 +155,7 @@ def read_cafa(d: Path) -> CafaData:
     keep = np.zeros(len(fasta.ids), dtype=bool)
     keep[annotated] = True
     new_row = np.cumsum(keep) - 1
-    train = Fasta(fasta.ids[keep], [s for s, k in zip(fasta.sequences, keep) if k], [t for t, k in zip(fasta.taxa, keep) if k])
+    train = Fasta(
+        fasta.ids[keep], [s for s, k in zip(fasta.sequences, keep) if k], [t for t, k in zip(fasta.taxa, keep) if k]
+    )
     return CafaData(ont, ia, train, test, new_row[prot], tt, int(len(term) - len(np.unique(pos))))

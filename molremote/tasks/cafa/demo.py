@@ -81,7 +81,8 @@ def read_kinases(whl: Path) -> dict[str, str]:
 
 def read_gaf(whl: Path) -> tuple[list[tuple[str, str]], dict[str, tuple[str, str]]]:
     """(experimental (accession, GO id) pairs, {accession: (symbol, protein name)})."""
-    pairs, names = [], {}
+    pairs: list[tuple[str, str]] = []
+    names: dict[str, tuple[str, str]] = {}
     with zipfile.ZipFile(whl) as z, gzip.open(z.open(GAF), "rt", encoding="utf-8") as f:
         for line in f:
             if line.startswith("!"):
@@ -153,9 +154,7 @@ def build(wheels: dict[str, Path], out: Path, seed: int = 0) -> dict[str, int]:
     test = set(rng.choice(kin, size=round(TEST_SHARE * len(kin)), replace=False).tolist())
     train = [a for a in kin if a not in test]
     kin_set = set(kin)
-    rows = sorted(
-        {(accs[p], ont.terms[t]) for p, t in zip(prot_idx.tolist(), term_idx.tolist()) if accs[p] in kin_set}
-    )
+    rows = sorted({(accs[p], ont.terms[t]) for p, t in zip(prot_idx.tolist(), term_idx.tolist()) if accs[p] in kin_set})
     keep_idx = ont.closure(ont.index[t] for _, t in rows)
     keep = {ont.terms[i] for i in keep_idx.tolist()}
     write_pruned_obo(obo_text, keep, out / "go-basic.obo")

@@ -22,7 +22,17 @@ from ...errors import DataError
 ASPECTS: tuple[str, ...] = ("BP", "MF", "CC")
 NAMESPACES = {"biological_process": "BP", "molecular_function": "MF", "cellular_component": "CC"}
 # how train_terms.tsv spells an aspect: CAFA-6 "P"/"F"/"C", CAFA-5 "BPO"/"MFO"/"CCO"
-ASPECT_CODES = {"P": "BP", "F": "MF", "C": "CC", "BPO": "BP", "MFO": "MF", "CCO": "CC", "BP": "BP", "MF": "MF", "CC": "CC"}
+ASPECT_CODES = {
+    "P": "BP",
+    "F": "MF",
+    "C": "CC",
+    "BPO": "BP",
+    "MFO": "MF",
+    "CCO": "CC",
+    "BP": "BP",
+    "MF": "MF",
+    "CC": "CC",
+}
 ROOTS = {"BP": "GO:0008150", "MF": "GO:0003674", "CC": "GO:0005575"}
 
 
@@ -117,7 +127,8 @@ def read_obo(path: Path | str) -> Ontology:
         g = obonet.read_obo(str(path))
     except Exception as e:  # obonet raises plain ValueError/KeyError/UnicodeDecodeError on broken files
         raise DataError(f"{path}: cannot be read as OBO: {type(e).__name__}: {e}") from None
-    terms, aspects, names, alt = [], [], [], {}
+    terms, aspects, names = [], [], []
+    alt: dict[str, tuple[str, ...]] = {}
     for node, data in g.nodes(data=True):
         ns = data.get("namespace")
         if not ns or ns == "external" or data.get("is_obsolete") in ("true", True):

@@ -93,7 +93,7 @@ class CafaResults(TaskResults):
         for m in members:
             t = read_parquet_columns(m.path, TEST_COLUMNS)
             tables.append(tuple(t[c].to_numpy(zero_copy_only=False) for c in TEST_COLUMNS))
-        prot, term, score = average_long(tables)  # type: ignore[arg-type]
+        prot, term, score = average_long(tables)
         pred = Predictions(
             ids=prot,
             values=score[:, None],

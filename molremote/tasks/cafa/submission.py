@@ -91,8 +91,9 @@ def _first_bad_line(path: Path) -> str:
                 line = raw.decode("utf-8").rstrip("\r\n")
             except UnicodeDecodeError:
                 return f"line {n}: not UTF-8 text"
-            if line.count("\t") != 2:
-                return f"line {n}: {line.count(chr(9)) + 1} tab-separated field(s), expected 3 (protein, term, score): {line[:80]!r}"
+            fields = line.count("\t") + 1
+            if fields != 3:
+                return f"line {n}: {fields} tab-separated field(s), expected 3 (protein, term, score): {line[:80]!r}"
     return "unreadable"
 
 
@@ -125,7 +126,11 @@ def check_long(path: Path | str, *, max_terms: int = MAX_TERMS, proteins: np.nda
             hint = " (the format has no header line)" if i == 0 and col == "score" and v == "score" else ""
             raise SubmissionError(f"{path}: line {i + 1}: {col} {v!r} {what}{hint}; {len(bad)} bad line(s) in all")
 
-    fail(pc.invert(pc.match_substring_regex(t["score"], SCORE_RE)), "is not a score in (0, 1] with <= 3 significant figures", "score")
+    fail(
+        pc.invert(pc.match_substring_regex(t["score"], SCORE_RE)),
+        "is not a score in (0, 1] with <= 3 significant figures",
+        "score",
+    )
     fail(pc.invert(pc.match_substring_regex(t["term"], TERM_RE)), "is not a GO term id (GO:nnnnnnn)", "term")
     fail(pc.equal(pc.utf8_length(t["protein"]), 0), "is empty", "protein")
     v = pc.cast(t["score"], pa.float64()).to_numpy()

@@ -92,17 +92,7 @@ class CafaTask(Task):
     def load(self) -> None:
         if self.data is not None:
             return
-        paths = {n: self._find(n) for n in FILES}
-        folders = {p.parent for p in paths.values()}
-        if len(folders) == 1:
-            data = read_cafa(folders.pop())
-        else:  # Kaggle's layout: Train/, Test/ and IA.tsv at the top: one folder of links to read
-            import tempfile
-
-            with tempfile.TemporaryDirectory() as tmp:
-                for n, p in paths.items():
-                    (Path(tmp) / n).symlink_to(p.resolve())
-                data = read_cafa(Path(tmp))
+        data = read_cafa({n: self._find(n) for n in FILES})  # flat, or Kaggle's Train/ + Test/ layout
         self.data = data
         ont = data.ont
         p = self.params
@@ -217,7 +207,9 @@ class CafaTask(Task):
         if p.loss == "weighted_bce":
             if self.pos_weight is None:
                 raise RuntimeError("cafa: weighted_bce needs prepare_fold() first")
-            return F.binary_cross_entropy_with_logits(logits, y, pos_weight=torch.from_numpy(self.pos_weight).to(x.device))
+            return F.binary_cross_entropy_with_logits(
+                logits, y, pos_weight=torch.from_numpy(self.pos_weight).to(x.device)
+            )
         return F.binary_cross_entropy_with_logits(logits, y)
 
     def predict(self, model: Any, batch: Any) -> dict[str, np.ndarray]:
@@ -241,7 +233,9 @@ class CafaTask(Task):
     def score_details(self, valid_idx: np.ndarray, p: np.ndarray) -> CafaScore:
         d = self._d()
         valid_idx = np.asarray(valid_idx)
-        return cafa_score(d.ont, d.ia, self._truth(valid_idx), self._pairs(valid_idx, p, MIN_VALID_SCORE), propagated=True)
+        return cafa_score(
+            d.ont, d.ia, self._truth(valid_idx), self._pairs(valid_idx, p, MIN_VALID_SCORE), propagated=True
+        )
 
     def score(self, valid_idx: np.ndarray, outputs: dict[str, np.ndarray]) -> float:
         return self.score_details(valid_idx, outputs["p"]).fmax_w
@@ -334,7 +328,9 @@ class CafaTask(Task):
     def write_submission(self, path: Path, test_outputs: dict[str, np.ndarray]) -> Path:
         """The long-format TSV (`submission.tsv` beside the `path` the trainer names)."""
         d = self._d()
-        prot, term, score = self._test_pairs(np.asarray(test_outputs["p"], dtype=np.float64), Path(path).parent / "predictions")
+        prot, term, score = self._test_pairs(
+            np.asarray(test_outputs["p"], dtype=np.float64), Path(path).parent / "predictions"
+        )
         out = Path(path).with_suffix(".tsv")
         write_long(out, d.test.ids[prot], np.asarray(d.ont.terms)[term], score, max_terms=self.params.max_terms)
         return out

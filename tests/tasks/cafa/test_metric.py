@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cafaeval.evaluation import cafa_eval  # the `test` extra installs it (GPL-3: a test-only oracle)
 
 from molremote.tasks.cafa.data import read_cafa
 from molremote.tasks.cafa.metric import cafa_score, information_accretion, score_long
@@ -16,7 +17,6 @@ from molremote.tasks.cafa.ontology import Ontology, propagate_pairs, read_obo
 
 from .conftest import DEMO
 
-import cafaeval.evaluation  # noqa: E402 - the `test` extra installs it (GPL-3: a test-only oracle)
 NS = {"biological_process": "BP", "molecular_function": "MF", "cellular_component": "CC"}
 
 
@@ -29,9 +29,15 @@ def oracle(tmp: Path, obo: Path, ont: Ontology, ia: np.ndarray, truth, pred) -> 
         f.writelines(f"P{p}\t{ont.terms[t]}\t{float(s)!r}\n" for p, t, s in zip(*pred))
     with open(tmp / "ia.tsv", "w") as f:
         f.writelines(f"{t}\t{float(v)!r}\n" for t, v in zip(ont.terms, ia))
-    df, best = cafaeval.cafa_eval(
-        str(obo), str(tmp / "pred"), str(tmp / "gt.tsv"), ia=str(tmp / "ia.tsv"), prop="max", norm="cafa",
-        th_step=0.01, n_cpu=1,
+    df, best = cafa_eval(
+        str(obo),
+        str(tmp / "pred"),
+        str(tmp / "gt.tsv"),
+        ia=str(tmp / "ia.tsv"),
+        prop="max",
+        norm="cafa",
+        th_step=0.01,
+        n_cpu=1,
     )
     out: dict[str, dict[str, float]] = {}
     for (_, ns, _), row in best["f_w"].iterrows():
@@ -99,7 +105,9 @@ def test_a_case_computed_by_hand(tiny_obo):
     ia = np.zeros(len(ont))
     ia[[i["GO:0000002"], i["GO:0000001"], i["GO:0000003"], i["GO:0000004"]]] = [2, 1, 1, 3]
     s = cafa_score(
-        ont, ia, (np.array([0]), np.array([i["GO:0000002"]])),
+        ont,
+        ia,
+        (np.array([0]), np.array([i["GO:0000002"]])),
         (np.array([0, 0]), np.array([i["GO:0000001"], i["GO:0000004"]]), np.array([0.8, 0.4])),
     )
     bp = s.namespaces["BP"]
