@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 
 from ..errors import EXIT_INTERRUPTED, MolremoteError
+from . import embed as _embed  # noqa: F401  (registers embed)
 from . import evaluate as _evaluate  # noqa: F401  (registers evaluate/ensemble/scores)
 from . import experiments as _experiments  # noqa: F401  (registers ls/show/diff)
 from . import jobs as _jobs  # noqa: F401  (registers status/logs/cancel/fetch)
