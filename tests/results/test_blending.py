@@ -27,11 +27,18 @@ MEMBER = (
 )
 
 
+_LOADED: dict = {}
+
+
 def write_runs(project: Path, reg: Registry, i: int, seed: int, folds=(0, 1)) -> None:
     """Complete run folders of experiment i with random predictions written by the MoA task itself."""
     exp = reg.resolve(i)
-    task = get_task(exp)
-    task.load()
+    d = exp.to_dict()
+    key = json.dumps([d["task"], d["folds"], d["data"]], sort_keys=True)
+    if key not in _LOADED:  # members differing only in training settings share the data and folds
+        _LOADED[key] = get_task(exp)
+        _LOADED[key].load()
+    task = _LOADED[key]
     rng = np.random.default_rng(seed)
     n_targets = task.y.shape[1]
     for f in folds:

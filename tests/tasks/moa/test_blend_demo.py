@@ -1,4 +1,4 @@
-"""The shipped demo blend (0039 = 0.6 x exp 3 + 0.4 x exp 38) and its auto-weighted twin (0293) through the real
+"""The shipped demo blend (0039 = 0.5 x exp 3 + 0.5 x exp 38) and its auto-weighted twin (0293) through the real
 CLI: both members trained (one fold, two epochs), the blend's out-of-fold predictions equal the weighted mean of
 the members' (asserted on the files), its score is reported, its submission passes the format check."""
 
@@ -45,7 +45,7 @@ def test_demo_blend_is_the_weighted_mean_of_its_trained_members(project):
     runs = {d["experiment"]: project / "runs" / d["run_keys"][0] for d in ev["leaf_weights"]}
     (ids3, cols, y, p3), (ids38, _, _, p38) = (read_valid(runs[i] / "predictions" / "valid.parquet") for i in (3, 38))
     assert np.array_equal(ids3, ids38)  # same fold, same rows
-    blended = 0.6 * p3 + 0.4 * p38
+    blended = 0.5 * p3 + 0.5 * p38
     assert ev["oof_score"] == pytest.approx(mean_columnwise_log_loss(y, blended), abs=1e-12)
     assert ev["fold_scores"] == {"0": pytest.approx(ev["oof_score"], abs=1e-12)} and ev["n_valid"] == {"0": len(y)}
     members = {m["experiment"]: m for m in ev["members"]}
@@ -57,7 +57,7 @@ def test_demo_blend_is_the_weighted_mean_of_its_trained_members(project):
         pd.read_csv(json.loads(open(m["evaluation"]).read())["submission"]).set_index("sig_id")
         for m in (members[3], members[38])
     ]
-    np.testing.assert_allclose(sub.values, 0.6 * subs[0].loc[sub.ids] + 0.4 * subs[1].loc[sub.ids], atol=1e-12)
+    np.testing.assert_allclose(sub.values, 0.5 * subs[0].loc[sub.ids] + 0.5 * subs[1].loc[sub.ids], atol=1e-12)
     # the auto twin: weights fitted on the same OOF rows, >= 0, summing to 1, never worse than uniform
     r = cli(project, "evaluate", "-e", "293", *SHORT, "--json")
     assert r.returncode == 0, r.stdout + r.stderr
