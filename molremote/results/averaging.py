@@ -725,6 +725,8 @@ def build_ensemble(
 
     defaults = task_results(task).ensemble if task else EnsembleDefaults()
     if spec is not None and spec.long is not None:  # pairs (id, key): aligned and averaged by long_format
+        if (method or "mean") != "mean" or normalise is not None:
+            raise SubmissionError(f"long-format ensembles average scores (method mean); got method {method!r}")
         return _build_long(members, Path(out_dir), spec, weights, metrics, task, overwrite, filename)
     method = method or defaults.method
     normalise = normalise if normalise is not None else defaults.normalise

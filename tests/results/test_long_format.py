@@ -12,6 +12,7 @@ import pytest
 
 from molremote.errors import SubmissionError
 from molremote.results.averaging import build_ensemble
+from molremote.results.ensemble import infer_task
 from molremote.results.long_format import (
     LongFormat,
     average_long,
@@ -22,6 +23,8 @@ from molremote.results.long_format import (
     round_sig,
 )
 from molremote.results.submission_files import SubmissionSpec, check_submission
+from molremote.tasks import TASKS, TaskEntry
+from molremote.tasks.belka.results import BelkaResults
 
 FMT = LongFormat("protein", "term", "score", sig_figs=3, max_per_id=3, key_pattern=r"GO:\d{7}")
 
@@ -146,3 +149,34 @@ def test_reading_keeps_strings_as_codes_into_vocabularies(tmp_path):
     assert finish_long(t, FMT).values.tolist() == [0.5, 0.25, 1.0]
     df = pd.read_csv(p, sep="\t", header=None)
     assert len(df) == len(t)
+
+
+class LongTaskResults(BelkaResults):
+    """A task whose submission is long-format (registered by one test only; the CAFA task declares its own)."""
+
+    name = "longtask"
+    competition = None
+
+    def submission_spec(self, n_values: int | None = None) -> SubmissionSpec:
+        return SubmissionSpec("longtask", id_col="protein", long=FMT)
+
+
+def test_ensemble_command_on_long_files_infers_the_task_and_writes_the_long_mean(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from molremote.cli import app
+
+    monkeypatch.setitem(
+        TASKS,
+        "longtask",
+        TaskEntry(TASKS["belka"].params, TASKS["belka"].impl, "tests.results.test_long_format:LongTaskResults"),
+    )
+    files = [write(tmp_path / f"{n}.tsv", frame(m)) for n, m in zip("ab", (A, B))]
+    assert infer_task(files) == "longtask"  # recognised from the first row (no header)
+    args = ["ensemble", "-i", str(files[0]), "-i", str(files[1]), "-w", "1,3", "-o", str(tmp_path / "out"), "--json"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, f"{res.output}\n{res.exception!r}"
+    out = json.loads(res.stdout)
+    assert out["task"] == "longtask" and out["weights"] == [0.25, 0.75]
+    got = as_dict(check_long_file(out["submission"], FMT))
+    assert got == pytest.approx({k: float(f"{v:.3g}") for k, v in reference([A, B], [1, 3]).items()})
