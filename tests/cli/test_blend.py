@@ -83,3 +83,28 @@ def test_train_remote_and_unsupported_options_refuse_a_blend(moa_project):  # no
         assert "experiment 21 is a blend of experiments 10, 11, 12: it has no model" in str(res.exception)
     res = cli("evaluate", "-e", "21", "--folds", "0", ok=False)
     assert isinstance(res.exception, UsageError) and "--folds" in str(res.exception)
+
+
+@pytest.mark.integration  # a subprocess: a fresh interpreter's sys.modules
+def test_blend_commands_do_not_import_torch(moa_project):  # noqa: F811
+    import os
+    import subprocess
+    import sys
+
+    project, _ = moa_project
+    code = (
+        "import sys\nfrom typer.testing import CliRunner\nfrom molremote.cli import app\n"
+        "for a in (['evaluate', '-e', '21'], ['ls'], ['show', '21'], ['train', '-e', '21']):\n"
+        "    CliRunner().invoke(app, a)\n"
+        "print('torch' in sys.modules)\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=project,
+        env={**os.environ, "MOLREMOTE_PROJECT": str(project)},
+        timeout=300,
+    )
+    assert r.returncode == 0 and r.stdout.strip() == "False", r.stdout + r.stderr
+    assert (project / "runs" / "0021_outer").is_dir()  # the evaluation ran
