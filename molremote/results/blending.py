@@ -86,8 +86,9 @@ def _fold_of_rows(oof: OOF, run_dirs: Sequence[Path], folds: Sequence[int], task
 
 
 class _Evaluator:
-    def __init__(self, reg: Registry, sets: list[str] | None, pull: bool, runs_root: Path | None):
+    def __init__(self, reg: Registry, sets: list[str] | None, pull: bool, runs_root: Path | None, overwrite: bool):
         self.reg, self.sets, self.pull, self.runs_root = reg, sets or [], pull, runs_root
+        self.overwrite = overwrite
         self.memo: dict[int, Node] = {}
 
     def node(self, i: int) -> Node:
@@ -100,6 +101,10 @@ class _Evaluator:
         from .members import experiment_member
 
         exp = apply_overrides(self.reg.resolve(i), self.sets)
+        if self.overwrite:  # `evaluate -e <blend> --overwrite` redoes a member evaluation of other runs too
+            from .evaluate import evaluate_experiment
+
+            evaluate_experiment(exp, pull=self.pull, runs_root=self.runs_root, overwrite=True)
         m = experiment_member(exp, pull=self.pull, runs_root=self.runs_root)
         rec = read_evaluation(m.evaluation) if m.evaluation else {}
         runs = [{**r, "experiment": exp.id, "experiment_name": exp.name} for r in rec.get("runs", [])]
@@ -260,7 +265,7 @@ def evaluate_blend(
 
     b = reg.blend(i)
     info = task_results(b.task)
-    evaluator = _Evaluator(reg, sets, pull, runs_root)
+    evaluator = _Evaluator(reg, sets, pull, runs_root, overwrite)
     top = evaluator.node(i)
     out = blend_dir(b, runs_root, sets)
     sub_path = out / "submission.csv"
