@@ -55,11 +55,11 @@ def test_evaluate_submit_a_nested_blend_with_its_leaf_runs_on_record(moa_project
     assert keys == {r["run_key"] for r in rec["runs"]} and len(keys) == 6  # 3 leaf experiments x 2 folds
     assert all((project / "runs" / k / "manifest.json").is_file() for k in keys)
     assert {d["experiment"]: round(d["weight"], 6) for d in rec["leaf_weights"]} == {10: 0.125, 11: 0.375, 12: 0.5}
-    # scores joins the submission back to the blend by its ref
-    from molremote.results.kaggle_submit import join_scores, local_records
-
-    [row] = join_scores([{"ref": sub.ref, "description": sub.description}], local_records(project / "runs"))
-    assert row["experiments"] == [21] and row["record"] == out["record"] and row["file_matches"] is True
+    # `scores -e <blend>` finds the blend's competition and joins the submission back to its record by ref
+    sc = json.loads(cli("scores", "-e", "21", "--json").stdout)
+    [row] = sc["submissions"]
+    assert sc["competition"] == "lish-moa" and row["experiments"] == [21] and row["ref"] == sub.ref
+    assert Path(row["record"]) == Path(out["record"]) and row["file_matches"] is True
 
 
 def test_ls_and_show_mark_blends(moa_project):  # noqa: F811
