@@ -196,14 +196,14 @@ def resolve_blend(reg: Registry, i: int, _stack: tuple[int, ...] = ()) -> Blend:
             tasks.append(sub.task)
         else:
             try:
-                e = reg.resolve(m.experiment)
-            except ExperimentError as err:
+                member = reg.resolve(m.experiment)
+            except ExperimentError as bad:
                 raise ExperimentError(
-                    f"member experiment {m.experiment} is invalid: {err}", file=file, field=f"members[{k}]"
+                    f"member experiment {m.experiment} is invalid: {bad}", file=file, field=f"members[{k}]"
                 ) from None
-            hashes.append(e.config_hash)
+            hashes.append(member.config_hash)
             mkinds.append("experiment")
-            tasks.append(e.task.name)
+            tasks.append(member.task.name)
     if len(set(tasks)) > 1:
         named = ", ".join(f"{m.experiment}: {t}" for m, t in zip(members, tasks))
         raise ExperimentError(
@@ -221,10 +221,10 @@ def resolve_blend(reg: Registry, i: int, _stack: tuple[int, ...] = ()) -> Blend:
             file=file,
             **s.fields,
         )
-    except ValidationError as e:
-        err = e.errors()[0]
+    except ValidationError as invalid:
+        first = invalid.errors()[0]
         raise ExperimentError(
-            f"{err['msg']} (value {err.get('input')!r})", file=file, field=".".join(map(str, err["loc"]))
+            f"{first['msg']} (value {first.get('input')!r})", file=file, field=".".join(map(str, first["loc"]))
         ) from None
 
 

@@ -136,6 +136,7 @@ class _Evaluator:
         normalise, axis = info.ensemble.normalise, info.ensemble.axis
         kids = [self.node(m.experiment) for m in b.members]
         oof, why = _aligned(kids, b.task)
+        preds = [k.oof.pred for k in kids if k.oof is not None]  # every member's when oof is not None
         fit = None
         if b.auto:
             if oof is None:
@@ -143,7 +144,7 @@ class _Evaluator:
                     f"blend {b.name} ({b.file}): 'auto' weights need out-of-fold predictions of every member: {why}"
                 )
             f = fit_weights(
-                [k.oof.pred for k in kids],  # type: ignore[union-attr] - _aligned checked every member has one
+                preds,
                 oof.y,
                 oof.score,
                 info.greater_is_better,
@@ -165,12 +166,12 @@ class _Evaluator:
             w = normalise_weights([float(m.weight) for m in b.members], len(b.members))
         blended = None
         if oof is not None:
-            pred = combine([k.oof.pred for k in kids], w, method, normalise, axis)  # type: ignore[union-attr]
+            pred = combine(preds, w, method, normalise, axis)
             blended = OOF(oof.ids, oof.y, pred, oof.score, source=b.name)
         folds, note = None, why
         if oof is not None:
-            fs = [k.folds for k in kids]
-            if all(f is not None for f in fs) and all(np.array_equal(fs[0], f) for f in fs[1:]):
+            fs = [k.folds for k in kids if k.folds is not None]
+            if len(fs) == len(kids) and all(np.array_equal(fs[0], f) for f in fs[1:]):
                 folds = fs[0]
             else:
                 note = "members use different folds: only the pooled out-of-fold score is reported"

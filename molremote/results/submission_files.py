@@ -404,7 +404,7 @@ def check_submission(
     if spec.long is not None:
         from .long_format import check_long_file
 
-        return check_long_file(path, spec.long)  # type: ignore[return-value] - a LongTable for long formats
+        return check_long_file(path, spec.long)  # type: ignore[return-value]  # a LongTable for long formats
     pred = read_predictions(path, spec)
     return check_predictions(
         pred, spec, expected_ids=None if expected_ids is None else np.asarray(expected_ids), n_rows=n_rows
