@@ -20,16 +20,39 @@ from ...errors import DataError
 from ...results.submission_files import Predictions, SubmissionSpec
 from ..base import EnsembleDefaults, TaskResults, TestMember
 from .metric import CafaScore, score_long
-from .submission import MAX_TERMS, write_long
+from .submission import MAX_TERMS, SIG_FIGS, write_long
 
 VALID_COLUMNS = ("EntryID", "term", "aspect", "score", "truth", "ia")
 TEST_COLUMNS = ("EntryID", "term", "score")
 
 
 def submission_spec() -> SubmissionSpec:
-    """The long format's columns (the file itself has no header: submission.py writes and checks it)."""
+    """CAFA's long format, declared for the core's long-format machinery (results/long_format.py: `ensemble`
+    aligns members by (protein, term), `ensemble -i` recognises a file by its first row); submission.py writes
+    it and checks it line by line."""
+    from ...results.long_format import LongFormat
+
+    long = LongFormat(
+        id_col="EntryID",
+        key_col="term",
+        value_col="score",
+        sep="\t",
+        header=False,
+        value_range=(0.0, 1.0),
+        low_inclusive=False,  # scores in (0, 1]
+        high_inclusive=True,
+        sig_figs=SIG_FIGS,
+        max_per_id=MAX_TERMS,
+        key_pattern=r"GO:\d{7}",
+    )
     return SubmissionSpec(
-        "cafa", id_col="EntryID", value_cols=("term", "score"), id_type="str", value_range=(0.0, 1.0), extension=".tsv"
+        "cafa",
+        id_col="EntryID",
+        value_cols=("term", "score"),
+        id_type="str",
+        value_range=(0.0, 1.0),
+        extension=".tsv",
+        long=long,
     )
 
 
@@ -107,6 +130,9 @@ class CafaResults(TaskResults):
     def write_submission_file(self, pred: Predictions, path: Path, spec: SubmissionSpec, *, overwrite: bool) -> Path:
         from .submission import check_long
 
+        from ...results.submission_files import check_submission
+
         write_long(path, pred.ids, pred.meta["term"], pred.values[:, 0], max_terms=MAX_TERMS, overwrite=overwrite)
         check_long(path)
+        check_submission(path, spec)  # the core's long-format check agrees
         return path

@@ -66,6 +66,21 @@ def test_experiment_4_trains_then_evaluates_with_a_long_format_submission(projec
     # the test predictions were calibrated with the saved thresholds: a term's threshold maps to 0.5
     t = pq.read_table(run / "predictions" / "test.parquet").to_pandas()
     assert set(t.columns) == {"EntryID", "term", "score"} and t["score"].between(0.001, 1).all()
+    # the core's long-format ensemble recognises CAFA files by their first row and aligns by (protein, term)
+    half = project / "half.tsv"
+    rows = [ln.split("\t") for ln in sub.read_text().splitlines()]
+    half.write_text("".join(f"{a}\t{b}\t{float(c) / 2:.3g}\n" for a, b, c in rows[::2]))
+    ens = cli(project, "ensemble", "-i", str(sub), "-i", str(half), "-o", str(project / "ens"), "--json")
+    assert ens.returncode == 0, ens.stdout + ens.stderr
+    out = json.loads(ens.stdout)
+    assert out["task"] == "cafa"
+    merged = {
+        tuple(r[:2]): float(r[2]) for r in (ln.split("\t") for ln in Path(out["submission"]).read_text().splitlines())
+    }
+    a, b, c = rows[0]
+    assert merged[(a, b)] == pytest.approx((float(c) + float(c) / 2) / 2, rel=2e-2)  # both members have it
+    a, b, c = rows[1]
+    assert merged[(a, b)] == pytest.approx(float(c) / 2, rel=2e-2)  # missing in `half`: counts as 0
 
 
 def test_real_data_experiments_refuse_with_the_download_command(project):
