@@ -37,7 +37,7 @@ def cli(project: Path, *args: str) -> subprocess.CompletedProcess:
 @pytest.mark.integration
 def test_experiment_4_trains_then_evaluates_with_a_long_format_submission(project):
     shutil.copy(ROOT / "experiments" / "0004_cafa_demo.py", project / "experiments")
-    sets = ["--set", "training.epochs=3", "--set", "task.per_term_thresholds=true"]
+    sets = ["--set", "training.epochs=2", "--set", "task.per_term_thresholds=true"]
     r = cli(project, "train", "-e", "4", *sets, "--no-progress")
     assert r.returncode == 0, r.stdout + r.stderr
     run = Path(r.stdout.strip().splitlines()[-1])
