@@ -128,9 +128,8 @@ class CafaResults(TaskResults):
         return pred, submission_spec(), {**self.ensemble.as_dict(), "align": "(EntryID, term), missing = 0"}
 
     def write_submission_file(self, pred: Predictions, path: Path, spec: SubmissionSpec, *, overwrite: bool) -> Path:
-        from .submission import check_long
-
         from ...results.submission_files import check_submission
+        from .submission import check_long
 
         write_long(path, pred.ids, pred.meta["term"], pred.values[:, 0], max_terms=MAX_TERMS, overwrite=overwrite)
         check_long(path)
