@@ -132,8 +132,22 @@ class CafaData:
     dropped_terms: int  # annotation rows whose term the ontology lacks (obsolete)
 
 
+def read_taxonomy(path: Path) -> dict[str, str]:
+    """train_taxonomy.tsv: {EntryID: taxonomy id}."""
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
+        raise DataError(f"{path}: cannot be read as a tab-separated table: {str(e).splitlines()[0]}") from None
+    if list(df.columns[:2]) != ["EntryID", "taxonomyID"]:
+        raise DataError(f"{path}: header {list(df.columns)[:3]}, expected EntryID, taxonomyID")
+    return dict(zip(df["EntryID"], df["taxonomyID"]))
+
+
 def read_cafa(d: Path | dict[str, Path]) -> CafaData:
-    """The CAFA files of folder `d`, or of {file name: path} (Kaggle's Train/ and Test/ layout)."""
+    """The CAFA files of folder `d`, or of {file name: path} (Kaggle's Train/ and Test/ layout); the optional
+    train_taxonomy.tsv beside train_terms.tsv gives the training proteins' taxa."""
     path = {n: d[n] for n in FILES} if isinstance(d, dict) else {n: d / n for n in FILES}
     ont = read_obo(path["go-basic.obo"])
     ia = read_ia(path["IA.tsv"], ont)
@@ -155,7 +169,12 @@ def read_cafa(d: Path | dict[str, Path]) -> CafaData:
     keep = np.zeros(len(fasta.ids), dtype=bool)
     keep[annotated] = True
     new_row = np.cumsum(keep) - 1
+    taxa = fasta.taxa
+    tax_file = path["train_terms.tsv"].parent / "train_taxonomy.tsv"
+    if tax_file.is_file():
+        tax = read_taxonomy(tax_file)
+        taxa = [tax.get(a, t) for a, t in zip(fasta.ids.tolist(), fasta.taxa)]
     train = Fasta(
-        fasta.ids[keep], [s for s, k in zip(fasta.sequences, keep) if k], [t for t, k in zip(fasta.taxa, keep) if k]
+        fasta.ids[keep], [s for s, k in zip(fasta.sequences, keep) if k], [t for t, k in zip(taxa, keep) if k]
     )
     return CafaData(ont, ia, train, test, new_row[prot], tt, int(len(term) - len(np.unique(pos))))

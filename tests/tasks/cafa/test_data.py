@@ -15,7 +15,7 @@ from .conftest import DEMO, cafa_exp
 def test_the_demo_reads_with_real_kinases_and_propagated_annotations():
     d = read_cafa(DEMO)
     assert len(d.train.ids) == 150 and len(d.test.ids) == 38
-    assert set(d.test.taxa) == {"9606"}
+    assert set(d.test.taxa) == {"9606"} and set(d.train.taxa) == {"9606"}  # header / train_taxonomy.tsv
     assert not set(d.train.ids) & set(d.test.ids)
     assert all(s.isalpha() and s.isupper() for s in d.train.sequences)
     # every annotated protein carries its namespace roots after propagation
