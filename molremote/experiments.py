@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from .blends import BlendSpec, blend  # noqa: F401 - `blend` is declared in experiment files from here
 from .errors import ExperimentError
 
 FILE_RE = re.compile(r"^(\d{4})_([a-z0-9][a-z0-9_]*)\.py$")
@@ -468,7 +469,7 @@ class Registry:
 
         self.dir = Path(directory) if directory else experiments_dir()
         self._files: dict[int, Path] | None = None
-        self._specs: dict[int, Spec] = {}
+        self._specs: dict[int, Spec | BlendSpec] = {}
         self._resolved: dict[int, Experiment] = {}
 
     @property
@@ -503,7 +504,7 @@ class Registry:
         hint = f"; nearest ids: {', '.join(map(str, near))}" if near else f"; no experiments in {self.dir}"
         return ExperimentError(f"unknown {what} id {i}{hint}")
 
-    def spec(self, i: int) -> Spec:
+    def spec(self, i: int) -> Spec | BlendSpec:
         if i in self._specs:
             return self._specs[i]
         if i not in self.files:
@@ -528,9 +529,11 @@ class Registry:
         finally:
             sys.modules.pop(mod_name, None)
         s = getattr(module, "EXPERIMENT", None)
-        if not isinstance(s, Spec):
+        if not isinstance(s, (Spec, BlendSpec)):
             raise ExperimentError(
-                "must define EXPERIMENT = experiment(...) or derive(parent_id, ...)", file=str(path), field="EXPERIMENT"
+                "must define EXPERIMENT = experiment(...), derive(parent_id, ...) or blend(members=[...])",
+                file=str(path),
+                field="EXPERIMENT",
             )
         if s.id is not None and s.id != i:
             raise ExperimentError(f"declares id {s.id} but the file name says {i}", file=str(path), field="id")
@@ -544,6 +547,10 @@ class Registry:
             chain = " -> ".join(map(str, (*_stack, i)))
             raise ExperimentError(f"parent cycle: {chain}", file=str(self.files[_stack[-1]]), field="parent")
         s = self.spec(i)
+        if isinstance(s, BlendSpec):  # no model to train or derive from: molremote.blends says what to do
+            from .blends import not_runnable
+
+            raise not_runnable(self, i)
         file = str(self.files[i])
         base: dict[str, Any] = {}
         if s.parent is not None:
@@ -598,7 +605,22 @@ class Registry:
         return out
 
     def all(self) -> list[Experiment]:
-        return [self.resolve(i) for i in self.ids()]
+        """Every plain experiment (blends have no configuration of their own: `blends()`)."""
+        return [self.resolve(i) for i in self.ids() if not self.is_blend(i)]
+
+    # blends (molremote/blends.py): numbered experiments whose members are other experiments
+    def is_blend(self, i: int) -> bool:
+        return isinstance(self.spec(i), BlendSpec)
+
+    def blend(self, i: int):  # -> molremote.blends.Blend
+        from .blends import resolve_blend
+
+        if not self.is_blend(i):
+            raise ExperimentError(f"experiment {i} is not a blend", file=str(self.files[i]))
+        return resolve_blend(self, i)
+
+    def resolve_any(self, i: int):  # -> Experiment | molremote.blends.Blend
+        return self.blend(i) if self.is_blend(i) else self.resolve(i)
 
 
 def load(i: int, sets: list[str] | None = None, directory: Path | None = None) -> Experiment:

@@ -135,7 +135,7 @@ def test_cli_paths_never_import_torch():
     code = (
         "import sys; from molremote.cli import app; from molremote.experiments import Registry; "
         "import molremote.runs, molremote.settings; "
-        "[Registry().resolve(i) for i in Registry().ids()]; "
+        "[Registry().resolve_any(i) for i in Registry().ids()]; "
         "bad = [m for m in ('torch', 'kaggle', 'wandb', 'huggingface_hub', 'transformers') if m in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )
@@ -158,7 +158,10 @@ def test_cli_paths_never_import_torch():
     assert all(f" {c} " in out["--help"] for c in ("ls", "show", "diff", "train", "remote"))
     rows = {line.split()[0]: line for line in out["ls"].splitlines() if line.split() and line.split()[0].isdigit()}
     assert sorted(k for k in rows if k.isdigit()) == [f"{i:04d}" for i in reg.ids()]
-    assert all(reg.resolve(i).task.name in rows[f"{i:04d}"] for i in reg.ids())
+    assert all(reg.resolve(i).task.name in rows[f"{i:04d}"] for i in reg.ids() if not reg.is_blend(i))
+    assert all(
+        reg.blend(i).task in rows[f"{i:04d}"] and " blend " in rows[f"{i:04d}"] for i in reg.ids() if reg.is_blend(i)
+    )
     assert out["show 1"].startswith(f"{one.name}  hash {one.config_hash}")
     assert json.loads(out["show 1 --json"]) == one.to_json()
     assert f"{one.name} -> {two.name}" in out["diff 1 2"]

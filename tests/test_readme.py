@@ -20,12 +20,13 @@ def test_readme_demo_table_has_rows_for_the_demo_experiments():
     assert 0 < rows[1][3] < rows[1][2] and 0 < rows[2][3] < rows[2][2]  # baselines below the trained metric
     assert rows[3][:2] == ("moa_demo_mlp", "logloss") and 0 < rows[3][2] < rows[3][3]  # a loss: below its prior
     assert rows[5][:2] == ("affinity_demo_clip", "recall_at_10") and 0 < rows[5][3] < rows[5][2]
+    assert rows[4][:2] == ("cafa_demo", "fmax_w") and 0 < rows[4][3] < rows[4][2]  # above the naive baseline
 
 
 @pytest.mark.slow
 @pytest.mark.integration
 def test_readme_demo_figures_reproduce():
-    """Trains experiments 1, 2, 3 and 5 through the CLI and compares metric and baseline with the README's table."""
+    """Trains experiments 1 to 5 through the CLI and compares metric and baseline with the README's table."""
     cp = subprocess.run(
         [
             sys.executable,
@@ -38,6 +39,7 @@ def test_readme_demo_figures_reproduce():
             "3",
             "-e",
             "5",
+            "4",
             "--check",
             str(ROOT / "README.md"),
         ],
@@ -46,5 +48,6 @@ def test_readme_demo_figures_reproduce():
         timeout=900,
     )
     assert cp.returncode == 0, cp.stdout + cp.stderr
-    assert cp.stdout.count("\n") == 4 and "belka_ap" in cp.stdout and "lrap" in cp.stdout and "logloss" in cp.stdout
+    assert cp.stdout.count("\n") == 5 and "belka_ap" in cp.stdout and "lrap" in cp.stdout and "logloss" in cp.stdout
     assert "recall_at_10" in cp.stdout
+    assert "fmax_w" in cp.stdout

@@ -58,7 +58,25 @@ def evaluate(
         raise ExperimentError(
             "--submit needs --split test (the submission is made from test predictions)", field="--submit"
         )
-    exp = apply_overrides(Registry().resolve(exp_id), sets)
+    reg = Registry()
+    if reg.is_blend(exp_id):  # members' OOF blended row by row, the blended submission (molremote/blends.py)
+        from ._blend import evaluate_blend_cmd
+
+        return evaluate_blend_cmd(
+            reg,
+            exp_id,
+            folds=folds,
+            split=split,
+            submit=submit,
+            account=account,
+            message=message,
+            overwrite=overwrite,
+            allow_incomplete=allow_incomplete,
+            no_pull=no_pull,
+            sets=sets,
+            as_json=as_json,
+        )
+    exp = apply_overrides(reg.resolve(exp_id), sets)
     fold_list = _parse_folds(folds)
     competition = competition_for_task(exp.task.name) if submit else None  # fail before any work
     if split == "valid":

@@ -94,12 +94,16 @@ def ls(as_json: Json = False) -> None:
     rows = []
     for i in reg.ids():
         try:
+            if reg.is_blend(i):
+                rows.append(_blend_row(reg, i))
+                continue
             e = reg.resolve(i)
             m = last.get(i) or {}
             best = m.get("best") or {}
             rows.append(
                 {
                     "id": i,
+                    "kind": "experiment",
                     "task": e.task.name,
                     "model": e.model.name,
                     "parent": e.parent,
@@ -122,14 +126,53 @@ def ls(as_json: Json = False) -> None:
             console.print(f"{r['id']:04d}: {r['error']}", style="red", markup=False, highlight=False)
 
 
+def _blend_row(reg: Registry, i: int) -> dict:
+    """A blend's `ls` row: model `blend`, its members in the `from` column, the score of its last evaluation."""
+    from ..results.blending import blend_dir
+    from ..results.evaluate import read_evaluation
+
+    b = reg.blend(i)
+    rec = read_evaluation(blend_dir(b)) if (blend_dir(b) / "evaluation.json").is_file() else {}
+    return {
+        "id": i,
+        "kind": "blend",
+        "task": b.task,
+        "model": "blend",
+        "parent": "+".join(str(m.experiment) for m in b.members),
+        "members": [{"experiment": m.experiment, "weight": m.weight} for m in b.members],
+        "description": b.description,
+        "status": "evaluated" if rec else None,
+        "score": rec.get("oof_score"),
+        "metric": rec.get("metric"),
+    }
+
+
 @app.command()
 def show(
     exp_id: int = typer.Argument(..., metavar="ID"),
     as_json: bool = typer.Option(False, "--json", help="Print the resolved JSON (what travels)."),
     sets: Sets = None,
 ) -> None:
-    """Show an experiment's resolved configuration."""
-    exp = apply_overrides(Registry().resolve(exp_id), sets)
+    """Show an experiment's resolved configuration (a blend: its members and weights)."""
+    reg = Registry()
+    if reg.is_blend(exp_id):
+        b = reg.blend(exp_id)
+        if as_json:
+            print(json.dumps(b.to_json(), indent=2, sort_keys=True))
+            return
+        console.print(f"[bold]{b.name}[/]  blend  hash {b.config_hash}  task {b.task}  file {b.file}")
+        if b.description:
+            console.print(b.description)
+        for m, kind in zip(b.members, b.member_kinds):
+            w = m.weight if m.weight == "auto" else f"{m.weight:g}"
+            console.print(f"  {kind:<10} {m.experiment:>4}  weight {w}")
+        from ..blends import fixed_leaf_weights
+
+        leaves = fixed_leaf_weights(reg, exp_id)
+        if leaves and any(k == "blend" for k in b.member_kinds):
+            console.print("leaf weights  " + ", ".join(f"{j}: {w:.4g}" for j, w in leaves.items()))
+        return
+    exp = apply_overrides(reg.resolve(exp_id), sets)
     if as_json:
         print(json.dumps(exp.to_json(), indent=2, sort_keys=True))
         return

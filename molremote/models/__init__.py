@@ -16,6 +16,10 @@ MODELS: dict[str, Entry] = {
     "mamba": Entry("molremote.models.params:MambaParams", "molremote.models.mamba:build"),
     "tabular_mlp": Entry("molremote.models.params:TabularMlpParams", "molremote.models.tabular_mlp:build"),
     "clip_pl": Entry("molremote.models.params:ClipPlParams", "molremote.models.clip_pl:build"),
+    "protein_mlp": Entry("molremote.models.params:ProteinMlpParams", "molremote.models.protein_heads:build_mlp"),
+    "protein_multitask": Entry(
+        "molremote.models.params:ProteinMultitaskParams", "molremote.models.protein_heads:build_multitask"
+    ),
 }
 
 

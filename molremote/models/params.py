@@ -141,3 +141,20 @@ class ClipPlParams(_Params):
                 first = str(e).splitlines()
                 raise ValueError(f"{name}_params for '{kind}': {' '.join(first[1:3]) or first[0]}") from None
         return self
+
+
+class ProteinMlpParams(_Params):
+    """CAFA write-up's simple classifier on protein embeddings: Linear(E, 512) -> ReLU -> Dropout -> Linear(512, K)."""
+
+    hidden: int = 512
+    dropout: float = 0.3
+
+
+class ProteinMultitaskParams(_Params):
+    """CAFA write-up's multi-task classifier: a shared Linear(E, 1024) -> ReLU -> Dropout(0.3) trunk, then one
+    head per namespace, Linear(1024, 512) -> ReLU -> Dropout(0.2) -> Linear(512, K_aspect)."""
+
+    shared: int = 1024
+    aspect_hidden: int = 512
+    dropout: float = 0.3
+    head_dropout: float = 0.2

@@ -67,7 +67,7 @@ def _experiments(warnings: list[str]) -> dict[int, dict[str, Any]]:
         return out
     for i in ids:
         try:
-            exp = reg.resolve(i)
+            exp = reg.resolve_any(i)  # a blend's JSON has the same task/model names (model "blend")
             out[i] = {"config": exp.to_json(), "file": str(reg.files[i]), "error": None}
         except MolremoteError as e:
             out[i] = {"config": None, "file": str(reg.files[i]), "error": str(e)}

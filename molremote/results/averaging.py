@@ -724,6 +724,10 @@ def build_ensemble(
     from ..tasks.base import EnsembleDefaults
 
     defaults = task_results(task).ensemble if task else EnsembleDefaults()
+    if spec is not None and spec.long is not None:  # pairs (id, key): aligned and averaged by long_format
+        if (method or "mean") != "mean" or normalise is not None:
+            raise SubmissionError(f"long-format ensembles average scores (method mean); got method {method!r}")
+        return _build_long(members, Path(out_dir), spec, weights, metrics, task, overwrite, filename)
     method = method or defaults.method
     normalise = normalise if normalise is not None else defaults.normalise
     axis = axis or defaults.axis
@@ -750,3 +754,48 @@ def build_ensemble(
         extra={"correlation": corr.round(6).to_dict() if corr is not None else None},
     )
     return EnsembleResult(pred, sub_path, rec, png, corr)
+
+
+def _build_long(
+    members: Sequence[MemberLike],
+    out_dir: Path,
+    spec: SubmissionSpec,
+    weights: Sequence[float] | np.ndarray | None,
+    metrics: dict[str, Any] | None,
+    task: str | None,
+    overwrite: bool,
+    filename: str,
+) -> EnsembleResult:
+    """A long-format ensemble: the weighted mean by (id, key), missing pairs counting as 0 (no heatmap: the
+    members' pairs differ)."""
+    from .long_format import ensemble_long
+
+    assert spec.long is not None
+    paths = []
+    for m in members:
+        p = m[1] if isinstance(m, tuple) else m
+        if not isinstance(p, (str, Path)):
+            raise SubmissionError(f"long-format ensemble members must be files, got {type(p).__name__}")
+        paths.append(Path(p))
+    sub_path = out_dir / filename
+    if sub_path.exists() and not overwrite:
+        raise SubmissionError(f"{sub_path}: already exists (pass overwrite=True / --overwrite to replace it)")
+    _, table = ensemble_long(paths, sub_path, spec.long, weights, overwrite=overwrite)
+    pred = Predictions(
+        ids=np.asarray(table.ids),
+        values=table.values[:, None],
+        columns=("value",),
+        id_col=spec.long.id_col,
+        source=str(sub_path),
+    )
+    rec = write_record(
+        out_dir,
+        members,
+        weights,
+        "mean",
+        metrics,
+        task=task,
+        submission=sub_path,
+        extra={"format": "long", "pairs": len(table)},
+    )
+    return EnsembleResult(pred, sub_path, rec)

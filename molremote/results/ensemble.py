@@ -182,7 +182,7 @@ def blend(
         from .averaging import fit_weights
 
         ref, preds = oof_pair
-        f = fit_weights(preds, ref.y, ref.score, True, method=method, normalise=normalise, axis=axis)
+        f = fit_weights(preds, ref.y, ref.score, info.greater_is_better, method=method, normalise=normalise, axis=axis)
         w = f.weights
         fit_info = {
             "on": "out-of-fold predictions",

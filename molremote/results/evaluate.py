@@ -29,7 +29,7 @@ from ..fsutil import write_json
 from ..runs import MANIFEST, RunInfo, load_run, other_config_runs
 from ..tasks import task_results
 from ..tasks.base import TestMember
-from .submission_files import sha256_file, write_submission_atomic
+from .submission_files import sha256_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..experiments import Experiment
@@ -117,7 +117,7 @@ def evaluate_runs(
     submission: bool = True,
     overwrite: bool = False,
     allow_incomplete: bool = False,
-    submission_name: str = "submission.csv",
+    submission_name: str | None = None,
 ) -> Evaluation:
     """Score each fold's validation predictions, the out-of-fold set, and (with out_dir and submission=True)
     write `out_dir/submission.csv` (test predictions averaged over folds by id, format-checked first) and
@@ -145,6 +145,7 @@ def _evaluate(
             if r.seed is not None:
                 seed_scores.setdefault(r.fold, {})[r.seed] = ev.fold_score(r.prediction("valid"))[0]
     oof = ev.oof_score(list(valid.values())) if len(valid) > 1 else fold_scores[runs[0].fold]
+    details = {str(f): d for f, p in valid.items() if (d := ev.fold_details(p)) is not None}
     result = Evaluation(
         experiment=runs[0].manifest.get("experiment"),
         task=ev.name,
@@ -168,10 +169,12 @@ def _evaluate(
         ],
         seed_scores=seed_scores,
     )
+    if details:
+        result.notes["fold_details"] = details
     if out_dir is None or not submission:
         return result
     out_dir = Path(out_dir)
-    sub_path = out_dir / submission_name
+    sub_path = out_dir / (submission_name or ev.submission_filename)  # submission.csv unless the task says
     if sub_path.exists() and not overwrite:
         raise SubmissionError(f"{sub_path}: already exists (pass overwrite=True / --overwrite to replace it)")
     tests = _fold_files(runs, "test", ev, seeds_dir)
@@ -181,13 +184,13 @@ def _evaluate(
         else [TestMember(r.key, r.prediction("test")) for r in runs]
     )
     pred, spec, notes = ev.test_submission(members)
-    write_submission_atomic(pred, sub_path, spec=spec, overwrite=overwrite)
+    ev.write_submission_file(pred, sub_path, spec, overwrite=overwrite)
     for r, d in zip(runs, result.runs):
         p = r.prediction("test")
         d["test_predictions"] = {"path": str(p.resolve()), "sha256": sha256_file(p)}
     from .averaging import code_version
 
-    result.submission, result.notes = sub_path, {**notes, "rows": len(pred)}
+    result.submission, result.notes = sub_path, {**notes, "rows": len(pred), **result.notes}
     result.record = out_dir / EVALUATION_NAME
     write_json(result.record, {**result.to_dict(), "code": code_version(), "submission_sha256": sha256_file(sub_path)})
     return result

@@ -52,7 +52,9 @@ def choose_competition(competition: str | None, exp_id: int | None = None) -> st
     from ..experiments import Registry
 
     if exp_id is not None:
-        return competition_for_task(Registry().resolve(exp_id).task.name)
+        reg = Registry()
+        task = reg.blend(exp_id).task if reg.is_blend(exp_id) else reg.resolve(exp_id).task.name
+        return competition_for_task(task)
     comps = set()
     for e in Registry().all():
         try:

@@ -17,7 +17,7 @@ import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -25,6 +25,9 @@ import pyarrow.csv as pacsv
 
 from ..errors import SubmissionError
 from ..fsutil import atomic_output
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .long_format import LongFormat
 
 SHOW = 5  # how many offending ids/rows/values an error message shows
 
@@ -47,6 +50,9 @@ class SubmissionSpec:
     numbered_values: bool = False
     n_values: int | None = None  # number of value columns when value_cols is None
     extension: str = ".csv"
+    # a long-format file (one `id<sep>key<sep>value` row per pair, e.g. CAFA's protein/GO term/score):
+    # read, checked, averaged and written by molremote.results.long_format; id_col is then the LongFormat's
+    long: LongFormat | None = None
 
     def expected_columns(self, header: Sequence[str] | None = None) -> list[str] | None:
         """Full expected header, or None when it depends on the file (then checked by rules)."""
@@ -151,6 +157,15 @@ def read_header(path: Path) -> list[str]:
 
 def check_header(path: Path, header: Sequence[str], spec: SubmissionSpec) -> None:
     header = list(header)
+    if spec.long is not None:  # no header: the first line must already be a data row of the format
+        from .long_format import looks_long
+
+        if not looks_long(",".join(header), spec.long):
+            raise SubmissionError(
+                f"{path}: first line {','.join(header)[:80]!r} is not a {spec.name} row "
+                f"({spec.long.sep.join(spec.long.columns)!r}{', no header' if not spec.long.header else ''})"
+            )
+        return
     expected = spec.expected_columns()
     if expected is not None:
         if header != expected:
@@ -384,7 +399,12 @@ def check_submission(
     n_rows: int | None = None,
 ) -> Predictions:
     """Read `path` and check it against `spec` (header and column order, row count, id set, NaN/inf, value
-    range). Returns the parsed predictions; raises SubmissionError naming file, column and rows."""
+    range). Returns the parsed predictions; raises SubmissionError naming file, column and rows. A long-format
+    spec is checked by molremote.results.long_format.check_long_file (returning its LongTable)."""
+    if spec.long is not None:
+        from .long_format import check_long_file
+
+        return check_long_file(path, spec.long)  # type: ignore[return-value]  # a LongTable for long formats
     pred = read_predictions(path, spec)
     return check_predictions(
         pred, spec, expected_ids=None if expected_ids is None else np.asarray(expected_ids), n_rows=n_rows

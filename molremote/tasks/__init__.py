@@ -44,6 +44,11 @@ TASKS: dict[str, TaskEntry] = {
         "molremote.tasks.affinity.task:AffinityTask",
         "molremote.tasks.affinity.results:AffinityResults",
     ),
+    "cafa": TaskEntry(
+        "molremote.tasks.cafa.params:CafaParams",
+        "molremote.tasks.cafa.task:CafaTask",
+        "molremote.tasks.cafa.results:CafaResults",
+    ),
 }
 
 

@@ -98,6 +98,7 @@ class TaskResults(ABC):
     ensemble: ClassVar[EnsembleDefaults] = EnsembleDefaults()
     # why folds' validation predictions cannot be pooled into one OOF score (None: they can)
     oof_note: ClassVar[str | None] = None
+    submission_filename: ClassVar[str] = "submission.csv"  # what evaluate names the submission it writes
 
     @abstractmethod
     def submission_spec(self, n_values: int | None = None) -> SubmissionSpec:
@@ -120,6 +121,10 @@ class TaskResults(ABC):
 
     def oof_score(self, valids: Sequence[Path]) -> float | None:
         """The metric on all folds' validation rows together; None where pooling is not meaningful."""
+        return None
+
+    def fold_details(self, valid: Path) -> dict[str, Any] | None:
+        """Secondary figures of one fold's validation predictions (evaluate records them); None: none."""
         return None
 
     def oof(self, valids: Sequence[Path]) -> OOF | None:
@@ -157,6 +162,13 @@ class TaskResults(ABC):
             raise DataError(f"{path}: no floating-point prediction columns to stack")
         ids = t[id_col].to_numpy(zero_copy_only=False)
         return ids, cols, np.stack([t[c].to_numpy() for c in cols], axis=1).astype(np.float32)
+
+    def write_submission_file(self, pred: Predictions, path: Path, spec: SubmissionSpec, *, overwrite: bool) -> Path:
+        """Write `test_submission`'s table in the competition's format, checked first, atomically (default: a
+        CSV with a header; a long-format task writes its own)."""
+        from ..results.submission_files import write_submission_atomic
+
+        return write_submission_atomic(pred, path, spec=spec, overwrite=overwrite)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
