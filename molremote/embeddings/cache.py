@@ -56,8 +56,15 @@ class EmbeddingCache:
     # ---------------------------------------------------------------------------------------------- reading
     @contextmanager
     def _locked(self, kind: int) -> Iterator[None]:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.dir / ".lock", "a+b") as f:
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            f = open(self.dir / ".lock", "a+b")
+        except OSError:
+            if kind == fcntl.LOCK_SH:  # a read-only copy (e.g. a Kaggle input dataset): nobody compacts it
+                yield
+                return
+            raise
+        with f:
             fcntl.flock(f, kind)
             try:
                 yield

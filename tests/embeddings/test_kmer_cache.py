@@ -90,7 +90,7 @@ def test_two_concurrent_shards_then_a_full_read(cache):
         "from molremote.embeddings.fasta import read_fasta; st = EmbedStats(); "
         f"embed_sequences(EmbeddingSpec('kmer:3'), [r.sequence for r in read_fasta({str(fasta)!r})], "
         f"cache_dir=Path({str(cache)!r}), shard=(int(sys.argv[1]), 2), chunk_rows=10, stats=st); "
-        "print(st.computed, st.other_shards, 'torch' in sys.modules)"
+        "print(st.computed, st.other_shards + st.cached, 'torch' in sys.modules)"
     )
     procs = [
         subprocess.Popen([sys.executable, "-c", code, str(i)], stdout=subprocess.PIPE, text=True, env=env)
@@ -100,6 +100,7 @@ def test_two_concurrent_shards_then_a_full_read(cache):
     assert all(p.returncode == 0 for p in procs)
     done = [int(o[0]) for o in outs]
     assert sum(done) == 400 and min(done) > 150  # split by sequence hash, about half each
+    # the rest was the other shard's (missing, or already committed when this one looked)
     assert [int(o[1]) for o in outs] == [400 - done[0], 400 - done[1]]
     assert [o[2] for o in outs] == ["False", "False"]  # k-mers never import torch
     st = EmbedStats()
@@ -138,3 +139,16 @@ def test_bad_sequences_are_named(cache):
         embed_sequences(EmbeddingSpec("kmer:1"), ["MKV", ""], cache_dir=cache)
     with pytest.raises(DataError, match="sequence 0: character '1'"):
         embed_sequences(EmbeddingSpec("kmer:1"), ["MK1"], cache_dir=cache)
+
+
+def test_a_cache_whose_lock_cannot_be_opened_is_still_read(cache):
+    """A read-only copy (e.g. a Kaggle input dataset) cannot hold a lock file: reading goes on without one.
+    (Tests run as root, where permissions do not stop writes, so the lock path is made a folder instead.)"""
+    seqs = random_proteins(10, 5, 30, seed=6)
+    x = embed_sequences(EmbeddingSpec("kmer:1"), seqs, cache_dir=cache)
+    lock = EmbeddingCache(cache, EmbeddingSpec("kmer:1")).dir / ".lock"
+    lock.unlink()
+    lock.mkdir()
+    st = EmbedStats()
+    np.testing.assert_array_equal(embed_sequences(EmbeddingSpec("kmer:1"), seqs, cache_dir=cache, stats=st), x)
+    assert st.computed == 0
