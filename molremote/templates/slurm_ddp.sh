@@ -12,21 +12,23 @@ export MASTER_PORT=$((15000 + SLURM_JOB_ID % 15000))  # below the ephemeral rang
 # ignores USR1, since its default action would kill it and orphan the workers mid-checkpoint; the workers
 # install their own handler (checkpoint, exit 75) and this task forwards USR1 to them too (a second USR1 is
 # harmless). A USR1 that comes before the workers listen (torchrun still importing torch) is kept as the stop
-# file, touched before any signal is passed on (training/early.py). TERM goes to torchrun, which stops its
-# workers.
+# file, which the batch shell and this task touch before they pass any signal on (training/early.py). TERM goes
+# to torchrun, which stops its workers.
 # NODE_ADDR: the address this node publishes to the others (torchrun's default, the host name, may resolve to a
 # loopback address); RDZV_IS_HOST: the first node hosts the rendezvous store (torchrun's guess compares host
 # names and misses when MASTER_ADDR is an address of a secondary interface).
 node_main() {
-  CHILD=
-  trap 'GOT_SIGNAL=1; touch "$MOLREMOTE_STOP_FILE"; [ -n "$CHILD" ] && pkill -USR1 -P "$CHILD"' USR1
+  # SLURM signals every process of the step: until torchrun runs, USR1 is ignored (a relayed one would kill the
+  # $(...) helpers below, and the batch shell touched the stop file before relaying it); torchrun inherits that
+  trap '' USR1
   NODE_ADDR=$(node_addr "$SLURMD_NODENAME")
   RDZV_IS_HOST=$([ "$SLURM_NODEID" = 0 ] && echo 1 || echo 0)
   local rc
   echo "[molremote $(date +%H:%M:%S)] node $SLURMD_NODENAME ($NODE_ADDR): torchrun, @{nproc} process(es)," \
        "rendezvous at $MASTER_ADDR:$MASTER_PORT"
-  ( trap '' USR1; exec @{torchrun} ) &
+  @{torchrun} &
   CHILD=$!
+  trap 'GOT_SIGNAL=1; touch "$MOLREMOTE_STOP_FILE"; pkill -USR1 -P "$CHILD"' USR1
   trap 'GOT_SIGNAL=1; kill -TERM "$CHILD" 2>/dev/null' TERM
   wait_child; rc=$?
   [ "$rc" = 0 ] || echo "[molremote $(date +%H:%M:%S)] node $SLURMD_NODENAME: torchrun exit $rc"
