@@ -74,12 +74,12 @@ def one_run(tmp: Path) -> dict[str, float]:
     cmd += [x for s in sets for x in ("--set", s)]
     cmd += ["--time", "00:05:00", "--venv", str(ROOT / ".venv"), "--remote-root", str(tmp / "remote")]
     out = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    sid = re.search(r"slurm job (\d+)", out)[1]
+    sid = re.search(r": slurm job (\d+)", out)[1]
     (job_dir,) = (tmp / "remote" / "jobs").iterdir()
     log_file = job_dir / f"slurm-{sid}_0.out"
     events: dict[str, float] = {}  # wall-clock seconds (time of day)
     sent = False
-    deadline = time.monotonic() + 600
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         now = dt.datetime.now()
         t = now.hour * 3600 + now.minute * 60 + now.second + now.microsecond / 1e6

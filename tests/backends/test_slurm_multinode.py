@@ -2,8 +2,9 @@
 
 scripts/loopback-cluster.sh runs node1 on this host (10.77.0.1) and node2 as a second slurmd inside a network
 namespace (10.77.0.2); both share the filesystem and munge. Each test submits demo experiment 1 through the
-CLI with `--nodes 2 --gpus 1` (one gloo process per node, world size 2). GLOO_SOCKET_IFNAME names the veth
-interface (the same name on both nodes): the host name resolves to 127.0.0.1 on both, which gloo would pick.
+CLI with `--nodes 2 --gpus 1` (one gloo process per node, world size 2; srun starts and ranks them).
+GLOO_SOCKET_IFNAME names the veth interface (the same name on both nodes): the host name resolves to 127.0.0.1
+on both, which gloo would pick.
 Where the namespace cannot be made, these tests skip with the cluster script's reason (never a pass).
 """
 
@@ -134,7 +135,7 @@ def wait_for(what: str, check, timeout: float, log=lambda: ""):
 
 
 def workers(job_dir: Path) -> dict[str, int]:
-    """{node: pid} of the trainer processes torchrun started for this job (node2's are in its namespace)."""
+    """{node: pid} of the trainer processes srun started for this job (node2's are in its namespace)."""
     in_ns = set(subprocess.run(["ip", "netns", "pids", NETNS], capture_output=True, text=True).stdout.split())
     found = {}
     for p in Path("/proc").iterdir():
@@ -164,14 +165,14 @@ def caught(pid: int, sig: int) -> bool:
 
 
 def test_two_nodes_train_like_local_ddp(two_nodes, tmp_path):
-    """Both nodes take part (one torchrun per node, world size 2) and the result equals `train --gpus 2` here."""
+    """Both nodes take part (one rank per node, world size 2) and the result equals `train --gpus 2` here."""
     local = local_ddp(tmp_path, SHORT)  # runs while the job is queued and trains: same 2 cores either way
     rec, be, jd = submit(tmp_path, SHORT)
     st = wait_state(be, rec, timeout=400, poll=2)
     log = "".join(be.logs(rec))
     assert st.state == "complete", log[-3000:]
-    assert "node node1 (10.77.0.1): torchrun, 1 process(es), rendezvous at 10.77.0.1:" in log
-    assert "node node2 (10.77.0.2): torchrun, 1 process(es), rendezvous at 10.77.0.1:" in log
+    assert "node node1 (10.77.0.1): rank 0 of 2, store at 10.77.0.1:" in log
+    assert "node node2 (10.77.0.2): rank 1 of 2, store at 10.77.0.1:" in log
     m = json.loads((run_dir(jd) / "manifest.json").read_text())
     assert m["status"] == "complete" and m["world_size"] == 2, m
     out, err = local.communicate(timeout=400)
@@ -199,7 +200,7 @@ def test_one_minute_limit_usr1_reaches_both_nodes_requeue_resume(two_nodes, tmp_
     and continued when USR1 is pending in both, so it lands mid-training. On a slow machine USR1 may come
     before the workers exist: the stop file keeps it and they stop at their first step.
     The requeued attempt gets a USR1 of its own (`scancel --signal=USR1 --batch`) as soon as its batch shell
-    runs, before torchrun has started any worker: it is kept the same way (stop at the first step, exit 75,
+    runs, before srun has started the trainers: it is kept the same way (stop at the first step, exit 75,
     requeue), and the third attempt, given 5 minutes, completes."""
     local = local_ddp(tmp_path, TWO_EPOCHS)
     rec, be, jd = submit(tmp_path, TWO_EPOCHS, "00:01:00", 3)
@@ -239,7 +240,9 @@ def test_one_minute_limit_usr1_reaches_both_nodes_requeue_resume(two_nodes, tmp_
     log = logs()
     assert st.state == "complete", log[-3000:]
     assert log.count("trainer exit 75 (signalled: 1)") == 2 and "fold 0: trainer exit 0" in log
-    assert log.count("node node2 (10.77.0.2): torchrun") == 3 and log.count("node node1 (10.77.0.1): torchrun") == 3
+    assert (
+        log.count("node node2 (10.77.0.2): rank 1 of 2") == 3 and log.count("node node1 (10.77.0.1): rank 0 of 2") == 3
+    )
     m = json.loads((run_dir(jd) / "manifest.json").read_text())
     assert m["status"] == "complete" and m["world_size"] == 2
     assert [s.get("status") for s in m["sessions"]] == ["incomplete", "incomplete", "complete"], m["sessions"]
@@ -269,9 +272,10 @@ def test_node_dying_fails_visibly_and_resume_continues_from_the_checkpoint(two_n
     assert st.state == "failed", logs()[-3000:]
     r = cli(tmp_path, "status", "-e", "1", MOLREMOTE_JOBS=os.environ["MOLREMOTE_JOBS"])
     assert r.returncode == 0, r.stderr
-    assert "failed" in r.stdout and "first failed on node node2 (task 1: Exited with exit code 1)" in r.stdout
+    # node2's rank was killed (exit 137 from its task); rank 0 fails next, its peer gone
+    assert "failed" in r.stdout and "first failed on node node2 (task 1: Exited with exit code 137)" in r.stdout
     tail = r.stdout.split("log tail", 1)[-1]  # under the table: the log's last lines (node1 failed next)
-    assert "srun: error: node1: task 0: Exited with exit code 1" in tail and "fold 0: trainer exit 1" in tail
+    assert "srun: error: node1: task 0: Exited with exit code 1" in tail and "fold 0: trainer exit 1 " in tail
     assert f"--resume {rec.job_id}`" in tail
     old_run = run_dir(jd)
 
