@@ -62,7 +62,7 @@ def remote(
     nodes: int | None = typer.Option(
         None,
         "--nodes",
-        help="SLURM nodes per fold (DDP across nodes with srun + torchrun; default: exp.backend.slurm.nodes).",
+        help="SLURM nodes per fold (DDP: srun starts one rank per process; default: exp.backend.slurm.nodes).",
     ),
     max_time: MaxTime = None,
     venv: str | None = typer.Option(None, "--venv", help="Existing venv on the host (nothing installed)."),
