@@ -4,10 +4,10 @@ with a USR1 sent to its batch shell as soon as it runs (the earliest "time limit
 
     .venv/bin/python benchmarks/slurm_start.py [--runs 2]
 
-Each event is seconds after the batch shell's first log line: the srun task of each node starting torchrun,
-the worker process appearing (torchrun has imported torch and met the other node), the worker's USR1 handler
-(`train` has started: training/early.py), rank 0's session opening (data read), the stop checkpoint and
-the trainer's exit 75. Run as root with the cluster's two nodes up; the job folders go to a temp dir.
+Each event is seconds after the batch shell's first log line: the srun task of each node logging its rank,
+the trainer process appearing, its USR1 handler (`train` has started: training/early.py; the USR1 sent
+before is found as the stop file), rank 0's session opening (torch imported, data read), the stop checkpoint
+and the job's exit 75. Run as root with the cluster's two nodes up; the job folders go to a temp dir.
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ def _clock(hms: str) -> float:
     return h * 3600 + m * 60 + s
 
 
-def _procs(job_dir: Path) -> dict[str, dict[str, int]]:
-    """{"torchrun"|"worker": {node: pid}} of this job's processes (node2's are in its namespace)."""
+def _trainers(job_dir: Path) -> dict[str, int]:
+    """{node: pid} of this job's trainer processes (node2's are in its namespace)."""
     in_ns = set(subprocess.run(["ip", "netns", "pids", NETNS], capture_output=True, text=True).stdout.split())
-    found: dict[str, dict[str, int]] = {"torchrun": {}, "worker": {}}
+    found: dict[str, int] = {}
     for p in Path("/proc").iterdir():
         try:
             argv = (p / "cmdline").read_bytes().decode().split("\0")
@@ -44,9 +44,8 @@ def _procs(job_dir: Path) -> dict[str, dict[str, int]]:
             continue
         if f"{job_dir}/experiment.json" not in argv:
             continue
-        kind = "torchrun" if "torch.distributed.run" in argv else "worker" if argv[1:2] == ["-c"] else None
-        if kind:
-            found[kind]["node2" if p.name in in_ns else "node1"] = int(p.name)
+        if argv[1:2] == ["-c"]:
+            found["node2" if p.name in in_ns else "node1"] = int(p.name)
     return found
 
 
@@ -67,6 +66,7 @@ def one_run(tmp: Path) -> dict[str, float]:
         "MOLREMOTE_JOBS": str(tmp / "jobs"),
         "PYTHONPATH": str(ROOT),
         "GLOO_SOCKET_IFNAME": "mrnode2",
+        "COLUMNS": "250",  # one line per message (rich wraps at 80 columns otherwise)
     }
     sets = ["training.epochs=2", "training.max_steps_per_epoch=8", "backend.slurm.mem=2G", "backend.slurm.cpus=1"]
     sets += ["backend.slurm.max_restarts=0"]
@@ -74,7 +74,9 @@ def one_run(tmp: Path) -> dict[str, float]:
     cmd += [x for s in sets for x in ("--set", s)]
     cmd += ["--time", "00:05:00", "--venv", str(ROOT / ".venv"), "--remote-root", str(tmp / "remote")]
     out = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    sid = re.search(r": slurm job (\d+)", out)[1]
+    found = re.search(r": slurm job (\d+)", out)
+    assert found, f"no slurm job id in: {out}"
+    sid = found[1]
     (job_dir,) = (tmp / "remote" / "jobs").iterdir()
     log_file = job_dir / f"slurm-{sid}_0.out"
     events: dict[str, float] = {}  # wall-clock seconds (time of day)
@@ -91,13 +93,12 @@ def one_run(tmp: Path) -> dict[str, float]:
             events["USR1 sent"], sent = t, True
         for node in ("node1", "node2"):
             m = re.search(rf"^\[molremote (\S+)\] node {node} \(", log, re.M)
-            if m and f"{node}: torchrun" not in events:
-                events[f"{node}: torchrun"] = _clock(m[1])
-        procs = _procs(job_dir)
-        for node, pid in procs["worker"].items():
-            events.setdefault(f"{node}: worker process", t)
+            if m and f"{node}: srun task" not in events:
+                events[f"{node}: srun task"] = _clock(m[1])
+        for node, pid in _trainers(job_dir).items():
+            events.setdefault(f"{node}: trainer process", t)
             if _catches_usr1(pid):
-                events.setdefault(f"{node}: worker listens", t)
+                events.setdefault(f"{node}: trainer listens", t)
         for mf in (job_dir / "runs").glob("0001_*/fold0-*/manifest.json"):
             try:
                 sess = json.loads(mf.read_text()).get("sessions") or []
