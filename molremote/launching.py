@@ -52,6 +52,7 @@ class LaunchOverrides:
     time: str | None = None  # SLURM time limit
     account: str | None = None  # Kaggle account from molremote.toml
     accelerator: str | None = None  # Kaggle machine shape
+    resume: str | None = None  # ssh/slurm: an earlier job whose unfinished runs this launch takes over
 
 
 @dataclass
@@ -236,7 +237,43 @@ def prepare(
                 train_args=train_args + seed_args,
             )
         ]
+    if overrides.resume:
+        resumed = _resume_job(overrides.resume, exp, backend, be, check_state=not for_dry_run)
+        for job in job_list:
+            job.options["resume_job"] = resumed.job_id
+        notes.append(
+            f"resuming job {resumed.job_id}: each fold's run folder moves into the new job and continues from its "
+            "last checkpoint"
+        )
     return Launch(exp, backend, be, job_list, bundle, notes)
+
+
+def _resume_job(job_id: str, exp: Experiment, backend: str, be: Backend, check_state: bool) -> JobRecord:
+    """`--resume JOB`: the earlier job must be this experiment's (same configuration) on the same backend, host
+    and remote root (its run folders are moved on the host, never copied between machines), and must have
+    ended."""
+    from . import jobs as job_records
+
+    if backend not in ("ssh", "slurm"):
+        raise UsageError(f"--resume {job_id}: for --ssh and --slurm jobs (Kaggle continues with --chain)")
+    rec = job_records.load(job_id)
+    where = f"--resume {job_id}: that job"
+    if rec.backend != backend:
+        raise UsageError(f"{where} ran on {rec.backend}, not {backend}")
+    if rec.experiment_id != exp.id or rec.config_hash != exp.config_hash:
+        raise UsageError(
+            f"{where} trained {rec.experiment} (config {rec.config_hash}), this launch {exp.name} "
+            f"(config {exp.config_hash}): resume with the same experiment and --set values"
+        )
+    for opt in ("host", "remote_root"):
+        was, now = rec.options.get(opt), getattr(be.options, opt)
+        if was != now:
+            raise UsageError(f"{where} used {opt} {was!r}, this launch {now!r}: its run folders are on the other one")
+    if check_state:
+        st = be.status(rec)
+        if st.state in ("pending", "running"):
+            raise UsageError(f"{where} is still {st.state}: stop it first (`molremote cancel --job {job_id}`)")
+    return rec
 
 
 def render(launch: Launch) -> list[tuple[Job, dict[str, str]]]:

@@ -99,3 +99,57 @@ def test_seeds_make_one_kaggle_kernel_per_fold_and_seed(env):
         launching.prepare(
             1, "ssh", seed=5, sets=sets, settings=Settings(), overrides=launching.LaunchOverrides(host="me@box")
         )
+
+
+def test_resume_takes_over_an_ended_job_of_the_same_run_and_refuses_any_other(env):
+    """`remote --resume JOB`: the new job's script moves that job's run folder in before each fold trains; a
+    job of another experiment, configuration, backend or remote root is refused, naming what differs."""
+    from molremote import jobs
+    from molremote.jobs import JobRecord
+
+    settings = Settings.model_validate({})
+    ov = launching.LaunchOverrides(remote_root="/scratch/mr")
+    first = launching.prepare(1, "slurm", settings=settings, overrides=ov)
+    exp = first.experiment
+    old = JobRecord(
+        "old-job",
+        "slurm",
+        exp.name,
+        exp.id,
+        exp.config_hash,
+        first.jobs[0].folds,
+        state="failed",
+        handle={"job_dir": "/scratch/mr/jobs/old-job", "slurm_job_id": "7"},
+        options={"remote_root": "/scratch/mr"},
+    )
+    jobs.save(old)
+    plan = launching.prepare(
+        1,
+        "slurm",
+        settings=settings,
+        overrides=launching.LaunchOverrides(remote_root="/scratch/mr", resume="old-job"),
+        for_dry_run=True,
+    )
+    ((job, files),) = launching.render(plan)
+    script = files["job.sbatch"]
+    assert "RESUME_JOB=old-job" in script and f'local key={exp.name}/fold"$1"-{exp.config_hash}' in script
+    assert script.index('train_env\nadopt_run "$FOLD"') < script.index("train --experiment-json")
+    assert any("resuming job old-job" in n for n in plan.notes)
+
+    def refused(msg: str, **kw) -> None:
+        with pytest.raises(UsageError, match=msg):
+            launching.prepare(
+                kw.pop("exp", 1),
+                kw.pop("backend", "slurm"),
+                settings=settings,
+                sets=kw.pop("sets", ()),
+                overrides=launching.LaunchOverrides(**{"remote_root": "/scratch/mr", "resume": "old-job", **kw}),
+                for_dry_run=True,
+            )
+
+    refused("that job used remote_root '/scratch/mr', this launch '/elsewhere'", remote_root="/elsewhere")
+    refused(r"that job trained 0001_\w+ \(config \w+\), this launch 0001_\w+ \(config \w+\)", sets=["training.lr=0.5"])
+    refused("that job ran on slurm, not ssh", backend="ssh", host="box")
+    refused("for --ssh and --slurm jobs", backend="kaggle")
+    with pytest.raises(BackendError, match="no job 'nope'"):
+        launching.prepare(1, "slurm", settings=settings, overrides=launching.LaunchOverrides(resume="nope"))

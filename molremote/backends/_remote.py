@@ -41,6 +41,9 @@ class RemoteOptions(Options):
     train_cmd: str | None = None  # shell command replacing the trainer ($PY, $FOLD, $JOB_DIR are set)
     tail_lines: int = 30
     poll_s: float = 2.0  # `logs -f`: seconds between reads while the job runs
+    # `remote --resume JOB`: an earlier job in the same remote root whose run folders this job takes over
+    # (moved into it before each fold trains, then resumed from their last checkpoint)
+    resume_job: str | None = None
 
 
 def deps_hash(job: Job, o: RemoteOptions) -> tuple[str, str]:
@@ -77,6 +80,9 @@ def render_common(job: Job, o: RemoteOptions, backend: str) -> tuple[str, dict[s
         venv=shlex.quote(o.venv or ""),
         job_id=shlex.quote(job.job_id),
         backend=backend,
+        resume_job=shlex.quote(o.resume_job or ""),
+        run_dir=shlex.quote(f"{int(job.experiment['id']):04d}_{job.experiment['slug']}"),
+        config_hash=shlex.quote(str(job.experiment["config_hash"])),
     )
     files = {"experiment.json": json.dumps(job.experiment, indent=1, sort_keys=True) + "\n", "requirements.txt": reqs}
     return common.strip(), files

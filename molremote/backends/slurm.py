@@ -5,10 +5,11 @@
 USR1 that `--signal=B:USR1@<margin>` sends before the time limit, and requeues the task on exit 75 while
 SLURM_RESTART_COUNT < max_restarts; the requeued task resumes from the checkpoint.
 
-Several nodes or GPUs (`nodes` > 1 or `gpus` > 1): `--nodes=N --ntasks-per-node=1 --gpus-per-node=G`, and the
-trainer runs as one srun step with a task per node, each a torchrun (G processes, or `gpus` gloo processes on
-CPU) meeting at a c10d rendezvous on the first node (kernels_templates/slurm_ddp.sh). USR1 goes to srun, which
-relays it; the run's manifest turns torchrun's generic failure back into exit 75 so requeueing still works.
+Several nodes or GPUs (`nodes` > 1 or `gpus` > 1): `--nodes=N --ntasks-per-node=G --gpus-per-node=G`, and the
+trainer runs as one srun step with a task per process (G per node, or `gpus` gloo processes on CPU), ranked by
+SLURM (SLURM_PROCID) and meeting at rank 0's TCP store on the first node (kernels_templates/slurm_ddp.sh); no
+torchrun. USR1 goes to srun, which relays it; the run's manifest maps srun's exit code to 75 or 0 so
+requeueing still works.
 
 status: squeue for live tasks, then the exit files each task leaves (state/fold<k>.exit), then sacct;
 clusters with accounting disabled (sacct fails) are handled, `accounting=False` skips sacct entirely.
@@ -125,23 +126,23 @@ def _gpus_to_request(job: Job, r: SlurmResources) -> int:
 
 
 def _srun_ddp(job: Job, r: SlurmResources) -> tuple[str, str, str]:
-    """(helpers block, launch command, exit-code mapping) for the srun + torchrun path."""
-    nproc = max(r.gpus, 1)  # CPU: one gloo process per node unless gpus asks for more
-    torchrun = (
-        '"$PY" -m torch.distributed.run --nnodes="$SLURM_NNODES" '
-        f'--nproc_per_node={nproc} --rdzv_backend=c10d --rdzv_endpoint="$MASTER_ADDR:$MASTER_PORT" '
-        '--rdzv_id="$SLURM_JOB_ID" --rdzv_conf=is_host="$RDZV_IS_HOST" --local_addr="$NODE_ADDR" '
-        f'--no-python "$PY" {_remote.trainer_args(job)}'
-    )
-    block = render_template("slurm_ddp.sh", nodes=r.nodes, nproc=nproc, torchrun=torchrun)
+    """(helpers block, launch command, exit-code mapping) for the srun path: one srun task per process."""
+    nproc = _nproc(r)
+    ranks = "rank $RANK" if nproc == 1 else f"ranks $RANK-$((RANK + {nproc - 1}))"
+    block = render_template("slurm_ddp.sh", nodes=r.nodes, nproc=nproc, ranks=ranks, trainer=_remote.trainer_args(job))
     # no --kill-on-bad-exit: a node whose ranks stop first must not kill rank 0 while it writes the checkpoint
     gres = _gpus_to_request(job, r)
     launch = (
-        'srun --nodes="$SLURM_NNODES" --ntasks-per-node=1 --cpus-per-task="$SLURM_CPUS_PER_TASK" '
+        f'srun --nodes="$SLURM_NNODES" --ntasks-per-node={nproc} --cpus-per-task="$SLURM_CPUS_PER_TASK" '
         + (f"--gpus-per-node={gres} " if gres else "")
-        + "bash -c node_main"
+        + "bash -c rank_main"
     )
     return "\n\n" + block.strip(), launch, '; RC=$(ddp_exit "$RC")'
+
+
+def _nproc(r: SlurmResources) -> int:
+    """Processes (srun tasks) per node: one per GPU, or `gpus` gloo processes on CPU; at least one."""
+    return max(r.gpus, 1)
 
 
 def _state(slurm_state: str, exit_code: int | None = None) -> str:
@@ -182,8 +183,9 @@ class SlurmBackend(_remote.RemoteBackend[SlurmOptions]):
         d += [
             f"--time={r.time}",
             f"--nodes={r.nodes}",
-            "--ntasks-per-node=1" if r.ddp else "--ntasks=1",
-            f"--cpus-per-task={r.cpus}",
+            f"--ntasks-per-node={_nproc(r)}" if r.ddp else "--ntasks=1",
+            # cpus is per node: shared by the node's processes
+            f"--cpus-per-task={max(1, r.cpus // _nproc(r)) if r.ddp else r.cpus}",
         ]
         d += [f"--mem={r.mem}"] if r.mem else []  # per node
         gres = _gpus_to_request(job, r)

@@ -43,7 +43,7 @@ def status(
                 r, st = refresh_job(r)
                 detail = st.detail
                 if st.state == "failed" and st.log_tail:
-                    tails.append((r.job_id, st.log_tail))
+                    tails.append((r, st.log_tail))
             except MolremoteError as e:  # one unreachable host must not hide the other jobs
                 detail = f"(not refreshed: {e})"
         rows.append((r, detail))
@@ -63,9 +63,17 @@ def status(
             r.updated_at.replace("+00:00", "Z"),
         )
     console.print(table)
-    for job_id, tail in tails:
-        console.print(f"[bold]--- {job_id} failed; log tail[/] (all of it: `molremote logs --job {job_id}`)")
+    for r, tail in tails:
+        console.print(f"[bold]--- {r.job_id} failed; log tail[/] (all of it: `molremote logs --job {r.job_id}`)")
         console.print(tail, markup=False, highlight=False, soft_wrap=True)
+        if r.backend in ("ssh", "slurm"):
+            console.print(
+                f"to continue from the last checkpoint: `molremote remote -e {r.experiment_id} --{r.backend} ... "
+                f"--resume {r.job_id}` (the same options)",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 @app.command()

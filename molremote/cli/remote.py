@@ -63,7 +63,7 @@ def remote(
     nodes: int | None = typer.Option(
         None,
         "--nodes",
-        help="SLURM nodes per fold (DDP across nodes with srun + torchrun; default: exp.backend.slurm.nodes).",
+        help="SLURM nodes per fold (DDP: srun starts one rank per process; default: exp.backend.slurm.nodes).",
     ),
     max_time: MaxTime = None,
     venv: str | None = typer.Option(None, "--venv", help="Existing venv on the host (nothing installed)."),
@@ -73,6 +73,13 @@ def remote(
     partition: str | None = typer.Option(None, "--partition"),
     slurm_account: str | None = typer.Option(None, "--slurm-account"),
     time_limit: str | None = typer.Option(None, "--time", help="SLURM time limit [D-]HH:MM:SS."),
+    resume: str | None = typer.Option(
+        None,
+        "--resume",
+        metavar="JOB",
+        help="ssh/slurm: continue an ended job's unfinished runs (moved into the new job, resumed from their "
+        "last checkpoint; no store needed).",
+    ),
 ) -> None:
     """Train an experiment elsewhere: a Kaggle kernel (--kaggle), an ssh host (--ssh HOST) or SLURM (--slurm)."""
     from .. import launching
@@ -95,6 +102,7 @@ def remote(
         time=time_limit,
         account=account,
         accelerator=accelerator,
+        resume=resume,
     )
     plan = launching.prepare(
         exp_id,

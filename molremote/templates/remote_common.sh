@@ -57,6 +57,21 @@ train_env() {
   if [ -f "$HOME/.config/molremote/env" ]; then set -a; . "$HOME/.config/molremote/env"; set +a; fi
 }
 
+# `remote --resume JOB`: before a fold trains, its run folder in that earlier job (same remote root) moves into
+# this job, so the trainer resumes from the run's last checkpoint. Refused while a trainer holds the run's lock.
+RESUME_JOB=@{resume_job}
+adopt_run() {
+  [ -n "$RESUME_JOB" ] || return 0
+  local key=@{run_dir}/fold"$1"-@{config_hash}
+  local from="$ROOT/jobs/$RESUME_JOB/runs/$key" to="$JOB_DIR/runs/$key"
+  [ -d "$from" ] && [ ! -e "$to" ] || return 0
+  mkdir -p "$(dirname "$to")"
+  if ! flock -n "$from/.lock" mv -T "$from" "$to"; then
+    log "fold $1: could not take the run folder $from (a trainer still holds it?)"; return 1
+  fi
+  log "fold $1: resuming the run of job $RESUME_JOB (run folder moved from $from)"
+}
+
 # Wait for the trainer; a trapped signal interrupts `wait`, so wait again until it really exits.
 wait_child() {
   local rc prev=

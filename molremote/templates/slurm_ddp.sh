@@ -1,6 +1,8 @@
 # ---- molremote DDP over srun (kernels_templates/slurm_ddp.sh): @{nodes} node(s) x @{nproc} process(es)
-# srun starts one task per node; each runs torchrun, which starts the node's processes and meets the other
-# nodes at a c10d rendezvous hosted on the first node of the allocation, on a port derived from the job id.
+# srun starts every process itself, one task per process: the rank is SLURM_PROCID, and the ranks meet at rank
+# 0's TCP store on the first node of the allocation (PyTorch's env:// init), on a port derived from the job id.
+# No torchrun: its agent imports torch on each node before it starts the workers, which import it again, and
+# only then can a job checkpoint (15-35 s more on a loaded machine: benchmarks/slurm_start.py).
 # Nodes are reached at their SLURM NodeAddr (the node name unless the cluster sets one), as slurmctld does.
 node_addr() {
   local a; a=$(scontrol show node "$1" 2>/dev/null | grep -o 'NodeAddr=[^ ]*' | cut -d= -f2); echo "${a:-$1}"
@@ -8,31 +10,29 @@ node_addr() {
 export MASTER_ADDR=$(node_addr "$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n1)")
 export MASTER_PORT=$((15000 + SLURM_JOB_ID % 15000))  # below the ephemeral range; distinct per running job
 
-# One node's share. SLURM signals every process of a step (and some clusters only the task): torchrun itself
-# ignores USR1, since its default action would kill it and orphan the workers mid-checkpoint; the workers
-# install their own handler (checkpoint, exit 75) and this task forwards USR1 to them too (a second USR1 is
-# harmless). TERM goes to torchrun, which stops its workers.
-# NODE_ADDR: the address this node publishes to the others (torchrun's default, the host name, may resolve to a
-# loopback address); RDZV_IS_HOST: the first node hosts the rendezvous store (torchrun's guess compares host
-# names and misses when MASTER_ADDR is an address of a secondary interface).
-node_main() {
-  NODE_ADDR=$(node_addr "$SLURMD_NODENAME")
-  RDZV_IS_HOST=$([ "$SLURM_NODEID" = 0 ] && echo 1 || echo 0)
-  local rc
-  echo "[molremote $(date +%H:%M:%S)] node $SLURMD_NODENAME ($NODE_ADDR): torchrun, @{nproc} process(es)," \
-       "rendezvous at $MASTER_ADDR:$MASTER_PORT"
-  ( trap '' USR1; exec @{torchrun} ) &
+# One rank. SLURM signals every process of a step: until the trainer runs, USR1 is ignored here (a relayed one
+# would kill the $(...) helpers, and the batch shell touched the stop file before relaying it); the trainer
+# inherits that until it installs its handler and looks for the stop file (training/early.py). Then this task
+# touches the file too and forwards USR1 (a second one is harmless); TERM goes to the trainer.
+rank_main() {
+  trap '' USR1
+  export RANK=$SLURM_PROCID WORLD_SIZE=$SLURM_NTASKS LOCAL_RANK=$SLURM_LOCALID LOCAL_WORLD_SIZE=@{nproc}
+  [ "$SLURM_LOCALID" = 0 ] && echo "[molremote $(date +%H:%M:%S)] node $SLURMD_NODENAME" \
+    "($(node_addr "$SLURMD_NODENAME")): @{ranks} of $WORLD_SIZE, store at $MASTER_ADDR:$MASTER_PORT"
+  "$PY" @{trainer} &
   CHILD=$!
-  trap 'GOT_SIGNAL=1; pkill -USR1 -P "$CHILD"' USR1
+  trap 'GOT_SIGNAL=1; touch "$MOLREMOTE_STOP_FILE"; kill -USR1 "$CHILD" 2>/dev/null' USR1
   trap 'GOT_SIGNAL=1; kill -TERM "$CHILD" 2>/dev/null' TERM
+  local rc
   wait_child; rc=$?
-  [ "$rc" = 0 ] || echo "[molremote $(date +%H:%M:%S)] node $SLURMD_NODENAME: torchrun exit $rc"
+  [ "$rc" = 0 ] || echo "[molremote $(date +%H:%M:%S)] node $SLURMD_NODENAME rank $RANK: trainer exit $rc"
   return "$rc"
 }
-export -f node_main node_addr wait_child
+export -f rank_main node_addr wait_child
 
-# torchrun reports a worker's exit 75 as a plain failure: the run's manifest, if this attempt wrote it, says
-# whether the run stopped resumable (75) or complete (0); anything else keeps torchrun's code.
+# srun exits with the highest code of its tasks: the run's manifest, if this attempt wrote it, says whether the
+# run stopped resumable (75) or complete (0) (a rank that stopped at a peer's failure may exit 1); anything
+# else keeps srun's code.
 ddp_exit() {
   local m status=
   [ "$1" = 0 ] && { echo 0; return; }

@@ -38,6 +38,7 @@ cmd_run() {
   for FOLD in "${FOLDS[@]}"; do
     export FOLD
     log "fold $FOLD: start"
+    adopt_run "$FOLD" || { rc=1; break; }
     @{train_cmd} &
     CHILD=$!
     wait_child; rc=$?

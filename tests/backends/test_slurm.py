@@ -66,18 +66,19 @@ def test_render_golden():
     ):
         assert line in s.splitlines()
     assert "\nsrun " not in s and "torch.distributed" not in s  # one GPU, one node: the trainer runs directly
-    # experiment defaults when options are not given; several GPUs -> srun + torchrun on one node
+    # experiment defaults when options are not given; several GPUs -> srun, one task per GPU, on one node
     s2 = get_backend("slurm").render(golden_job([2], gpus=4))["job.sbatch"]
     assert "#SBATCH --time=01:00:00" in s2 and "#SBATCH --mem=16G" in s2 and "#SBATCH --array=2" in s2
-    assert "--partition" not in s2 and "--nproc_per_node=4 --rdzv_backend=c10d" in s2
-    assert "#SBATCH --nodes=1\n#SBATCH --ntasks-per-node=1" in s2 and "#SBATCH --gpus-per-node=4" in s2
+    assert "--partition" not in s2 and '--ntasks-per-node=4 --cpus-per-task="$SLURM_CPUS_PER_TASK"' in s2
+    assert "#SBATCH --nodes=1\n#SBATCH --ntasks-per-node=4\n#SBATCH --cpus-per-task=1" in s2
+    assert "#SBATCH --gpus-per-node=4" in s2
     with pytest.raises(BackendError, match="slurm time '90 minutes'"):
         get_backend("slurm", time="90 minutes").render(golden_job([0]))
 
 
 def test_render_golden_two_nodes():
-    """--nodes 2 --gpus 4: one srun task per node, each a torchrun of 4 processes meeting at a c10d rendezvous
-    on the first node; USR1 relayed through srun; torchrun's failure code mapped back to 75 via the manifest."""
+    """--nodes 2 --gpus 4: one srun task per process (4 per node), ranked by SLURM, meeting at rank 0's TCP store
+    on the first node; USR1 relayed through srun; srun's exit code mapped to 75 or 0 via the manifest."""
     be = get_backend(
         "slurm", partition="gpu", time="11:30:00", mem="64G", cpus=32, nodes=2, signal_margin_s=600, max_restarts=3
     )
@@ -86,9 +87,9 @@ def test_render_golden_two_nodes():
     lines = s.splitlines()
     for line in (
         "#SBATCH --nodes=2",
-        "#SBATCH --ntasks-per-node=1",
+        "#SBATCH --ntasks-per-node=4",
         "#SBATCH --gpus-per-node=4",
-        "#SBATCH --cpus-per-task=32",
+        "#SBATCH --cpus-per-task=8",  # cpus is per node: 32 for its 4 processes
         "#SBATCH --signal=B:USR1@600",
         "#SBATCH --requeue",
         'wait_child; RC=$?; RC=$(ddp_exit "$RC")',
@@ -96,23 +97,20 @@ def test_render_golden_two_nodes():
         assert line in lines, line
     assert "#SBATCH --ntasks=1" not in lines and "--gres" not in s
     (launch,) = [x for x in lines if x.startswith("srun ")]
-    assert "--ntasks-per-node=1" in launch and "--gpus-per-node=4" in launch and launch.endswith("node_main &")
+    assert "--ntasks-per-node=4" in launch and "--gpus-per-node=4" in launch and launch.endswith("rank_main &")
     for part in (
-        '--nnodes="$SLURM_NNODES"',
-        "--nproc_per_node=4",
-        "--rdzv_backend=c10d",
-        '--rdzv_endpoint="$MASTER_ADDR:$MASTER_PORT"',
-        '--rdzv_id="$SLURM_JOB_ID"',
-        "--no-python",
+        "export RANK=$SLURM_PROCID WORLD_SIZE=$SLURM_NTASKS LOCAL_RANK=$SLURM_LOCALID LOCAL_WORLD_SIZE=4",
+        "ranks $RANK-$((RANK + 3)) of $WORLD_SIZE, store at $MASTER_ADDR:$MASTER_PORT",
+        '"$PY" -c ',
     ):
         assert part in s, part
+    assert "torch.distributed.run" not in s  # no torchrun: SLURM starts and ranks the processes
+    # rank 0's store is on the first node, reached at its NodeAddr (the host name may resolve to loopback)
     assert 'MASTER_ADDR=$(node_addr "$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n1)")' in s
-    # each node publishes its NodeAddr, and the first node hosts the rendezvous store (no host-name guessing)
-    assert '--rdzv_conf=is_host="$RDZV_IS_HOST" --local_addr="$NODE_ADDR"' in s
     # an experiment pinned to the CPU asks for no GPUs: --gpus counts gloo processes per node
     cpu_exp = {**EXPERIMENT, "training": {"epochs": 3, "device": "cpu"}}
     s3 = be.render(Job(job_id="j", experiment=cpu_exp, folds=[0], bundle=fixed_bundle(), gpus=2))["job.sbatch"]
-    assert "gpus-per-node" not in s3 and "--gres" not in s3 and "--nproc_per_node=2" in s3
+    assert "gpus-per-node" not in s3 and "--gres" not in s3 and "#SBATCH --ntasks-per-node=2" in s3
     # one node, one process: the simple path; bad node counts fail naming the value
     assert "\nsrun " not in get_backend("slurm", nodes=1).render(golden_job([0], gpus=1))["job.sbatch"]
     with pytest.raises(BackendError, match="nodes=0"):
@@ -252,9 +250,9 @@ def test_real_trainer_stops_requeues_and_resumes(slurm, tmp_path):
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_ddp_srun_torchrun_two_gloo_processes(slurm, tmp_path):
-    """--nodes 1 --gpus 2 on the CPU loopback cluster: the srun + torchrun (c10d rendezvous) path trains the
-    demo experiment with 2 gloo processes to completion; rank 0 alone writes the run folder."""
+def test_ddp_srun_two_gloo_processes(slurm, tmp_path):
+    """--nodes 1 --gpus 2 on the CPU loopback cluster: the srun path (one task per process, env:// init) trains
+    the demo experiment with 2 gloo processes to completion; rank 0 alone writes the run folder."""
     import json
 
     from molremote.bundle import make_bundle
@@ -298,7 +296,7 @@ def test_ddp_srun_torchrun_two_gloo_processes(slurm, tmp_path):
 @pytest.mark.slow
 def test_ddp_srun_usr1_requeues_and_resumes(slurm, tmp_path):
     """USR1 to the batch shell mid-training (what --signal=B:USR1@margin sends) reaches both DDP workers
-    through srun; they checkpoint and exit 75, which torchrun reports as 1 and the manifest maps back to 75;
+    through srun; they checkpoint and exit 75 (the manifest confirms it: a rank stopped by its peer may exit 1);
     the task requeues and the second attempt resumes under DDP to completion."""
     import json
     import subprocess

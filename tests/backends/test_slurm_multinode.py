@@ -2,8 +2,9 @@
 
 scripts/loopback-cluster.sh runs node1 on this host (10.77.0.1) and node2 as a second slurmd inside a network
 namespace (10.77.0.2); both share the filesystem and munge. Each test submits demo experiment 1 through the
-CLI with `--nodes 2 --gpus 1` (one gloo process per node, world size 2). GLOO_SOCKET_IFNAME names the veth
-interface (the same name on both nodes): the host name resolves to 127.0.0.1 on both, which gloo would pick.
+CLI with `--nodes 2 --gpus 1` (one gloo process per node, world size 2; srun starts and ranks them).
+GLOO_SOCKET_IFNAME names the veth interface (the same name on both nodes): the host name resolves to 127.0.0.1
+on both, which gloo would pick.
 Where the namespace cannot be made, these tests skip with the cluster script's reason (never a pass).
 """
 
@@ -68,7 +69,7 @@ def cli(tmp_path: Path, *args: str, timeout: int = 120, **env: str) -> subproces
     )
 
 
-def submit(tmp_path: Path, sets: list[str], time_limit: str = "00:05:00", max_restarts: int = 2):
+def submit(tmp_path: Path, sets: list[str], time_limit: str = "00:05:00", max_restarts: int = 2, *extra: str):
     """`molremote remote -e 1 --slurm --nodes 2 --gpus 1`; sbatch passes this environment to the job."""
     r = cli(
         tmp_path,
@@ -90,6 +91,7 @@ def submit(tmp_path: Path, sets: list[str], time_limit: str = "00:05:00", max_re
         str(ROOT / ".venv"),
         "--remote-root",
         str(tmp_path / "remote"),
+        *extra,
         GLOO_SOCKET_IFNAME="mrnode2",
     )
     assert r.returncode == 0, r.stderr
@@ -133,7 +135,7 @@ def wait_for(what: str, check, timeout: float, log=lambda: ""):
 
 
 def workers(job_dir: Path) -> dict[str, int]:
-    """{node: pid} of the trainer processes torchrun started for this job (node2's are in its namespace)."""
+    """{node: pid} of the trainer processes srun started for this job (node2's are in its namespace)."""
     in_ns = set(subprocess.run(["ip", "netns", "pids", NETNS], capture_output=True, text=True).stdout.split())
     found = {}
     for p in Path("/proc").iterdir():
@@ -163,14 +165,14 @@ def caught(pid: int, sig: int) -> bool:
 
 
 def test_two_nodes_train_like_local_ddp(two_nodes, tmp_path):
-    """Both nodes take part (one torchrun per node, world size 2) and the result equals `train --gpus 2` here."""
+    """Both nodes take part (one rank per node, world size 2) and the result equals `train --gpus 2` here."""
     local = local_ddp(tmp_path, SHORT)  # runs while the job is queued and trains: same 2 cores either way
     rec, be, jd = submit(tmp_path, SHORT)
     st = wait_state(be, rec, timeout=400, poll=2)
     log = "".join(be.logs(rec))
     assert st.state == "complete", log[-3000:]
-    assert "node node1 (10.77.0.1): torchrun, 1 process(es), rendezvous at 10.77.0.1:" in log
-    assert "node node2 (10.77.0.2): torchrun, 1 process(es), rendezvous at 10.77.0.1:" in log
+    assert "node node1 (10.77.0.1): rank 0 of 2, store at 10.77.0.1:" in log
+    assert "node node2 (10.77.0.2): rank 1 of 2, store at 10.77.0.1:" in log
     m = json.loads((run_dir(jd) / "manifest.json").read_text())
     assert m["status"] == "complete" and m["world_size"] == 2, m
     out, err = local.communicate(timeout=400)
@@ -178,56 +180,85 @@ def test_two_nodes_train_like_local_ddp(two_nodes, tmp_path):
     assert_same_weights(run_dir(jd) / "checkpoints/last.pt", Path(out.strip().splitlines()[-1]) / "checkpoints/last.pt")
 
 
-def test_time_limit_usr1_reaches_both_nodes_requeue_resume(two_nodes, tmp_path):
-    """--time 2 minutes: SLURM sends USR1 (60 s before the limit) to the batch shell, srun relays it to both
-    nodes, each node's torchrun task passes it to its worker; rank 0 checkpoints, the job exits 75, requeues,
-    and resumes on two nodes to the same final weights as an uninterrupted `train --gpus 2`.
+def running_session(job_dir: Path) -> bool:
+    """Rank 0 has read the data and opened a session (training follows once both ranks pass the barrier)."""
+    for m in (job_dir / "runs").glob("0001_*/fold0-*/manifest.json"):
+        try:
+            return json.loads(m.read_text()).get("status") == "running"
+        except ValueError:  # being replaced
+            return False
+    return False
 
-    Why 2 minutes, not 1: SLURM checks limits every 30 s, so with 1 minute USR1 comes 30-60 s after the start,
-    and on a busy 2-core machine the workers start training only after ~55 s (before, USR1 is ignored: it
-    reaches processes that have not installed the trainer's handler yet). The workers are stopped (SIGSTOP)
-    once training has started and continued when USR1 is pending in both: the signal then arrives
-    mid-training whatever the machine's speed."""
+
+def test_one_minute_limit_usr1_reaches_both_nodes_requeue_resume(two_nodes, tmp_path):
+    """`--time 00:01:00`: SLURM sends USR1 30 s before the limit (the margin is halved to fit) to the batch shell,
+    srun relays it to both nodes, each node's task passes it to its worker; rank 0 checkpoints, the job exits
+    75, requeues, and resumes on two nodes to the same final weights as an uninterrupted `train --gpus 2`.
+
+    SLURM checks limits every 30 s and sends the warning up to one check early, so USR1 comes 0-30 s after the
+    start, often before the trainers exist (the stop file keeps it: they stop at their first step), and the
+    kill 60-90 s after the start. Where the trainers are already training (a fast machine could finish the
+    run first), they are stopped (SIGSTOP) and continued when USR1 is pending in both: it lands mid-training.
+    The requeued attempt gets a USR1 of its own (`scancel --signal=USR1 --batch`) as soon as its batch shell
+    runs, before srun has started the trainers: it is kept the same way (stop at the first step, exit 75,
+    requeue), and the third attempt, given 5 minutes, completes."""
     local = local_ddp(tmp_path, TWO_EPOCHS)
-    rec, be, jd = submit(tmp_path, TWO_EPOCHS, time_limit="00:02:00")
+    rec, be, jd = submit(tmp_path, TWO_EPOCHS, "00:01:00", 3)
     sid = rec.handle["slurm_job_id"]
     logs = lambda: "".join(be.logs(rec))  # noqa: E731
+    usr1_came = lambda: "USR1: time limit near" in logs()  # noqa: E731
 
-    def training():  # both workers have installed the trainer's handler (from setup to the end of training)
+    def training_or_usr1():
+        if usr1_came():
+            return "usr1"
         w = workers(jd)
-        return w if len(w) == 2 and all(caught(p, signal.SIGUSR1) for p in w.values()) else None
+        ok = len(w) == 2 and running_session(jd) and all(caught(p, signal.SIGUSR1) for p in w.values())
+        return w if ok else None
 
-    pids = wait_for("trainer running on both nodes", training, 150, logs)
-    for pid in pids.values():
-        os.kill(pid, signal.SIGSTOP)
-    try:
-        wait_for("USR1 from SLURM", lambda: "USR1: time limit near" in logs(), 120, logs)
-        wait_for("USR1 pending in both workers", lambda: all(usr1_pending(p) for p in pids.values()), 20, logs)
-    finally:
-        for pid in pids.values():
-            os.kill(pid, signal.SIGCONT)
+    got = wait_for("training on both nodes or USR1", training_or_usr1, 150, logs)
+    if got != "usr1":  # hold both workers mid-training until SLURM's USR1 is pending in each
+        for pid in got.values():
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            wait_for("USR1 from SLURM", usr1_came, 120, logs)
+            wait_for("USR1 pending in both workers", lambda: all(usr1_pending(p) for p in got.values()), 20, logs)
+        finally:
+            for pid in got.values():
+                os.kill(pid, signal.SIGCONT)
+    print("SLURM's USR1 came", "mid-training" if got != "usr1" else "before both workers were training")
     wait_for("requeue", lambda: "requeueing (restart 1/" in logs(), 120, logs)
-    # the resumed attempt gets room: a busy machine must not make it hit the 1-minute limit again
+    # the later attempts get room: a busy machine must not make them hit the 1-minute limit again
     subprocess.run(["scontrol", "update", f"JobId={sid}", "TimeLimit=5"], check=True)
-    st = wait_state(be, rec, timeout=400, poll=2)
+
+    # second attempt: USR1 as soon as its batch shell runs (the log's first line follows the trap)
+    wait_for("second attempt", lambda: re.search(r"slurm job \d+ .*, restart 1/3", logs()), 120, logs)
+    assert workers(jd) == {}, "the workers were already up: this USR1 would not test the early path"
+    subprocess.run(["scancel", "--signal=USR1", "--batch", sid], check=True)
+    wait_for("second requeue", lambda: "requeueing (restart 2/" in logs(), 200, logs)
+
+    st = wait_state(be, rec, timeout=300, poll=2)
     log = logs()
     assert st.state == "complete", log[-3000:]
-    assert "trainer exit 75 (signalled: 1)" in log and "fold 0: trainer exit 0" in log
-    assert log.count("node node2 (10.77.0.2): torchrun") == 2 and log.count("node node1 (10.77.0.1): torchrun") == 2
+    assert log.count("trainer exit 75 (signalled: 1)") == 2 and "fold 0: trainer exit 0" in log
+    assert (
+        log.count("node node2 (10.77.0.2): rank 1 of 2") == 3 and log.count("node node1 (10.77.0.1): rank 0 of 2") == 3
+    )
     m = json.loads((run_dir(jd) / "manifest.json").read_text())
     assert m["status"] == "complete" and m["world_size"] == 2
-    assert [s.get("status") for s in m["sessions"]] == ["incomplete", "complete"], m["sessions"]
-    # rank 0 checkpointed mid-epoch on USR1 and the second attempt resumed from that very batch
-    stopped = re.search(r"stopped \(SIGUSR1\) in (epoch \d+/\d+ batch \d+/\d+); checkpoint saved", log)
-    assert stopped and re.search(rf"resuming fold0-\w+ at {stopped[1]} ", log), log[-3000:]
+    assert [s.get("status") for s in m["sessions"]] == ["incomplete", "incomplete", "complete"], m["sessions"]
+    # rank 0 checkpointed on each USR1 and the next attempt resumed from that very batch
+    stops = re.findall(r"stopped \(SIGUSR1\) in (epoch \d+/\d+ batch \d+/\d+); checkpoint saved", log)
+    resumes = re.findall(r"resuming fold0-\w+ at (epoch \d+/\d+ batch \d+/\d+) ", log)
+    assert len(stops) == 2 and resumes == stops, log[-3000:]
     out, err = local.communicate(timeout=400)
     assert local.returncode == 0, err[-3000:]
     assert_same_weights(run_dir(jd) / "checkpoints/last.pt", Path(out.strip().splitlines()[-1]) / "checkpoints/last.pt")
 
 
-def test_node_dying_fails_visibly_and_resubmission_resumes(two_nodes, tmp_path):
+def test_node_dying_fails_visibly_and_resume_continues_from_the_checkpoint(two_nodes, tmp_path):
     """The worker on node2 is killed after the first epoch: the job fails, `molremote status` names node2 and
-    shows the log tail; `scontrol requeue` (the same job folder) resumes from the epoch-1 checkpoint."""
+    shows the log tail; `molremote remote ... --resume JOB` (a new job, no store) takes the run folder over and
+    resumes from the epoch-1 checkpoint."""
     rec, be, jd = submit(tmp_path, TWO_EPOCHS)
     logs = lambda: "".join(be.logs(rec))  # noqa: E731
 
@@ -241,15 +272,22 @@ def test_node_dying_fails_visibly_and_resubmission_resumes(two_nodes, tmp_path):
     assert st.state == "failed", logs()[-3000:]
     r = cli(tmp_path, "status", "-e", "1", MOLREMOTE_JOBS=os.environ["MOLREMOTE_JOBS"])
     assert r.returncode == 0, r.stderr
-    assert "failed" in r.stdout and "first failed on node node2 (task 1: Exited with exit code 1)" in r.stdout
+    # node2's rank was killed (exit 137 from its task); rank 0 fails next, its peer gone
+    assert "failed" in r.stdout and "first failed on node node2 (task 1: Exited with exit code 137)" in r.stdout
     tail = r.stdout.split("log tail", 1)[-1]  # under the table: the log's last lines (node1 failed next)
-    assert "srun: error: node1: task 0: Exited with exit code 1" in tail and "fold 0: trainer exit 1" in tail
+    assert "srun: error: node1: task 0: Exited with exit code 1" in tail  # srun exits with the highest code
+    assert "node node1 rank 0: trainer exit 1" in tail and "fold 0: trainer exit 137 " in tail
+    assert f"--resume {rec.job_id}`" in tail
+    old_run = run_dir(jd)
 
-    subprocess.run(["scontrol", "requeue", rec.handle["slurm_job_id"]], check=True)
-    wait_for("requeued job", lambda: be.status(rec).state in ("pending", "running"), 30, logs)
-    st = wait_state(be, rec, timeout=300, poll=2)
-    assert st.state == "complete", logs()[-3000:]
-    rd = run_dir(jd)
+    rec2, be2, jd2 = submit(tmp_path, TWO_EPOCHS, "00:05:00", 2, "--resume", rec.job_id)
+    assert jd2 != jd
+    st = wait_state(be2, rec2, timeout=300, poll=2)
+    log2 = "".join(be2.logs(rec2))
+    assert st.state == "complete", log2[-3000:]
+    assert f"fold 0: resuming the run of job {rec.job_id} (run folder moved from" in log2
+    assert not old_run.exists()  # moved, not copied: one run folder
+    rd = run_dir(jd2)
     m = json.loads((rd / "manifest.json").read_text())
     assert m["status"] == "complete" and m["world_size"] == 2
     assert [s.get("status") for s in m["sessions"]] == ["failed", "complete"], m["sessions"]

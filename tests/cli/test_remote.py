@@ -60,13 +60,13 @@ def test_slurm_dry_run_takes_cluster_settings_and_overrides(tmp_path):
 
 
 def test_slurm_dry_run_nodes_and_gpus(tmp_path):
-    """--nodes 2 --gpus 2: one srun task per node, torchrun with 2 processes each; experiment 1 is pinned to the
-    CPU, so --gpus counts gloo processes and no GPUs are requested."""
+    """--nodes 2 --gpus 2: one srun task per process, 2 per node; experiment 1 is pinned to the CPU, so --gpus
+    counts gloo processes and no GPUs are requested."""
     (tmp_path / "molremote.toml").write_text("")
     r = molremote(tmp_path, "remote", "-e", "1", "--slurm", "--nodes", "2", "--gpus", "2", "--dry-run")
     assert r.returncode == 0, r.stderr
-    assert "#SBATCH --nodes=2" in r.stdout and "#SBATCH --ntasks-per-node=1" in r.stdout
-    assert "--nproc_per_node=2 --rdzv_backend=c10d" in r.stdout and "bash -c node_main &" in r.stdout
+    assert "#SBATCH --nodes=2" in r.stdout and "#SBATCH --ntasks-per-node=2" in r.stdout
+    assert 'srun --nodes="$SLURM_NNODES" --ntasks-per-node=2 ' in r.stdout and "bash -c rank_main &" in r.stdout
     assert "gpus-per-node" not in r.stdout and "--gres" not in r.stdout
     r = molremote(tmp_path, "remote", "-e", "1", "--ssh", "box", "--nodes", "2", "--dry-run")
     assert r.returncode == 2 and "--nodes 2: needs --slurm" in r.stderr

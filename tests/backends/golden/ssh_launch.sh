@@ -70,6 +70,21 @@ train_env() {
   if [ -f "$HOME/.config/molremote/env" ]; then set -a; . "$HOME/.config/molremote/env"; set +a; fi
 }
 
+# `remote --resume JOB`: before a fold trains, its run folder in that earlier job (same remote root) moves into
+# this job, so the trainer resumes from the run's last checkpoint. Refused while a trainer holds the run's lock.
+RESUME_JOB=''
+adopt_run() {
+  [ -n "$RESUME_JOB" ] || return 0
+  local key=0620_fatgcn/fold"$1"-0123456789ab
+  local from="$ROOT/jobs/$RESUME_JOB/runs/$key" to="$JOB_DIR/runs/$key"
+  [ -d "$from" ] && [ ! -e "$to" ] || return 0
+  mkdir -p "$(dirname "$to")"
+  if ! flock -n "$from/.lock" mv -T "$from" "$to"; then
+    log "fold $1: could not take the run folder $from (a trainer still holds it?)"; return 1
+  fi
+  log "fold $1: resuming the run of job $RESUME_JOB (run folder moved from $from)"
+}
+
 # Wait for the trainer; a trapped signal interrupts `wait`, so wait again until it really exits.
 wait_child() {
   local rc prev=
@@ -108,6 +123,7 @@ cmd_run() {
   for FOLD in "${FOLDS[@]}"; do
     export FOLD
     log "fold $FOLD: start"
+    adopt_run "$FOLD" || { rc=1; break; }
     "$PY" -c 'import sys; from molremote.cli import main; sys.argv[0] = '"'"'molremote'"'"'; main()' train --experiment-json "$JOB_DIR/experiment.json" --fold "$FOLD" --no-progress --max-time 11h30m &
     CHILD=$!
     wait_child; rc=$?
