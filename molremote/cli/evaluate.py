@@ -157,17 +157,23 @@ def ensemble(
     if method is not None and method not in METHODS:
         raise SubmissionError(f"--method {method!r}: choose from {', '.join(METHODS)}")
     reg = Registry()
-    exps = [reg.resolve(i) for i in experiments]
-    tasks = {e.task.name for e in exps} | ({task} if task else set())
+    exps = [reg.blend(i) if reg.is_blend(i) else reg.resolve(i) for i in experiments]  # a blend: its evaluation
+    task_of = [e.task if isinstance(e.task, str) else e.task.name for e in exps]
+    tasks = set(task_of) | ({task} if task else set())
     if not tasks:  # -i files only: the task whose submission format their headers fit
         tasks = {infer_task(inputs)}
     if len(tasks) > 1:
-        named = ", ".join(f"{e.name}: {e.task.name}" for e in exps) + (f"; --task {task}" if task else "")
+        named = ", ".join(f"{e.name}: {t}" for e, t in zip(exps, task_of)) + (f"; --task {task}" if task else "")
         raise SubmissionError(f"ensemble members are for different tasks ({named})")
     task_name = tasks.pop()
     w = parse_weights(weights, len(exps) + len(inputs))
     competition = competition_for_task(task_name) if submit else None  # fail before any work
-    members = [experiment_member(e, pull=not no_pull) for e in exps] + [file_member(p) for p in inputs]
+    from ..results.blending import blend_member
+
+    members = [
+        blend_member(reg, e.id, pull=not no_pull) if reg.is_blend(e.id) else experiment_member(e, pull=not no_pull)
+        for e in exps
+    ] + [file_member(p) for p in inputs]
     res = blend(members, task_name, weights=w, method=method, out=out, overwrite=overwrite)
     sent = None
     if competition is not None:  # set when --submit

@@ -335,3 +335,26 @@ def evaluate_blend(
         rec["kaggle_submissions"] = old["kaggle_submissions"]  # what was sent stays on record
     write_json(out / EVALUATION_NAME, rec)
     return rec, False
+
+
+def blend_member(reg: Registry, i: int, *, pull: bool = True, runs_root: Path | None = None):  # -> Member
+    """Blend i as a member of `molremote ensemble`: its evaluated submission and blended out-of-fold rows."""
+    from ..project import runs_dir
+    from .members import Member
+
+    rec, _ = evaluate_blend(reg, i, pull=pull, runs_root=runs_root)
+    node = _Evaluator(reg, None, pull, runs_root, False).node(i)
+    root = Path(runs_root or runs_dir())
+    sub = Path(rec["submission"])
+    return Member(
+        name=f"b{i:04d}",
+        path=sub,
+        experiment=i,
+        config_hash=rec["config_hash"],
+        evaluation=Path(rec["record"]),
+        run_dirs=[root / r["run_key"] for r in rec["runs"]],
+        fold_score=rec.get("mean_fold_score"),
+        oof_score=rec.get("oof_score"),
+        oof=node.oof,
+        sha256=sha256_file(sub),
+    )

@@ -108,3 +108,17 @@ def test_blend_commands_do_not_import_torch(moa_project):  # noqa: F811
     )
     assert r.returncode == 0 and r.stdout.strip() == "False", r.stdout + r.stderr
     assert (project / "runs" / "0021_outer").is_dir()  # the evaluation ran
+
+
+def test_a_blend_is_an_ensemble_member_with_its_blended_oof(moa_project):  # noqa: F811
+    out = json.loads(cli("ensemble", "-e", "20", "-e", "12", "--weights", "0.5,0.5", "--json").stdout)
+    blend20 = json.loads(cli("evaluate", "-e", "20", "--json").stdout)
+    rows = {r["name"]: r for r in out["members"]}
+    assert rows["b0020"]["oof_score"] == pytest.approx(blend20["oof_score"], abs=1e-12)
+    # 0.5 x blend 20 (0.25 x 10 + 0.75 x 11) + 0.5 x 12: the same as nested blend 21
+    blend21 = json.loads(cli("evaluate", "-e", "21", "--json").stdout)
+    assert out["oof_score"] == pytest.approx(blend21["oof_score"], abs=1e-12)
+    import pandas as pd
+
+    a, b = (pd.read_csv(x["submission"]).set_index("sig_id") for x in (out, blend21))
+    pd.testing.assert_frame_equal(a.loc[b.index], b, check_exact=False, atol=1e-12, rtol=0)
