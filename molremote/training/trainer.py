@@ -312,8 +312,13 @@ class Trainer:
             self.task = get_task(self.exp)
             self.task.load()
         self.train_idx, self.valid_idx = self.task.split(self.fold)
-        # per-fold preparation (fitted preprocessing, cached features) saved in the run folder before the model
+        # per-fold preparation (fitted preprocessing, cached features) saved in the run folder before the model;
+        # under DDP rank 0 fits and writes it while the others wait, then they read what it saved
+        if dist.enabled and not self.main:
+            dist.barrier()
         self.task.prepare_fold(self.fold, self.train_idx, self.run.path)
+        if dist.enabled and self.main:
+            dist.barrier()
         seed_everything(t.seed + 1000 * self.fold)
         self.core = build_model(self.exp, self.task.model_info()).to(self.device)
         self.model = self.core
