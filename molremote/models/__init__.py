@@ -15,6 +15,9 @@ MODELS: dict[str, Entry] = {
     "transformer": Entry("molremote.models.params:TransformerParams", "molremote.models.transformer:build"),
     "mamba": Entry("molremote.models.params:MambaParams", "molremote.models.mamba:build"),
     "tabular_mlp": Entry("molremote.models.params:TabularMlpParams", "molremote.models.tabular_mlp:build"),
+    "tabnet": Entry("molremote.models.params:TabNetParams", "molremote.models.tabnet:build"),
+    "two_heads": Entry("molremote.models.params:TwoHeadsParams", "molremote.models.two_heads:build"),
+    "deepinsight": Entry("molremote.models.params:DeepInsightParams", "molremote.models.deepinsight:build"),
 }
 
 

@@ -57,7 +57,7 @@ def _umap(n: int, p: MoaParams, x: np.ndarray) -> Any:
         "umap",
         [x],
         {**kw, "umap_version": umap_pkg.__version__},
-        lambda: UMAP(**kw).fit(x),  # type: ignore[arg-type]
+        lambda: UMAP(**kw).fit(x),
     )
 
 
@@ -77,8 +77,13 @@ class Preprocessor:
             ("genes", rows.genes, p.pca_genes, p.fa_genes, p.umap_genes),
             ("cells", rows.cells, p.pca_cells, p.fa_cells, p.umap_cells),
         ):
-            q = None
-            if p.quantile:
+            q: Any = None
+            if p.log_scale:  # DeepInsight's norm-2 scaling (deepinsight.LogScaler)
+                from .deepinsight import LogScaler
+
+                q = LogScaler().fit(x)
+                x = q.transform(x)
+            elif p.quantile:
                 q = QuantileTransformer(
                     n_quantiles=min(p.n_quantiles, len(x)), output_distribution="normal", random_state=p.seed
                 ).fit(x)

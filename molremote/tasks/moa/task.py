@@ -56,6 +56,8 @@ class MoaTask(Task):
         self.x_train: np.ndarray | None = None
         self.x_test: np.ndarray | None = None
         self.preprocess_source: str | None = None  # "fitted" | "loaded" after prepare_fold
+        self.model_extras: dict[str, Any] = {}  # what prepare_fold adds to model_info (the DeepInsight mapping)
+        self._aux = False  # the model has a non-scored head (models/two_heads.py): batches carry those targets
 
     # ------------------------------------------------------------------ data
     def load(self) -> None:
@@ -70,6 +72,7 @@ class MoaTask(Task):
         self.train = d.train.take(np.flatnonzero(treated))
         self.test = d.test
         self.y = d.scored[treated]
+        self.y_aux = d.nonscored[treated]  # non-scored targets: pre-training heads (two_heads) learn them
         self.drug = d.drug[treated]
         self.target_cols = d.scored_cols
         self._loaded = True
@@ -92,6 +95,21 @@ class MoaTask(Task):
         self.x_train, self.x_test, self.preprocess_source = fit_or_load(
             self.params, fit_rows, self.train, self.test, Path(run_dir) / "preprocess"
         )
+        p = self.params
+        if p.deepinsight_pixels:  # the feature -> pixel map, fitted on the same rows as the preprocessing
+            from . import deepinsight
+
+            x_fit = self.x_train[np.asarray(train_idx)]
+            if p.fit_on == "train+test":
+                x_fit = np.concatenate([x_fit, self.x_test])
+            self.model_extras = deepinsight.fit_or_load(
+                x_fit,
+                p.deepinsight_pixels,
+                p.deepinsight_perplexity,
+                p.deepinsight_method,
+                p.seed,
+                Path(run_dir) / "preprocess",
+            )
 
     def _x(self, split: str) -> np.ndarray:
         x = self.x_test if split == "test" else self.x_train
@@ -100,21 +118,34 @@ class MoaTask(Task):
         return x
 
     def model_info(self) -> dict[str, Any]:
-        return {"n_features": int(self._x("train").shape[1]), "n_outputs": len(self.target_cols)}
+        return {
+            "n_features": int(self._x("train").shape[1]),
+            "n_outputs": len(self.target_cols),
+            **({"n_aux_outputs": self.y_aux.shape[1]} if self.y_aux.shape[1] else {}),
+            **self.model_extras,
+        }
 
     # ------------------------------------------------------------------ torch side
+    def setup(self, model: Any, device: Any) -> None:
+        self._aux = bool(getattr(model, "n_aux_outputs", 0))
+
     def batch(self, split: str, idx: np.ndarray, device: Any) -> Any:
         import torch
 
         x = torch.from_numpy(self._x(split)[idx]).to(device)
         if split == "test":
             return (x,)
-        return x, torch.from_numpy(self.y[idx]).to(device)
+        y = torch.from_numpy(self.y[idx]).to(device)
+        if self._aux:
+            return x, y, torch.from_numpy(self.y_aux[idx]).to(device)
+        return x, y
 
     def loss(self, model: Any, batch: Any) -> Any:
         import torch.nn.functional as F
 
-        x, y = batch
+        x, y, *aux = batch
+        if aux and getattr(getattr(model, "module", model), "aux_phase", False):
+            y = aux[0]  # a two-heads model pre-training: its training output is the non-scored head's
         s = self.params.label_smoothing
         return F.binary_cross_entropy_with_logits(model(x), y * (1 - s) + 0.5 * s)
 
