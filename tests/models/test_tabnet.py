@@ -17,7 +17,7 @@ from .moa_demo import assert_same_run, demo_experiment, evaluate, train_uninterr
 def test_logits_shape_and_the_winners_settings():
     model = build(TabNetParams(), {"n_features": 40, "n_outputs": 7})
     net = model.net
-    assert (net.n_d, net.n_a, net.n_steps, net.gamma, net.virtual_batch_size) == (32, 32, 1, 0.9, 128)
+    assert (net.n_d, net.n_a, net.n_steps, net.gamma, net.virtual_batch_size) == (32, 32, 1, 1.3, 128)
     assert net.tabnet.encoder.att_transformers[0].selector.__class__.__name__ == "Entmax15"
     model.eval()
     out = model(torch.randn(5, 40))

@@ -83,10 +83,20 @@ def test_experiment_3_trains_one_epoch_then_evaluates_and_ensembles(project):
     assert json.loads(ens.stdout)["task"] == "moa"  # recognised from the sig_id header alone
 
 
+REAL_DATA = {
+    200: "0200_moa_1st_simple_nn.py",
+    210: "0210_moa_1st_tabnet.py",
+    220: "0220_moa_1st_two_heads.py",
+    230: "0230_moa_1st_deepinsight_effnet.py",
+    231: "0231_moa_1st_deepinsight_resnest.py",
+}
+
+
 @pytest.mark.integration
-def test_real_data_experiment_refuses_with_exit_3_and_the_download_command(project):
-    with_experiments(project, "0200_moa_1st_simple_nn.py")
-    r = cli(project, "train", "-e", "200", "--no-progress")
+@pytest.mark.parametrize("exp_id", sorted(REAL_DATA))
+def test_real_data_experiment_refuses_with_exit_3_and_the_download_command(project, exp_id):
+    with_experiments(project, *REAL_DATA.values())  # 231 derives from 230
+    r = cli(project, "train", "-e", str(exp_id), "--no-progress")
     assert r.returncode == 3, r.stdout + r.stderr
     assert "data/moa/train_features.csv not found" in r.stderr
     assert "kaggle competitions download -c lish-moa" in r.stderr
