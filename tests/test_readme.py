@@ -19,12 +19,15 @@ def test_readme_demo_table_has_rows_for_the_demo_experiments():
     assert rows[2][:2] == ("text2mol_demo", "LRAP")
     assert 0 < rows[1][3] < rows[1][2] and 0 < rows[2][3] < rows[2][2]  # baselines below the trained metric
     assert rows[3][:2] == ("moa_demo_mlp", "logloss") and 0 < rows[3][2] < rows[3][3]  # a loss: below its prior
+    for i, name in ((33, "moa_demo_tabnet"), (34, "moa_demo_two_heads"), (35, "moa_demo_deepinsight")):
+        assert rows[i][:2] == (name, "logloss") and 0 < rows[i][2] < rows[i][3]
 
 
 @pytest.mark.slow
 @pytest.mark.integration
 def test_readme_demo_figures_reproduce():
-    """Trains experiments 1, 2 and 3 through the CLI and compares metric and baseline with the README's table."""
+    """Trains the demo experiments (1, 2, 3, 33, 34, 35) through the CLI and compares metric and baseline with the
+    README's table."""
     cp = subprocess.run(
         [
             sys.executable,
@@ -35,12 +38,13 @@ def test_readme_demo_figures_reproduce():
             "2",
             "-e",
             "3",
+            *("-e", "33", "-e", "34", "-e", "35"),  # the MoA demo models: TabNet, 2-heads ResNet, DeepInsight
             "--check",
             str(ROOT / "README.md"),
         ],
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1500,
     )
     assert cp.returncode == 0, cp.stdout + cp.stderr
-    assert cp.stdout.count("\n") == 3 and "belka_ap" in cp.stdout and "lrap" in cp.stdout and "logloss" in cp.stdout
+    assert cp.stdout.count("\n") == 6 and "belka_ap" in cp.stdout and "lrap" in cp.stdout and "logloss" in cp.stdout
