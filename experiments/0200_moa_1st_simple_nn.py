@@ -18,9 +18,8 @@ EXPERIMENT = experiment(
            "dropout": [0.15, 0.3, 0.25]},  # the three blocks' dropouts in the winners' code
     training={"epochs": 25, "batch_size": 256,  # simple NN: 25 epochs, batch 256
               "lr": 5e-3, "weight_decay": 1e-5, "optimizer": "adam",  # Adam 5e-3, wd 1e-5
-              # the winners' OneCycleLR(max_lr 1e-2, pct_start 0.2, div 1e3) is not a trainer scheduler yet;
-              # cosine decay is the nearest the trainer has
-              "scheduler": "cosine"},
+              # the winners' OneCycleLR(max_lr 1e-2, pct_start 0.2, div_factor 1e3), stepped per batch
+              "scheduler": "onecycle", "max_lr": 1e-2, "pct_start": 0.2, "div_factor": 1e3},
     folds={"n_folds": 5, "scheme": "drug", "seed": 0},  # 5 folds, the winners' drug-aware scheme
     data={"root": "data/moa"},
 )

@@ -48,7 +48,14 @@ class Training(_Strict):
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
     lr: float = 1e-3
     weight_decay: float = 0.0
-    scheduler: Literal["none", "step", "cosine", "plateau"] = "none"
+    # onecycle: torch's OneCycleLR stepped per batch (cosine up to max_lr over pct_start of the steps, then down
+    # to max_lr / div_factor / final_div_factor; Adam's beta1 / SGD's momentum cycled 0.95 -> 0.85 -> 0.95)
+    scheduler: Literal["none", "step", "cosine", "plateau", "onecycle"] = "none"
+    max_lr: float | None = None  # onecycle peak (None: lr); other param groups scaled by their lr / lr
+    pct_start: float = 0.3  # onecycle: share of the steps spent rising (torch's default)
+    div_factor: float = 25.0  # onecycle: the first lr is max_lr / div_factor (torch's default)
+    final_div_factor: float = 1e4  # onecycle: the last lr is max_lr / div_factor / final_div_factor
+    cycle_momentum: bool = True  # onecycle: cycle Adam's beta1 / SGD's momentum inversely to the lr (torch's)
     milestones: list[int] = []  # step scheduler: epochs at which lr *= gamma (BELKA 5th: 1e-3/1e-4/1e-5)
     gamma: float = 0.1
     plateau_patience: int = 1
@@ -83,6 +90,18 @@ class Training(_Strict):
         if v is not None and (not v or len(set(v)) != len(v) or min(v) < 0):
             raise ValueError("must be a non-empty list of distinct seeds >= 0 (or None for one run per fold)")
         return v
+
+    @field_validator("pct_start")
+    @classmethod
+    def _fraction(cls, v: float) -> float:
+        if not 0 < v < 1:
+            raise ValueError("must be between 0 and 1 (exclusive)")
+        return v
+
+
+# Training fields added after experiments had run: absent from the JSON (and the hash) at their defaults, so
+# adding a field never turns existing runs into runs of an "old config"
+TRAINING_ADDED_LATER = ("seeds", "max_lr", "pct_start", "div_factor", "final_div_factor", "cycle_momentum")
 
 
 class Folds(_Strict):
@@ -174,8 +193,9 @@ class Experiment(_Strict):
         d = self.model_dump(mode="json", exclude={"file"})
         d["task"], d["model"] = self.task.flat(), self.model.flat()
         # fields added later are left out at their defaults, so older experiments keep their JSON and hash
-        if d["training"].get("seeds") is None:
-            d["training"].pop("seeds", None)
+        for k in TRAINING_ADDED_LATER:
+            if k in d["training"] and d["training"][k] == Training.model_fields[k].default:
+                d["training"].pop(k)
         if not d["data"].get("stack"):
             d["data"].pop("stack", None)
         return d

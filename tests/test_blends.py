@@ -102,25 +102,25 @@ def test_a_blend_has_nothing_to_train_or_derive_from(moa):
     assert leaf_ids(reg, 20) == [10, 11]
 
 
-def test_pending_blends_are_not_loaded_and_name_their_missing_members(project):
-    """experiments/pending/ (0290-0292, waiting for their members) is not read by the loader; once moved into
-    experiments/ without its members, a blend names its file and the missing id."""
-    ids = Registry(ROOT / "experiments").ids()
-    assert not {290, 291, 292} & set(ids) and {38, 39, 293} <= set(ids)
-    assert sorted(p.name[:4] for p in (ROOT / "experiments" / "pending").glob("*.py")) == ["0290", "0291", "0292"]
-    shutil.copy(ROOT / "experiments" / "pending" / "0291_moa_1st_blend_winning.py", project / "experiments")
+def test_shipped_moa_blends_resolve_and_a_blend_without_its_members_names_the_missing_id(project):
+    """0290-0292 load with the shipped members (0200, 0203, 0210, 0220, 0230, 0231); copied into a project without
+    those members, a blend names its file and the missing id."""
+    shipped = Registry(ROOT / "experiments")
+    assert {38, 39, 290, 291, 292, 293} <= set(shipped.ids())
+    assert shipped.blend(291).member_kinds == ("blend", "experiment", "experiment", "experiment")
+    shutil.copy(ROOT / "experiments" / "0291_moa_1st_blend_winning.py", project / "experiments")
     with pytest.raises(ExperimentError, match=r"member experiment 290 not found") as e:
         Registry().blend(291)
     assert e.value.file.endswith("experiments/0291_moa_1st_blend_winning.py")
 
 
 def test_the_winning_moa_blend_has_the_write_ups_leaf_weights(project):
-    """0290/0291 with stand-ins for the member experiments other helpers write (0200 is shipped)."""
+    """0290/0291 over stand-ins for the member experiments (the blends' weights, not the members, are under test)."""
     exp = project / "experiments"
     shutil.copy(ROOT / "experiments" / "0200_moa_1st_simple_nn.py", exp)
     for i in (203, 210, 220, 230, 231):
         write_experiment(project, f"{i:04d}_standin.py", f'EXPERIMENT = derive(200, training={{"seed": {i}}})\n')
-    for f in (ROOT / "experiments" / "pending").glob("*.py"):
+    for f in (ROOT / "experiments").glob("029[012]_*.py"):
         shutil.copy(f, exp)
     reg = Registry()
     leaves = fixed_leaf_weights(reg, 291)

@@ -20,6 +20,9 @@ MODELS: dict[str, Entry] = {
     "protein_multitask": Entry(
         "molremote.models.params:ProteinMultitaskParams", "molremote.models.protein_heads:build_multitask"
     ),
+    "tabnet": Entry("molremote.models.params:TabNetParams", "molremote.models.tabnet:build"),
+    "two_heads": Entry("molremote.models.params:TwoHeadsParams", "molremote.models.two_heads:build"),
+    "deepinsight": Entry("molremote.models.params:DeepInsightParams", "molremote.models.deepinsight:build"),
 }
 
 

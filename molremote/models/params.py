@@ -158,3 +158,69 @@ class ProteinMultitaskParams(_Params):
     aspect_hidden: int = 512
     dropout: float = 0.3
     head_dropout: float = 0.2
+
+
+class TabNetParams(_Params):
+    """pytorch-tabnet's TabNet network (models/tabnet.py) inside molremote's trainer. Defaults: the MoA 1st place
+    2-stage NN+TabNet's TabNetRegressor (n_d = n_a = 32, one step, entmax masks, virtual batch 128)."""
+
+    n_d: int = 32  # width of the decision prediction layer (winners: 32)
+    n_a: int = 32  # width of the attention embedding per mask (winners: 32)
+    n_steps: int = 1  # decision steps (winners: 1; pytorch-tabnet's default 3 overfitted MoA)
+    # feature re-use relaxation across steps: the winners' code leaves pytorch-tabnet's 1.3 (the write-up's
+    # "gamma 0.9" is their MultiStepLR's gamma)
+    gamma: float = 1.3
+    n_independent: int = 2  # step-specific GLU layers (pytorch-tabnet default, the winners kept it)
+    n_shared: int = 2  # GLU layers shared across steps (pytorch-tabnet default)
+    virtual_batch_size: int = 128  # ghost batch norm chunk (winners: 128 inside batches of 1024)
+    momentum: float = 0.02  # ghost batch norm momentum (pytorch-tabnet default)
+    mask_type: Literal["entmax", "sparsemax"] = "entmax"  # winners: entmax
+    epsilon: float = 1e-15  # pytorch-tabnet default
+
+    @field_validator("n_d", "n_a", "n_steps", "virtual_batch_size")
+    @classmethod
+    def _positive(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be >= 1")
+        return v
+
+
+class TwoHeadsParams(_Params):
+    """MoA 1st place 2-heads ResNet (models/two_heads.py): a residual MLP pre-trained on the non-scored targets,
+    then trained on the scored ones with the body frozen, then unfrozen. Phases are counted in epochs."""
+
+    hidden: int = 512  # the Keras model's wide blocks: Dense(512)
+    narrow: int = 256  # ... and its 256-unit blocks
+    dropout: tuple[float, float] = (0.2, 0.3)  # the input block's and the first residual block's dropouts
+    pretrain_epochs: int = 10  # phase 1: non-scored head (winners: up to 50 with early stopping, patience 10)
+    scored_epochs: int = 10  # phase 2: scored head, everything trainable (winners: up to 50, patience 10)
+    frozen_epochs: int = 3  # phase 3: only the last block and the scored head train (winners' loop, patience 3)
+    frozen_lr_scale: float = 1 / 3  # winners: lr 1e-3 / 3 while frozen
+    unfrozen_lr_scale: float = 1 / 5  # phase 4 (the remaining epochs): all trainable again at lr 1e-3 / 5
+
+    @field_validator("pretrain_epochs", "scored_epochs", "frozen_epochs")
+    @classmethod
+    def _non_negative(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError("must be >= 0")
+        return v
+
+
+class DeepInsightParams(_Params):
+    """DeepInsight CNN (models/deepinsight.py) over the task's feature -> pixel map (MoA: deepinsight_pixels)."""
+
+    backbone: Literal["small", "efficientnet_b3", "resnest50_fast_2s2x40d"] = "small"  # big ones: optional extra
+    pretrained: bool = False  # ImageNet weights for a big backbone (downloads; the winners used NS / ResNeSt ones)
+    channels: tuple[int, ...] = (32, 64, 128)  # the small CNN: conv3x3-BN-ReLU-maxpool blocks
+    fc_hidden: int = 512  # the winners' head: FC 512 + ELU replacing the backbone's classifier
+    dropout: float = 0.0  # on the head (winners: 0, ResNeSt v2: 0.2)
+    swap_prob: float = 0.1  # swap noise: a training row is noised with this probability (winners: 0.1) ...
+    swap_portion: float = 0.15  # ... by taking this share of its features from another row (winners: 0.15)
+    swap_skip: int = 2  # leading features never swapped (the winners kept their 3 one-hot columns; here 2 codes)
+
+    @field_validator("swap_prob", "swap_portion")
+    @classmethod
+    def _fraction(cls, v: float) -> float:
+        if not 0 <= v <= 1:
+            raise ValueError("must be between 0 and 1")
+        return v

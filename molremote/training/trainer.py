@@ -104,12 +104,17 @@ def make_optimizer(exp: Experiment, model: torch.nn.Module) -> torch.optim.Optim
 
 
 class Schedule:
-    """LR schedule: optional linear warmup per step, then step/cosine per epoch or plateau on the metric."""
+    """LR schedule: optional linear warmup per step, then step/cosine per epoch, plateau on the metric, or
+    one-cycle per step. Every factor is a pure function of (step, epoch) plus the plateau state below, so the
+    checkpointed step restores the schedule exactly."""
+
+    MOMENTUM = (0.85, 0.95)  # OneCycleLR's base_momentum / max_momentum defaults (torch's; the MoA winners')
 
     def __init__(self, exp: Experiment, opt: torch.optim.Optimizer, steps_per_epoch: int):
         self.t, self.opt = exp.training, opt
         self.base = [g["lr"] for g in opt.param_groups]
         self.scale = 1.0  # plateau multiplier
+        self.model_scale = 1.0  # a model's own per-epoch lr multiplier (Trainer._model_epoch)
         self.best: float | None = None
         self.bad = 0
         self.total = max(1, self.t.epochs * steps_per_epoch)
@@ -118,19 +123,47 @@ class Schedule:
         for g, b in zip(self.opt.param_groups, self.base):
             g["lr"] = b * factor
 
+    def _onecycle(self, step: int) -> tuple[float, float]:
+        """(lr factor relative to training.lr, momentum) of torch's OneCycleLR (cos annealing, two phases) at
+        `step`: the value torch's scheduler holds after `step` calls to scheduler.step()."""
+        t = self.t
+        peak = (t.max_lr if t.max_lr is not None else t.lr) / t.lr
+        first, low = peak / t.div_factor, peak / t.div_factor / t.final_div_factor
+        lo_m, hi_m = self.MOMENTUM
+        end1, end2 = float(t.pct_start * self.total) - 1, float(self.total - 1)
+        s = min(step, self.total - 1)
+        if s <= end1:
+            pct, (a, b), (ma, mb) = s / end1, (first, peak), (hi_m, lo_m)
+        else:
+            pct, (a, b), (ma, mb) = (s - end1) / (end2 - end1), (peak, low), (lo_m, hi_m)
+
+        def cos(start: float, end: float) -> float:
+            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+
+        return cos(a, b), cos(ma, mb)
+
     def factor(self, step: int, epoch: int) -> float:
         t = self.t
-        f = self.scale
+        f = self.scale * self.model_scale
         if t.scheduler == "step":
             f *= t.gamma ** sum(1 for m in t.milestones if epoch >= m)
         elif t.scheduler == "cosine":
             f *= 0.5 * (1 + math.cos(math.pi * min(step, self.total) / self.total))
+        elif t.scheduler == "onecycle":
+            f *= self._onecycle(step)[0]
         if t.warmup_steps and step < t.warmup_steps:
             f *= (step + 1) / t.warmup_steps
         return f
 
     def at(self, step: int, epoch: int) -> None:
         self._set(self.factor(step, epoch))
+        if self.t.scheduler == "onecycle" and self.t.cycle_momentum:
+            m = self._onecycle(step)[1]
+            for g in self.opt.param_groups:
+                if "betas" in g:
+                    g["betas"] = (m, g["betas"][1])
+                elif "momentum" in g:
+                    g["momentum"] = m
 
     def on_epoch_end(self, score: float | None, greater_is_better: bool) -> None:
         if self.t.scheduler != "plateau" or score is None:
@@ -145,10 +178,12 @@ class Schedule:
                 self.bad = 0
 
     def state_dict(self) -> dict:
-        return {"scale": self.scale, "best": self.best, "bad": self.bad}
+        return {"scale": self.scale, "best": self.best, "bad": self.bad, "total": self.total}
 
     def load_state_dict(self, d: dict) -> None:
         self.scale, self.best, self.bad = d["scale"], d["best"], d["bad"]
+        if d.get("total", self.total) != self.total:  # the one-cycle/cosine length is fixed when a run starts
+            raise ValueError(f"checkpoint's schedule spans {d['total']} steps, this run {self.total}")
 
 
 def _batches(idx: np.ndarray, bs: int) -> list[np.ndarray]:
@@ -281,8 +316,13 @@ class Trainer:
 
             attach(self.exp, self.fold, self.task, runs_root=self.run.path.parent.parent)
         self.train_idx, self.valid_idx = self.task.split(self.fold)
-        # per-fold preparation (fitted preprocessing, cached features) saved in the run folder before the model
+        # per-fold preparation (fitted preprocessing, cached features) saved in the run folder before the model;
+        # under DDP rank 0 fits and writes it while the others wait, then they read what it saved
+        if dist.enabled and not self.main:
+            dist.barrier()
         self.task.prepare_fold(self.fold, self.train_idx, self.run.path)
+        if dist.enabled and self.main:
+            dist.barrier()
         seed_everything(t.seed + 1000 * self.fold)
         self.core = build_model(self.exp, self.task.model_info()).to(self.device)
         self.model = self.core
@@ -380,6 +420,7 @@ class Trainer:
             loss="-",
         )
         self.seen, self.t_epoch = 0, time.monotonic()
+        self._model_epoch()
         while self.pos < len(order):
             self.sched.at(self.step, self.epoch)
             batch = task.batch("train", dist.shard(order[self.pos]), self.device)
@@ -427,6 +468,13 @@ class Trainer:
                     self.save_checkpoint()
                 if stop and self.pos < len(order):
                     raise _Stopped()
+
+    def _model_epoch(self) -> None:
+        """A model with phases (freeze/unfreeze, pre-training heads) defines `set_epoch(epoch) -> lr multiplier`;
+        called at every epoch start, also a resumed one, so the phase is a pure function of the epoch."""
+        hook = getattr(self.core, "set_epoch", None)
+        if hook is not None:
+            self.sched.model_scale = float(hook(self.epoch))
 
     def validate(self) -> None:
         """Epoch end: validation score, best checkpoint, schedule, early stopping, then the next epoch."""

@@ -41,6 +41,8 @@ def test_two_process_ddp_matches_single_process(project, tmp_path):
     rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
     steps = [r["step"] for r in rows if "train_loss" in r]
     assert steps == sorted(set(steps)) and len(steps) == 2 * 12  # 384 train rows / 32 per global batch
+    # the fold's preparation: rank 0 first and alone, then rank 1 (which reads what rank 0 saved)
+    assert (run_dir / "prepare.log").read_text().split("\n")[:-1] == ["start 0", "end 0", "start 1", "end 1"]
     # same global batch, gradients averaged over two half-batches: the same model up to float rounding
     a, b = weights(run_dir / "checkpoints/last.pt"), weights(tmp_path / "single/checkpoints/last.pt")
     for k in a:

@@ -54,6 +54,19 @@ class ToyTask(Task):
     def model_info(self) -> dict:
         return {"dim": self.params.dim}
 
+    def prepare_fold(self, fold, train_idx, run_dir) -> None:
+        """Logs each process's start and end (tests check that under DDP rank 0 prepares before the others)."""
+        import os
+        import time
+
+        log = Path(run_dir) / "prepare.log"
+        rank = os.environ.get("RANK", "0")
+        with open(log, "a") as f:
+            f.write(f"start {rank}\n")
+        time.sleep(0.3)  # a slow fit: another rank preparing meanwhile would interleave
+        with open(log, "a") as f:
+            f.write(f"end {rank}\n")
+
     def batch(self, split, idx, device):
         import time
 

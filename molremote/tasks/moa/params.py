@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
+from pydantic import model_validator
+
 from ..base import TaskParams
 
 
@@ -37,3 +39,14 @@ class MoaParams(TaskParams):
     base_features: bool = True  # False: the model sees only the stacked predictions (stage 3 of the 3-stage NN)
     # --- loss
     label_smoothing: float = 0.001  # simple NN / TabNet: targets pulled to [s/2, 1-s/2] (smoothed BCE)
+    # --- DeepInsight CNN input (deepinsight.py): norm-2 log scaling and the t-SNE feature -> pixel mapping
+    log_scale: bool = False  # DeepInsight's "norm-2" log scaling of the g- / c- blocks instead of the quantile map
+    deepinsight_pixels: int = 0  # image side; 0 = no mapping (winners: 300 for EfficientNet-B3, 224 for ResNeSt)
+    deepinsight_perplexity: float = 5.0  # the winners' t-SNE perplexity (cosine metric)
+    deepinsight_method: Literal["exact", "barnes_hut"] = "exact"  # the winners' exact t-SNE
+
+    @model_validator(mode="after")
+    def _one_scaling(self) -> MoaParams:
+        if self.log_scale and self.quantile:
+            raise ValueError("log_scale and quantile are two scalings of the same columns: set quantile=False")
+        return self

@@ -4,7 +4,8 @@ reused for validation, test and resumed runs.
 Pipeline (each step optional, from MoaParams): QuantileTransformer (normal output) on the g- and c- columns;
 PCA, factor analysis and UMAP (umap-learn, optional) components of the (transformed) g- and c- blocks
 appended; VarianceThreshold over the continuous features; cp_time / cp_dose codes in front (cp_type is
-constant once control rows are dropped).
+constant once control rows are dropped). UMAP fits are also cached by content hash across runs, folds and
+seeds (molremote/fitcache.py).
 Fitted on the fold's training rows, or on those plus the test rows with `fit_on="train+test"` (as the
 winners did; the validation rows are never seen). The fitted object is pickled to
 `<run>/preprocess/preprocess.pkl`, the features it produced to `features.npz` (all training and test rows)
@@ -46,7 +47,18 @@ def _umap(n: int, p: MoaParams, x: np.ndarray) -> Any:
         raise ExperimentError(
             "umap_genes / umap_cells need the umap-learn package: pip install umap-learn", field="task.umap_genes"
         ) from None
-    return UMAP(n_components=n, n_neighbors=p.umap_neighbors, random_state=p.seed, n_jobs=1).fit(x)
+    import umap as umap_pkg
+
+    from ...fitcache import cached_fit
+
+    kw = {"n_components": n, "n_neighbors": p.umap_neighbors, "random_state": p.seed, "n_jobs": 1}
+    # cached by content: every fold, seed and run fitted on the same rows with the same settings shares one fit
+    return cached_fit(
+        "umap",
+        [x],
+        {**kw, "umap_version": umap_pkg.__version__},
+        lambda: UMAP(**kw).fit(x),
+    )
 
 
 @dataclass
@@ -65,8 +77,13 @@ class Preprocessor:
             ("genes", rows.genes, p.pca_genes, p.fa_genes, p.umap_genes),
             ("cells", rows.cells, p.pca_cells, p.fa_cells, p.umap_cells),
         ):
-            q = None
-            if p.quantile:
+            q: Any = None
+            if p.log_scale:  # DeepInsight's norm-2 scaling (deepinsight.LogScaler)
+                from .deepinsight import LogScaler
+
+                q = LogScaler().fit(x)
+                x = q.transform(x)
+            elif p.quantile:
                 q = QuantileTransformer(
                     n_quantiles=min(p.n_quantiles, len(x)), output_distribution="normal", random_state=p.seed
                 ).fit(x)

@@ -59,6 +59,8 @@ class MoaTask(Task):
         self.x_test: np.ndarray | None = None
         self.preprocess_source: str | None = None  # "fitted" | "loaded" after prepare_fold
         self.stacked: Any = None  # stacking.Stacked when data.stack names other experiments
+        self.model_extras: dict[str, Any] = {}  # what prepare_fold adds to model_info (the DeepInsight mapping)
+        self._aux = False  # the model has a non-scored head (models/two_heads.py): batches carry those targets
 
     # ------------------------------------------------------------------ data
     def load(self) -> None:
@@ -78,6 +80,7 @@ class MoaTask(Task):
             keep = np.flatnonzero(d.nonscored[treated].sum(axis=0) > 0)  # all-zero columns: nothing to learn
             self.y = np.ascontiguousarray(d.nonscored[treated][:, keep])
             self.target_cols = [d.nonscored_cols[j] for j in keep]
+        self.y_aux = d.nonscored[treated]  # non-scored targets: pre-training heads (two_heads) learn them
         self.drug = d.drug[treated]
         self._loaded = True
 
@@ -112,6 +115,22 @@ class MoaTask(Task):
             self.x_train = np.hstack([self.x_train, s_train]).astype(np.float32)
             self.x_test = np.hstack([self.x_test, s_test]).astype(np.float32)
 
+        p = self.params
+        if p.deepinsight_pixels:  # the feature -> pixel map, fitted on the same rows as the preprocessing
+            from . import deepinsight
+
+            x_fit = self.x_train[np.asarray(train_idx)]
+            if p.fit_on == "train+test":
+                x_fit = np.concatenate([x_fit, self.x_test])
+            self.model_extras = deepinsight.fit_or_load(
+                x_fit,
+                p.deepinsight_pixels,
+                p.deepinsight_perplexity,
+                p.deepinsight_method,
+                p.seed,
+                Path(run_dir) / "preprocess",
+            )
+
     def _stacked_features(self, train_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The stacked predictions, quantile-transformed per column when `stack_quantile` (fitted on the fold's
         training rows, plus the test rows with fit_on="train+test"; deterministic, so a resume sees the same)."""
@@ -141,21 +160,34 @@ class MoaTask(Task):
         return x
 
     def model_info(self) -> dict[str, Any]:
-        return {"n_features": int(self._x("train").shape[1]), "n_outputs": len(self.target_cols)}
+        return {
+            "n_features": int(self._x("train").shape[1]),
+            "n_outputs": len(self.target_cols),
+            **({"n_aux_outputs": self.y_aux.shape[1]} if self.y_aux.shape[1] else {}),
+            **self.model_extras,
+        }
 
     # ------------------------------------------------------------------ torch side
+    def setup(self, model: Any, device: Any) -> None:
+        self._aux = bool(getattr(model, "n_aux_outputs", 0))
+
     def batch(self, split: str, idx: np.ndarray, device: Any) -> Any:
         import torch
 
         x = torch.from_numpy(self._x(split)[idx]).to(device)
         if split == "test":
             return (x,)
-        return x, torch.from_numpy(self.y[idx]).to(device)
+        y = torch.from_numpy(self.y[idx]).to(device)
+        if self._aux:
+            return x, y, torch.from_numpy(self.y_aux[idx]).to(device)
+        return x, y
 
     def loss(self, model: Any, batch: Any) -> Any:
         import torch.nn.functional as F
 
-        x, y = batch
+        x, y, *aux = batch
+        if aux and getattr(getattr(model, "module", model), "aux_phase", False):
+            y = aux[0]  # a two-heads model pre-training: its training output is the non-scored head's
         s = self.params.label_smoothing
         return F.binary_cross_entropy_with_logits(model(x), y * (1 - s) + 0.5 * s)
 

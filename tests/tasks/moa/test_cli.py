@@ -83,6 +83,15 @@ def test_experiment_3_trains_one_epoch_then_evaluates_and_ensembles(project):
     assert json.loads(ens.stdout)["task"] == "moa"  # recognised from the sig_id header alone
 
 
+REAL_DATA = {
+    200: "0200_moa_1st_simple_nn.py",
+    210: "0210_moa_1st_tabnet.py",
+    220: "0220_moa_1st_two_heads.py",
+    230: "0230_moa_1st_deepinsight_effnet.py",
+    231: "0231_moa_1st_deepinsight_resnest.py",
+}
+
+
 @pytest.mark.integration
 def test_real_data_experiment_refuses_with_exit_3_and_the_download_command(project):
     with_experiments(project, "0200_moa_1st_simple_nn.py")
@@ -90,6 +99,23 @@ def test_real_data_experiment_refuses_with_exit_3_and_the_download_command(proje
     assert r.returncode == 3, r.stdout + r.stderr
     assert "data/moa/train_features.csv not found" in r.stderr
     assert "kaggle competitions download -c lish-moa" in r.stderr
+
+
+@pytest.mark.parametrize("exp_id", sorted(REAL_DATA))
+def test_every_real_data_experiment_refuses_before_making_a_run_folder(project, exp_id):
+    """The same refusal for each 02xx experiment, in-process (the CLI's exit 3 for it is the test above)."""
+    from molremote.errors import EXIT_DATA, DataError
+    from molremote.experiments import load
+    from molremote.training.launch import train_fold
+
+    with_experiments(project, *REAL_DATA.values())  # 231 derives from 230
+    exp = load(exp_id)
+    with pytest.raises(DataError) as e:
+        train_fold(exp, 0, progress=False)
+    assert e.value.exit_code == EXIT_DATA == 3
+    assert "data/moa/train_features.csv not found" in str(e.value)
+    assert "kaggle competitions download -c lish-moa" in str(e.value)
+    assert not (project / "runs").exists() or not any((project / "runs").rglob("manifest.json"))
 
 
 def _weights(path: Path) -> dict:

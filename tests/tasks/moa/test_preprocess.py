@@ -31,7 +31,8 @@ def test_fit_is_saved_and_a_second_session_loads_it_with_identical_features(tmp_
     assert t.preprocess_source == "fitted"
     meta = json.loads((tmp_path / "preprocess/preprocess.json").read_text())
     # 2 categorical + 150 genes + 8 PCA + 4 FA + 20 cells + 3 PCA + 2 FA, less what the threshold dropped
-    assert t.model_info() == {"n_features": meta["n_features"], "n_outputs": 14}
+    info = t.model_info()
+    assert (info["n_features"], info["n_outputs"], info["n_aux_outputs"]) == (meta["n_features"], 14, 11)
     assert 2 + 150 + 20 < meta["n_features"] <= 2 + 150 + 8 + 4 + 20 + 3 + 2
     assert meta["fit_rows"] == len(tr)
     files = [tmp_path / "preprocess" / n for n in (PKL, "features.npz", "preprocess.json")]
