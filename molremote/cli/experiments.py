@@ -36,6 +36,9 @@ LS_COLUMNS = (
     ("description", "description"),
 )
 MIN_DESCRIPTION = 12
+# (column, narrowest width) cut with an ellipsis, in this order, when the description would not fit otherwise;
+# id, status and score are never cut (`show ID` has the rest)
+SHRINKABLE = (("parent", 5), ("model", 8))
 
 
 def _ls_cells(r: dict) -> dict[str, str]:
@@ -65,6 +68,12 @@ def _ls_table(rows: list[dict], where: object, width: int) -> Table:
     cells = [_ls_cells(r) for r in rows]
     fixed = {k: max([len(h)] + [len(c[k]) for c in cells]) for k, h in LS_COLUMNS if k != "description"}
     left = width - sum(fixed.values()) - 2 * (len(LS_COLUMNS) - 1)
+    cut: set[str] = set()
+    for k, floor in SHRINKABLE:  # long blend member lists / model names give way before the description does
+        take = min(MIN_DESCRIPTION - left, fixed[k] - floor)
+        if take > 0:
+            fixed[k], left = fixed[k] - take, left + take
+            cut.add(k)
     cols = [(k, h) for k, h in LS_COLUMNS if k != "description" or left >= MIN_DESCRIPTION]
     table = Table(
         title=f"experiments ({where})",
@@ -78,6 +87,8 @@ def _ls_table(rows: list[dict], where: object, width: int) -> Table:
     for k, h in cols:
         if k == "description":  # one line per experiment: `molremote show ID` has it whole
             table.add_column(h, no_wrap=True, overflow="ellipsis", max_width=left)
+        elif k in cut:
+            table.add_column(h, no_wrap=True, overflow="ellipsis", min_width=fixed[k], max_width=fixed[k])
         else:
             table.add_column(h, no_wrap=True, min_width=fixed[k], justify="right" if k == "score" else "left")
     for r, c in zip(rows, cells):
