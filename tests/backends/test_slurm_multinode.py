@@ -16,13 +16,13 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from molremote import jobs
 from molremote.backends import backend_for
+from tests.helpers.procs import caught, usr1_pending, wait_for
 
 from .conftest import CLUSTER_SCRIPT, ROOT, wait_state
 
@@ -126,14 +126,6 @@ def assert_same_weights(a: Path, b: Path) -> None:
         assert torch.allclose(wa[k], wb[k], atol=1e-5), k
 
 
-def wait_for(what: str, check, timeout: float, log=lambda: ""):
-    deadline = time.monotonic() + timeout
-    while not (got := check()):
-        assert time.monotonic() < deadline, f"no {what} after {timeout} s\n{log()[-3000:]}"
-        time.sleep(0.2)
-    return got
-
-
 def workers(job_dir: Path) -> dict[str, int]:
     """{node: pid} of the trainer processes srun started for this job (node2's are in its namespace)."""
     in_ns = set(subprocess.run(["ip", "netns", "pids", NETNS], capture_output=True, text=True).stdout.split())
@@ -146,22 +138,6 @@ def workers(job_dir: Path) -> dict[str, int]:
         if f"{job_dir}/experiment.json" in argv and "torch.distributed.run" not in argv and argv[1:2] == ["-c"]:
             found["node2" if p.name in in_ns else "node1"] = int(p.name)
     return found
-
-
-def _sigmask(pid: int, *fields: str) -> int:
-    status = Path(f"/proc/{pid}/status").read_text()
-    got = 0
-    for m in re.findall(rf"^(?:{'|'.join(fields)}):\s*([0-9a-f]+)$", status, re.M):
-        got |= int(m, 16)
-    return got
-
-
-def usr1_pending(pid: int) -> bool:
-    return bool(_sigmask(pid, "SigPnd", "ShdPnd") & (1 << (signal.SIGUSR1 - 1)))
-
-
-def caught(pid: int, sig: int) -> bool:
-    return bool(_sigmask(pid, "SigCgt") & (1 << (sig - 1)))
 
 
 def test_two_nodes_train_like_local_ddp(two_nodes, tmp_path):

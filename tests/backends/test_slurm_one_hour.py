@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import stat
 import subprocess
 import sys
@@ -21,15 +23,16 @@ from molremote.backends.base import Job
 from molremote.bundle import make_bundle
 from molremote.experiments import Registry
 from molremote.tracking import offline_runs, wandb_run_id
+from tests.helpers.procs import caught, parent_pid, pids_with_arg, usr1_pending, wait_for
 
 from .conftest import ROOT, wait_state
 
-# The demo's model at 4 epochs (52 steps). SLURM checks limits every ~30 s, so USR1 comes up to 30 s before the margin,
-# and a loaded 2-core machine spends 20-40 s starting a session (torch, data, W&B) and 10-30 s stopping it
-# (checkpoint, store push, W&B): a 1-minute limit left no training time at all here (measured: USR1 24-41 s
-# after the start, the second session killed by the limit while it stopped), so the twin runs 2-minute
-# sessions with USR1 45 s before the end (it comes 45-75 s before): still several sessions, each of which trains
-# (measured at load ~9: 3 sessions, USR1 at 59 / 66 / 72 s, 7 / 16 / 29 steps; the test took 272 s).
+# The demo's model at 4 epochs (52 steps) in 2-minute sessions with USR1 45 s before the end (SLURM checks limits
+# every ~30 s, so it comes 45-75 s before). A 1-minute limit left no training time on a loaded 2-core machine
+# (USR1 24-41 s after the start, torch + data + W&B 20-40 s, the stop 10-30 s). How many sessions the run
+# needs must not depend on the machine's speed (an idle one trains 52 steps in one session): in each of the
+# first two sessions the test holds the trainer (SIGSTOP) once the session has logged an epoch, until SLURM's
+# USR1 is pending in it, so the signal lands mid-training; then the limit is raised and the third session completes.
 TWIN = """from molremote.experiments import derive
 
 EXPERIMENT = derive(
@@ -39,6 +42,15 @@ EXPERIMENT = derive(
     backend={"slurm": {"time": "00:02:00", "signal_margin_s": 45, "max_restarts": 10, "cpus": 1, "mem": "1G"}},
 )
 """
+
+
+def usr1_catching_trainer(job_dir: Path) -> int | None:
+    """The pid of this job's trainer once it has its USR1 handler, else None: the innermost of the processes run
+    with this job's experiment.json (the one that trains; a launcher above it may catch USR1 to relay it)."""
+    pids = [p for p in pids_with_arg(f"{job_dir}/experiment.json") if caught(p, signal.SIGUSR1)]
+    parents = {parent_pid(p) for p in pids}
+    inner = [p for p in pids if p not in parents]
+    return inner[0] if len(inner) == 1 else None
 
 
 def group_readable(root: Path) -> list[str]:
@@ -83,22 +95,36 @@ def test_one_minute_limit_requeues_resumes_keeps_one_wandb_run_and_ends_on_the_u
     be = get_backend("slurm", remote_root=str(tmp_path / "remote"), venv=str(ROOT / ".venv"))
     rec = be.launch(Job(job_id="s-1h", experiment=exp.to_json(), folds=[0], bundle=make_bundle(ROOT, tmp_path / "b")))
 
-    # meanwhile, the same experiment uninterrupted here, without a store or W&B
+    # meanwhile, the same experiment uninterrupted here, without a store or W&B (waited for at the end: the
+    # holds below must start while the job's first session still trains)
     ref_env = {k: v for k, v in os.environ.items() if k != "MOLREMOTE_STORE"}
     ref_env.update(MOLREMOTE_WANDB_MODE="disabled", MOLREMOTE_RUNS=str(tmp_path / "ref"))
-    ref = subprocess.run(
+    ref = subprocess.Popen(
         [sys.executable, "-m", "molremote", "train", "-e", "421", "--no-progress"],
         cwd=project,
         env=ref_env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=400,
     )
-    assert ref.returncode == 0, ref.stderr
-    ref_dir = Path(ref.stdout.strip().splitlines()[-1])
 
-    st = wait_state(be, rec, timeout=900, poll=3)
-    log = "".join(be.logs(rec))
+    jd, sid = Path(rec.handle["job_dir"]), rec.handle["slurm_job_id"]
+    logs = lambda: "".join(be.logs(rec))  # noqa: E731
+    epochs = lambda: len(re.findall(r"epoch \d+/4 ", logs()))  # noqa: E731
+    for restart in (1, 2):  # two sessions stopped by SLURM's USR1, each after it trained an epoch
+        target = epochs() + 1
+        wait_for(f"an epoch in session {restart}", lambda: epochs() >= target, 300, logs)  # noqa: B023
+        pid = wait_for("the trainer", lambda: usr1_catching_trainer(jd), 60, logs)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            wait_for(f"USR1 pending in session {restart}", lambda: usr1_pending(pid), 150, logs)  # noqa: B023
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        wait_for(f"requeue {restart}", lambda: f"requeueing (restart {restart}/" in logs(), 150, logs)  # noqa: B023
+    # the last session gets room: a busy machine must not make it hit the limit again
+    subprocess.run(["scontrol", "update", f"JobId={sid}", "TimeLimit=6"], check=True)
+    st = wait_state(be, rec, timeout=600, poll=3)
+    log = logs()
     assert st.state == "complete", log[-3000:]
     assert log.count("trainer exit 75") >= 2 and "USR1: time limit near" in log, log[-3000:]
     (run_dir,) = [p.parent for p in (tmp_path / "remote").rglob("0421_affinity_slurm_1min_twin/fold0-*/manifest.json")]
@@ -110,6 +136,9 @@ def test_one_minute_limit_requeues_resumes_keeps_one_wandb_run_and_ends_on_the_u
     assert list(runs) == [wandb_run_id(421, 0, exp.config_hash)], runs
     assert len(runs[wandb_run_id(421, 0, exp.config_hash)]) == len(m["sessions"])
     # bit-identical to the uninterrupted run
+    ref_out, ref_err = ref.communicate(timeout=400)
+    assert ref.returncode == 0, ref_err
+    ref_dir = Path(ref_out.strip().splitlines()[-1])
     a = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=False)["model"]
     b = torch.load(ref_dir / "checkpoints" / "last.pt", weights_only=False)["model"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

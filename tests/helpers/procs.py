@@ -4,6 +4,9 @@ on a machine that other tests and people share (never `pkill -f <pattern>`)."""
 from __future__ import annotations
 
 import os
+import re
+import signal
+import time
 from pathlib import Path
 
 ESTABLISHED = "01"
@@ -79,3 +82,50 @@ def sshd_sessions_serving(client_pids: list[int], port: int, listener: int, mark
                     found.add(p)
                 p = parent(p)
     return found
+
+
+def pids_with_arg(arg: str) -> list[int]:
+    """Pids of the processes with `arg` among their command-line arguments."""
+    found = []
+    for p in Path("/proc").iterdir():
+        try:
+            argv = (p / "cmdline").read_bytes().decode().split("\0")
+        except (OSError, ValueError):
+            continue
+        if arg in argv:
+            found.append(int(p.name))
+    return found
+
+
+def parent_pid(pid: int) -> int | None:
+    try:
+        return int(re.search(r"^PPid:\s*(\d+)$", Path(f"/proc/{pid}/status").read_text(), re.M)[1])
+    except (OSError, TypeError):
+        return None
+
+
+def _sigmask(pid: int, *fields: str) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    got = 0
+    for m in re.findall(rf"^(?:{'|'.join(fields)}):\s*([0-9a-f]+)$", status, re.M):
+        got |= int(m, 16)
+    return got
+
+
+def usr1_pending(pid: int) -> bool:
+    """SIGUSR1 is pending in the process (a stopped process keeps it until it continues)."""
+    return bool(_sigmask(pid, "SigPnd", "ShdPnd") & (1 << (signal.SIGUSR1 - 1)))
+
+
+def caught(pid: int, sig: int) -> bool:
+    """The process has a handler for `sig`."""
+    return bool(_sigmask(pid, "SigCgt") & (1 << (sig - 1)))
+
+
+def wait_for(what: str, check, timeout: float, log=lambda: ""):
+    """Poll `check` until it returns something true (returned), failing after `timeout` s with `log()`'s tail."""
+    deadline = time.monotonic() + timeout
+    while not (got := check()):
+        assert time.monotonic() < deadline, f"no {what} after {timeout} s\n{log()[-3000:]}"
+        time.sleep(0.2)
+    return got
