@@ -130,7 +130,12 @@ def evaluate_runs(
 
 
 def _evaluate(
-    runs: list[RunInfo], out_dir: Path | str | None, submission: bool, overwrite: bool, submission_name: str, tmp: Path
+    runs: list[RunInfo],
+    out_dir: Path | str | None,
+    submission: bool,
+    overwrite: bool,
+    submission_name: str | None,
+    tmp: Path,
 ) -> Evaluation:
     ev = task_results(runs[0].task)
     several = len({r.fold for r in runs}) < len(runs)  # some fold has several seeds
