@@ -21,9 +21,8 @@ EXPERIMENT = experiment(
     training={"epochs": 15,  # stage 1: EPOCHS = 15
               "batch_size": 256,  # --batch-size default 256
               "lr": 5e-3, "weight_decay": 1e-5, "optimizer": "adam",  # Adam(lr 5e-3, wd 1e-5)
-              # the winners' OneCycleLR(max_lr 1e-2, pct_start 0.2, div_factor 1e3) is not a trainer scheduler
-              # here yet; cosine decay is the nearest it has
-              "scheduler": "cosine",
+              # the winners' OneCycleLR(max_lr 1e-2, pct_start 0.2, div_factor 1e3), stepped per batch
+              "scheduler": "onecycle", "max_lr": 1e-2, "pct_start": 0.2, "div_factor": 1e3,
               "seeds": [0, 1, 2, 3, 4]},  # NSEEDS = 5: SEED = range(5), averaged within each fold
     # NFOLDS = 5 MultilabelStratifiedKFold. The winners split stage 1 on the non-scored targets and stage 2 on
     # the scored ones (so stage-1 "OOF" was not out-of-fold for stage 2); here every stage shares one split on
