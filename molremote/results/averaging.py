@@ -375,6 +375,18 @@ class WeightFit:
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         return self.weights if dtype is None else self.weights.astype(dtype)
 
+    def record(self, rows: int) -> dict[str, Any]:
+        """What an ensemble or blend record says of the fit (fitted on `rows` out-of-fold rows)."""
+        return {
+            "on": "out-of-fold predictions",
+            "rows": int(rows),
+            "score": self.score,
+            "uniform_score": self.uniform_score,
+            "success": self.success,
+            "message": self.message,
+            "n_evals": self.n_evals,
+        }
+
 
 def fit_weights(
     oof_preds: Sequence[np.ndarray],

@@ -153,15 +153,7 @@ class _Evaluator:
                 axis=axis,
             )
             w = np.asarray(f.weights, dtype=np.float64)
-            fit = {
-                "on": "out-of-fold predictions",
-                "rows": int(len(oof.y)),
-                "score": f.score,
-                "uniform_score": f.uniform_score,
-                "success": f.success,
-                "message": f.message,
-                "n_evals": f.n_evals,
-            }
+            fit = f.record(len(oof.y))
         else:
             w = normalise_weights([float(m.weight) for m in b.members], len(b.members))
         blended = None

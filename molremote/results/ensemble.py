@@ -184,15 +184,7 @@ def blend(
         ref, preds = oof_pair
         f = fit_weights(preds, ref.y, ref.score, info.greater_is_better, method=method, normalise=normalise, axis=axis)
         w = f.weights
-        fit_info = {
-            "on": "out-of-fold predictions",
-            "rows": int(len(ref.y)),
-            "score": f.score,
-            "uniform_score": f.uniform_score,
-            "success": f.success,
-            "message": f.message,
-            "n_evals": f.n_evals,
-        }
+        fit_info = f.record(len(ref.y))
     else:
         w = normalise_weights(weights, len(members))  # type: ignore[arg-type]
     w = np.asarray(w, dtype=np.float64)
