@@ -33,3 +33,12 @@ def catch() -> None:
     stop_file = os.environ.get(STOP_FILE_ENV)
     if stop_file and os.path.exists(stop_file) and "SIGUSR1" not in PENDING:
         PENDING.append("SIGUSR1")
+
+
+def ignore_late() -> None:
+    """The run ended (complete): a USR1 from now on is ignored. SLURM's warning can come while this process
+    exits, and CPython restores the default action of every signal with a Python handler at interpreter
+    shutdown: USR1's default would end a finished run with exit 138 (the job then fails). An ignored signal
+    stays ignored through shutdown."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)

@@ -18,7 +18,7 @@ from molremote.backends import get_backend
 from molremote.backends.base import Job
 from molremote.bundle import make_bundle
 from molremote.experiments import Registry
-from tests.helpers.procs import sshd_sessions_serving
+from tests.helpers.procs import sshd_sessions_serving, wait_for
 from tests.training import toy
 from tests.training.test_trainer import TOY
 from tests.training.test_trainer import cli as toy_cli
@@ -104,8 +104,13 @@ def test_slurm_time_limit_requeues_and_resumes_to_the_uninterrupted_result(clust
     rec = be.launch(
         Job(job_id="s-limit", experiment=exp.to_json(), folds=[0], bundle=make_bundle(ROOT, tmp_path / "b"))
     )
-    st = wait_state(be, rec, timeout=480, poll=3)
-    log = "".join(be.logs(rec))
+    logs = lambda: "".join(be.logs(rec))  # noqa: E731
+    wait_for("a requeue", lambda: "requeueing (restart 1/" in logs(), 240, logs)
+    # the later attempts get room: a slow machine (each attempt spends ~15 s starting) must not use up the
+    # restarts 10 steps at a time
+    subprocess.run(["scontrol", "update", f"JobId={rec.handle['slurm_job_id']}", "TimeLimit=5"], check=True)
+    st = wait_state(be, rec, timeout=420, poll=3)
+    log = logs()
     assert st.state == "complete", log[-3000:]
     assert "USR1: time limit near" in log and "trainer exit 75 (signalled: 1)" in log
     dest = be.fetch(rec, tmp_path / "runs")
