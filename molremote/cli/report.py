@@ -60,7 +60,6 @@ def report(
 ) -> None:
     """One self-contained HTML file of every experiment: sortable table, a page per experiment (config, diff
     against its parent, curves, runs), blends, running jobs, CV against leaderboard. Opens offline."""
-    import threading
     import time
 
     from ..report.html import build
@@ -81,7 +80,10 @@ def report(
         )
         console.print(f"serving {srv.url}  (rebuilt every {every:g} s into {out}; Ctrl-C stops)", soft_wrap=True)
         try:
-            threading.Event().wait()
+            # wake every second: the kernel may hand Ctrl-C's SIGINT to a server thread, and Python runs the
+            # handler (KeyboardInterrupt) only when the main thread next runs; a wait with no timeout never would
+            while True:
+                time.sleep(1.0)
         except KeyboardInterrupt:
             pass
         finally:

@@ -53,8 +53,20 @@ def test_server_rebuilds_while_runs_change(project, monkeypatch):
         srv.stop()
 
 
+def tgkill(pid: int, tid: int, sig: int) -> None:
+    """Send `sig` to one thread of `pid` (Linux tgkill: os.kill picks any thread of the process)."""
+    import ctypes
+    import platform
+
+    nr = {"x86_64": 234, "aarch64": 131}[platform.machine()]
+    assert ctypes.CDLL(None, use_errno=True).syscall(nr, pid, tid, sig) == 0, os.strerror(ctypes.get_errno())
+
+
 @pytest.mark.integration
-def test_cli_serve_until_ctrl_c(project):
+@pytest.mark.parametrize("to", ["process", "server thread"])
+def test_cli_serve_until_ctrl_c(project, to):
+    """Ctrl-C stops the server, exit 0, also when the kernel hands the SIGINT to one of its threads (the
+    main thread must still wake up to raise KeyboardInterrupt)."""
     make_project(project, 2, folds=1, epochs=2, records=False)
     env = {**os.environ, "MOLREMOTE_PROJECT": str(project), "PYTHONPATH": str(ROOT)}
     p = subprocess.Popen(
@@ -81,8 +93,14 @@ def test_cli_serve_until_ctrl_c(project):
         m = re.search(r"serving (http://127\.0\.0\.1:\d+/)", line)
         assert m, line + p.stderr.read() if p.poll() is not None else line
         assert "0001_base" in get(m[1])
-        p.send_signal(signal.SIGINT)
-        assert p.wait(timeout=30) == 0
+        if to == "process":
+            p.send_signal(signal.SIGINT)
+        else:
+            threads = [int(t) for t in os.listdir(f"/proc/{p.pid}/task") if int(t) != p.pid]
+            assert threads, "the server runs threads"
+            tgkill(p.pid, threads[0], signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+        assert p.returncode == 0, err[-2000:]
     finally:
         if p.poll() is None:
             p.kill()
