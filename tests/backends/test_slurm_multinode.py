@@ -16,13 +16,14 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from molremote import jobs
 from molremote.backends import backend_for
-from tests.helpers.procs import caught, usr1_pending, wait_for
+from tests.helpers.procs import caught, parent_pid, usr1_pending, wait_for
 
 from .conftest import CLUSTER_SCRIPT, ROOT, wait_state
 
@@ -156,6 +157,29 @@ def test_two_nodes_train_like_local_ddp(two_nodes, tmp_path):
     assert_same_weights(run_dir(jd) / "checkpoints/last.pt", Path(out.strip().splitlines()[-1]) / "checkpoints/last.pt")
 
 
+def poll(what: str, check, timeout: float):
+    """`wait_for` at 1 ms: for the few milliseconds between a batch shell's start and its srun."""
+    deadline = time.monotonic() + timeout
+    while not (got := check()):
+        assert time.monotonic() < deadline, f"no {what} after {timeout} s"
+        time.sleep(0.001)
+    return got
+
+
+def batch_shells(sid: str) -> list[int]:
+    """Pids of the shells running job `sid`'s batch script (node1's slurmd spool: `.../job00012/slurm_script`)."""
+    tail = f"/job{int(sid):05d}/slurm_script"
+    found = []
+    for p in Path("/proc").iterdir():
+        try:
+            argv = (p / "cmdline").read_bytes().decode().split("\0")
+        except (OSError, ValueError):
+            continue
+        if any(a.endswith(tail) for a in argv):
+            found.append(int(p.name))
+    return [p for p in found if parent_pid(p) not in found]  # not its subshells (same command line)
+
+
 def running_session(job_dir: Path) -> bool:
     """Rank 0 has read the data and opened a session (training follows once both ranks pass the barrier)."""
     for m in (job_dir / "runs").glob("0001_*/fold0-*/manifest.json"):
@@ -175,8 +199,8 @@ def test_one_minute_limit_usr1_reaches_both_nodes_requeue_resume(two_nodes, tmp_
     start, often before the trainers exist (the stop file keeps it: they stop at their first step), and the
     kill 60-90 s after the start. Where the trainers are already training (a fast machine could finish the
     run first), they are stopped (SIGSTOP) and continued when USR1 is pending in both: it lands mid-training.
-    The requeued attempt gets a USR1 of its own (`scancel --signal=USR1 --batch`) as soon as its batch shell
-    runs, before srun has started the trainers: it is kept the same way (stop at the first step, exit 75,
+    The requeued attempt gets a USR1 of its own, sent to its batch shell (as `--signal=B:USR1` does) the moment
+    the shell traps it, before the trainers listen: it is kept the same way (stop at the first step, exit 75,
     requeue), and the third attempt, given 5 minutes, completes."""
     local = local_ddp(tmp_path, TWO_EPOCHS)
     rec, be, jd = submit(tmp_path, TWO_EPOCHS, "00:01:00", 3)
@@ -203,13 +227,20 @@ def test_one_minute_limit_usr1_reaches_both_nodes_requeue_resume(two_nodes, tmp_
                 os.kill(pid, signal.SIGCONT)
     print("SLURM's USR1 came", "mid-training" if got != "usr1" else "before both workers were training")
     wait_for("requeue", lambda: "requeueing (restart 1/" in logs(), 120, logs)
+    first_shells = set(batch_shells(sid))
     # the later attempts get room: a busy machine must not make them hit the 1-minute limit again
     subprocess.run(["scontrol", "update", f"JobId={sid}", "TimeLimit=5"], check=True)
 
-    # second attempt: USR1 as soon as its batch shell runs (the log's first line follows the trap)
-    wait_for("second attempt", lambda: re.search(r"slurm job \d+ .*, restart 1/3", logs()), 120, logs)
-    assert workers(jd) == {}, "the workers were already up: this USR1 would not test the early path"
-    subprocess.run(["scancel", "--signal=USR1", "--batch", sid], check=True)
+    # second attempt: USR1 to its batch shell the moment the shell has set its trap (as SLURM's `--signal=B:USR1`
+    # sends it), while the trainers are at most starting Python: the shell touches the stop file and relays USR1,
+    # and the trainers, which did not listen yet, find the file when they install their handler and stop at their
+    # first step. /proc is polled every millisecond; a trainer needs ~0.3 s or more from exec to its handler.
+    shell = poll("second attempt's batch shell", lambda: next(iter(set(batch_shells(sid)) - first_shells), 0), 120)
+    poll("its USR1 trap", lambda: caught(shell, signal.SIGUSR1), 60)
+    os.kill(shell, signal.SIGUSR1)
+    poll("the stop file", (jd / "state" / "fold0.stop").exists, 30)
+    listening = {n: p for n, p in workers(jd).items() if caught(p, signal.SIGUSR1)}
+    assert not listening, f"trainers listened before the USR1 ({listening}): this would not test the early path"
     wait_for("second requeue", lambda: "requeueing (restart 2/" in logs(), 200, logs)
 
     st = wait_state(be, rec, timeout=300, poll=2)
