@@ -23,7 +23,7 @@ import pytest
 
 from molremote import jobs
 from molremote.backends import backend_for
-from tests.helpers.procs import caught, parent_pid, usr1_pending, wait_for
+from tests.helpers.procs import caught, parent_pid, pids_where, usr1_pending, wait_for
 
 from .conftest import CLUSTER_SCRIPT, ROOT, wait_state
 
@@ -169,14 +169,7 @@ def poll(what: str, check, timeout: float):
 def batch_shells(sid: str) -> list[int]:
     """Pids of the shells running job `sid`'s batch script (node1's slurmd spool: `.../job00012/slurm_script`)."""
     tail = f"/job{int(sid):05d}/slurm_script"
-    found = []
-    for p in Path("/proc").iterdir():
-        try:
-            argv = (p / "cmdline").read_bytes().decode().split("\0")
-        except (OSError, ValueError):
-            continue
-        if any(a.endswith(tail) for a in argv):
-            found.append(int(p.name))
+    found = pids_where(lambda argv: any(a.endswith(tail) for a in argv))
     return [p for p in found if parent_pid(p) not in found]  # not its subshells (same command line)
 
 

@@ -84,17 +84,22 @@ def sshd_sessions_serving(client_pids: list[int], port: int, listener: int, mark
     return found
 
 
-def pids_with_arg(arg: str) -> list[int]:
-    """Pids of the processes with `arg` among their command-line arguments."""
+def pids_where(match) -> list[int]:
+    """Pids of the processes whose argument list (argv) `match` accepts."""
     found = []
     for p in Path("/proc").iterdir():
         try:
             argv = (p / "cmdline").read_bytes().decode().split("\0")
         except (OSError, ValueError):
             continue
-        if arg in argv:
+        if match(argv):
             found.append(int(p.name))
     return found
+
+
+def pids_with_arg(arg: str) -> list[int]:
+    """Pids of the processes with `arg` among their command-line arguments."""
+    return pids_where(lambda argv: arg in argv)
 
 
 def parent_pid(pid: int) -> int | None:
