@@ -87,6 +87,9 @@ def test_cli_serve_until_ctrl_c(project, to):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as from a terminal: a suite started in the background by a shell (`cmd &`) runs with SIGINT ignored,
+        # which its children would inherit, and Python then never raises KeyboardInterrupt
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         line = p.stdout.readline()
