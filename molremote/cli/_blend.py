@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from rich.table import Table
@@ -41,7 +40,7 @@ def evaluate_blend_cmd(
     as_json: bool,
 ) -> None:
     from ..results.blending import blend_hash, evaluate_blend
-    from ..results.kaggle_submit import competition_for_task, describe_experiment, short_commit, submit_and_record
+    from ..results.kaggle_submit import competition_for_task, submit_evaluation
 
     b = reg.blend(blend_id)
     if folds:
@@ -55,10 +54,7 @@ def evaluate_blend_cmd(
     sent = None
     if competition is not None:
         cv = rec["oof_score"] if rec.get("oof_score") is not None else rec.get("mean_fold_score")
-        desc = describe_experiment(b.id, blend_hash(b, sets), short_commit(r.get("code") for r in rec["runs"]), cv)
-        desc = f"{desc} {message}" if message else desc
-        sent = submit_and_record(Path(rec["record"]), Path(rec["submission"]), competition, desc, account)
-        rec.setdefault("kaggle_submissions", []).append(sent)
+        sent = submit_evaluation(rec, b.id, blend_hash(b, sets), cv, competition, message, account)
     if as_json:
         print(json.dumps({**rec, "reused": reused, "submitted": sent}, indent=2, default=str))
         return

@@ -50,7 +50,7 @@ def evaluate(
     """Fold and out-of-fold scores, and the fold-averaged submission in runs/<exp>/evaluation-<hash>/."""
     from ..experiments import Registry, apply_overrides
     from ..results.evaluate import evaluate_experiment, evaluate_runs, runs_for_experiment
-    from ..results.kaggle_submit import competition_for_task, describe_experiment, short_commit, submit_and_record
+    from ..results.kaggle_submit import competition_for_task, submit_evaluation
 
     if split not in ("valid", "test"):
         raise ExperimentError(f"--split must be valid or test, got {split!r}", field="--split")
@@ -89,10 +89,7 @@ def evaluate(
         )
     sent = None
     if competition is not None:  # set when --submit
-        desc = describe_experiment(exp.id, exp.config_hash, short_commit(r.get("code") for r in rec["runs"]), _cv(rec))
-        desc = f"{desc} {message}" if message else desc
-        sent = submit_and_record(Path(rec["record"]), Path(rec["submission"]), competition, desc, account)
-        rec.setdefault("kaggle_submissions", []).append(sent)
+        sent = submit_evaluation(rec, exp.id, exp.config_hash, _cv(rec), competition, message, account)
     if as_json:
         print(json.dumps({**rec, "reused": reused, "submitted": sent}, indent=2, default=str))
         return

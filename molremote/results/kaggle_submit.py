@@ -166,6 +166,24 @@ def submit_and_record(
     return entry
 
 
+def submit_evaluation(
+    rec: dict[str, Any],
+    experiment: int,
+    config_hash: str,
+    cv: float | None,
+    competition: str,
+    message: str | None = None,
+    account: str | None = None,
+) -> dict[str, Any]:
+    """Submit the submission file of an evaluation record (an experiment's or a blend's), described by its
+    experiment id, hash, code commit and CV plus the user's `message`; the entry is added to `rec` too."""
+    desc = describe_experiment(experiment, config_hash, short_commit(r.get("code") for r in rec["runs"]), cv)
+    desc = f"{desc} {message}" if message else desc
+    sent = submit_and_record(Path(rec["record"]), Path(rec["submission"]), competition, desc, account)
+    rec.setdefault(SUBMISSIONS_KEY, []).append(sent)
+    return sent
+
+
 # ---------------------------------------------------------------------------------------------- scores
 def local_records(runs_root: Path | None = None) -> list[dict[str, Any]]:
     """Every evaluation.json (runs/<exp>/evaluation-*/) and ensemble.json (runs/ensembles/*/) with its path."""

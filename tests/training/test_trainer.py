@@ -152,13 +152,13 @@ def test_deadline_exits_75_and_resume_matches_uninterrupted(project, tmp_path):
     run_dir = Path(first.stdout.strip().splitlines()[-1])
     assert json.loads((run_dir / "manifest.json").read_text())["status"] == "incomplete"
     sessions = 1
-    while True:  # chain sessions until complete, as backends do
-        r = cli(project, "train", "-e", "1", "--max-time", "2.5s")
+    for limit in ("2.5s", None):  # chain sessions until complete, as backends do: a short one, then to the end
+        r = cli(project, "train", "-e", "1", *(("--max-time", limit) if limit else ()))
         sessions += 1
         if r.returncode == 0:
             break
-        assert r.returncode == 75 and sessions < 20, r.stderr
-    assert sessions >= 2
+        assert r.returncode == 75 and limit, r.stderr
+    assert r.returncode == 0, r.stderr
     assert_same_weights(run_dir / "checkpoints/last.pt", tmp_path / "ref/checkpoints/last.pt")
     assert_same_weights(run_dir / "checkpoints/best.pt", tmp_path / "ref/checkpoints/best.pt")
     assert stable_metrics(run_dir) == stable_metrics(tmp_path / "ref")
