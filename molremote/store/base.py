@@ -28,7 +28,7 @@ RUNS_PREFIX = "runs"
 ALWAYS = ("manifest.json", "config.json")
 SUBSETS: dict[str, tuple[str, ...]] = {
     "checkpoints": ("checkpoints/",),
-    "predictions": ("predictions/", "submission.csv"),
+    "predictions": ("predictions/", "submission.csv", "submission.tsv"),  # .tsv: long-format tasks (CAFA)
     "metrics": ("metrics.jsonl", "logs/"),
 }
 # Files removed locally are deleted from the store on push, except these: a machine that pulled only

@@ -90,6 +90,17 @@ def test_pull_only_subsets(tmp_path, store):
         store.pull(KEY, tmp_path / "x", only=["weights"])
 
 
+def test_long_format_submission_comes_with_the_predictions(tmp_path, store):
+    """A long-format task writes `submission.tsv` (CAFA): `pull --only predictions` brings it, metrics do not."""
+    run = make_run(tmp_path / "a")
+    (run / "submission.tsv").write_bytes(b"P12345\tGO:0008150\t0.500\n")
+    store.push(run, KEY)
+    store.pull(KEY, tmp_path / "p", only=["predictions"])
+    store.pull(KEY, tmp_path / "m", only=["metrics"])
+    assert (tmp_path / "p" / "submission.tsv").read_bytes() == (run / "submission.tsv").read_bytes()
+    assert not (tmp_path / "m" / "submission.tsv").exists()
+
+
 def test_pull_fetches_only_differing_files(tmp_path, store):
     run = make_run(tmp_path / "a")
     store.push(run, KEY)
