@@ -157,3 +157,17 @@ def test_an_experiment_file_that_exits_or_raises_is_that_files_error(project):
     assert "0003_raises.py" in rows[3]["error"] and "boom" in rows[3]["error"]
     r = cli(project, "show", "2")
     assert r.returncode == 2 and "0002_exits.py" in r.stderr and "sys.exit" in r.stderr
+
+
+def test_killed_between_rotation_and_write_resumes_from_the_previous_checkpoint(tmp_path):
+    """`save` moves last.pt to last.prev.pt, then writes the new last.pt: a SIGKILL in between leaves only
+    last.prev.pt, which is the checkpoint to resume from (not "no usable checkpoint")."""
+    from molremote.training.checkpoint import load_latest, save
+
+    ckpt = tmp_path / "checkpoints"
+    ckpt.mkdir()
+    save(ckpt / "last.pt", {"model": {}, "step": 3})
+    save(ckpt / "last.pt", {"model": {}, "step": 6})
+    (ckpt / "last.pt").unlink()  # the state a kill after the rotation leaves
+    assert load_latest(ckpt)["step"] == 3
+    assert sorted(p.name for p in ckpt.iterdir()) == ["last.prev.pt"]  # nothing moved aside or lost
