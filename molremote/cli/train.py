@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 
@@ -71,13 +72,8 @@ def train(
     if gpus > 1 and "WORLD_SIZE" not in os.environ:
         from ..training.supervisor import run_under_torchrun  # torch-free: torchrun runs as a child
 
-        rc = run_under_torchrun(gpus, exp, units, echo=lambda m: err_console.print(m, highlight=False))
-        if rc == 0:
-            from ..training.early import ignore_late
-
-            ignore_late()  # complete: a late USR1 must not turn exit 0 into 138
-        raise typer.Exit(rc)
-    from ..training.early import catch, ignore_late
+        _exit(run_under_torchrun(gpus, exp, units, echo=lambda m: err_console.print(m, highlight=False)))
+    from ..training.early import catch
 
     catch()  # a USR1 from here on (SLURM's time-limit warning) stops the trainer at its first check
     store, settings = _store_and_settings()
@@ -103,10 +99,16 @@ def train(
         if res.exit_code:
             code = res.exit_code
             break
-    if code == 0:
-        ignore_late()  # complete: SLURM's USR1 coming while Python shuts down must not turn exit 0 into 138
     print(last)
     sys.stdout.flush()
+    _exit(code)
+
+
+def _exit(code: int) -> NoReturn:
+    if code == 0:  # complete: SLURM's USR1 coming while Python shuts down must not turn exit 0 into 138
+        from ..training.early import ignore_late
+
+        ignore_late()
     raise typer.Exit(code)
 
 

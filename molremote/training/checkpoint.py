@@ -78,15 +78,15 @@ def load_latest(ckpt_dir: Path, move_corrupt: bool = True) -> dict[str, Any] | N
             state = _load(p)
             if not isinstance(state, dict) or "model" not in state:
                 raise ValueError("not a molremote checkpoint")
-            if p.name != "last.pt" and errors:  # last.pt exists but cannot be read
+            if p.name != "last.pt" and not errors:  # killed between `save`'s rotation and its write
+                log.warning("checkpoint %s missing (stopped while saving); resuming from %s", candidates[0], p.name)
+            elif p.name != "last.pt":  # last.pt exists but cannot be read
                 aside = ""
                 if move_corrupt and candidates[0].exists():
                     aside = f"; moved it aside to {move_aside(candidates[0]).name}"
                 log.warning(
                     "checkpoint %s unreadable (%s); resuming from %s%s", candidates[0], errors[-1], p.name, aside
                 )
-            elif p.name != "last.pt":  # killed between `save`'s rotation and its write: last.pt not there yet
-                log.warning("checkpoint %s missing (stopped while saving); resuming from %s", candidates[0], p.name)
             return state
         except Exception as e:  # corrupt zip, truncated file, wrong format
             errors.append(f"{p}: {type(e).__name__}: {e}")

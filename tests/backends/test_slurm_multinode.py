@@ -16,14 +16,13 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from molremote import jobs
 from molremote.backends import backend_for
-from tests.helpers.procs import caught, parent_pid, pids_where, usr1_pending, wait_for
+from tests.helpers.procs import caught, parent, pids_where, usr1_pending, wait_for
 
 from .conftest import CLUSTER_SCRIPT, ROOT, wait_state
 
@@ -130,15 +129,9 @@ def assert_same_weights(a: Path, b: Path) -> None:
 def workers(job_dir: Path) -> dict[str, int]:
     """{node: pid} of the trainer processes srun started for this job (node2's are in its namespace)."""
     in_ns = set(subprocess.run(["ip", "netns", "pids", NETNS], capture_output=True, text=True).stdout.split())
-    found = {}
-    for p in Path("/proc").iterdir():
-        try:
-            argv = (p / "cmdline").read_bytes().decode().split("\0")
-        except (OSError, ValueError):
-            continue
-        if f"{job_dir}/experiment.json" in argv and "torch.distributed.run" not in argv and argv[1:2] == ["-c"]:
-            found["node2" if p.name in in_ns else "node1"] = int(p.name)
-    return found
+    exp = f"{job_dir}/experiment.json"
+    pids = pids_where(lambda argv: exp in argv and "torch.distributed.run" not in argv and argv[1:2] == ["-c"])
+    return {("node2" if str(p) in in_ns else "node1"): p for p in pids}
 
 
 def test_two_nodes_train_like_local_ddp(two_nodes, tmp_path):
@@ -157,20 +150,11 @@ def test_two_nodes_train_like_local_ddp(two_nodes, tmp_path):
     assert_same_weights(run_dir(jd) / "checkpoints/last.pt", Path(out.strip().splitlines()[-1]) / "checkpoints/last.pt")
 
 
-def poll(what: str, check, timeout: float):
-    """`wait_for` at 1 ms: for the few milliseconds between a batch shell's start and its srun."""
-    deadline = time.monotonic() + timeout
-    while not (got := check()):
-        assert time.monotonic() < deadline, f"no {what} after {timeout} s"
-        time.sleep(0.001)
-    return got
-
-
 def batch_shells(sid: str) -> list[int]:
     """Pids of the shells running job `sid`'s batch script (node1's slurmd spool: `.../job00012/slurm_script`)."""
     tail = f"/job{int(sid):05d}/slurm_script"
     found = pids_where(lambda argv: any(a.endswith(tail) for a in argv))
-    return [p for p in found if parent_pid(p) not in found]  # not its subshells (same command line)
+    return [p for p in found if parent(p) not in found]  # not its subshells (same command line)
 
 
 def running_session(job_dir: Path) -> bool:
@@ -228,10 +212,11 @@ def test_one_minute_limit_usr1_reaches_both_nodes_requeue_resume(two_nodes, tmp_
     # sends it), while the trainers are at most starting Python: the shell touches the stop file and relays USR1,
     # and the trainers, which did not listen yet, find the file when they install their handler and stop at their
     # first step. /proc is polled every millisecond; a trainer needs ~0.3 s or more from exec to its handler.
-    shell = poll("second attempt's batch shell", lambda: next(iter(set(batch_shells(sid)) - first_shells), 0), 120)
-    poll("its USR1 trap", lambda: caught(shell, signal.SIGUSR1), 60)
+    new_shell = lambda: next(iter(set(batch_shells(sid)) - first_shells), 0)  # noqa: E731
+    shell = wait_for("second attempt's batch shell", new_shell, 120, every=0.001)
+    wait_for("its USR1 trap", lambda: caught(shell, signal.SIGUSR1), 60, every=0.001)
     os.kill(shell, signal.SIGUSR1)
-    poll("the stop file", (jd / "state" / "fold0.stop").exists, 30)
+    wait_for("the stop file", (jd / "state" / "fold0.stop").exists, 30, every=0.001)
     listening = {n: p for n, p in workers(jd).items() if caught(p, signal.SIGUSR1)}
     assert not listening, f"trainers listened before the USR1 ({listening}): this would not test the early path"
     wait_for("second requeue", lambda: "requeueing (restart 2/" in logs(), 200, logs)

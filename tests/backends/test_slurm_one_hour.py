@@ -23,7 +23,7 @@ from molremote.backends.base import Job
 from molremote.bundle import make_bundle
 from molremote.experiments import Registry
 from molremote.tracking import offline_runs, wandb_run_id
-from tests.helpers.procs import caught, parent_pid, pids_with_arg, usr1_pending, wait_for
+from tests.helpers.procs import caught, parent, pids_with_arg, usr1_pending, wait_for
 
 from .conftest import ROOT, wait_state
 
@@ -48,7 +48,7 @@ def usr1_catching_trainer(job_dir: Path) -> int | None:
     """The pid of this job's trainer once it has its USR1 handler, else None: the innermost of the processes run
     with this job's experiment.json (the one that trains; a launcher above it may catch USR1 to relay it)."""
     pids = [p for p in pids_with_arg(f"{job_dir}/experiment.json") if caught(p, signal.SIGUSR1)]
-    parents = {parent_pid(p) for p in pids}
+    parents = {parent(p) for p in pids}
     inner = [p for p in pids if p not in parents]
     return inner[0] if len(inner) == 1 else None
 

@@ -102,13 +102,6 @@ def pids_with_arg(arg: str) -> list[int]:
     return pids_where(lambda argv: arg in argv)
 
 
-def parent_pid(pid: int) -> int | None:
-    try:
-        return int(re.search(r"^PPid:\s*(\d+)$", Path(f"/proc/{pid}/status").read_text(), re.M)[1])
-    except (OSError, TypeError):
-        return None
-
-
 def _sigmask(pid: int, *fields: str) -> int:
     status = Path(f"/proc/{pid}/status").read_text()
     got = 0
@@ -127,10 +120,11 @@ def caught(pid: int, sig: int) -> bool:
     return bool(_sigmask(pid, "SigCgt") & (1 << (sig - 1)))
 
 
-def wait_for(what: str, check, timeout: float, log=lambda: ""):
-    """Poll `check` until it returns something true (returned), failing after `timeout` s with `log()`'s tail."""
+def wait_for(what: str, check, timeout: float, log=lambda: "", every: float = 0.2):
+    """Poll `check` every `every` s until it returns something true (returned), failing after `timeout` s with
+    `log()`'s tail."""
     deadline = time.monotonic() + timeout
     while not (got := check()):
         assert time.monotonic() < deadline, f"no {what} after {timeout} s\n{log()[-3000:]}"
-        time.sleep(0.2)
+        time.sleep(every)
     return got
